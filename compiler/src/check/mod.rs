@@ -1,0 +1,290 @@
+//! The front end after parsing: imports, profiles, and the model's checks.
+//! [`check_file`] runs the whole front end; every problem found becomes a
+//! diagnostic, and a model comes back only when there is no error.
+
+mod args;
+pub mod effects;
+mod fit;
+pub mod hardware;
+pub mod model;
+pub mod ops;
+mod shapes;
+mod weights;
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::source::{FileId, Loader, SourceMap, Span};
+use crate::syntax::{self, ast};
+use hardware::Hardware;
+pub use model::CheckedModel;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+/// Everything one front-end run produced.
+pub struct FrontEnd {
+    pub map: SourceMap,
+    pub diags: Diagnostics,
+    /// The root file's syntax tree (when it could be read).
+    pub ast: Option<ast::File>,
+    /// The checked model, when the root file has one and no error was found.
+    pub model: Option<CheckedModel>,
+}
+
+/// Parses the file at `path` (no checks).
+pub fn parse_file(path: &Path, loader: &dyn Loader) -> FrontEnd {
+    let mut fe = FrontEnd { map: SourceMap::default(), diags: Diagnostics::default(), ast: None, model: None };
+    let Some(text) = read_root(path, loader, &mut fe.diags) else { return fe };
+    let id = fe.map.add(path.to_path_buf(), text);
+    let file = syntax::parse(id, &fe.map.get(id).text.clone(), &mut fe.diags);
+    fe.ast = Some(file);
+    fe
+}
+
+fn read_root(path: &Path, loader: &dyn Loader, diags: &mut Diagnostics) -> Option<String> {
+    match loader.read_source(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.push(Diagnostic::error(Code::FileUnreadable, format!("cannot read `{}`: {e}", path.display())));
+            None
+        }
+    }
+}
+
+/// Runs the whole front end on the file at `path`.
+pub fn check_file(path: &Path, loader: &dyn Loader) -> FrontEnd {
+    let mut diags = Diagnostics::default();
+    match read_root(path, loader, &mut diags) {
+        Some(text) => check_source(path, text, loader),
+        None => FrontEnd { map: SourceMap::default(), diags, ast: None, model: None },
+    }
+}
+
+/// Runs the whole front end on `text`, as if read from `path` (imports and
+/// weights are found relative to it).
+pub fn check_source(path: &Path, text: String, loader: &dyn Loader) -> FrontEnd {
+    let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![] };
+    let root = c.load(normalize(path), text, None);
+    let fe_ast = c.files.iter().find(|f| f.id == root).map(|f| f.ast.clone());
+    let model = if c.diags.has_errors() { None } else { c.check_all(root) };
+    FrontEnd { map: c.map, diags: c.diags, ast: fe_ast, model }
+}
+
+struct Loaded {
+    id: FileId,
+    path: PathBuf,
+    ast: ast::File,
+}
+
+struct Checker<'a> {
+    loader: &'a dyn Loader,
+    map: SourceMap,
+    diags: Diagnostics,
+    files: Vec<Loaded>,
+}
+
+/// A path with `.` and `a/..` removed, so one file is one path.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn dir_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+impl Checker<'_> {
+    /// Parses `text` as the file at `path` and, depth first, every file it
+    /// imports. `chain` is the import stack, to find cycles.
+    fn load(&mut self, path: PathBuf, text: String, chain: Option<&[(PathBuf, Span)]>) -> FileId {
+        let id = self.map.add(path.clone(), text);
+        let text = self.map.get(id).text.clone();
+        let file = syntax::parse(id, &text, &mut self.diags);
+        let imports: Vec<ast::Import> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                ast::Item::Import(imp) => Some(imp.clone()),
+                _ => None,
+            })
+            .collect();
+        self.files.push(Loaded { id, path: path.clone(), ast: file });
+        let mut stack: Vec<(PathBuf, Span)> = chain.map(<[_]>::to_vec).unwrap_or_default();
+        stack.push((path.clone(), Span::new(id, 0, 0)));
+        for imp in imports {
+            let target = normalize(&dir_of(&path).join(&imp.path.value));
+            if let Some(pos) = stack.iter().position(|(p, _)| *p == target) {
+                let cycle: Vec<String> = stack[pos..].iter().map(|(p, _)| p.display().to_string()).collect();
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::ImportCycle,
+                        format!("`{}` imports itself through a cycle", target.display()),
+                    )
+                    .primary(imp.path.span, "this import closes the cycle")
+                    .note(format!("cycle: {} → {}", cycle.join(" → "), target.display())),
+                );
+                continue;
+            }
+            if self.files.iter().any(|f| f.path == target) {
+                continue;
+            }
+            match self.loader.read_source(&target) {
+                Ok(t) => {
+                    let mut inner = stack.clone();
+                    inner.last_mut().expect("pushed").1 = imp.span;
+                    self.load(target, t, Some(&inner));
+                }
+                Err(e) => self.diags.push(
+                    Diagnostic::error(Code::ImportNotFound, format!("cannot import `{}`: {e}", target.display()))
+                        .primary(imp.path.span, "imported here")
+                        .note("an import path is relative to the file that imports it"),
+                ),
+            }
+        }
+        id
+    }
+
+    fn check_all(&mut self, root: FileId) -> Option<CheckedModel> {
+        let profiles = self.profiles();
+        let mut models = vec![];
+        for f in &self.files {
+            for item in &f.ast.items {
+                if let ast::Item::Model(m) = item {
+                    if f.id == root {
+                        models.push(m);
+                    } else {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::ModelInImport,
+                                format!("imported file `{}` defines model `{}`", f.path.display(), m.name.name),
+                            )
+                            .primary(m.name.span, "a model here")
+                            .note("imported files hold profiles only; put the model in its own file"),
+                        );
+                    }
+                }
+            }
+        }
+        for extra in models.iter().skip(1) {
+            self.diags.push(
+                Diagnostic::error(Code::MultipleModels, format!("a second model `{}` in one file", extra.name.name))
+                    .primary(extra.name.span, "second model")
+                    .secondary(models[0].name.span, "first model")
+                    .help("one model per file; share hardware between files with profiles and `import`"),
+            );
+        }
+        let model = *models.first()?;
+        let root_path = &self.files.iter().find(|f| f.id == root).expect("root loaded").path;
+        let dir = dir_of(root_path);
+        let mut mc =
+            model::ModelChecker { loader: self.loader, dir: &dir, profiles: &profiles, diags: &mut self.diags };
+        let checked = mc.check(model);
+        if self.diags.has_errors() {
+            None
+        } else {
+            checked
+        }
+    }
+
+    /// Every profile of every loaded file, with `extends` resolved.
+    fn profiles(&mut self) -> HashMap<String, (Hardware, Span)> {
+        let mut defs: HashMap<String, (&ast::Profile, PathBuf)> = HashMap::new();
+        for f in &self.files {
+            for item in &f.ast.items {
+                let ast::Item::Profile(p) = item else { continue };
+                if p.name.name == "digital" {
+                    self.diags.push(
+                        Diagnostic::error(Code::DuplicateProfile, "`digital` is the built-in ideal profile")
+                            .primary(p.name.span, "cannot be redefined")
+                            .help("choose another name, and write `extends digital` if you mean to start from it"),
+                    );
+                    continue;
+                }
+                if let Some((first, _)) = defs.get(&p.name.name) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateProfile,
+                            format!("profile `{}` is defined twice", p.name.name),
+                        )
+                        .primary(p.name.span, "defined again here")
+                        .secondary(first.name.span, "first defined here"),
+                    );
+                    continue;
+                }
+                defs.insert(p.name.name.clone(), (p, dir_of(&f.path)));
+            }
+        }
+        // Each profile's own effects.
+        let mut own: HashMap<String, Hardware> = HashMap::new();
+        let mut names: Vec<&String> = defs.keys().collect();
+        names.sort_by_key(|n| (defs[*n].0.span.file, defs[*n].0.span.start));
+        for name in &names {
+            let (p, dir) = &defs[*name];
+            let ctx = effects::Ctx { loader: self.loader, dir };
+            own.insert((*name).clone(), effects::bind_block(&p.effects, &ctx, &mut self.diags));
+        }
+        // Then `extends`, base first.
+        let mut done: HashMap<String, (Hardware, Span)> = HashMap::new();
+        for name in names {
+            let mut chain: Vec<&str> = vec![];
+            let mut cur = name.as_str();
+            let mut broken = false;
+            loop {
+                if chain.contains(&cur) {
+                    let (p, _) = &defs[cur];
+                    self.diags.push(
+                        Diagnostic::error(Code::ProfileCycle, format!("profile `{cur}` extends itself"))
+                            .primary(p.extends.as_ref().map_or(p.name.span, |e| e.span), "closes the cycle")
+                            .note(format!("cycle: {} → {cur}", chain.join(" → "))),
+                    );
+                    broken = true;
+                    break;
+                }
+                chain.push(cur);
+                if done.contains_key(cur) {
+                    break;
+                }
+                match &defs[cur].0.extends {
+                    None => break,
+                    Some(b) if b.name == "digital" => break,
+                    Some(b) if defs.contains_key(&b.name) => cur = defs.get_key_value(&b.name).expect("present").0,
+                    Some(b) => {
+                        let mut known: Vec<&str> = defs.keys().map(String::as_str).collect();
+                        known.push("digital");
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::UnknownProfile,
+                                format!("profile `{}` extends unknown profile `{}`", cur, b.name),
+                            )
+                            .primary(b.span, "unknown profile")
+                            .suggest(&b.name, known),
+                        );
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+            if broken {
+                continue;
+            }
+            // Fold base to derived.
+            let mut hw = Hardware::default();
+            for n in chain.iter().rev() {
+                hw = match done.get(*n) {
+                    Some((h, _)) => h.clone(),
+                    None => hw.overlay(&own[*n]),
+                };
+            }
+            let span = defs[name.as_str()].0.span;
+            done.insert(name.clone(), (hw, span));
+        }
+        done
+    }
+}

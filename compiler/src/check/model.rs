@@ -1,0 +1,490 @@
+//! The checked model: every name resolved, every shape known, every layer's
+//! effective hardware resolved and fitted, every weight tensor verified.
+
+use super::args::{bind, param, positional, Bound, Kind, Param};
+use super::effects::{bind_block, Ctx};
+use super::hardware::Hardware;
+use super::ops::{self, Op, OpClass, TensorUse};
+use super::{fit, shapes, weights};
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::source::{Loader, Span};
+use crate::syntax::ast::{self, Stmt, ValueKind};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedModel {
+    pub name: String,
+    pub weights: Option<PathBuf>,
+    pub inputs: Vec<CheckedInput>,
+    pub layers: Vec<CheckedLayer>,
+    pub outputs: Vec<CheckedOutput>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    U8,
+    F32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Scale(f64),
+    /// `(x − mean[c]) / std[c]`; one value, or one per channel.
+    Normalize {
+        mean: Vec<f64>,
+        std: Vec<f64>,
+    },
+    Reshape(Vec<usize>),
+    Flatten,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedInput {
+    pub name: String,
+    pub dtype: Dtype,
+    /// The declared shape of one sample.
+    pub shape: Vec<usize>,
+    pub steps: Vec<Step>,
+    /// The shape after preprocessing.
+    pub out_shape: Vec<usize>,
+    pub hardware: Hardware,
+    pub span: Span,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TensorRef {
+    Input(usize),
+    Layer(usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedLayer {
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<TensorRef>,
+    pub shape: Vec<usize>,
+    pub hardware: Hardware,
+    pub tensors: Vec<TensorUse>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedOutput {
+    pub name: String,
+    pub source: TensorRef,
+    pub span: Span,
+}
+
+const STEPS: &[(&str, &[Param])] = &[
+    ("scale", &[positional("factor", Kind::Float { min: Bound::None, max: Bound::None, units: &[] })]),
+    (
+        "normalize",
+        &[param("mean", Kind::Floats { min: Bound::None }), param("std", Kind::Floats { min: Bound::Excl(0.0) })],
+    ),
+    ("reshape", &[positional("shape", Kind::Ints)]),
+    ("flatten", &[]),
+];
+
+/// A name in the model's tensor namespace.
+struct Def {
+    r: TensorRef,
+    shape: Vec<usize>,
+    span: Span,
+}
+
+pub struct ModelChecker<'a> {
+    pub loader: &'a dyn Loader,
+    pub dir: &'a Path,
+    pub profiles: &'a HashMap<String, (Hardware, Span)>,
+    pub diags: &'a mut Diagnostics,
+}
+
+impl ModelChecker<'_> {
+    pub fn check(&mut self, m: &ast::Model) -> Option<CheckedModel> {
+        let errors_before = self.diags.error_count();
+        let mut out =
+            CheckedModel { name: m.name.name.clone(), weights: None, inputs: vec![], layers: vec![], outputs: vec![] };
+        let mut defs: HashMap<String, Def> = HashMap::new();
+        // Every name defined anywhere, to tell "used before defined" from "unknown".
+        let all_names: HashMap<&str, Span> = m
+            .stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Input(i) => Some((i.name.name.as_str(), i.name.span)),
+                Stmt::Layer(l) => Some((l.name.name.as_str(), l.name.span)),
+                _ => None,
+            })
+            .collect();
+        let mut weights_at: Option<(PathBuf, Span)> = None;
+        let mut pending_tensors: Vec<(usize, Span)> = vec![];
+        let mut output_spans: HashMap<String, Span> = HashMap::new();
+        for stmt in &m.stmts {
+            match stmt {
+                Stmt::Weights(w) => {
+                    if let Some((_, first)) = &weights_at {
+                        self.diags.push(
+                            Diagnostic::error(Code::DuplicateWeights, "the model names a weights file twice")
+                                .primary(w.span, "second weights file")
+                                .secondary(*first, "first named here"),
+                        );
+                    } else {
+                        weights_at = Some((self.dir.join(&w.value), w.span));
+                    }
+                }
+                Stmt::Input(i) => {
+                    if !self.define(&mut defs, &i.name, TensorRef::Input(out.inputs.len())) {
+                        continue;
+                    }
+                    if let Some(input) = self.input(i) {
+                        defs.get_mut(&i.name.name).expect("just defined").shape = input.out_shape.clone();
+                        out.inputs.push(input);
+                    } else {
+                        defs.remove(&i.name.name);
+                    }
+                }
+                Stmt::Layer(l) => {
+                    if !self.define(&mut defs, &l.name, TensorRef::Layer(out.layers.len())) {
+                        continue;
+                    }
+                    match self.layer(l, &defs, &all_names) {
+                        Some(layer) => {
+                            defs.get_mut(&l.name.name).expect("just defined").shape = layer.shape.clone();
+                            if !layer.tensors.is_empty() {
+                                pending_tensors.push((out.layers.len(), l.op.name.span));
+                            }
+                            out.layers.push(layer);
+                        }
+                        None => {
+                            defs.remove(&l.name.name);
+                        }
+                    }
+                }
+                Stmt::Output(o) => {
+                    if let Some(first) = output_spans.get(&o.name.name) {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::DuplicateName,
+                                format!("output `{}` is declared twice", o.name.name),
+                            )
+                            .primary(o.name.span, "declared again here")
+                            .secondary(*first, "first declared here"),
+                        );
+                        continue;
+                    }
+                    output_spans.insert(o.name.name.clone(), o.name.span);
+                    if let Some(def) = self.lookup(&defs, &all_names, &o.source) {
+                        out.outputs.push(CheckedOutput { name: o.name.name.clone(), source: def.r, span: o.span });
+                    }
+                }
+            }
+        }
+        if !m.stmts.iter().any(|s| matches!(s, Stmt::Input(_))) {
+            self.diags.push(
+                Diagnostic::error(Code::NoInput, format!("model `{}` has no input", m.name.name))
+                    .primary(m.name.span, "no `input` in this model")
+                    .help("declare one, e.g. `input image: u8[1, 28, 28]`"),
+            );
+        }
+        if !m.stmts.iter().any(|s| matches!(s, Stmt::Output(_))) {
+            self.diags.push(
+                Diagnostic::error(Code::NoOutput, format!("model `{}` has no output", m.name.name))
+                    .primary(m.name.span, "no `output` in this model")
+                    .help("name the result, e.g. `output logits = fc3`"),
+            );
+        }
+        self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
+        self.warn_unused(&out);
+        out.weights = weights_at.map(|(p, _)| p);
+        (self.diags.error_count() == errors_before).then_some(out)
+    }
+
+    fn define(&mut self, defs: &mut HashMap<String, Def>, name: &ast::Ident, r: TensorRef) -> bool {
+        if let Some(prev) = defs.get(&name.name) {
+            self.diags.push(
+                Diagnostic::error(Code::DuplicateName, format!("`{}` is defined twice", name.name))
+                    .primary(name.span, "defined again here")
+                    .secondary(prev.span, "first defined here"),
+            );
+            return false;
+        }
+        defs.insert(name.name.clone(), Def { r, shape: vec![], span: name.span });
+        true
+    }
+
+    fn lookup<'d>(
+        &mut self,
+        defs: &'d HashMap<String, Def>,
+        all: &HashMap<&str, Span>,
+        name: &ast::Ident,
+    ) -> Option<&'d Def> {
+        if let Some(d) = defs.get(&name.name) {
+            return Some(d);
+        }
+        if let Some(later) = all.get(name.name.as_str()) {
+            if later.start > name.span.start {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::UseBeforeDefinition,
+                        format!("`{}` is used before it is defined", name.name),
+                    )
+                    .primary(name.span, "used here")
+                    .secondary(*later, "defined later here")
+                    .note("layers run in the order they are written; a model has no cycles"),
+                );
+            }
+            // Otherwise its definition failed and was reported already.
+            return None;
+        }
+        self.diags.push(
+            Diagnostic::error(Code::UnknownName, format!("no tensor named `{}`", name.name))
+                .primary(name.span, "not defined in this model")
+                .suggest(&name.name, all.keys().copied()),
+        );
+        None
+    }
+
+    fn input(&mut self, i: &ast::Input) -> Option<CheckedInput> {
+        let dtype = match i.dtype.name.as_str() {
+            "u8" => Some(Dtype::U8),
+            "f32" => Some(Dtype::F32),
+            other => {
+                self.diags.push(
+                    Diagnostic::error(Code::UnknownDtype, format!("unknown input dtype `{other}`"))
+                        .primary(i.dtype.span, "unknown dtype")
+                        .suggest(other, ["u8", "f32"])
+                        .note("inputs are `u8` (raw pixels) or `f32`"),
+                );
+                None
+            }
+        };
+        let shape = self.input_shape(i);
+        let ctx = Ctx { loader: self.loader, dir: self.dir };
+        let hardware = bind_block(&i.effects, &ctx, self.diags);
+        let (dtype, shape) = (dtype?, shape?);
+        let mut cur = shape.clone();
+        let mut steps = vec![];
+        for call in &i.steps {
+            let Some((_, params)) = STEPS.iter().find(|(n, _)| *n == call.name.name) else {
+                self.diags.push(
+                    Diagnostic::error(Code::UnknownStep, format!("unknown preprocessing step `{}`", call.name.name))
+                        .primary(call.name.span, "unknown step")
+                        .suggest(&call.name.name, STEPS.iter().map(|(n, _)| *n))
+                        .note("steps: scale, normalize, reshape, flatten"),
+                );
+                return None;
+            };
+            let args = bind(call, params, &format!("`{}`", call.name.name), self.diags);
+            if !args.ok {
+                return None;
+            }
+            let step = match call.name.name.as_str() {
+                "scale" => Step::Scale(args.float("factor")?),
+                "normalize" => {
+                    let mean = args.floats("mean").map_or(vec![0.0], <[f64]>::to_vec);
+                    let std = args.floats("std").map_or(vec![1.0], <[f64]>::to_vec);
+                    let channels = cur[0];
+                    for (name, list) in [("mean", &mean), ("std", &std)] {
+                        if list.len() != 1 && list.len() != channels {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    Code::ChannelListMismatch,
+                                    format!("`{name}` has {} values but the input has {channels} channels", list.len()),
+                                )
+                                .primary(args.span(name).expect("given"), format!("{} values", list.len()))
+                                .secondary(i.shape_span, format!("{channels} channels (the first axis)"))
+                                .help("give one value for all channels, or one per channel"),
+                            );
+                            return None;
+                        }
+                    }
+                    Step::Normalize { mean, std }
+                }
+                "reshape" => {
+                    let dims: Vec<usize> = args.ints("shape")?.iter().map(|d| *d as usize).collect();
+                    let (from, to) = (cur.iter().product::<usize>(), dims.iter().product::<usize>());
+                    if from != to || dims.is_empty() || dims.len() > 3 {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::ReshapeMismatch,
+                                format!(
+                                    "cannot reshape {} ({from} values) to {}",
+                                    shapes::show(&cur),
+                                    shapes::show(&dims)
+                                ),
+                            )
+                            .primary(call.span, format!("{to} values"))
+                            .secondary(i.shape_span, format!("{from} values")),
+                        );
+                        return None;
+                    }
+                    cur = dims.clone();
+                    Step::Reshape(dims)
+                }
+                "flatten" => {
+                    cur = vec![cur.iter().product()];
+                    Step::Flatten
+                }
+                _ => unreachable!("step in STEPS"),
+            };
+            steps.push(step);
+        }
+        let what = format!("input `{}`", i.name.name);
+        fit::check(&hardware, &fit::Target { what: &what, class: OpClass::Plain, is_input: true }, self.diags);
+        Some(CheckedInput { name: i.name.name.clone(), dtype, shape, steps, out_shape: cur, hardware, span: i.span })
+    }
+
+    fn input_shape(&mut self, i: &ast::Input) -> Option<Vec<usize>> {
+        let mut dims = vec![];
+        for v in &i.shape {
+            match &v.kind {
+                ValueKind::Number { value, unit: None }
+                    if value.fract() == 0.0 && *value >= 1.0 && *value <= (1u64 << 24) as f64 =>
+                {
+                    dims.push(*value as usize)
+                }
+                ValueKind::Number { value, .. } if value.is_nan() => return None,
+                _ => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::BadInputShape,
+                            "input dimensions must be whole numbers from 1 to 16777216",
+                        )
+                        .primary(v.span, "not a valid dimension"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if dims.is_empty() || dims.len() > 3 {
+            self.diags.push(
+                Diagnostic::error(Code::BadInputShape, format!("an input has 1 to 3 dimensions, found {}", dims.len()))
+                    .primary(i.shape_span, "one sample's shape: [features] or [channels, height, width]"),
+            );
+            return None;
+        }
+        Some(dims)
+    }
+
+    fn layer(
+        &mut self,
+        l: &ast::Layer,
+        defs: &HashMap<String, Def>,
+        all: &HashMap<&str, Span>,
+    ) -> Option<CheckedLayer> {
+        let Some((_, params)) = ops::OPS.iter().find(|(n, _)| *n == l.op.name.name) else {
+            self.diags.push(
+                Diagnostic::error(Code::UnknownOp, format!("unknown operation `{}`", l.op.name.name))
+                    .primary(l.op.name.span, "unknown operation")
+                    .suggest(&l.op.name.name, ops::OPS.iter().map(|(n, _)| *n))
+                    .note(format!("operations: {}", ops::OPS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))),
+            );
+            return None;
+        };
+        let args = bind(&l.op, params, &format!("`{}`", l.op.name.name), self.diags);
+        let hardware = self.layer_hardware(l);
+        if !args.ok {
+            return None;
+        }
+        let op = ops::build(&l.op, &args);
+        // The tensor arguments, in order, with where they are used and defined.
+        let mut inputs = vec![];
+        let mut operands = vec![];
+        for name in ["input", "other"] {
+            let (Some(tensor), Some(span)) = (args.tensor(name), args.span(name)) else { continue };
+            let ident = ast::Ident { name: tensor.to_string(), span };
+            let def = self.lookup(defs, all, &ident)?;
+            inputs.push(def.r);
+            operands.push(shapes::Operand {
+                name: tensor.to_string(),
+                shape: def.shape.clone(),
+                used: span,
+                defined: def.span,
+            });
+        }
+        let shape = match shapes::infer(&op, &operands, l.op.span) {
+            Ok(s) => s,
+            Err(d) => {
+                self.diags.push(*d);
+                return None;
+            }
+        };
+        let hardware = hardware?;
+        let what = format!("`{}` ({})", l.name.name, op.name());
+        fit::check(&hardware, &fit::Target { what: &what, class: op.class(), is_input: false }, self.diags);
+        let tensors = ops::tensors(&l.name.name, &op, &args, &operands[0].shape);
+        Some(CheckedLayer { name: l.name.name.clone(), op, inputs, shape, hardware, tensors, span: l.span })
+    }
+
+    /// The layer's profile (if any) with its own block on top.
+    fn layer_hardware(&mut self, l: &ast::Layer) -> Option<Hardware> {
+        let ctx = Ctx { loader: self.loader, dir: self.dir };
+        let own = bind_block(&l.effects, &ctx, self.diags);
+        let base = match &l.profile {
+            None => Hardware::default(),
+            Some(p) if p.name == "digital" => Hardware::default(),
+            Some(p) => match self.profiles.get(&p.name) {
+                Some((hw, _)) => hw.applied_at(p.span),
+                None => {
+                    let mut names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+                    names.push("digital");
+                    self.diags.push(
+                        Diagnostic::error(Code::UnknownProfile, format!("no profile named `{}`", p.name))
+                            .primary(p.span, "unknown profile")
+                            .suggest(&p.name, names)
+                            .help("define it with `profile NAME { ... }` or `import` the file that does"),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(base.overlay(&own))
+    }
+
+    fn check_weights(&mut self, m: &CheckedModel, at: Option<&(PathBuf, Span)>, pending: &[(usize, Span)]) {
+        if pending.is_empty() {
+            return;
+        }
+        let Some((path, span)) = at else {
+            let (i, span) = pending[0];
+            self.diags.push(
+                Diagnostic::error(
+                    Code::NoWeightsFile,
+                    format!("`{}` needs weights, but the model names no weights file", m.layers[i].name),
+                )
+                .primary(span, "this layer has weights")
+                .help("add `weights \"model.safetensors\"` to the model (a path relative to the model file)"),
+            );
+            return;
+        };
+        let Some(file) = weights::load(path, *span, self.loader, self.diags) else { return };
+        for (i, span) in pending {
+            let layer = &m.layers[*i];
+            weights::check_layer(&file, &layer.name, *span, &layer.tensors, self.diags);
+        }
+    }
+
+    fn warn_unused(&mut self, m: &CheckedModel) {
+        let mut used = vec![false; m.layers.len()];
+        let mut stack: Vec<TensorRef> = m.outputs.iter().map(|o| o.source).collect();
+        while let Some(r) = stack.pop() {
+            if let TensorRef::Layer(i) = r {
+                if !std::mem::replace(&mut used[i], true) {
+                    stack.extend(m.layers[i].inputs.iter().copied());
+                }
+            }
+        }
+        if m.outputs.is_empty() {
+            return;
+        }
+        for (layer, used) in m.layers.iter().zip(used) {
+            if !used {
+                self.diags.push(
+                    Diagnostic::error(Code::UnusedLayer, format!("layer `{}` does not reach any output", layer.name))
+                        .primary(Span { end: layer.span.start + layer.name.len() as u32, ..layer.span }, "never used")
+                        .note("it is checked but will not be computed"),
+                );
+            }
+        }
+    }
+}

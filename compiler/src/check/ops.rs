@@ -1,0 +1,231 @@
+//! The layer operations: their parameters, output shapes and weight tensors.
+
+use super::args::{param, positional, Args, Bound, Kind, Param};
+use crate::syntax::ast::Call;
+
+const INPUT: Param = positional("input", Kind::Tensor);
+const BIAS: Param = param("bias", Kind::BoolOrStr);
+const WEIGHT: Param = param("weight", Kind::Str);
+const PAIR: Kind = Kind::IntPair { min: 1 };
+
+const DENSE: &[Param] = &[INPUT, positional("out", Kind::Int { min: 1, max: 1 << 24 }), BIAS, WEIGHT];
+const CONV: &[Param] = &[
+    INPUT,
+    positional("out", Kind::Int { min: 1, max: 1 << 20 }),
+    positional("kernel", PAIR),
+    param("stride", PAIR),
+    param("padding", Kind::IntPair { min: 0 }),
+    param("groups", Kind::Int { min: 1, max: 1 << 20 }),
+    BIAS,
+    WEIGHT,
+];
+const POOL: &[Param] =
+    &[INPUT, positional("kernel", PAIR), param("stride", PAIR), param("padding", Kind::IntPair { min: 0 })];
+const UNARY: &[Param] = &[INPUT];
+const BATCHNORM: &[Param] = &[
+    INPUT,
+    param("eps", Kind::Float { min: Bound::Excl(0.0), max: Bound::Incl(1.0), units: &[] }),
+    WEIGHT,
+    param("bias", Kind::Str),
+    param("running_mean", Kind::Str),
+    param("running_var", Kind::Str),
+];
+const ADD: &[Param] = &[INPUT, positional("other", Kind::Tensor)];
+const DENOISE: &[Param] =
+    &[INPUT, positional("hidden", Kind::Int { min: 1, max: 1 << 20 }), param("kernel", Kind::Int { min: 1, max: 15 })];
+
+pub const OPS: &[(&str, &[Param])] = &[
+    ("dense", DENSE),
+    ("linear", DENSE),
+    ("conv2d", CONV),
+    ("maxpool2d", POOL),
+    ("avgpool2d", POOL),
+    ("flatten", UNARY),
+    ("relu", UNARY),
+    ("sigmoid", UNARY),
+    ("tanh", UNARY),
+    ("softmax", UNARY),
+    ("batchnorm", BATCHNORM),
+    ("add", ADD),
+    ("denoise", DENOISE),
+];
+
+/// A checked operation with its attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Dense {
+        out: usize,
+    },
+    Conv2d {
+        out: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        groups: usize,
+    },
+    MaxPool2d {
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    AvgPool2d {
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    Flatten,
+    Relu,
+    Sigmoid,
+    Tanh,
+    /// Over the last axis.
+    Softmax,
+    BatchNorm {
+        eps: f64,
+    },
+    Add,
+    /// `y = x + up(relu(down(x)))`, noise-free; dense for vectors, `kernel`×`kernel`
+    /// convolutions (same padding) for `[C, H, W]`.
+    Denoise {
+        hidden: usize,
+        kernel: usize,
+    },
+}
+
+/// What hardware effects an op can carry.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OpClass {
+    /// dense, conv2d: every effect.
+    Mac,
+    /// Output noise only.
+    Plain,
+    /// A digital block: no effect at all.
+    Digital,
+}
+
+impl Op {
+    pub fn class(&self) -> OpClass {
+        match self {
+            Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
+            Op::Denoise { .. } => OpClass::Digital,
+            _ => OpClass::Plain,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Dense { .. } => "dense",
+            Op::Conv2d { .. } => "conv2d",
+            Op::MaxPool2d { .. } => "maxpool2d",
+            Op::AvgPool2d { .. } => "avgpool2d",
+            Op::Flatten => "flatten",
+            Op::Relu => "relu",
+            Op::Sigmoid => "sigmoid",
+            Op::Tanh => "tanh",
+            Op::Softmax => "softmax",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Add => "add",
+            Op::Denoise { .. } => "denoise",
+        }
+    }
+}
+
+fn pair(args: &Args, name: &str, default: [i64; 2]) -> [usize; 2] {
+    let p = args.pair(name).unwrap_or(default);
+    [p[0] as usize, p[1] as usize]
+}
+
+/// The op of a bound call (its arguments already checked).
+pub fn build(call: &Call, args: &Args) -> Op {
+    let int = |n: &str, d: i64| args.int(n).unwrap_or(d) as usize;
+    match call.name.name.as_str() {
+        "dense" | "linear" => Op::Dense { out: int("out", 1) },
+        "conv2d" => {
+            let kernel = pair(args, "kernel", [1, 1]);
+            Op::Conv2d {
+                out: int("out", 1),
+                kernel,
+                stride: pair(args, "stride", [1, 1]),
+                padding: pair(args, "padding", [0, 0]),
+                groups: int("groups", 1),
+            }
+        }
+        "maxpool2d" | "avgpool2d" => {
+            let kernel = pair(args, "kernel", [1, 1]);
+            let stride = pair(args, "stride", [kernel[0] as i64, kernel[1] as i64]);
+            let padding = pair(args, "padding", [0, 0]);
+            if call.name.name == "maxpool2d" {
+                Op::MaxPool2d { kernel, stride, padding }
+            } else {
+                Op::AvgPool2d { kernel, stride, padding }
+            }
+        }
+        "flatten" => Op::Flatten,
+        "relu" => Op::Relu,
+        "sigmoid" => Op::Sigmoid,
+        "tanh" => Op::Tanh,
+        "softmax" => Op::Softmax,
+        "batchnorm" => Op::BatchNorm { eps: args.float("eps").unwrap_or(1e-5) },
+        "add" => Op::Add,
+        "denoise" => Op::Denoise { hidden: int("hidden", 1), kernel: int("kernel", 3) },
+        other => unreachable!("op {other} is in OPS"),
+    }
+}
+
+/// One weight tensor an op reads: its role, name in the file, and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorUse {
+    pub role: &'static str,
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// The weight tensors of `op` named `layer`, given its input shape.
+pub fn tensors(layer: &str, op: &Op, args: &Args, input: &[usize]) -> Vec<TensorUse> {
+    let named = |role: &'static str, param: &str, shape: Vec<usize>| TensorUse {
+        role,
+        name: args.str(param).map_or_else(|| format!("{layer}.{role}"), str::to_string),
+        shape,
+    };
+    let with_bias = |mut list: Vec<TensorUse>, out: usize| {
+        match args.get("bias") {
+            Some(super::args::Val::Bool(false)) => {}
+            Some(super::args::Val::Str(name)) => {
+                list.push(TensorUse { role: "bias", name: name.clone(), shape: vec![out] })
+            }
+            _ => list.push(TensorUse { role: "bias", name: format!("{layer}.bias"), shape: vec![out] }),
+        }
+        list
+    };
+    match op {
+        Op::Dense { out } => with_bias(vec![named("weight", "weight", vec![*out, input[0]])], *out),
+        Op::Conv2d { out, kernel, groups, .. } => {
+            with_bias(vec![named("weight", "weight", vec![*out, input[0] / groups, kernel[0], kernel[1]])], *out)
+        }
+        Op::BatchNorm { .. } => {
+            let c = vec![input[0]];
+            vec![
+                named("weight", "weight", c.clone()),
+                named("bias", "bias", c.clone()),
+                named("running_mean", "running_mean", c.clone()),
+                named("running_var", "running_var", c),
+            ]
+        }
+        Op::Denoise { hidden, kernel } => {
+            let (h, c) = (*hidden, input[0]);
+            let (down, up) = if input.len() == 1 {
+                (vec![h, c], vec![c, h])
+            } else {
+                (vec![h, c, *kernel, *kernel], vec![c, h, *kernel, *kernel])
+            };
+            let t =
+                |role: &'static str, suffix: &str, shape| TensorUse { role, name: format!("{layer}.{suffix}"), shape };
+            vec![
+                t("down.weight", "down.weight", down),
+                t("down.bias", "down.bias", vec![h]),
+                t("up.weight", "up.weight", up),
+                t("up.bias", "up.bias", vec![c]),
+            ]
+        }
+        _ => vec![],
+    }
+}

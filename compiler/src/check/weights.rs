@@ -1,0 +1,92 @@
+//! Trained weights: the file is readable, and every tensor a layer needs is
+//! there, with the right shape and dtype, and finite.
+
+use super::ops::TensorUse;
+use crate::diag::{closest, Code, Diagnostic, Diagnostics};
+use crate::source::{Loader, Span};
+use analog_runtime::weights::{LoadError, WeightsFile};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Loads the weights file named at `span`, or reports why not.
+pub fn load(path: &Path, span: Span, loader: &dyn Loader, diags: &mut Diagnostics) -> Option<Arc<WeightsFile>> {
+    match loader.read_weights(path) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let (code, what) = match &*e {
+                LoadError::Io(_) => (Code::WeightsUnreadable, "cannot read weights file"),
+                LoadError::Format(_) => (Code::WeightsCorrupt, "weights file is not valid safetensors"),
+            };
+            diags.push(
+                Diagnostic::error(code, format!("{what} `{}`", path.display()))
+                    .primary(span, e.to_string())
+                    .note("the path is relative to the model file"),
+            );
+            None
+        }
+    }
+}
+
+fn shape(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// Checks one layer's tensors against the file.
+pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUse], diags: &mut Diagnostics) {
+    for u in uses {
+        let Some(t) = file.tensors.get(&u.name) else {
+            let mut d =
+                Diagnostic::error(Code::TensorMissing, format!("tensor `{}` is not in the weights file", u.name))
+                    .primary(span, format!("`{layer}` needs its {} {}", u.role, shape(&u.shape)));
+            d = match closest(&u.name, file.tensors.keys().map(String::as_str)) {
+                Some(near) => {
+                    d.help(format!("the file has `{near}`; name it with `{} = \"{near}\"`", param_for(u.role)))
+                }
+                None => d.note(format!("the file has {} tensors", file.tensors.len())),
+            };
+            diags.push(d);
+            continue;
+        };
+        let Some(values) = &t.values else {
+            diags.push(
+                Diagnostic::error(Code::TensorDtype, format!("tensor `{}` is {}, not a float type", u.name, t.dtype))
+                    .primary(span, format!("`{layer}` reads `{}` as its {}", u.name, u.role))
+                    .note("weights must be F32 (or F64, F16, BF16, converted to f32)"),
+            );
+            continue;
+        };
+        if t.shape != u.shape {
+            diags.push(
+                Diagnostic::error(
+                    Code::TensorShape,
+                    format!(
+                        "tensor `{}` has shape {}, but `{layer}` needs {}",
+                        u.name,
+                        shape(&t.shape),
+                        shape(&u.shape)
+                    ),
+                )
+                .primary(span, format!("expects {} {}", u.role, shape(&u.shape)))
+                .note(format!("in the file: `{}` {}", u.name, shape(&t.shape))),
+            );
+            continue;
+        }
+        let bad = values.non_finite();
+        if bad > 0 {
+            diags.push(
+                Diagnostic::error(
+                    Code::TensorNotFinite,
+                    format!("tensor `{}` holds {bad} NaN or infinite values", u.name),
+                )
+                .primary(span, format!("`{layer}` reads `{}`", u.name)),
+            );
+        }
+    }
+}
+
+fn param_for(role: &str) -> &str {
+    match role {
+        "weight" | "bias" | "running_mean" | "running_var" => role,
+        _ => "weight",
+    }
+}

@@ -1,0 +1,136 @@
+//! Source files and spans.
+//!
+//! Every file the front end reads (the model, its imports) gets a [`FileId`]
+//! in one [`SourceMap`]; a [`Span`] is a byte range in one of them. Reading
+//! goes through a [`Loader`] so tests can feed sources from memory and cache
+//! weight files across thousands of runs.
+
+use analog_runtime::weights::{LoadError, WeightsFile};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+/// A byte range `start..end` in one source file.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span { file, start: start as u32, end: end as u32 }
+    }
+
+    /// The smallest span covering both (they must be in the same file).
+    pub fn to(self, other: Span) -> Span {
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+pub struct SourceFile {
+    /// The path as the user wrote it or as resolved from an import.
+    pub path: PathBuf,
+    pub text: String,
+}
+
+#[derive(Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
+        self.files.push(SourceFile { path, text });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn text(&self, span: Span) -> &str {
+        &self.get(span.file).text[span.range()]
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
+        let text = &self.get(file).text;
+        let offset = (offset as usize).min(text.len());
+        let before = &text[..floor_char_boundary(text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Why a file could not be read as source.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    NotUtf8,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::NotUtf8 => write!(f, "the file is not valid UTF-8"),
+        }
+    }
+}
+
+/// Where the front end reads files from.
+pub trait Loader {
+    fn read_source(&self, path: &Path) -> Result<String, ReadError>;
+    fn read_weights(&self, path: &Path) -> Result<Arc<WeightsFile>, Arc<LoadError>>;
+    /// Whether a data file (a multiplier table…) exists and its bytes.
+    fn read_bytes(&self, path: &Path) -> Result<Arc<Vec<u8>>, Arc<std::io::Error>>;
+}
+
+/// Reads from the file system; weights and data files are cached by path, so
+/// one loader can serve many front-end runs.
+#[derive(Default)]
+pub struct FsLoader {
+    weights: Mutex<HashMap<PathBuf, Result<Arc<WeightsFile>, Arc<LoadError>>>>,
+    bytes: Mutex<HashMap<PathBuf, Result<Arc<Vec<u8>>, Arc<std::io::Error>>>>,
+}
+
+impl Loader for FsLoader {
+    fn read_source(&self, path: &Path) -> Result<String, ReadError> {
+        let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+        String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
+    }
+
+    fn read_weights(&self, path: &Path) -> Result<Arc<WeightsFile>, Arc<LoadError>> {
+        let mut cache = self.weights.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(path.to_path_buf())
+            .or_insert_with(|| WeightsFile::load(path).map(Arc::new).map_err(Arc::new))
+            .clone()
+    }
+
+    fn read_bytes(&self, path: &Path) -> Result<Arc<Vec<u8>>, Arc<std::io::Error>> {
+        let mut cache = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entry(path.to_path_buf()).or_insert_with(|| std::fs::read(path).map(Arc::new).map_err(Arc::new)).clone()
+    }
+}

@@ -1,0 +1,8 @@
+//! Source text → syntax tree: the grammar's parser, the tree, its printer.
+
+pub mod ast;
+mod parser;
+mod print;
+
+pub use parser::parse;
+pub use print::print_file;

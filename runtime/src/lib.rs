@@ -1,0 +1,8 @@
+//! Runtime support for analogc: tensors and trained weights.
+//!
+//! The compiler's checks read weights through [`weights::WeightsFile`]; later
+//! stages (the reference interpreter, host kernels) build on [`tensor::Tensor`].
+
+pub mod product_table;
+pub mod tensor;
+pub mod weights;

@@ -1,0 +1,148 @@
+//! 256×256 product tables of approximate 8-bit multipliers, in the two
+//! community layouts.
+
+/// How a table file is laid out.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// TorchApprox / AdaPT: a `.npy` array of shape `[256, 256]`. For signed
+    /// operands both axes run `[0..127, −128..−1]`, i.e. the index of an
+    /// operand is its two's-complement byte.
+    TorchApprox,
+    /// TFApprox: 65,536 little-endian `u16`, entry `a·256 + b`, unsigned.
+    TfApprox,
+}
+
+/// Products `M(a, b)` for every pair of 8-bit operands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductTable {
+    pub signed: bool,
+    /// `M(a, b)` at `byte(a)·256 + byte(b)`, where `byte` is the operand's
+    /// two's-complement (signed) or plain (unsigned) byte.
+    entries: Vec<i32>,
+}
+
+impl ProductTable {
+    pub fn parse(bytes: &[u8], layout: Layout, signed: bool) -> Result<Self, String> {
+        let entries = match layout {
+            Layout::TfApprox => {
+                if signed {
+                    return Err("TFApprox tables are for unsigned operands".into());
+                }
+                if bytes.len() != 65536 * 2 {
+                    return Err(format!("expected 131072 bytes (65,536 u16 values), found {}", bytes.len()));
+                }
+                bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as i32).collect()
+            }
+            Layout::TorchApprox => read_npy(bytes)?,
+        };
+        Ok(ProductTable { signed, entries })
+    }
+
+    /// `M(a, b)`; operands are in `-128..=127` (signed) or `0..=255`.
+    pub fn product(&self, a: i32, b: i32) -> i32 {
+        self.entries[((a as u8 as usize) << 8) | b as u8 as usize]
+    }
+
+    /// A table holding `f(a, b)` for every operand pair.
+    pub fn from_fn(signed: bool, f: impl Fn(i32, i32) -> i32) -> Self {
+        let operand = |i: usize| if signed { i as u8 as i8 as i32 } else { i as i32 };
+        let entries = (0..65536).map(|i| f(operand(i >> 8), operand(i & 255))).collect();
+        ProductTable { signed, entries }
+    }
+}
+
+fn read_npy(bytes: &[u8]) -> Result<Vec<i32>, String> {
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a .npy file: {e}"))?;
+    if npy.shape() != [256, 256] {
+        return Err(format!("expected a 256×256 array, found shape {:?}", npy.shape()));
+    }
+    if npy.order() != npyz::Order::C {
+        return Err("expected a C-ordered array, found Fortran order".into());
+    }
+    let descr = npy.dtype().descr();
+    let values: Vec<f64> = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
+        "i1" => ints::<i8>(npy)?,
+        "i2" => ints::<i16>(npy)?,
+        "i4" => ints::<i32>(npy)?,
+        "i8" => ints::<i64>(npy)?,
+        "u1" => ints::<u8>(npy)?,
+        "u2" => ints::<u16>(npy)?,
+        "u4" => ints::<u32>(npy)?,
+        "u8" => ints::<u64>(npy)?,
+        "f4" => ints::<f32>(npy)?,
+        "f8" => ints::<f64>(npy)?,
+        _ => return Err(format!("expected an integer or float array, found dtype `{descr}`")),
+    };
+    values
+        .into_iter()
+        .map(|v| {
+            if v.fract() == 0.0 && v.abs() <= i32::MAX as f64 {
+                Ok(v as i32)
+            } else {
+                Err(format!("entry {v} is not a whole number that fits in i32"))
+            }
+        })
+        .collect()
+}
+
+fn ints<T: npyz::Deserialize + Into<Num>>(npy: npyz::NpyFile<&[u8]>) -> Result<Vec<f64>, String> {
+    let values = npy.into_vec::<T>().map_err(|e| format!("cannot read the array: {e}"))?;
+    Ok(values.into_iter().map(|v| v.into().0).collect())
+}
+
+/// Any numpy scalar, widened to f64 (exact for every 8-bit product).
+struct Num(f64);
+
+macro_rules! num_from {
+    ($($t:ty),*) => { $(impl From<$t> for Num { fn from(v: $t) -> Num { Num(v as f64) } })* };
+}
+num_from!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npyz::WriterBuilder;
+
+    fn npy_i32(values: &[i32], shape: &[u64]) -> Vec<u8> {
+        let mut out = vec![];
+        {
+            let mut w =
+                npyz::WriteOptions::<i32>::new().default_dtype().shape(shape).writer(&mut out).begin_nd().unwrap();
+            w.extend(values.iter().copied()).unwrap();
+            w.finish().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn signed_torchapprox_index_order_is_the_twos_complement_byte() {
+        let exact = ProductTable::from_fn(true, |a, b| a * b);
+        let values: Vec<i32> = (0..65536)
+            .map(|i| {
+                let op = |j: i32| if j < 128 { j } else { j - 256 };
+                op(i >> 8) * op(i & 255)
+            })
+            .collect();
+        let parsed = ProductTable::parse(&npy_i32(&values, &[256, 256]), Layout::TorchApprox, true).unwrap();
+        assert_eq!(parsed, exact);
+        assert_eq!(parsed.product(-128, -128), 16384);
+        assert_eq!(parsed.product(-3, 7), -21);
+    }
+
+    #[test]
+    fn tfapprox_is_u16_little_endian() {
+        let bytes: Vec<u8> = (0..65536u32).flat_map(|i| (((i >> 8) * (i & 255)) as u16).to_le_bytes()).collect();
+        let t = ProductTable::parse(&bytes, Layout::TfApprox, false).unwrap();
+        assert_eq!(t.product(255, 255), 65025);
+        assert_eq!(t, ProductTable::from_fn(false, |a, b| a * b));
+        assert!(ProductTable::parse(&bytes[1..], Layout::TfApprox, false).is_err());
+        assert!(ProductTable::parse(&bytes, Layout::TfApprox, true).is_err());
+    }
+
+    #[test]
+    fn wrong_shapes_and_garbage_are_errors() {
+        assert!(ProductTable::parse(&npy_i32(&[1, 2, 3, 4], &[2, 2]), Layout::TorchApprox, true).is_err());
+        assert!(ProductTable::parse(b"not numpy at all", Layout::TorchApprox, true).is_err());
+        assert!(ProductTable::parse(&[], Layout::TorchApprox, true).is_err());
+    }
+}
