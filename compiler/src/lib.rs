@@ -8,5 +8,7 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod lower;
+pub mod passes;
 pub mod source;
 pub mod syntax;

@@ -105,7 +105,7 @@ const TRUNCATED: &[Param] =
 const DRUM: &[Param] = &[Param { name: "k", kind: Kind::Int { min: 3, max: 8 }, required: true, positional: true }];
 
 /// The designs of one effect key, with their parameters.
-fn designs(key: &str) -> &'static [(&'static str, &'static [Param])] {
+pub fn designs(key: &str) -> &'static [(&'static str, &'static [Param])] {
     match key {
         "noise" => &[("additive", ADDITIVE), ("multiplicative", MULTIPLICATIVE), ("mixed", MIXED), ("none", &[])],
         "weight_noise" => {

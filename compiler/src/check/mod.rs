@@ -8,6 +8,7 @@ mod fit;
 pub mod hardware;
 pub mod model;
 pub mod ops;
+mod settings;
 mod shapes;
 mod weights;
 
@@ -51,9 +52,14 @@ fn read_root(path: &Path, loader: &dyn Loader, diags: &mut Diagnostics) -> Optio
 
 /// Runs the whole front end on the file at `path`.
 pub fn check_file(path: &Path, loader: &dyn Loader) -> FrontEnd {
+    check_file_with(path, loader, &[])
+}
+
+/// Runs the whole front end on the file at `path`, with `--set` overrides.
+pub fn check_file_with(path: &Path, loader: &dyn Loader, settings: &[String]) -> FrontEnd {
     let mut diags = Diagnostics::default();
     match read_root(path, loader, &mut diags) {
-        Some(text) => check_source(path, text, loader),
+        Some(text) => check_source_with(path, text, loader, settings),
         None => FrontEnd { map: SourceMap::default(), diags, ast: None, model: None },
     }
 }
@@ -61,8 +67,20 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> FrontEnd {
 /// Runs the whole front end on `text`, as if read from `path` (imports and
 /// weights are found relative to it).
 pub fn check_source(path: &Path, text: String, loader: &dyn Loader) -> FrontEnd {
+    check_source_with(path, text, loader, &[])
+}
+
+fn check_source_with(path: &Path, text: String, loader: &dyn Loader, settings: &[String]) -> FrontEnd {
     let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![] };
     let root = c.load(normalize(path), text, None);
+    if !c.diags.has_errors() {
+        for s in settings {
+            let id = c.map.add(PathBuf::from("--set"), s.clone());
+            let Some(setting) = syntax::parse_setting(id, s, &mut c.diags) else { continue };
+            let mut files: Vec<&mut ast::File> = c.files.iter_mut().map(|f| &mut f.ast).collect();
+            settings::apply(&mut files, &setting, &mut c.diags);
+        }
+    }
     let fe_ast = c.files.iter().find(|f| f.id == root).map(|f| f.ast.clone());
     let model = if c.diags.has_errors() { None } else { c.check_all(root) };
     FrontEnd { map: c.map, diags: c.diags, ast: fe_ast, model }

@@ -9,6 +9,7 @@ use super::{fit, shapes, weights};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{Loader, Span};
 use crate::syntax::ast::{self, Stmt, ValueKind};
+pub use analog_runtime::ir::{Dtype, Step};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -19,24 +20,6 @@ pub struct CheckedModel {
     pub inputs: Vec<CheckedInput>,
     pub layers: Vec<CheckedLayer>,
     pub outputs: Vec<CheckedOutput>,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Dtype {
-    U8,
-    F32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Step {
-    Scale(f64),
-    /// `(x − mean[c]) / std[c]`; one value, or one per channel.
-    Normalize {
-        mean: Vec<f64>,
-        std: Vec<f64>,
-    },
-    Reshape(Vec<usize>),
-    Flatten,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -411,7 +394,7 @@ impl ModelChecker<'_> {
         };
         let hardware = hardware?;
         let what = format!("`{}` ({})", l.name.name, op.name());
-        fit::check(&hardware, &fit::Target { what: &what, class: op.class(), is_input: false }, self.diags);
+        fit::check(&hardware, &fit::Target { what: &what, class: ops::class(&op), is_input: false }, self.diags);
         let tensors = ops::tensors(&l.name.name, &op, &args, &operands[0].shape);
         Some(CheckedLayer { name: l.name.name.clone(), op, inputs, shape, hardware, tensors, span: l.span })
     }

@@ -2,6 +2,7 @@
 
 use super::args::{param, positional, Args, Bound, Kind, Param};
 use crate::syntax::ast::Call;
+pub use analog_runtime::ir::op::Op;
 
 const INPUT: Param = positional("input", Kind::Tensor);
 const BIAS: Param = param("bias", Kind::BoolOrStr);
@@ -50,47 +51,6 @@ pub const OPS: &[(&str, &[Param])] = &[
     ("denoise", DENOISE),
 ];
 
-/// A checked operation with its attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Dense {
-        out: usize,
-    },
-    Conv2d {
-        out: usize,
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        padding: [usize; 2],
-        groups: usize,
-    },
-    MaxPool2d {
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        padding: [usize; 2],
-    },
-    AvgPool2d {
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        padding: [usize; 2],
-    },
-    Flatten,
-    Relu,
-    Sigmoid,
-    Tanh,
-    /// Over the last axis.
-    Softmax,
-    BatchNorm {
-        eps: f64,
-    },
-    Add,
-    /// `y = x + up(relu(down(x)))`, noise-free; dense for vectors, `kernel`×`kernel`
-    /// convolutions (same padding) for `[C, H, W]`.
-    Denoise {
-        hidden: usize,
-        kernel: usize,
-    },
-}
-
 /// What hardware effects an op can carry.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum OpClass {
@@ -102,30 +62,12 @@ pub enum OpClass {
     Digital,
 }
 
-impl Op {
-    pub fn class(&self) -> OpClass {
-        match self {
-            Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
-            Op::Denoise { .. } => OpClass::Digital,
-            _ => OpClass::Plain,
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Dense { .. } => "dense",
-            Op::Conv2d { .. } => "conv2d",
-            Op::MaxPool2d { .. } => "maxpool2d",
-            Op::AvgPool2d { .. } => "avgpool2d",
-            Op::Flatten => "flatten",
-            Op::Relu => "relu",
-            Op::Sigmoid => "sigmoid",
-            Op::Tanh => "tanh",
-            Op::Softmax => "softmax",
-            Op::BatchNorm { .. } => "batchnorm",
-            Op::Add => "add",
-            Op::Denoise { .. } => "denoise",
-        }
+/// The class of an op, for [`super::fit`].
+pub fn class(op: &Op) -> OpClass {
+    match op {
+        Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
+        Op::Denoise { .. } => OpClass::Digital,
+        _ => OpClass::Plain,
     }
 }
 

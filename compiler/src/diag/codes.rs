@@ -31,6 +31,8 @@ codes! {
     ImportCycle = "E0012", "imports form a cycle";
     ModelInImport = "E0013", "an imported file defines a model";
     MultipleModels = "E0014", "more than one model in a file";
+    NoModel = "E0015", "the file defines no model to compile";
+    BadSetting = "E0016", "`--set` names nothing to set";
     // names
     UnknownName = "E0101", "unknown tensor name";
     DuplicateName = "E0102", "name defined twice";
@@ -85,6 +87,12 @@ codes! {
     TensorDtype = "E0606", "tensor has the wrong dtype";
     TensorNotFinite = "E0607", "tensor holds NaN or infinite values";
     DuplicateWeights = "E0608", "weights file named twice";
+    // data given to `run`
+    InputUnreadable = "E0701", "input data cannot be read";
+    InputDtype = "E0702", "input data has the wrong dtype";
+    InputShape = "E0703", "input data has the wrong shape";
+    InputNames = "E0704", "inputs given do not match the model's";
+    OutputUnwritable = "E0705", "output file cannot be written";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }

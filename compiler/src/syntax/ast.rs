@@ -130,3 +130,18 @@ pub struct Output {
     pub source: Ident,
     pub span: Span,
 }
+
+/// A `--set PATH=VALUE` override from the command line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting {
+    pub path: Vec<Ident>,
+    pub value: SetValue,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetValue {
+    /// A whole effect design, `additive(sigma = 0.1)`.
+    Call(Call),
+    Value(Value),
+}

@@ -4,5 +4,5 @@ pub mod ast;
 mod parser;
 mod print;
 
-pub use parser::parse;
+pub use parser::{parse, parse_setting};
 pub use print::print_file;

@@ -36,6 +36,32 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> File {
     }
 }
 
+/// Parses a `--set PATH=VALUE` held in its own (virtual) source file.
+pub fn parse_setting(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Setting> {
+    let mut p = P { file, text, diags };
+    match Grammar::parse(Rule::setting, text) {
+        Ok(mut pairs) => {
+            let root = pairs.next().expect("the setting rule matched");
+            let span = p.span(&root);
+            let mut path = vec![];
+            let mut value = None;
+            for pair in root.into_inner() {
+                match pair.as_rule() {
+                    Rule::ident => path.push(p.ident(pair)),
+                    Rule::set_call => value = Some(SetValue::Call(p.call(pair))),
+                    Rule::EOI => {}
+                    _ => value = Some(SetValue::Value(p.value(pair))),
+                }
+            }
+            Some(Setting { path, value: value.expect("setting has a value"), span })
+        }
+        Err(e) => {
+            p.report(e, 0);
+            None
+        }
+    }
+}
+
 struct P<'a> {
     file: FileId,
     text: &'a str,
@@ -105,6 +131,7 @@ impl P<'_> {
         Effect { key, design, span }
     }
 
+    /// A `call` or `set_call` pair.
     fn call(&mut self, pair: Pair<Rule>) -> Call {
         let span = self.span(&pair);
         let mut inner = pair.into_inner();
@@ -319,11 +346,21 @@ impl P<'_> {
         expected.dedup();
         let pos = (offset + pos).min(self.text.len());
         let (found, len) = describe_found(&self.text[pos..]);
+        let span = Span::new(self.file, pos, pos + len);
+        // At the end of the file, an open block is the one thing worth saying.
+        let unclosed = pos == self.text.len() && expected.iter().any(|e| e == "`}`");
+        if unclosed {
+            self.diags.push(
+                Diagnostic::error(Code::Syntax, "expected `}`, found end of file")
+                    .primary(span, "the file ends here")
+                    .help("a `{` is never closed"),
+            );
+            return;
+        }
         let message = match expected.len() {
             0 => format!("unexpected {found}"),
             _ => format!("expected {}, found {found}", join_or(&expected)),
         };
-        let span = Span::new(self.file, pos, pos + len);
         self.diags.push(Diagnostic::error(Code::Syntax, message).primary(span, format!("unexpected {found}")));
     }
 }

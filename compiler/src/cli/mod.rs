@@ -1,10 +1,15 @@
 //! The `analogc` command line. Subcommands are added here as the pipeline
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
+mod run;
+
 use crate::check::{self, FrontEnd};
 use crate::diag::{render, Diagnostic, Severity};
+use crate::lower::{self, Lowered};
+use crate::passes;
 use crate::source::FsLoader;
 use crate::syntax;
+use analog_runtime::ir::print_graph;
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use std::io::Write;
@@ -46,6 +51,10 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// List the passes of the optimization pipeline, in the order they run.
+    Passes,
+    /// Run a model on inputs from `.npy` files and print or save its outputs.
+    Run(run::RunArgs),
     /// Print one stage of the pipeline for a file.
     Emit {
         /// The stage to print.
@@ -59,6 +68,10 @@ pub enum Command {
 pub enum Stage {
     /// The syntax tree, as parsed (with byte spans).
     Ast,
+    /// The graph IR, as lowered from the checked model.
+    Ir,
+    /// The graph IR after the pass pipeline (see `analogc passes`).
+    Opt,
 }
 
 /// How a run ended; the process exit code.
@@ -82,6 +95,12 @@ pub fn run(cli: &Cli) -> Outcome {
             }
             outcome
         }
+        Command::Run(args) => run::run(cli, args),
+        Command::Passes => {
+            let lines: Vec<String> =
+                passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();
+            print_stdout(&lines.concat())
+        }
         Command::Emit { stage: Stage::Ast, file } => {
             let fe = check::parse_file(file, &FsLoader::default());
             if report(cli, &fe, &fe.diags.list) {
@@ -90,10 +109,43 @@ pub fn run(cli: &Cli) -> Outcome {
             let Some(ast) = &fe.ast else { return Outcome::UserError };
             print_stdout(&syntax::print_file(ast))
         }
+        Command::Emit { stage, file } => {
+            let loader = FsLoader::default();
+            let Some((_, mut lowered)) = compile(cli, file, &loader, &[]) else { return Outcome::UserError };
+            let mut text = String::new();
+            if *stage == Stage::Opt {
+                let ran = passes::run_pipeline(&mut lowered);
+                text = ran.iter().map(|(name, n)| format!("// pass {name}: {n} changed\n")).collect();
+            }
+            text.push_str(&print_graph(&lowered.graph));
+            print_stdout(&text)
+        }
     }
 }
 
-fn print_stdout(text: &str) -> Outcome {
+/// Runs the front end and lowers the model; `None` (after printing the
+/// diagnostics) when there is none.
+fn compile(cli: &Cli, file: &std::path::Path, loader: &FsLoader, settings: &[String]) -> Option<(FrontEnd, Lowered)> {
+    let fe = check::check_file_with(file, loader, settings);
+    if report(cli, &fe, &fe.diags.list) {
+        return None;
+    }
+    let Some(model) = &fe.model else {
+        let d = Diagnostic::error(crate::diag::Code::NoModel, format!("`{}` defines no model", file.display()))
+            .note("a profile library can be checked, but there is nothing to compile");
+        report(cli, &fe, &[d]);
+        return None;
+    };
+    match lower::lower(model, loader) {
+        Ok(l) => Some((fe, l)),
+        Err(d) => {
+            report(cli, &fe, &[*d]);
+            None
+        }
+    }
+}
+
+pub(crate) fn print_stdout(text: &str) -> Outcome {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Outcome::Ok,
@@ -107,7 +159,7 @@ fn print_stdout(text: &str) -> Outcome {
 }
 
 /// Prints diagnostics to stderr; true if any is an error.
-fn report(cli: &Cli, fe: &FrontEnd, diags: &[Diagnostic]) -> bool {
+pub(crate) fn report(cli: &Cli, fe: &FrontEnd, diags: &[Diagnostic]) -> bool {
     let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
     if diags.is_empty() {
         return false;

@@ -1,0 +1,104 @@
+//! Checked model → graph IR: weights loaded, hardware stripped of its source
+//! positions, noise sites numbered. Spans stay beside the graph.
+
+use crate::check::hardware::Hardware;
+use crate::check::model::{CheckedModel, TensorRef};
+use crate::diag::{Code, Diagnostic};
+use crate::source::{Loader, Span};
+use analog_runtime::ir::{Graph, Node, NodeHardware, NodeId, NodeKind, NoiseSite, Param};
+use analog_runtime::tensor::Tensor;
+
+/// A graph and, for each node, where it was written.
+pub struct Lowered {
+    pub graph: Graph,
+    pub spans: Vec<Span>,
+}
+
+/// Lowers a checked model. The weights were verified by the checks; reading
+/// them can only fail if the file changed in between.
+pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagnostic>> {
+    let weights = match &m.weights {
+        Some(path) => Some(loader.read_weights(path).map_err(|e| {
+            Box::new(Diagnostic::error(
+                Code::WeightsUnreadable,
+                format!("cannot read weights `{}`: {e}", path.display()),
+            ))
+        })?),
+        None => None,
+    };
+    let mut next_site = 0u32;
+    let mut site = |n: &Option<crate::check::hardware::Sourced<analog_runtime::ir::hardware::Noise>>| {
+        n.as_ref().map(|s| {
+            next_site += 1;
+            NoiseSite { site: next_site - 1, noise: s.value.clone() }
+        })
+    };
+    let mut hardware = |hw: &Hardware| {
+        // Weight noise is drawn first (it acts first), then output noise.
+        let weight_noise = site(&hw.weight_noise);
+        let noise = site(&hw.noise);
+        NodeHardware {
+            noise,
+            weight_noise,
+            accumulate: hw
+                .accumulate
+                .as_ref()
+                .map_or(analog_runtime::ir::hardware::Accumulate::Exact, |a| a.value.clone()),
+            format: hw.format().clone(),
+            multiplier: hw
+                .multiplier
+                .as_ref()
+                .map_or(analog_runtime::ir::hardware::Multiplier::Exact, |m| m.value.clone()),
+        }
+    };
+    let mut nodes = vec![];
+    let mut spans = vec![];
+    for i in &m.inputs {
+        nodes.push(Node {
+            uid: nodes.len() as u32,
+            name: i.name.clone(),
+            kind: NodeKind::Input { dtype: i.dtype, shape: i.shape.clone(), steps: i.steps.clone() },
+            shape: i.out_shape.clone(),
+            hw: hardware(&i.hardware),
+            params: vec![],
+            prepared: None,
+        });
+        spans.push(i.span);
+    }
+    let id = |r: TensorRef| match r {
+        TensorRef::Input(i) => NodeId(i as u32),
+        TensorRef::Layer(l) => NodeId((m.inputs.len() + l) as u32),
+    };
+    for l in &m.layers {
+        let mut params = vec![];
+        for t in &l.tensors {
+            let stored = weights.as_ref().and_then(|w| w.tensors.get(&t.name));
+            let Some(values) = stored.and_then(|s| s.values.clone()) else {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        Code::TensorMissing,
+                        format!("tensor `{}` vanished from the weights file", t.name),
+                    )
+                    .primary(l.span, "needed here"),
+                ));
+            };
+            params.push(Param {
+                role: t.role.to_string(),
+                name: t.name.clone(),
+                value: Tensor::new(t.shape.clone(), values.data),
+            });
+        }
+        nodes.push(Node {
+            uid: nodes.len() as u32,
+            name: l.name.clone(),
+            kind: NodeKind::Op { op: l.op.clone(), inputs: l.inputs.iter().map(|r| id(*r)).collect() },
+            shape: l.shape.clone(),
+            hw: hardware(&l.hardware),
+            params,
+            prepared: None,
+        });
+        spans.push(l.span);
+    }
+    let outputs = m.outputs.iter().map(|o| (o.name.clone(), id(o.source))).collect();
+    Ok(Lowered { graph: Graph { name: m.name.clone(), nodes, outputs }, spans })
+}

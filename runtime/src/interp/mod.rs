@@ -1,0 +1,259 @@
+//! The reference interpreter: the definition of what a graph computes.
+//! Plain, scalar, one sample at a time; every backend must agree with it.
+//!
+//! A [`Trial`] is one simulated chip: its static draws (weights with static
+//! noise, random accumulation orders) are made once. Dynamic draws are keyed
+//! by the sample's index in the dataset, so a sample's result does not depend
+//! on which batch or thread computes it.
+
+mod mac;
+pub mod noise;
+pub mod ops;
+
+use crate::ir::hardware::{Accumulate, Draw, Format, Multiplier, Order, TableLayout};
+use crate::ir::{Graph, Node, NodeId, NodeKind, Op, Step};
+use crate::multiplier::{self, Design};
+use crate::product_table::{Layout, ProductTable};
+use crate::quant::{self, Prepared};
+use noise::Ctx;
+use std::path::Path;
+
+pub struct Interpreter<'g> {
+    graph: &'g Graph,
+    /// Per node: the product table of its multiplier (`None`: exact).
+    tables: Vec<Option<ProductTable>>,
+    /// Per node: prepared weights when the graph had none and no weight noise
+    /// changes them (so an unoptimized graph runs too).
+    prepared: Vec<Option<Prepared>>,
+}
+
+/// One simulated chip.
+pub struct Trial {
+    pub seed: u64,
+    pub trial: u32,
+    /// Per node: weights with static noise applied, and prepared.
+    weights: Vec<Option<(Vec<f32>, Option<Prepared>)>>,
+    /// Per node: the permutation of `order = random`.
+    orders: Vec<Option<Vec<u32>>>,
+}
+
+impl<'g> Interpreter<'g> {
+    /// Loads the graph's multiplier tables through `read` (a path → bytes).
+    pub fn new(graph: &'g Graph, read: impl Fn(&Path) -> std::io::Result<Vec<u8>>) -> Result<Self, String> {
+        let mut tables = vec![];
+        for node in &graph.nodes {
+            let signed = matches!(node.hw.format, Format::Int8 { signed: true, .. });
+            let design = match &node.hw.multiplier {
+                Multiplier::Exact => None,
+                Multiplier::Truncated { bits } => Some(Design::Truncated { bits: *bits }),
+                Multiplier::Mitchell => Some(Design::Mitchell),
+                Multiplier::Drum { k } => Some(Design::Drum { k: *k }),
+                Multiplier::Table { path, layout, signed } => {
+                    let bytes =
+                        read(path).map_err(|e| format!("cannot read multiplier table `{}`: {e}", path.display()))?;
+                    let layout = match layout {
+                        TableLayout::TorchApprox => Layout::TorchApprox,
+                        TableLayout::TfApprox => Layout::TfApprox,
+                    };
+                    let table = ProductTable::parse(&bytes, layout, *signed)
+                        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+                    tables.push(Some(table));
+                    continue;
+                }
+            };
+            tables.push(design.map(|d| multiplier::table(d, signed)));
+        }
+        let prepared = graph
+            .nodes
+            .iter()
+            .map(|node| match (&node.prepared, &node.hw.weight_noise, node.param("weight")) {
+                (None, None, Some(w)) => quant::prepare(&node.hw.format, w),
+                _ => None,
+            })
+            .collect();
+        Ok(Interpreter { graph, tables, prepared })
+    }
+
+    /// Makes the static draws of chip `trial`.
+    pub fn trial(&self, seed: u64, trial: u32) -> Trial {
+        let mut t = Trial { seed, trial, weights: vec![], orders: vec![] };
+        for node in &self.graph.nodes {
+            let static_weights =
+                node.hw.weight_noise.as_ref().filter(|s| s.noise.draw == Draw::Static && noise::active(&s.noise));
+            t.weights.push(static_weights.map(|_| {
+                let ctx = Ctx { seed, trial, sample: crate::rng::PER_CHIP, rep: 0 };
+                self.noisy_weights(node, ctx)
+            }));
+            t.orders.push(match (&node.hw.accumulate, node.param("weight")) {
+                (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) => {
+                    let k = w.len() / w.shape[0];
+                    Some(crate::rng::permutation(seed, trial, mac::ORDER_SITE.wrapping_add(node.uid), k))
+                }
+                _ => None,
+            });
+        }
+        t
+    }
+
+    fn noisy_weights(&self, node: &Node, ctx: Ctx) -> (Vec<f32>, Option<Prepared>) {
+        let w = node.param("weight").expect("a MAC layer has weights");
+        let site = node.hw.weight_noise.as_ref().expect("weight noise");
+        let mut data = w.data.clone();
+        let full_scale = w.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        noise::apply(site, &mut data, ctx, full_scale);
+        let prepared = quant::prepare(&node.hw.format, &crate::tensor::Tensor::new(w.shape.clone(), data.clone()));
+        (data, prepared)
+    }
+
+    /// Runs one sample: `inputs[i]` holds the raw values (u8 inputs as their
+    /// byte values) of the graph's `i`-th input node. Returns every output.
+    pub fn run(&self, t: &Trial, sample: u32, inputs: &[&[f32]]) -> Vec<Vec<f32>> {
+        let mut values: Vec<Vec<f32>> = Vec::with_capacity(self.graph.nodes.len());
+        let mut next_input = 0;
+        for id in self.graph.ids() {
+            let node = self.graph.node(id);
+            let raw = match node.kind {
+                NodeKind::Input { .. } => {
+                    next_input += 1;
+                    Some(inputs[next_input - 1])
+                }
+                _ => None,
+            };
+            let repeat = node
+                .hw
+                .noise
+                .as_ref()
+                .filter(|s| s.noise.draw == Draw::Dynamic && noise::active(&s.noise))
+                .map_or(1, |s| s.noise.repeat);
+            let value = if repeat <= 1 {
+                self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 })
+            } else {
+                let mut sum = vec![0.0f32; node.shape.iter().product()];
+                for rep in 0..repeat {
+                    let y = self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep });
+                    for (s, v) in sum.iter_mut().zip(y) {
+                        *s += v;
+                    }
+                }
+                sum.iter().map(|s| s / repeat as f32).collect()
+            };
+            values.push(value);
+        }
+        self.graph.outputs.iter().map(|(_, id)| values[id.index()].clone()).collect()
+    }
+
+    /// One evaluation of node `id`, its output noise included.
+    fn eval(&self, t: &Trial, id: NodeId, values: &[Vec<f32>], raw: Option<&[f32]>, ctx: Ctx) -> Vec<f32> {
+        let node = self.graph.node(id);
+        let (mut y, full_scale) = match &node.kind {
+            NodeKind::Input { steps, shape, .. } => (preprocess(raw.expect("input values"), shape, steps), 0.0),
+            NodeKind::Op { op, inputs } => {
+                let x = &values[inputs[0].index()];
+                let x_shape = &self.graph.node(inputs[0]).shape;
+                match op {
+                    Op::Dense { .. } | Op::Conv2d { .. } => self.mac(t, id, op, x, x_shape, ctx),
+                    _ => (plain(node, op, x, x_shape, inputs.get(1).map(|i| &values[i.index()][..])), 0.0),
+                }
+            }
+        };
+        if let Some(site) = &node.hw.noise {
+            noise::apply(site, &mut y, ctx, full_scale);
+        }
+        y
+    }
+
+    /// A MAC layer; also returns its full scale `max|x|·max|w|` for σ in `fs`.
+    fn mac(&self, t: &Trial, id: NodeId, op: &Op, x: &[f32], x_shape: &[usize], ctx: Ctx) -> (Vec<f32>, f32) {
+        let node = self.graph.node(id);
+        let i = id.index();
+        let w = node.param("weight").expect("a MAC layer has weights");
+        let dynamic;
+        let (weight, prepared): (&[f32], Option<&Prepared>) = match (&t.weights[i], &node.hw.weight_noise) {
+            (Some((w, p)), _) => (w, p.as_ref()),
+            (None, Some(site)) if noise::active(&site.noise) => {
+                dynamic = self.noisy_weights(node, ctx);
+                (&dynamic.0, dynamic.1.as_ref())
+            }
+            _ => (&w.data, node.prepared.as_ref().or(self.prepared[i].as_ref())),
+        };
+        let (patches, positions, k, groups) = match op {
+            Op::Conv2d { kernel, stride, padding, groups, .. } => {
+                let (p, positions, k) = ops::patches(x, x_shape, *kernel, *stride, *padding, *groups);
+                (p, positions, k, *groups)
+            }
+            _ => (x.to_vec(), 1, x.len(), 1),
+        };
+        let lsb_noise = node.hw.noise.as_ref().map(|s| (s.site, noise::lsb_sigma(s))).filter(|(_, s)| *s > 0.0);
+        let m = mac::Mac {
+            rows: w.shape[0],
+            k,
+            groups,
+            positions,
+            patches: &patches,
+            weight,
+            prepared,
+            bias: node.param("bias").map(|b| &b.data[..]),
+            format: &node.hw.format,
+            accumulate: &node.hw.accumulate,
+            table: self.tables[i].as_ref(),
+            order: t.orders[i].as_deref(),
+            uid: node.uid,
+            lsb_noise,
+        };
+        let full_scale =
+            x.iter().fold(0.0f32, |a, v| a.max(v.abs())) * w.data.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        (mac::run(&m, ctx), full_scale)
+    }
+}
+
+fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
+    let mut x = raw.to_vec();
+    let channels = shape[0];
+    let mut shape = shape.to_vec();
+    for step in steps {
+        match step {
+            Step::Scale(f) => x.iter_mut().for_each(|v| *v *= *f as f32),
+            Step::Normalize { mean, std } => {
+                let per = x.len() / shape[0].max(1);
+                for (i, v) in x.iter_mut().enumerate() {
+                    let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
+                    let (m, s) = (mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32);
+                    *v = (*v - m) / s;
+                }
+            }
+            Step::Reshape(d) => shape = d.clone(),
+            Step::Flatten => shape = vec![x.len()],
+        }
+    }
+    x
+}
+
+fn plain(node: &Node, op: &Op, x: &[f32], shape: &[usize], other: Option<&[f32]>) -> Vec<f32> {
+    let p = |role: &str| &node.param(role).expect("checked tensor").data[..];
+    match op {
+        Op::MaxPool2d { kernel, stride, padding } => ops::pool(x, shape, *kernel, *stride, *padding, true),
+        Op::AvgPool2d { kernel, stride, padding } => ops::pool(x, shape, *kernel, *stride, *padding, false),
+        Op::Flatten => x.to_vec(),
+        Op::Relu => x.iter().map(|v| v.max(0.0)).collect(),
+        Op::Sigmoid => x.iter().map(|v| ops::sigmoid(*v)).collect(),
+        Op::Tanh => x.iter().map(|v| v.tanh()).collect(),
+        Op::Softmax => ops::softmax(x, shape),
+        Op::BatchNorm { eps } => {
+            ops::batchnorm(x, shape, *eps, p("weight"), p("bias"), p("running_mean"), p("running_var"))
+        }
+        Op::Add => x.iter().zip(other.expect("add has two operands")).map(|(a, b)| a + b).collect(),
+        Op::Denoise { hidden, kernel } => {
+            let up = if shape.len() == 1 {
+                let h = ops::dense(x, p("down.weight"), Some(p("down.bias")));
+                let h: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
+                ops::dense(&h, p("up.weight"), Some(p("up.bias")))
+            } else {
+                let h = ops::conv(x, shape, p("down.weight"), *hidden, *kernel, p("down.bias"));
+                let h: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
+                ops::conv(&h, &[*hidden, shape[1], shape[2]], p("up.weight"), shape[0], *kernel, p("up.bias"))
+            };
+            x.iter().zip(up).map(|(a, b)| a + b).collect()
+        }
+        Op::Dense { .. } | Op::Conv2d { .. } => unreachable!("MAC layers go through mac"),
+    }
+}

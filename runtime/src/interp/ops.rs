@@ -1,0 +1,183 @@
+//! The ops without hardware effects, one sample at a time, as plainly as
+//! possible. Layouts are row-major: `[n]` or `[c, h, w]`.
+
+/// Output size of a sliding window along one axis.
+pub fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
+    (size + 2 * padding - kernel) / stride + 1
+}
+
+/// `x[c, i, j]` with zero (or `pad`) outside the input.
+fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32 {
+    let (h, w) = (shape[1] as isize, shape[2] as isize);
+    if i < 0 || j < 0 || i >= h || j >= w {
+        pad
+    } else {
+        x[(c * shape[1] + i as usize) * shape[2] + j as usize]
+    }
+}
+
+pub fn pool(
+    x: &[f32],
+    shape: &[usize],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    max: bool,
+) -> Vec<f32> {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
+    let mut out = Vec::with_capacity(c * oh * ow);
+    for ch in 0..c {
+        for i in 0..oh {
+            for j in 0..ow {
+                let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
+                for u in 0..kernel[0] {
+                    for v in 0..kernel[1] {
+                        let r = (i * stride[0] + u) as isize - padding[0] as isize;
+                        let s = (j * stride[1] + v) as isize - padding[1] as isize;
+                        let value = at(x, shape, ch, r, s, if max { f32::NEG_INFINITY } else { 0.0 });
+                        acc = if max { acc.max(value) } else { acc + value };
+                    }
+                }
+                out.push(if max { acc } else { acc / (kernel[0] * kernel[1]) as f32 });
+            }
+        }
+    }
+    out
+}
+
+/// The input patches a conv2d reduces over: for group `g` and output position
+/// `p`, the `(c, u, v)` values in weight order, zero outside the input.
+/// Returns `[groups][positions][k]` flattened, and `(positions, k)`.
+pub fn patches(
+    x: &[f32],
+    shape: &[usize],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    groups: usize,
+) -> (Vec<f32>, usize, usize) {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let cg = c / groups;
+    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
+    let k = cg * kernel[0] * kernel[1];
+    let mut out = Vec::with_capacity(groups * oh * ow * k);
+    for g in 0..groups {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..cg {
+                    for u in 0..kernel[0] {
+                        for v in 0..kernel[1] {
+                            let r = (i * stride[0] + u) as isize - padding[0] as isize;
+                            let s = (j * stride[1] + v) as isize - padding[1] as isize;
+                            out.push(at(x, shape, g * cg + ch, r, s, 0.0));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (out, oh * ow, k)
+}
+
+/// Ideal dense: `y = W x + b`, summed in index order.
+pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+    let n = x.len();
+    (0..w.len() / n)
+        .map(|o| {
+            let mut acc = 0.0f32;
+            for j in 0..n {
+                acc += w[o * n + j] * x[j];
+            }
+            acc + b.map_or(0.0, |b| b[o])
+        })
+        .collect()
+}
+
+/// Ideal conv2d (same padding on both axes), used by denoise blocks.
+pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b: &[f32]) -> Vec<f32> {
+    let pad = (kernel - 1) / 2;
+    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], [pad; 2], 1);
+    let mut y = vec![0.0; out * positions];
+    for o in 0..out {
+        for q in 0..positions {
+            let mut acc = 0.0f32;
+            for j in 0..k {
+                acc += w[o * k + j] * p[q * k + j];
+            }
+            y[o * positions + q] = acc + b[o];
+        }
+    }
+    y
+}
+
+pub fn batchnorm(
+    x: &[f32],
+    shape: &[usize],
+    eps: f64,
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+) -> Vec<f32> {
+    let per = x.len() / shape[0];
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let c = i / per;
+            (v - mean[c]) / (var[c] + eps as f32).sqrt() * gamma[c] + beta[c]
+        })
+        .collect()
+}
+
+/// Softmax over the last axis.
+pub fn softmax(x: &[f32], shape: &[usize]) -> Vec<f32> {
+    let n = *shape.last().expect("rank ≥ 1");
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks(n) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+        let e: Vec<f32> = row.iter().map(|v| (v - m).exp()).collect();
+        let s: f32 = e.iter().sum();
+        out.extend(e.iter().map(|v| v / s));
+    }
+    out
+}
+
+pub fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_by_hand() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [1, 1], [0, 0], true), vec![5.0, 6.0, 8.0, 9.0]);
+        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [2, 2], [0, 0], false), vec![3.0]);
+        // Padding counts as zero in the average and never wins the max.
+        assert_eq!(pool(&[-1.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], true), vec![-1.0]);
+        assert_eq!(pool(&[9.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], false), vec![1.0]);
+    }
+
+    #[test]
+    fn conv_patches_follow_weight_order() {
+        // 2 channels of 2×2, kernel 2: one position, k = 8 in (c, u, v) order.
+        let x: Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 1);
+        assert_eq!((positions, k), (1, 8));
+        assert_eq!(p, x);
+        // groups = 2: each group sees its own channel.
+        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 2);
+        assert_eq!((positions, k), (1, 4));
+        assert_eq!(p, x);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one() {
+        let y = softmax(&[1.0, 2.0, 3.0, 1000.0, 1000.0, 1000.0], &[2, 3]);
+        assert!((y[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((y[3] - 1.0 / 3.0).abs() < 1e-6);
+    }
+}

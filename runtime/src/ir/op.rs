@@ -1,0 +1,61 @@
+//! The operations of the graph. `docs/language.md` §3.2 gives their formulas.
+
+/// An operation with its attributes (shapes are on the node).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Dense {
+        out: usize,
+    },
+    Conv2d {
+        out: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        groups: usize,
+    },
+    MaxPool2d {
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    AvgPool2d {
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    Flatten,
+    Relu,
+    Sigmoid,
+    Tanh,
+    /// Over the last axis.
+    Softmax,
+    BatchNorm {
+        eps: f64,
+    },
+    Add,
+    /// `y = x + up(relu(down(x)))`, noise-free; dense for vectors, `kernel`×`kernel`
+    /// convolutions (same padding) for `[C, H, W]`.
+    Denoise {
+        hidden: usize,
+        kernel: usize,
+    },
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Dense { .. } => "dense",
+            Op::Conv2d { .. } => "conv2d",
+            Op::MaxPool2d { .. } => "maxpool2d",
+            Op::AvgPool2d { .. } => "avgpool2d",
+            Op::Flatten => "flatten",
+            Op::Relu => "relu",
+            Op::Sigmoid => "sigmoid",
+            Op::Tanh => "tanh",
+            Op::Softmax => "softmax",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Add => "add",
+            Op::Denoise { .. } => "denoise",
+        }
+    }
+}

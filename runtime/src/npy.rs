@@ -1,0 +1,62 @@
+//! `.npy` arrays in and out (inputs and outputs of `analogc run`).
+
+use npyz::WriterBuilder;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NpyDtype {
+    U8,
+    F32,
+}
+
+/// An array read from a `.npy` file, values widened to f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub dtype: NpyDtype,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Reads a C-ordered `u8` or little-endian `f32` array.
+pub fn read(bytes: &[u8]) -> Result<Array, String> {
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a .npy file: {e}"))?;
+    if npy.order() != npyz::Order::C {
+        return Err("the array is in Fortran order; save it C-ordered".into());
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
+    let descr = npy.dtype().descr();
+    let (dtype, data) = match descr.trim_matches('\'') {
+        "|u1" | "u1" => {
+            (NpyDtype::U8, npy.into_vec::<u8>().map_err(|e| e.to_string())?.into_iter().map(f32::from).collect())
+        }
+        "<f4" => (NpyDtype::F32, npy.into_vec::<f32>().map_err(|e| e.to_string())?),
+        other => return Err(format!("dtype `{other}` is not supported: use uint8 or float32")),
+    };
+    if data.len() != shape.iter().product::<usize>() {
+        return Err("the file ends before the array does".into());
+    }
+    Ok(Array { dtype, shape, data })
+}
+
+/// Writes an f32 array.
+pub fn write_f32(out: &mut impl std::io::Write, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
+    let shape: Vec<u64> = shape.iter().map(|d| *d as u64).collect();
+    let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(&shape).writer(out).begin_nd()?;
+    w.extend(data.iter().copied())?;
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_errors() {
+        let mut bytes = vec![];
+        write_f32(&mut bytes, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.5]).unwrap();
+        let a = read(&bytes).unwrap();
+        assert_eq!((a.dtype, a.shape.clone()), (NpyDtype::F32, vec![2, 3]));
+        assert_eq!(a.data[5], 6.5);
+        assert!(read(&bytes[..bytes.len() - 4]).is_err());
+        assert!(read(b"nonsense").is_err());
+    }
+}

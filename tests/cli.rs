@@ -1,0 +1,244 @@
+//! The `analogc` binary: exit codes (0 ok, 1 user error, 2 internal), where
+//! output goes, message formats and colors.
+
+mod support;
+
+use std::process::{Command, Output};
+use support::repo;
+
+fn analogc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_analogc")).args(args).current_dir(repo()).output().expect("runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn clean_check_prints_nothing_and_exits_0() {
+    let out = analogc(&["check", "examples/mnist_mlp.anl", "examples/mnist_lenet5.anl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+}
+
+#[test]
+fn user_errors_exit_1_with_diagnostics_on_stderr() {
+    let out = analogc(&["check", "tests/fixtures/check-err/E0101-unknown-name.anl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E0101]"), "{err}");
+    assert!(err.contains("tests/fixtures/check-err/E0101-unknown-name.anl:"), "{err}");
+}
+
+#[test]
+fn every_file_is_checked_even_after_a_failing_one() {
+    let out = analogc(&["check", "tests/fixtures/check-err/E0101-unknown-name.anl", "no/such/file.anl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("E0101") && err.contains("E0010"), "{err}");
+}
+
+#[test]
+fn missing_file_is_a_user_error() {
+    let out = analogc(&["check", "does-not-exist.anl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("error[E0010]"));
+}
+
+#[test]
+fn json_diagnostics_are_one_object_per_line() {
+    let out = analogc(&["--message-format", "json", "check", "tests/fixtures/check-err/E0101-unknown-name.anl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let lines: Vec<_> = err.lines().collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
+        assert_eq!(v["severity"], "error");
+        assert!(v["code"].as_str().unwrap().starts_with('E'));
+        let label = &v["labels"][0];
+        assert!(label["line"].as_u64().unwrap() >= 1 && label["column"].as_u64().unwrap() >= 1);
+        assert!(label["file"].as_str().unwrap().ends_with(".anl"));
+    }
+}
+
+#[test]
+fn color_always_colors_and_never_does_not() {
+    let path = "tests/fixtures/check-err/E0101-unknown-name.anl";
+    assert!(text(&analogc(&["--color", "always", "check", path]).stderr).contains("\u{1b}["));
+    assert!(!text(&analogc(&["--color", "never", "check", path]).stderr).contains("\u{1b}["));
+}
+
+#[test]
+fn emit_ast_prints_the_tree_on_stdout() {
+    let out = analogc(&["emit", "--stage", "ast", "examples/mnist_mlp.anl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let tree = text(&out.stdout);
+    assert!(tree.starts_with("file\n"));
+    assert!(tree.contains("layer fc1 = dense(image, 256) on analog"), "{tree}");
+}
+
+#[test]
+fn emit_of_a_broken_file_prints_no_tree() {
+    let out = analogc(&["emit", "--stage", "ast", "tests/fixtures/parse-err/unclosed-model.anl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_command_lines_are_user_errors_and_help_is_not() {
+    assert_eq!(analogc(&["frobnicate"]).status.code(), Some(1));
+    assert_eq!(analogc(&["check"]).status.code(), Some(1));
+    assert_eq!(analogc(&["emit", "--stage", "nope", "x.anl"]).status.code(), Some(1));
+    let help = analogc(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("check"));
+    assert_eq!(analogc(&["--version"]).status.code(), Some(0));
+}
+
+fn read_npy(path: &std::path::Path) -> Vec<f32> {
+    analog_runtime::npy::read(&std::fs::read(path).unwrap()).unwrap().data
+}
+
+#[test]
+fn run_is_the_same_for_any_thread_count_and_batch() {
+    let dir = std::env::temp_dir().join(format!("analogc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let base = ["run", "examples/mnist_mlp.anl", "--seed", "5", "--trial", "2"];
+    for (threads, file) in [("1", "t1.npy"), ("2", "t2.npy")] {
+        let mut args = base.to_vec();
+        args.extend(["--input", "tests/fixtures/run/mnist64.npy", "--threads", threads, "--output"]);
+        let path = out(file);
+        args.push(&path);
+        let r = analogc(&args);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    }
+    let (t1, t2) = (read_npy(&dir.join("t1.npy")), read_npy(&dir.join("t2.npy")));
+    assert_eq!(t1.len(), 640);
+    assert!(t1.iter().zip(&t2).all(|(a, b)| a.to_bits() == b.to_bits()), "threads changed the bits");
+    // Sample 0 alone (a batch of one) gives the bits it gets in a batch of 64.
+    let mut args = base.to_vec();
+    let single = out("one.npy");
+    args.extend(["--input", "tests/fixtures/run/mnist_one.npy", "--output", &single]);
+    assert_eq!(analogc(&args).status.code(), Some(0));
+    let one = read_npy(&dir.join("one.npy"));
+    assert!(one.iter().zip(&t1[..10]).all(|(a, b)| a.to_bits() == b.to_bits()), "batch size changed the bits");
+    // Another seed gives other bits.
+    let mut args = vec![
+        "run",
+        "examples/mnist_mlp.anl",
+        "--seed",
+        "6",
+        "--trial",
+        "2",
+        "--input",
+        "tests/fixtures/run/mnist_one.npy",
+        "--output",
+    ];
+    let other = out("other.npy");
+    args.push(&other);
+    assert_eq!(analogc(&args).status.code(), Some(0));
+    assert_ne!(read_npy(&dir.join("other.npy")), one);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_prints_outputs_and_classifies_real_digits() {
+    let r = analogc(&["run", "examples/mnist_lenet5.anl", "--input", "tests/fixtures/run/mnist_one.npy"]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let stdout = text(&r.stdout);
+    assert!(stdout.starts_with("logits[0] = ["), "{stdout}");
+    assert!(stdout.trim_end().ends_with("argmax 7"), "the first MNIST test image is a 7: {stdout}");
+}
+
+#[test]
+fn set_overrides_like_the_file_would() {
+    let run = |set: &str| {
+        analogc(&["run", "examples/mnist_lenet5.anl", "--input", "tests/fixtures/run/mnist_one.npy", "--set", set])
+    };
+    let zero: Vec<&str> = vec!["conv1", "conv2", "fc1", "fc2", "fc3"];
+    // σ = 0 everywhere equals the profile with no noise.
+    let mut args = vec!["run", "examples/mnist_lenet5.anl", "--input", "tests/fixtures/run/mnist_one.npy"];
+    let sets: Vec<String> = zero.iter().map(|l| format!("{l}.noise.sigma=0")).collect();
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let quiet = text(&analogc(&args).stdout);
+    let mut args = vec![
+        "run",
+        "examples/mnist_lenet5.anl",
+        "--input",
+        "tests/fixtures/run/mnist_one.npy",
+        "--set",
+        "read_noise.noise=none",
+    ];
+    let none = text(&analogc(&args).stdout);
+    assert_eq!(quiet, none);
+    args.truncate(4);
+    assert_ne!(text(&analogc(&args).stdout), none, "the example is noisy by default");
+    // Bad values get the file's diagnostics, pointing into the --set text.
+    let r = run("fc1.noise.sigma=-1");
+    assert_eq!(r.status.code(), Some(1));
+    let err = text(&r.stderr);
+    assert!(err.contains("error[E0303]") && err.contains("--set:1:"), "{err}");
+    let r = run("fc9.noise.sigma=1");
+    assert!(text(&r.stderr).contains("error[E0016]") && text(&r.stderr).contains("did you mean `fc1`?"));
+    let r = run("fc1.nosie.sigma=1");
+    assert!(text(&r.stderr).contains("did you mean `noise`?"));
+    let r = run("a1.noise.sigma=1");
+    assert!(text(&r.stderr).contains("has no `noise`"), "{}", text(&r.stderr));
+    let r = run("fc1.noise=additive(sigma = 2 lsb)");
+    assert!(text(&r.stderr).contains("error[E0403]"), "{}", text(&r.stderr));
+    assert_eq!(run("fc1.noise = ").status.code(), Some(1));
+}
+
+#[test]
+fn bad_data_is_a_diagnostic_and_leaves_no_file() {
+    let dir = std::env::temp_dir().join(format!("analogc-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("y.npy").to_string_lossy().into_owned();
+    for (input, code) in [
+        ("tests/fixtures/run/wrong_dtype.npy", "E0702"),
+        ("tests/fixtures/run/wrong_shape.npy", "E0703"),
+        ("tests/fixtures/run/missing.npy", "E0701"),
+        ("examples/mnist_mlp.anl", "E0701"),
+        ("image=tests/fixtures/run/mnist_one.npy", "ok"),
+        ("nope=tests/fixtures/run/mnist_one.npy", "E0704"),
+    ] {
+        let r = analogc(&["run", "examples/mnist_mlp.anl", "--input", input, "--output", &out]);
+        if code == "ok" {
+            assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+            std::fs::remove_file(&out).unwrap();
+            continue;
+        }
+        assert_eq!(r.status.code(), Some(1), "{input}");
+        assert!(text(&r.stderr).contains(&format!("error[{code}]")), "{input}: {}", text(&r.stderr));
+        assert!(!std::path::Path::new(&out).exists(), "a failed run left an output file");
+    }
+    let r = analogc(&[
+        "run",
+        "examples/mnist_mlp.anl",
+        "--input",
+        "tests/fixtures/run/mnist_one.npy",
+        "--output",
+        "/nonexistent/dir/y.npy",
+    ]);
+    assert!(text(&r.stderr).contains("error[E0705]"));
+    let r = analogc(&["emit", "--stage", "ir", "examples/profiles/aihwkit.anl"]);
+    assert!(text(&r.stderr).contains("error[E0015]"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn passes_are_listed_and_opt_shows_them_ran() {
+    let r = analogc(&["passes"]);
+    assert_eq!(r.status.code(), Some(0));
+    let list = text(&r.stdout);
+    for name in ["dead-nodes", "fold-batchnorm", "prepare-weights"] {
+        assert!(list.contains(name), "{list}");
+    }
+    let r = analogc(&["emit", "--stage", "opt", "examples/mnist_mlp.anl"]);
+    assert!(text(&r.stdout).contains("// pass prepare-weights: 2 changed"));
+}

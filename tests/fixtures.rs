@@ -1,0 +1,187 @@
+//! Fixture folders by outcome, one `insta::glob!` test each:
+//! - `parse-ok/`: parses cleanly → the AST dump;
+//! - `parse-err/`: syntax errors → the rendered diagnostics;
+//! - `check-err/NAME.anl`, NAME starting with a code (`E0101-…`): the front
+//!   end reports that code → the rendered diagnostics.
+//! Plus: every example and profile checks clean, every code has a fixture.
+
+mod support;
+
+use analogc::check::{check_file, parse_file, FrontEnd};
+use analogc::diag::{render, Code, Severity};
+use analogc::syntax::{ast, print_file};
+use std::path::Path;
+use support::{anl_files, repo, Rooted};
+
+fn fixtures() -> std::path::PathBuf {
+    repo().join("tests/fixtures")
+}
+
+/// Runs `f` on `path` relative to the fixtures folder, so diagnostics name it
+/// `check-err/….anl` whatever the machine.
+fn relative(path: &Path) -> std::path::PathBuf {
+    path.strip_prefix(fixtures()).expect("fixture below tests/fixtures").to_path_buf()
+}
+
+fn rendered(fe: &FrontEnd) -> String {
+    render::to_string(&fe.map, &fe.diags.list)
+}
+
+#[test]
+fn parse_ok() {
+    insta::glob!("fixtures/parse-ok/*.anl", |path| {
+        let loader = Rooted::new(fixtures());
+        let fe = parse_file(&relative(path), &loader);
+        assert!(fe.diags.list.is_empty(), "unexpected diagnostics:\n{}", rendered(&fe));
+        let ast = fe.ast.as_ref().expect("parsed");
+        assert_spans_nest(ast);
+        insta::assert_snapshot!(print_file(ast));
+    });
+}
+
+#[test]
+fn parse_err() {
+    insta::glob!("fixtures/parse-err/*.anl", |path| {
+        let loader = Rooted::new(fixtures());
+        let fe = parse_file(&relative(path), &loader);
+        assert!(fe.diags.has_errors(), "no syntax error reported");
+        for d in &fe.diags.list {
+            assert!(matches!(d.code, Code::Syntax | Code::BadNumber), "not a syntax error: {}", d.code.as_str());
+        }
+        insta::assert_snapshot!(rendered(&fe));
+    });
+}
+
+#[test]
+fn check_err() {
+    insta::glob!("fixtures/check-err/*.anl", |path| {
+        let loader = Rooted::new(fixtures());
+        let fe = check_file(&relative(path), &loader);
+        let name = path.file_name().unwrap().to_string_lossy();
+        let code = &name[..5];
+        assert!(
+            fe.diags.list.iter().any(|d| d.code.as_str() == code),
+            "{name} should report {code}, got:\n{}",
+            rendered(&fe)
+        );
+        if code.starts_with('E') {
+            assert!(fe.model.is_none(), "a model came back despite errors");
+        }
+        insta::assert_snapshot!(rendered(&fe));
+    });
+}
+
+#[test]
+fn every_code_has_a_fixture() {
+    let names: Vec<String> = ["parse-err", "check-err"]
+        .iter()
+        .flat_map(|d| anl_files(&fixtures().join(d)))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let missing: Vec<_> =
+        Code::ALL.iter().map(|c| c.as_str()).filter(|c| !names.iter().any(|n| n.starts_with(c))).collect();
+    assert!(missing.is_empty(), "codes without a fixture named `CODE-….anl`: {missing:?}");
+}
+
+#[test]
+fn every_code_is_documented() {
+    let doc = std::fs::read_to_string(repo().join("docs/errors.md")).expect("docs/errors.md");
+    let missing: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).filter(|c| !doc.contains(&format!("## {c}"))).collect();
+    assert!(missing.is_empty(), "codes without a `## CODE` section in docs/errors.md: {missing:?}");
+}
+
+#[test]
+fn examples_and_profiles_check_clean() {
+    let root = repo();
+    let loader = Rooted::new(root.clone());
+    let files = anl_files(&root.join("examples"));
+    assert!(files.len() >= 4, "examples are missing");
+    for file in files {
+        let path = Path::new("examples").join(&file);
+        let fe = check_file(&path, &loader);
+        assert!(fe.diags.list.is_empty(), "{} does not check clean:\n{}", path.display(), rendered(&fe));
+        let ast = fe.ast.as_ref().expect("parsed");
+        assert_spans_nest(ast);
+        let has_model = ast.items.iter().any(|i| matches!(i, ast::Item::Model(_)));
+        assert_eq!(fe.model.is_some(), has_model, "{}", path.display());
+    }
+}
+
+#[test]
+fn showcase_model_reads_in_40_lines() {
+    let text = std::fs::read_to_string(repo().join("examples/mnist_mlp.anl")).unwrap();
+    assert!(text.lines().count() <= 40, "examples/mnist_mlp.anl has {} lines", text.lines().count());
+    let fe = check_file(Path::new("examples/mnist_mlp.anl"), &Rooted::new(repo()));
+    let model = fe.model.expect("checks clean");
+    use analogc::check::hardware::{Accumulate, Format, Multiplier};
+    let hw = |name: &str| &model.layers.iter().find(|l| l.name == name).unwrap().hardware;
+    assert!(matches!(hw("fc1").accumulate.as_ref().unwrap().value, Accumulate::Ordered { .. }));
+    assert!(matches!(hw("fc2").format(), Format::Abfp { .. }));
+    assert!(matches!(hw("fc3").multiplier.as_ref().unwrap().value, Multiplier::Table { .. }));
+    for layer in &model.layers {
+        assert!(layer.hardware.noise.is_some(), "{} has no noise", layer.name);
+    }
+    assert!(model.inputs[0].hardware.noise.is_some());
+}
+
+#[test]
+fn warnings_do_not_fail_a_check() {
+    let path = fixtures().join("check-err/W0001-unused-layer.anl");
+    let fe = check_file(&relative(&path), &Rooted::new(fixtures()));
+    assert!(fe.diags.list.iter().all(|d| d.severity == Severity::Warning));
+    assert!(fe.model.is_some());
+}
+
+/// Every node's span lies within its parent's (the ruff invariant).
+fn assert_spans_nest(file: &ast::File) {
+    fn inside(child: analogc::source::Span, parent: analogc::source::Span, what: &str) {
+        assert!(
+            child.file == parent.file && child.start >= parent.start && child.end <= parent.end,
+            "{what} span {child:?} is outside its parent {parent:?}"
+        );
+    }
+    fn call(c: &ast::Call, parent: analogc::source::Span) {
+        inside(c.span, parent, "call");
+        inside(c.name.span, c.span, "call name");
+        for a in &c.args {
+            inside(a.span, c.span, "argument");
+            inside(a.value.span, a.span, "value");
+        }
+    }
+    fn effects(list: &[ast::Effect], parent: analogc::source::Span) {
+        for e in list {
+            inside(e.span, parent, "effect");
+            inside(e.key.span, e.span, "effect key");
+            call(&e.design, e.span);
+        }
+    }
+    for item in &file.items {
+        match item {
+            ast::Item::Import(i) => inside(i.path.span, i.span, "import path"),
+            ast::Item::Profile(p) => {
+                inside(p.name.span, p.span, "profile name");
+                effects(&p.effects, p.span);
+            }
+            ast::Item::Model(m) => {
+                inside(m.name.span, m.span, "model name");
+                for s in &m.stmts {
+                    match s {
+                        ast::Stmt::Weights(w) => inside(w.span, m.span, "weights"),
+                        ast::Stmt::Input(i) => {
+                            inside(i.span, m.span, "input");
+                            inside(i.shape_span, i.span, "shape");
+                            i.steps.iter().for_each(|s| call(s, i.span));
+                            effects(&i.effects, i.span);
+                        }
+                        ast::Stmt::Layer(l) => {
+                            inside(l.span, m.span, "layer");
+                            call(&l.op, l.span);
+                            effects(&l.effects, l.span);
+                        }
+                        ast::Stmt::Output(o) => inside(o.span, m.span, "output"),
+                    }
+                }
+            }
+        }
+    }
+}
