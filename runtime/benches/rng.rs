@@ -1,7 +1,10 @@
-//! Throughput of the shared generator (`cargo bench -p analogc-runtime --bench rng`).
-//! Criterion-free: best of several timed repetitions, one core.
+//! Throughput of the shared generator, one core:
+//! `cargo bench -p analogc-runtime --bench rng`.
+//!
+//! Criterion-free: each figure is the best of many short (about a millisecond)
+//! timed repetitions, which filters out interference from other processes.
 
-use analog_runtime::rng::{fill_gaussian, gaussian, uniform};
+use analog_runtime::rng::{fill_gaussian, gaussian, permutation, uniform};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -18,32 +21,38 @@ fn best_rate(items: usize, reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    const SEED: u64 = 0x0123_4567_89ab_cdef;
     // 64 Ki floats = 256 KiB: stays in L2, so this measures the generator, not memory.
     let mut buf = vec![0f32; 1 << 16];
-    let rounds = 256;
-    let rate = best_rate(buf.len() * rounds, 7, || {
+    let rounds = 4;
+    let rate = best_rate(buf.len() * rounds, 400, || {
         for r in 0..rounds {
-            fill_gaussian(0x0123_4567_89ab_cdef, 3, r as u32, 5, black_box(&mut buf));
+            fill_gaussian(SEED, 3, r as u32, 5, black_box(&mut buf));
         }
     });
-    println!("fill_gaussian        {:8.3} G/s", rate / 1e9);
+    println!("fill_gaussian         {:7.3} G Gaussians/s", rate / 1e9);
 
-    let n = 1 << 22;
-    let rate = best_rate(n, 5, || {
+    let n = 1 << 15;
+    let rate = best_rate(n, 400, || {
         let mut acc = 0f32;
         for e in 0..n as u32 {
-            acc += gaussian(0x0123_4567_89ab_cdef, 3, 1, 5, black_box(e));
+            acc += gaussian(SEED, 3, 1, 5, black_box(e));
         }
         black_box(acc);
     });
-    println!("gaussian (per call)  {:8.3} G/s", rate / 1e9);
+    println!("gaussian (one call)   {:7.3} G Gaussians/s", rate / 1e9);
 
-    let rate = best_rate(n, 5, || {
+    let rate = best_rate(n, 400, || {
         let mut acc = 0f32;
         for e in 0..n as u32 {
-            acc += uniform(0x0123_4567_89ab_cdef, 3, 1, 5, black_box(e));
+            acc += uniform(SEED, 3, 1, 5, black_box(e));
         }
         black_box(acc);
     });
-    println!("uniform (per call)   {:8.3} G/s", rate / 1e9);
+    println!("uniform (one call)    {:7.3} G uniforms/s", rate / 1e9);
+
+    let rate = best_rate(n, 400, || {
+        black_box(permutation(SEED, 3, 5, black_box(n)));
+    });
+    println!("permutation           {:7.3} G elements/s", rate / 1e9);
 }

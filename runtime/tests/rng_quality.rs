@@ -9,7 +9,7 @@
 
 use analog_runtime::rng::{fill_gaussian, gaussian, permutation, uniform, PER_CHIP};
 
-const SEED: u64 = 0x5eed_0f_a11_c0de;
+const SEED: u64 = 0x0005_eed0_fa11_c0de;
 /// Elements per sample (one `fill_gaussian` call).
 const LEN: usize = 1 << 16;
 /// Samples per data set: `SAMPLES · LEN = 2^22 ≈ 4.2 million` draws.

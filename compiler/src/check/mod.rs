@@ -73,7 +73,8 @@ pub fn check_source(path: &Path, text: String, loader: &dyn Loader) -> FrontEnd 
 fn check_source_with(path: &Path, text: String, loader: &dyn Loader, settings: &[String]) -> FrontEnd {
     let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![] };
     let root = c.load(normalize(path), text, None);
-    if !c.diags.has_errors() {
+    let syntax_ok = !c.diags.has_errors();
+    if syntax_ok {
         for s in settings {
             let id = c.map.add(PathBuf::from("--set"), s.clone());
             let Some(setting) = syntax::parse_setting(id, s, &mut c.diags) else { continue };
@@ -82,7 +83,9 @@ fn check_source_with(path: &Path, text: String, loader: &dyn Loader, settings: &
         }
     }
     let fe_ast = c.files.iter().find(|f| f.id == root).map(|f| f.ast.clone());
-    let model = if c.diags.has_errors() { None } else { c.check_all(root) };
+    // A bad `--set` does not hide what the checks would say about the rest.
+    let model = if syntax_ok { c.check_all(root) } else { None };
+    let model = if c.diags.has_errors() { None } else { model };
     FrontEnd { map: c.map, diags: c.diags, ast: fe_ast, model }
 }
 
