@@ -3,6 +3,7 @@
 //! The compiler's checks read weights through [`weights::WeightsFile`]; later
 //! stages (the reference interpreter, host kernels) build on [`tensor::Tensor`].
 
+pub mod dataset;
 pub mod interp;
 pub mod ir;
 pub mod multiplier;

@@ -3,6 +3,7 @@
 //! diagnostic, and a model comes back only when there is no error.
 
 mod args;
+mod data;
 pub mod effects;
 mod fit;
 pub mod hardware;

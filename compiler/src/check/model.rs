@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub struct CheckedModel {
     pub name: String,
     pub weights: Option<PathBuf>,
+    /// The dataset folder `eval` uses by default.
+    pub data: Option<PathBuf>,
     pub inputs: Vec<CheckedInput>,
     pub layers: Vec<CheckedLayer>,
     pub outputs: Vec<CheckedOutput>,
@@ -86,8 +88,14 @@ pub struct ModelChecker<'a> {
 impl ModelChecker<'_> {
     pub fn check(&mut self, m: &ast::Model) -> Option<CheckedModel> {
         let errors_before = self.diags.error_count();
-        let mut out =
-            CheckedModel { name: m.name.name.clone(), weights: None, inputs: vec![], layers: vec![], outputs: vec![] };
+        let mut out = CheckedModel {
+            name: m.name.name.clone(),
+            weights: None,
+            data: None,
+            inputs: vec![],
+            layers: vec![],
+            outputs: vec![],
+        };
         let mut defs: HashMap<String, Def> = HashMap::new();
         // Every name defined anywhere, to tell "used before defined" from "unknown".
         let all_names: HashMap<&str, Span> = m
@@ -100,6 +108,7 @@ impl ModelChecker<'_> {
             })
             .collect();
         let mut weights_at: Option<(PathBuf, Span)> = None;
+        let mut data_at: Option<(PathBuf, Span)> = None;
         let mut pending_tensors: Vec<(usize, Span)> = vec![];
         let mut output_spans: HashMap<String, Span> = HashMap::new();
         for stmt in &m.stmts {
@@ -113,6 +122,17 @@ impl ModelChecker<'_> {
                         );
                     } else {
                         weights_at = Some((self.dir.join(&w.value), w.span));
+                    }
+                }
+                Stmt::Data(d) => {
+                    if let Some((_, first)) = &data_at {
+                        self.diags.push(
+                            Diagnostic::error(Code::DuplicateData, "the model names a dataset twice")
+                                .primary(d.span, "second dataset")
+                                .secondary(*first, "first named here"),
+                        );
+                    } else {
+                        data_at = Some((self.dir.join(&d.value), d.span));
                     }
                 }
                 Stmt::Input(i) => {
@@ -177,6 +197,12 @@ impl ModelChecker<'_> {
             );
         }
         self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
+        if let Some((dir, span)) = &data_at {
+            if !out.inputs.is_empty() {
+                super::data::check(dir, *span, &out.inputs, self.loader, self.diags);
+            }
+        }
+        out.data = data_at.map(|(p, _)| p);
         self.warn_unused(&out);
         out.weights = weights_at.map(|(p, _)| p);
         (self.diags.error_count() == errors_before).then_some(out)

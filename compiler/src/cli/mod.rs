@@ -1,6 +1,7 @@
 //! The `analogc` command line. Subcommands are added here as the pipeline
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
+mod eval;
 mod run;
 
 use crate::check::{self, FrontEnd};
@@ -55,6 +56,8 @@ pub enum Command {
     Passes,
     /// Run a model on inputs from `.npy` files and print or save its outputs.
     Run(run::RunArgs),
+    /// Accuracy on a labelled test set: clean, and over Monte-Carlo trials (simulated chips).
+    Eval(eval::EvalArgs),
     /// Print one stage of the pipeline for a file.
     Emit {
         /// The stage to print.
@@ -96,6 +99,7 @@ pub fn run(cli: &Cli) -> Outcome {
             outcome
         }
         Command::Run(args) => run::run(cli, args),
+        Command::Eval(args) => eval::eval(cli, args),
         Command::Passes => {
             let lines: Vec<String> =
                 passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();

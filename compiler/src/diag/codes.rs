@@ -87,6 +87,13 @@ codes! {
     TensorDtype = "E0606", "tensor has the wrong dtype";
     TensorNotFinite = "E0607", "tensor holds NaN or infinite values";
     DuplicateWeights = "E0608", "weights file named twice";
+    // datasets
+    DataUnreadable = "E0801", "dataset cannot be read";
+    DataCorrupt = "E0802", "dataset file is malformed";
+    DataShape = "E0803", "dataset samples do not fit the model's input";
+    DataDtype = "E0804", "dataset dtype differs from the model's input";
+    DataLabels = "E0805", "dataset labels do not fit";
+    DuplicateData = "E0806", "dataset named twice";
     // data given to `run`
     InputUnreadable = "E0701", "input data cannot be read";
     InputDtype = "E0702", "input data has the wrong dtype";

@@ -96,6 +96,8 @@ pub struct Model {
 pub enum Stmt {
     /// `weights "file.safetensors"`
     Weights(StrLit),
+    /// `data "folder"`: the labelled dataset `analogc eval` uses by default.
+    Data(StrLit),
     Input(Input),
     Layer(Layer),
     Output(Output),

@@ -236,6 +236,7 @@ impl P<'_> {
         for p in inner.next().expect("model body").into_inner() {
             match p.as_rule() {
                 Rule::weights => stmts.push(Stmt::Weights(self.string(p.into_inner().next().expect("path")))),
+                Rule::data => stmts.push(Stmt::Data(self.string(p.into_inner().next().expect("path")))),
                 Rule::input => stmts.push(Stmt::Input(self.input(p))),
                 Rule::output => stmts.push(Stmt::Output(self.output(p))),
                 Rule::layer => stmts.push(Stmt::Layer(self.layer(p))),

@@ -26,6 +26,7 @@ fn model(out: &mut String, m: &Model) {
     for stmt in &m.stmts {
         match stmt {
             Stmt::Weights(w) => line(out, 2, &format!("weights {:?}", w.value), w.span),
+            Stmt::Data(d) => line(out, 2, &format!("data {:?}", d.value), d.span),
             Stmt::Input(i) => {
                 let dims: Vec<_> = i.shape.iter().map(value).collect();
                 line(out, 2, &format!("input {}: {}[{}]", i.name.name, i.dtype.name, dims.join(", ")), i.span);

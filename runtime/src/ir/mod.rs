@@ -152,6 +152,24 @@ impl Graph {
         (0..self.nodes.len() as u32).map(NodeId)
     }
 
+    /// The same graph with every noise switched off: output and weight noise
+    /// removed, ADC noise set to zero. Quantization, ordering and multipliers
+    /// stay (they are deterministic). Gives the "clean" accuracy.
+    pub fn without_noise(&self) -> Graph {
+        let mut g = self.clone();
+        for n in &mut g.nodes {
+            n.hw.noise = None;
+            n.hw.weight_noise = None;
+            match &mut n.hw.format {
+                hardware::Format::Abfp { adc_noise, .. } | hardware::Format::AnalogInt { adc_noise, .. } => {
+                    *adc_noise = 0.0
+                }
+                _ => {}
+            }
+        }
+        g
+    }
+
     /// How many nodes read each node's output (outputs count as readers).
     pub fn use_counts(&self) -> Vec<usize> {
         let mut uses = vec![0; self.nodes.len()];

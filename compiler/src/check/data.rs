@@ -1,0 +1,75 @@
+//! A model's `data "folder"`: readable, and its samples fit the input. Only
+//! the headers are read here; `analogc eval` reads the values.
+
+use super::model::{CheckedInput, Dtype};
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::source::{Loader, Span};
+use analog_runtime::dataset;
+use analog_runtime::npy::NpyDtype;
+use std::path::Path;
+
+pub fn check(dir: &Path, span: Span, inputs: &[CheckedInput], loader: &dyn Loader, diags: &mut Diagnostics) {
+    let here = |code: Code, msg: String, label: &str| Diagnostic::error(code, msg).primary(span, label.to_string());
+    let (images, labels) = match dataset::files(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.push(here(Code::DataUnreadable, e, "this dataset").note("the path is relative to the model file"));
+            return;
+        }
+    };
+    let mut headers = vec![];
+    for path in [&images, &labels] {
+        let header = loader
+            .read_bytes(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+            .and_then(|b| dataset::header(&b).map_err(|e| format!("`{}`: {e}", path.display())));
+        match header {
+            Ok(h) => headers.push(h),
+            Err(e) => {
+                diags.push(here(Code::DataCorrupt, e, "this dataset"));
+                return;
+            }
+        }
+    }
+    let (ih, lh) = (&headers[0], &headers[1]);
+    if lh.shape.len() != 1 || lh.shape[0] != ih.shape[0] {
+        diags.push(here(
+            Code::DataLabels,
+            format!("the dataset has {} images but labels of shape {:?}", ih.shape[0], lh.shape),
+            "labels do not match the images",
+        ));
+    }
+    let [input] = inputs else {
+        diags.push(here(
+            Code::DataShape,
+            format!("a dataset feeds one input, the model has {}", inputs.len()),
+            "this dataset",
+        ));
+        return;
+    };
+    let sample = &ih.shape[1..];
+    if !dataset::fits(sample, &input.shape) {
+        diags.push(
+            here(
+                Code::DataShape,
+                format!("dataset samples are {sample:?} but input `{}` is {:?}", input.name, input.shape),
+                "this dataset",
+            )
+            .secondary(input.span, format!("`{}` declared here", input.name)),
+        );
+    }
+    let want = match input.dtype {
+        Dtype::U8 => NpyDtype::U8,
+        Dtype::F32 => NpyDtype::F32,
+    };
+    if ih.dtype != want {
+        diags.push(
+            here(
+                Code::DataDtype,
+                format!("dataset images are {:?} but input `{}` is {:?}", ih.dtype, input.name, input.dtype),
+                "this dataset",
+            )
+            .secondary(input.span, format!("`{}` declared here", input.name)),
+        );
+    }
+}

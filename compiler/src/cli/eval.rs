@@ -1,0 +1,273 @@
+//! `analogc eval`: how accurate is this network on that hardware? Monte-Carlo
+//! trials (one simulated chip each) over a labelled test set.
+
+use super::run::Backend;
+use super::{compile, report, Cli, Outcome};
+use crate::diag::{Code, Diagnostic};
+use crate::passes;
+use crate::source::FsLoader;
+use analog_runtime::dataset::{self, Dataset};
+use analog_runtime::interp::{Interpreter, Trial};
+use analog_runtime::ir::{Dtype, Graph, NodeKind};
+use analog_runtime::npy::NpyDtype;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// The model file.
+    pub file: PathBuf,
+    /// The dataset: a folder (IDX or images.npy + labels.npy), or a name
+    /// (`mnist`, `fashion-mnist`) looked up in $ANALOGC_DATA, ./data and the
+    /// model's ../data. Default: the model's `data`.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Evaluate only the first N samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Monte-Carlo trials: simulated chips, each with its own static draws.
+    #[arg(long, default_value_t = 5)]
+    pub trials: u32,
+    /// The seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Samples per unit of work. Results do not depend on it.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Override an annotation (see `analogc run --help`). Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Backend::Interp)]
+    pub backend: Backend,
+    /// Print one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn fail(cli: &Cli, code: Code, message: String) -> Outcome {
+    let fe = crate::check::FrontEnd { map: Default::default(), diags: Default::default(), ast: None, model: None };
+    report(cli, &fe, &[Diagnostic::error(code, message)]);
+    Outcome::UserError
+}
+
+/// Finds a dataset given by name or path.
+fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
+    let Some(arg) = arg else {
+        return model_data
+            .map(Path::to_path_buf)
+            .ok_or_else(|| "the model names no `data`; give one with --data".into());
+    };
+    let direct = PathBuf::from(arg);
+    if direct.exists() {
+        return Ok(direct);
+    }
+    let mut places = vec![];
+    if let Some(root) = std::env::var_os("ANALOGC_DATA") {
+        places.push(PathBuf::from(root).join(arg));
+    }
+    places.push(Path::new("data").join(arg));
+    if let Some(dir) = model_file.parent() {
+        places.push(dir.join("../data").join(arg));
+    }
+    places.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| {
+        format!(
+            "no dataset `{arg}`: not a path, and not in {}",
+            places.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Checks a dataset read at run time against the graph's input and outputs.
+fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
+    let inputs: Vec<_> = graph.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Input { .. })).collect();
+    let [input] = inputs[..] else {
+        return Err((Code::DataShape, format!("a dataset feeds one input, the model has {}", inputs.len())));
+    };
+    let NodeKind::Input { dtype, shape, .. } = &input.kind else { unreachable!() };
+    if !dataset::fits(&data.sample_shape, shape) {
+        return Err((
+            Code::DataShape,
+            format!("dataset samples are {:?} but input `{}` is {shape:?}", data.sample_shape, input.name),
+        ));
+    }
+    let want = if *dtype == Dtype::U8 { NpyDtype::U8 } else { NpyDtype::F32 };
+    if data.dtype != want {
+        return Err((
+            Code::DataDtype,
+            format!("dataset images are {:?} but input `{}` is {dtype:?}", data.dtype, input.name),
+        ));
+    }
+    let classes: usize = graph.node(graph.outputs[0].1).shape.iter().product();
+    if let Some(bad) = data.labels.iter().find(|l| **l as usize >= classes) {
+        return Err((Code::DataLabels, format!("label {bad} is out of range for {classes} outputs")));
+    }
+    Ok(())
+}
+
+/// The number of correctly classified samples among `0..n`, by the argmax of
+/// the first output. Samples go to threads in chunks; the count does not
+/// depend on how.
+fn correct(
+    interp: &Interpreter,
+    trial: &Trial,
+    data: &Dataset,
+    n: usize,
+    threads: usize,
+    batch: usize,
+    progress: &indicatif::ProgressBar,
+) -> Option<usize> {
+    let next = AtomicUsize::new(0);
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                if INTERRUPTED.load(Ordering::Relaxed) {
+                    return;
+                }
+                let start = next.fetch_add(batch, Ordering::Relaxed);
+                if start >= n {
+                    return;
+                }
+                let end = (start + batch).min(n);
+                let mut hits = 0;
+                for i in start..end {
+                    let y = interp.run(trial, i as u32, &[data.sample(i)]);
+                    let guess = y[0]
+                        .iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |b, (j, v)| if *v > b.1 { (j, *v) } else { b })
+                        .0;
+                    hits += usize::from(guess == data.labels[i] as usize);
+                }
+                total.fetch_add(hits, Ordering::Relaxed);
+                progress.inc((end - start) as u64);
+            });
+        }
+    });
+    (!INTERRUPTED.load(Ordering::Relaxed)).then(|| total.into_inner())
+}
+
+/// Two-sided 95% quantile of Student's t with `df` degrees of freedom.
+fn t95(df: u32) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df as usize - 1],
+        // Cornish–Fisher expansion around the normal quantile.
+        _ => 1.959964 + (1.959964f64.powi(3) + 1.959964) / (4.0 * df as f64),
+    }
+}
+
+pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
+    let started = Instant::now();
+    let loader = FsLoader::default();
+    let Some((fe, mut lowered)) = compile(cli, &args.file, &loader, &args.set) else { return Outcome::UserError };
+    passes::run_pipeline(&mut lowered);
+    let graph = &lowered.graph;
+    let model_data = fe.model.as_ref().and_then(|m| m.data.as_deref());
+    let dir = match locate(args.data.as_deref(), model_data, &args.file) {
+        Ok(d) => d,
+        Err(e) => return fail(cli, Code::DataUnreadable, e),
+    };
+    let data = match Dataset::open(&dir) {
+        Ok(d) => d,
+        Err(e) => return fail(cli, Code::DataCorrupt, e),
+    };
+    if let Err((code, e)) = fits(graph, &data) {
+        return fail(cli, code, e);
+    }
+    let n = args.limit.map_or(data.len(), |l| l.min(data.len()));
+    if n == 0 {
+        return fail(cli, Code::DataShape, "no samples to evaluate".into());
+    }
+    let clean_graph = graph.without_noise();
+    let read = |p: &Path| std::fs::read(p);
+    let (interp, clean) = match (Interpreter::new(graph, read), Interpreter::new(&clean_graph, read)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return fail(cli, Code::BadTable, e),
+    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let batch = args.batch.max(1);
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(((args.trials as usize + 1) * n) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} samples, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_message("clean");
+    let Some(clean_hits) = correct(&clean, &clean.trial(args.seed, 0), &data, n, threads, batch, &progress) else {
+        progress.abandon();
+        return fail(cli, Code::InputUnreadable, "interrupted".into());
+    };
+    let mut trials = vec![];
+    for t in 0..args.trials {
+        progress.set_message(format!("trial {}/{}", t + 1, args.trials));
+        let chip = interp.trial(args.seed, t);
+        let Some(hits) = correct(&interp, &chip, &data, n, threads, batch, &progress) else {
+            progress.abandon();
+            return fail(cli, Code::InputUnreadable, format!("interrupted after {t} of {} trials", args.trials));
+        };
+        trials.push(hits as f64 / n as f64);
+    }
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let evaluated = (args.trials as usize + 1) * n;
+    let clean_accuracy = clean_hits as f64 / n as f64;
+    let k = trials.len() as f64;
+    let mean = if trials.is_empty() { clean_accuracy } else { trials.iter().sum::<f64>() / k };
+    let std = if trials.len() > 1 {
+        (trials.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    let half = if trials.len() > 1 { t95(trials.len() as u32 - 1) * std / k.sqrt() } else { 0.0 };
+    let (min, max) = trials.iter().fold((mean, mean), |(lo, hi), a| (lo.min(*a), hi.max(*a)));
+    if args.json {
+        let obj = json!({
+            "model": graph.name,
+            "data": dir.display().to_string(),
+            "samples": n,
+            "seed": args.seed,
+            "clean_accuracy": clean_accuracy,
+            "accuracy": { "mean": mean, "std": std, "ci95": [mean - half, mean + half], "min": min, "max": max },
+            "trials": trials.iter().enumerate().map(|(t, a)| json!({ "trial": t, "seed": args.seed, "accuracy": a })).collect::<Vec<_>>(),
+            "seconds": seconds,
+            "samples_per_second": evaluated as f64 / seconds,
+            "backend": "interp",
+        });
+        return super::print_stdout(&format!("{obj}\n"));
+    }
+    let pct = |a: f64| format!("{:.2}%", 100.0 * a);
+    let text = format!(
+        "{} on {} ({n} samples), {} trials, seed {}\n  clean accuracy  {}\n  accuracy        {} ± {} (std over trials), 95% CI [{}, {}], min {}, max {}\n  {:.1} s, {:.0} samples/s\n",
+        graph.name,
+        dir.display(),
+        args.trials,
+        args.seed,
+        pct(clean_accuracy),
+        pct(mean),
+        pct(std),
+        pct(mean - half),
+        pct(mean + half),
+        pct(min),
+        pct(max),
+        seconds,
+        evaluated as f64 / seconds
+    );
+    super::print_stdout(&text)
+}
