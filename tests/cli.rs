@@ -242,3 +242,68 @@ fn passes_are_listed_and_opt_shows_them_ran() {
     let r = analogc(&["emit", "--stage", "opt", "examples/mnist_mlp.anl"]);
     assert!(text(&r.stdout).contains("// pass prepare-weights: 2 changed"));
 }
+
+#[test]
+fn eval_json_is_the_same_for_any_threads_and_batch() {
+    let eval = |threads: &str, batch: &str| {
+        let r = analogc(&[
+            "eval",
+            "examples/mnist_mlp_walking.anl",
+            "--limit",
+            "300",
+            "--trials",
+            "3",
+            "--seed",
+            "11",
+            "--json",
+            "--threads",
+            threads,
+            "--batch",
+            batch,
+        ]);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+        let mut v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("one JSON object");
+        for timing in ["seconds", "samples_per_second"] {
+            assert!(v[timing].as_f64().unwrap() > 0.0);
+            v.as_object_mut().unwrap().remove(timing);
+        }
+        v
+    };
+    let a = eval("1", "1");
+    assert_eq!(a, eval("2", "64"));
+    assert_eq!(a, eval("2", "7"));
+    let acc = &a["accuracy"];
+    let (mean, lo, hi) =
+        (acc["mean"].as_f64().unwrap(), acc["ci95"][0].as_f64().unwrap(), acc["ci95"][1].as_f64().unwrap());
+    assert!(lo <= mean && mean <= hi && acc["min"].as_f64().unwrap() <= mean && mean <= acc["max"].as_f64().unwrap());
+    assert!(a["clean_accuracy"].as_f64().unwrap() > 0.95, "the trained MLP classifies MNIST");
+    assert_eq!(a["samples"], 300);
+    let trials = a["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 3);
+    assert!(trials.iter().all(|t| t["seed"] == 11 && t["accuracy"].as_f64().unwrap() > 0.9));
+}
+
+#[test]
+fn eval_reports_bad_datasets() {
+    let r = analogc(&["eval", "examples/mnist_mlp_walking.anl", "--data", "tests/fixtures/run", "--limit", "10"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        text(&r.stderr).contains("error[E0802]") || text(&r.stderr).contains("error[E0801]"),
+        "{}",
+        text(&r.stderr)
+    );
+    let r = analogc(&["eval", "examples/mnist_mlp_walking.anl", "--data", "no-such-dataset"]);
+    assert!(text(&r.stderr).contains("error[E0801]"), "{}", text(&r.stderr));
+    // Named datasets are found in ./data.
+    let r = analogc(&[
+        "eval",
+        "examples/mnist_mlp_walking.anl",
+        "--data",
+        "fashion-mnist",
+        "--limit",
+        "20",
+        "--trials",
+        "1",
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+}

@@ -8,9 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The file names looked for in a dataset folder, first match wins.
-const IMAGES: &[&str] =
+pub const IMAGES: &[&str] =
     &["t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte", "images.npy"];
-const LABELS: &[&str] =
+pub const LABELS: &[&str] =
     &["t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte", "labels.npy"];
 
 #[derive(Clone, Debug, PartialEq)]

@@ -10,23 +10,22 @@ use std::path::Path;
 
 pub fn check(dir: &Path, span: Span, inputs: &[CheckedInput], loader: &dyn Loader, diags: &mut Diagnostics) {
     let here = |code: Code, msg: String, label: &str| Diagnostic::error(code, msg).primary(span, label.to_string());
-    let (images, labels) = match dataset::files(dir) {
-        Ok(f) => f,
-        Err(e) => {
-            diags.push(here(Code::DataUnreadable, e, "this dataset").note("the path is relative to the model file"));
-            return;
-        }
-    };
     let mut headers = vec![];
-    for path in [&images, &labels] {
-        let header = loader
-            .read_bytes(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-            .and_then(|b| dataset::header(&b).map_err(|e| format!("`{}`: {e}", path.display())));
-        match header {
+    for (names, what) in [(dataset::IMAGES, "images"), (dataset::LABELS, "labels")] {
+        let Some((path, bytes)) =
+            names.iter().map(|n| dir.join(n)).find_map(|p| loader.read_bytes(&p).ok().map(|b| (p, b)))
+        else {
+            diags.push(
+                here(Code::DataUnreadable, format!("`{}` has no readable {what} file", dir.display()), "this dataset")
+                    .note(format!("looked for {}", names.join(", ")))
+                    .note("the path is relative to the model file"),
+            );
+            return;
+        };
+        match dataset::header(&bytes) {
             Ok(h) => headers.push(h),
             Err(e) => {
-                diags.push(here(Code::DataCorrupt, e, "this dataset"));
+                diags.push(here(Code::DataCorrupt, format!("`{}`: {e}", path.display()), "this dataset"));
                 return;
             }
         }

@@ -205,8 +205,13 @@ impl Checker<'_> {
         let model = *models.first()?;
         let root_path = &self.files.iter().find(|f| f.id == root).expect("root loaded").path;
         let dir = dir_of(root_path);
-        let mut mc =
-            model::ModelChecker { loader: self.loader, dir: &dir, profiles: &profiles, diags: &mut self.diags };
+        let mut mc = model::ModelChecker {
+            loader: self.loader,
+            dir: &dir,
+            profiles: &profiles,
+            diags: &mut self.diags,
+            defining: None,
+        };
         let checked = mc.check(model);
         if self.diags.has_errors() {
             None

@@ -83,6 +83,8 @@ pub struct ModelChecker<'a> {
     pub dir: &'a Path,
     pub profiles: &'a HashMap<String, (Hardware, Span)>,
     pub diags: &'a mut Diagnostics,
+    /// The layer being checked, to catch one that reads its own output.
+    pub defining: Option<String>,
 }
 
 impl ModelChecker<'_> {
@@ -147,20 +149,28 @@ impl ModelChecker<'_> {
                     }
                 }
                 Stmt::Layer(l) => {
-                    if !self.define(&mut defs, &l.name, TensorRef::Layer(out.layers.len())) {
+                    // Defined only once its own arguments resolve: `h = relu(h)` reads nothing.
+                    if let Some(prev) = defs.get(&l.name.name) {
+                        self.diags.push(
+                            Diagnostic::error(Code::DuplicateName, format!("`{}` is defined twice", l.name.name))
+                                .primary(l.name.span, "defined again here")
+                                .secondary(prev.span, "first defined here"),
+                        );
                         continue;
                     }
-                    match self.layer(l, &defs, &all_names) {
+                    self.defining = Some(l.name.name.clone());
+                    let checked = self.layer(l, &defs, &all_names);
+                    self.defining = None;
+                    match checked {
                         Some(layer) => {
+                            self.define(&mut defs, &l.name, TensorRef::Layer(out.layers.len()));
                             defs.get_mut(&l.name.name).expect("just defined").shape = layer.shape.clone();
                             if !layer.tensors.is_empty() {
                                 pending_tensors.push((out.layers.len(), l.op.name.span));
                             }
                             out.layers.push(layer);
                         }
-                        None => {
-                            defs.remove(&l.name.name);
-                        }
+                        None => {}
                     }
                 }
                 Stmt::Output(o) => {
@@ -231,6 +241,15 @@ impl ModelChecker<'_> {
             return Some(d);
         }
         if let Some(later) = all.get(name.name.as_str()) {
+            if self.defining.as_deref() == Some(name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(Code::UseBeforeDefinition, format!("`{}` reads its own output", name.name))
+                        .primary(name.span, "used here")
+                        .secondary(*later, "while being defined here")
+                        .note("layers run in the order they are written; a model has no cycles"),
+                );
+                return None;
+            }
             if later.start > name.span.start {
                 self.diags.push(
                     Diagnostic::error(

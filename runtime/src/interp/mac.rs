@@ -46,6 +46,10 @@ pub fn run(m: &Mac, ctx: Ctx) -> Vec<f32> {
             let x = &m.patches[(g * m.positions + p) * m.k..][..m.k];
             let conversion = o * m.positions + p;
             let y = match m.format {
+                // The same left-to-right sum as `accumulate`, without the products vector.
+                Format::Fp32 if *m.accumulate == Accumulate::Exact => {
+                    w.iter().zip(x).fold(0.0f32, |s, (w, x)| s + w * x)
+                }
                 Format::Fp32 => {
                     let products: Vec<f32> = w.iter().zip(x).map(|(w, x)| w * x).collect();
                     accumulate(m.accumulate, &products, m.order)
