@@ -294,10 +294,11 @@ fn type_name(kind: Kind) -> &'static str {
 
 fn wrong_type(value: &Value, param: &Param, diags: &mut Diagnostics) {
     let found = match &value.kind {
-        ValueKind::Number { .. } => "a number",
-        ValueKind::Str(_) => "a string",
-        ValueKind::Word(_) => "a name",
-        ValueKind::List(_) => "a list",
+        ValueKind::Number { .. } => "a number".to_string(),
+        ValueKind::Str(_) => "a string".to_string(),
+        ValueKind::Word(_) => "a name".to_string(),
+        ValueKind::List(items) if items.len() == 1 => "a list of 1 value".to_string(),
+        ValueKind::List(items) => format!("a list of {} values", items.len()),
     };
     let mut d = Diagnostic::error(
         Code::WrongType,
@@ -416,10 +417,12 @@ fn bind_value(value: &Value, param: &Param, diags: &mut Diagnostics) -> Option<V
                 None => None,
                 Some(u) => {
                     let Some((_, parsed)) = Unit::ALL.iter().find(|(s, _)| *s == u.name) else {
+                        // Suggest only units that would be accepted here.
+                        let allowed = Unit::ALL.iter().filter(|(_, unit)| units.contains(unit)).map(|(s, _)| *s);
                         diags.push(
                             Diagnostic::error(Code::UnknownUnit, format!("unknown unit `{}`", u.name))
                                 .primary(u.span, "unknown unit")
-                                .suggest(&u.name, Unit::ALL.iter().map(|(s, _)| *s))
+                                .suggest(&u.name, allowed)
                                 .note(
                                     "units: abs (absolute), lsb (ADC steps), fs (fraction of full scale), % (relative)",
                                 ),

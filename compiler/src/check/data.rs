@@ -65,10 +65,15 @@ pub fn check(dir: &Path, span: Span, inputs: &[CheckedInput], loader: &dyn Loade
         diags.push(
             here(
                 Code::DataDtype,
-                format!("dataset images are {:?} but input `{}` is {:?}", ih.dtype, input.name, input.dtype),
+                format!("dataset images are {} but input `{}` is {}", lower(ih.dtype), input.name, lower(input.dtype)),
                 "this dataset",
             )
             .secondary(input.span, format!("`{}` declared here", input.name)),
         );
     }
+}
+
+/// `U8` → `u8`, as the language spells dtypes.
+fn lower(d: impl std::fmt::Debug) -> String {
+    format!("{d:?}").to_lowercase()
 }

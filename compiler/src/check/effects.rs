@@ -253,6 +253,11 @@ fn noise(design: &str, args: &Args, on_weights: bool, what: &str, diags: &mut Di
                 "`repeat` averages fresh draws, but static draws are the same each time",
             )
             .primary(args.span("repeat").expect("given"), "repeat with static noise")
+            .note(if on_weights && !args.has("draw") {
+                "weight noise is static (drawn once per chip) unless `draw = dynamic`"
+            } else {
+                "static noise is drawn once per chip"
+            })
             .help("use `draw = dynamic`, or drop `repeat`"),
         );
         return None;
@@ -356,7 +361,7 @@ fn multiplier(design: &str, args: &Args, ctx: &Ctx, diags: &mut Diagnostics) -> 
                 _ => TableLayout::TorchApprox,
             };
             let signed = args.bool("signed").unwrap_or(layout == TableLayout::TorchApprox);
-            let path = ctx.dir.join(file);
+            let path = super::normalize(&ctx.dir.join(file));
             let file_span = args.span("file").expect("required");
             let bytes = match ctx.loader.read_bytes(&path) {
                 Ok(b) => b,

@@ -104,7 +104,7 @@ struct Checker<'a> {
 }
 
 /// A path with `.` and `a/..` removed, so one file is one path.
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -259,18 +259,32 @@ impl Checker<'_> {
         }
         // Then `extends`, base first.
         let mut done: HashMap<String, (Hardware, Span)> = HashMap::new();
+        let mut in_cycle: std::collections::HashSet<String> = Default::default();
+        let mut broken_profiles = vec![];
         for name in names {
             let mut chain: Vec<&str> = vec![];
             let mut cur = name.as_str();
             let mut broken = false;
             loop {
-                if chain.contains(&cur) {
-                    let (p, _) = &defs[cur];
-                    self.diags.push(
-                        Diagnostic::error(Code::ProfileCycle, format!("profile `{cur}` extends itself"))
-                            .primary(p.extends.as_ref().map_or(p.name.span, |e| e.span), "closes the cycle")
-                            .note(format!("cycle: {} → {cur}", chain.join(" → "))),
-                    );
+                if let Some(pos) = chain.iter().position(|c| *c == cur) {
+                    // Report each cycle once, at the member that closes it.
+                    let cycle: Vec<&str> = chain[pos..].to_vec();
+                    if !cycle.iter().any(|c| in_cycle.contains(*c)) {
+                        in_cycle.extend(cycle.iter().map(|c| c.to_string()));
+                        let last = defs[*cycle.last().expect("non-empty")].0;
+                        let message = match cycle.len() {
+                            1 => format!("profile `{cur}` extends itself"),
+                            _ => format!(
+                                "profiles {} extend each other",
+                                cycle.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                        };
+                        self.diags.push(
+                            Diagnostic::error(Code::ProfileCycle, message)
+                                .primary(last.extends.as_ref().map_or(last.name.span, |e| e.span), "closes the cycle")
+                                .note(format!("cycle: {} → {cur}", cycle.join(" → "))),
+                        );
+                    }
                     broken = true;
                     break;
                 }
@@ -299,6 +313,7 @@ impl Checker<'_> {
                 }
             }
             if broken {
+                broken_profiles.push(name.clone());
                 continue;
             }
             // Fold base to derived.
@@ -311,6 +326,12 @@ impl Checker<'_> {
             }
             let span = defs[name.as_str()].0.span;
             done.insert(name.clone(), (hw, span));
+        }
+        // A profile whose chain is broken was reported; layers using it get
+        // no further error.
+        for name in broken_profiles {
+            let span = defs[name.as_str()].0.span;
+            done.insert(name, (Hardware::default(), span));
         }
         done
     }

@@ -123,7 +123,7 @@ impl ModelChecker<'_> {
                                 .secondary(*first, "first named here"),
                         );
                     } else {
-                        weights_at = Some((self.dir.join(&w.value), w.span));
+                        weights_at = Some((super::normalize(&self.dir.join(&w.value)), w.span));
                     }
                 }
                 Stmt::Data(d) => {
@@ -134,7 +134,7 @@ impl ModelChecker<'_> {
                                 .secondary(*first, "first named here"),
                         );
                     } else {
-                        data_at = Some((self.dir.join(&d.value), d.span));
+                        data_at = Some((super::normalize(&self.dir.join(&d.value)), d.span));
                     }
                 }
                 Stmt::Input(i) => {
@@ -314,15 +314,19 @@ impl ModelChecker<'_> {
                     let channels = cur[0];
                     for (name, list) in [("mean", &mean), ("std", &std)] {
                         if list.len() != 1 && list.len() != channels {
-                            self.diags.push(
-                                Diagnostic::error(
-                                    Code::ChannelListMismatch,
-                                    format!("`{name}` has {} values but the input has {channels} channels", list.len()),
-                                )
-                                .primary(args.span(name).expect("given"), format!("{} values", list.len()))
-                                .secondary(i.shape_span, format!("{channels} channels (the first axis)"))
-                                .help("give one value for all channels, or one per channel"),
-                            );
+                            let values =
+                                if list.len() == 1 { "1 value".to_string() } else { format!("{} values", list.len()) };
+                            let d = Diagnostic::error(
+                                Code::ChannelListMismatch,
+                                format!("`{name}` has {values} but the data has {channels} along its first axis"),
+                            )
+                            .primary(args.span(name).expect("given"), values);
+                            let d = if cur == shape {
+                                d.secondary(i.shape_span, format!("{channels} channels (the first axis)"))
+                            } else {
+                                d.note(format!("after the steps before it, the data has shape {}", shapes::show(&cur)))
+                            };
+                            self.diags.push(d.help("give one value for all channels, or one per channel"));
                             return None;
                         }
                     }
@@ -331,7 +335,17 @@ impl ModelChecker<'_> {
                 "reshape" => {
                     let dims: Vec<usize> = args.ints("shape")?.iter().map(|d| *d as usize).collect();
                     let (from, to) = (cur.iter().product::<usize>(), dims.iter().product::<usize>());
-                    if from != to || dims.is_empty() || dims.len() > 3 {
+                    if dims.is_empty() || dims.len() > 3 {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::ReshapeMismatch,
+                                format!("`reshape` takes 1 to 3 dimensions, found {}", dims.len()),
+                            )
+                            .primary(call.span, "[features] or [channels, height, width]"),
+                        );
+                        return None;
+                    }
+                    if from != to {
                         self.diags.push(
                             Diagnostic::error(
                                 Code::ReshapeMismatch,

@@ -38,11 +38,14 @@ pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUs
             let mut d =
                 Diagnostic::error(Code::TensorMissing, format!("tensor `{}` is not in the weights file", u.name))
                     .primary(span, format!("`{layer}` needs its {} {}", u.role, shape(&u.shape)));
-            d = match closest(&u.name, file.tensors.keys().map(String::as_str)) {
-                Some(near) => {
-                    d.help(format!("the file has `{near}`; name it with `{} = \"{near}\"`", param_for(u.role)))
+            d = match (closest(&u.name, file.tensors.keys().map(String::as_str)), param_for(u.role)) {
+                (Some(near), Some(param)) => {
+                    d.help(format!("the file has `{near}`; name it with `{param} = \"{near}\"`"))
                 }
-                None => d.note(format!("the file has {} tensors", file.tensors.len())),
+                (Some(near), None) => {
+                    d.help(format!("the file has `{near}`; a denoise block's tensors are named after the layer"))
+                }
+                (None, _) => d.note(format!("the file has {} tensors", file.tensors.len())),
             };
             diags.push(d);
             continue;
@@ -84,9 +87,8 @@ pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUs
     }
 }
 
-fn param_for(role: &str) -> &str {
-    match role {
-        "weight" | "bias" | "running_mean" | "running_var" => role,
-        _ => "weight",
-    }
+/// The layer parameter that renames a tensor of this role, if there is one
+/// (a denoise block's four tensors are named after the layer only).
+fn param_for(role: &str) -> Option<&str> {
+    matches!(role, "weight" | "bias" | "running_mean" | "running_var").then_some(role)
 }

@@ -101,7 +101,12 @@ fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
     if data.dtype != want {
         return Err((
             Code::DataDtype,
-            format!("dataset images are {:?} but input `{}` is {dtype:?}", data.dtype, input.name),
+            format!(
+                "dataset images are {} but input `{}` is {}",
+                format!("{:?}", data.dtype).to_lowercase(),
+                input.name,
+                format!("{dtype:?}").to_lowercase()
+            ),
         ));
     }
     let classes: usize = graph.node(graph.outputs[0].1).shape.iter().product();

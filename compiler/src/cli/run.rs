@@ -161,7 +161,12 @@ fn read_inputs(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, Str
         if array.dtype != want {
             return Err((
                 Code::InputDtype,
-                format!("`{path}` holds {:?} but input `{}` is {:?}", array.dtype, node.name, dtype),
+                format!(
+                    "`{path}` holds {} but input `{}` is {}",
+                    format!("{:?}", array.dtype).to_lowercase(),
+                    node.name,
+                    format!("{dtype:?}").to_lowercase()
+                ),
             ));
         }
         let samples = if array.shape == *shape {

@@ -69,9 +69,11 @@ struct P<'a> {
 }
 
 impl P<'_> {
+    /// A pair's span without the blanks and comment pest's implicit
+    /// whitespace may leave at its end.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, s.start(), trimmed_end(self.text, s.start(), s.end()))
     }
 
     fn file_node(&mut self, root: Pair<Rule>) -> File {
@@ -174,6 +176,12 @@ impl P<'_> {
                         self.diags.push(
                             Diagnostic::error(Code::BadNumber, "division by zero in a number")
                                 .primary(span, "this divides by zero"),
+                        );
+                        f64::NAN
+                    } else if !(value / d).is_finite() && value.is_finite() {
+                        self.diags.push(
+                            Diagnostic::error(Code::BadNumber, "this ratio is too large to be a number")
+                                .primary(span, "not a finite number"),
                         );
                         f64::NAN
                     } else {
@@ -318,6 +326,7 @@ impl P<'_> {
             InputLocation::Span((s, _)) => s,
         };
         let mut expected: Vec<String> = vec![];
+        let mut dropped: Vec<String> = vec![];
         // The furthest position any rule reached explains the error best; the
         // variant's `positives` describe the position pest gave up at.
         match e.parse_attempts() {
@@ -332,8 +341,14 @@ impl P<'_> {
                     let t = token.to_string();
                     // Character ranges (`a..z`) are the inside of names, said already.
                     let range = t.chars().count() == 4 && &t[1..3] == "..";
-                    if !range && !t.trim().is_empty() && !matches!(t.as_str(), "//" | ";" | "_" | "BUILTIN_RULE") {
-                        expected.push(format!("`{t}`"));
+                    // The insides of numbers, units and strings: "a number" says it.
+                    let inner = matches!(t.as_str(), "E" | "e" | "." | "+" | "-" | "/" | "%" | "\"" | "_");
+                    if !range && !t.trim().is_empty() && !matches!(t.as_str(), "//" | ";" | "BUILTIN_RULE") {
+                        if inner {
+                            dropped.push(t);
+                        } else {
+                            expected.push(format!("`{t}`"));
+                        }
                     }
                 }
             }
@@ -343,9 +358,20 @@ impl P<'_> {
                 }
             }
         }
+        // Tokens that only start or continue a value: "a value" says it, unless
+        // nothing else is expected (an unterminated string still wants `"`).
+        if expected.is_empty() {
+            expected.extend(dropped.iter().map(|t| format!("`{t}`")));
+        } else if dropped.iter().any(|t| matches!(t.as_str(), "\"" | "-" | "."))
+            && !expected.iter().any(|e| matches!(e.as_str(), "a number" | "a string"))
+        {
+            expected.push("a value".into());
+        }
         expected.sort();
         expected.dedup();
         let pos = (offset + pos).min(self.text.len());
+        // Point at the next token, not at the blanks before it.
+        let pos = pos + (self.text[pos..].len() - self.text[pos..].trim_start_matches([' ', '\t']).len());
         let (found, len) = describe_found(&self.text[pos..]);
         let span = Span::new(self.file, pos, pos + len);
         // At the end of the file, an open block is the one thing worth saying.
@@ -366,9 +392,38 @@ impl P<'_> {
     }
 }
 
+fn trimmed_end(text: &str, start: usize, mut end: usize) -> usize {
+    loop {
+        let trimmed = text[start..end].trim_end_matches([' ', '\t', '\r', '\n']);
+        end = start + trimmed.len();
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        match comment_start(&trimmed[line_start..]) {
+            Some(c) => end = start + line_start + c,
+            None => return end,
+        }
+    }
+}
+
+/// Where a `//` comment starts in `line`, outside string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '/' if !in_string && line[i..].starts_with("//") => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// What stands at the start of `rest`, for "found …", and its length in bytes.
 fn describe_found(rest: &str) -> (String, usize) {
     let Some(c) = rest.chars().next() else { return ("end of file".into(), 0) };
+
     if c == '\n' || c == '\r' {
         return ("end of line".into(), 0);
     }
@@ -390,7 +445,6 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::effect => "an effect",
         Rule::call => "an operation",
         Rule::EOI => "end of file",
-        Rule::import | Rule::profile | Rule::model => "`import`, `profile` or `model`",
         _ => return None,
     })
 }
