@@ -364,8 +364,6 @@ fn sigma_zero_is_the_identity() {
 }
 
 #[test]
-#[ignore = "BUG (minor): with repeat = 3 and σ = 0 the output is 1 ulp off for some elements: interp/mod.rs:131-138 \
-            sums the repetitions in f32 and divides by R, and (v + v + v)/3 ≠ v in f32 (exact with an f64 sum)"]
 fn sigma_zero_with_an_odd_repeat_is_the_identity() {
     // The average of R identical outputs is that output (§6.1: "average the outputs").
     let reference = sigma_zero_graph(None);
@@ -400,8 +398,6 @@ fn inactive_noise_is_the_identity_and_eval_noise_is_applied() {
 }
 
 #[test]
-#[ignore = "BUG: inactive weight noise (none / during = train) on an int8/abfp/analog_int layer panics \
-            `weights not prepared`: interp/mod.rs:70 prepares only when weight_noise is None"]
 fn inactive_weight_noise_on_a_quantized_layer_is_the_identity() {
     // `weight_noise none` (removing a profile's) or `during = train` must leave
     // the layer as if it had no weight noise.
@@ -960,20 +956,18 @@ fn abfp_tiles_have_their_own_scales_and_the_configured_n() {
 }
 
 #[test]
-#[ignore = "BUG: docs/language.md §6.3 says ABFP's round is half away from zero; quant.rs:28 (q_bits) rounds \
-            half to even (tie 0.5 → 0 instead of 1)"]
-fn abfp_rounds_ties_away_from_zero() {
-    // b = 2: δ = 1, Q_2(a) = round(a) ∈ {−1, 0, 1}. n = 4, G = 1, 24-bit ADC.
-    // Inputs: x = [1, 0.5, 0.5, −0.5], w = 1 (24 bits): Q(x/s_x) = [1, 1, 1, −1]
-    // (half away from zero) → p = 2, y = s_w·s_x·n/G·Q_adc(p/4) = 4·0.5 = 2.
-    // (Half to even would give Q = [1, 0, 0, 0], y = 1.)
+fn abfp_rounds_ties_to_even() {
+    // §6.3 and §8: round is half to even. b = 2: δ = 1, Q_2(a) = round(a) ∈ {−1, 0, 1}.
+    // n = 4, G = 1, 24-bit ADC. Inputs x = [1, 0.5, 0.5, −0.5], w = 1 (24 bits):
+    // Q(x/s_x) = [1, 0, 0, −0] (the ties go to 0) → p = 1, y = s_w·s_x·n/G·Q_adc(p/4) = 1.
+    // (Half away from zero would give Q = [1, 1, 1, −1], y = 2.)
     let w = Tensor::new(vec![1, 4], vec![1.0; 4]);
     let y = run(&abfp_graph(&w, None, with_format(abfp(4, 2, 24, 24, 1.0))), 0, 0, &[1.0, 0.5, 0.5, -0.5]);
-    assert!((y[0] - 2.0).abs() < 1e-5, "inputs: got {}, expected 2", y[0]);
-    // Weights: w = [1, 0.5, −0.5, 0.5] with b_w = 2 → Q = [1, 1, −1, 1]; x = 1 → p = 2, y = 2.
+    assert!((y[0] - 1.0).abs() < 1e-5, "inputs: got {}, expected 1", y[0]);
+    // Weights: w = [1, 0.5, −0.5, 0.5] with b_w = 2 → Q = [1, 0, −0, 0]; x = 1 → p = 1, y = 1.
     let w = Tensor::new(vec![1, 4], vec![1.0, 0.5, -0.5, 0.5]);
     let y = run(&abfp_graph(&w, None, with_format(abfp(4, 24, 2, 24, 1.0))), 0, 0, &[1.0; 4]);
-    assert!((y[0] - 2.0).abs() < 1e-5, "weights: got {}, expected 2", y[0]);
+    assert!((y[0] - 1.0).abs() < 1e-5, "weights: got {}, expected 1", y[0]);
 }
 
 /// Collects, over `samples` inferences of an ABFP layer with one tile per row
@@ -1218,20 +1212,19 @@ fn int8_table_first_operand_is_the_input() {
 }
 
 #[test]
-#[ignore = "BUG (or undocumented rule): an unsigned int8 input_range without 0 ([0.5, 2]) is widened to [0, 2] by \
-            quant.rs:50 (asymmetric_params), while §6.3 gives s_x = (hi − lo)/255 = 1.5/255, z_x = round(−lo/s_x) = −85"]
-fn int8_unsigned_range_without_zero_follows_the_documented_formula() {
-    // §6.3 literally: s_x = (2 − 0.5)/255, z_x = round(−0.5/s_x) = −85,
-    // x_q = clamp(round(x/s_x) + z_x, 0, 255), and the same zero-point formula.
+fn int8_unsigned_range_is_widened_to_contain_zero() {
+    // §6.3: an unsigned range is first widened to contain 0 ([0.5, 2] → [0, 2]),
+    // so that 0 is exactly representable; then s_x = (hi − lo)/255, z_x = round(−lo/s_x).
     let (rows, k) = (3, 16);
     let w = int8_weights(rows, k, 160);
     let bias = [0.0; 3];
     let g = int8_graph(&w, &bias, int8(false, WeightScale::PerChannel, 0.5, 2.0), Multiplier::Exact);
-    assert_eq!(asymmetric(0.5, 2.0).1, -85);
+    let widened = int8_graph(&w, &bias, int8(false, WeightScale::PerChannel, 0.0, 2.0), Multiplier::Exact);
     let x = data(k, 161, 0.5, 2.0);
     let y = run(&g, 0, 0, &x);
-    let (want, scale) = int8_unsigned_by_hand(&w, &x, &bias, 0.5, 2.0);
-    assert_close("int8 unsigned, range without 0", &y, &want, &scale, 4.0 * f32::EPSILON as f64);
+    assert_eq!(y, run(&widened, 0, 0, &x), "[0.5, 2] must quantize as [0, 2]");
+    let (want, scale) = int8_unsigned_by_hand(&w, &x, &bias, 0.0, 2.0);
+    assert_close("int8 unsigned, range widened to 0", &y, &want, &scale, 4.0 * f32::EPSILON as f64);
 }
 
 #[test]

@@ -20,7 +20,7 @@ impl Pass for PrepareWeights {
     fn run(&self, l: &mut Lowered) -> usize {
         let mut changed = 0;
         for node in &mut l.graph.nodes {
-            if node.prepared.is_some() || node.hw.weight_noise.is_some() {
+            if node.prepared.is_some() || analog_runtime::interp::weights_vary(node) {
                 continue;
             }
             let Some(weight) = node.param("weight") else { continue };

@@ -66,8 +66,8 @@ impl<'g> Interpreter<'g> {
         let prepared = graph
             .nodes
             .iter()
-            .map(|node| match (&node.prepared, &node.hw.weight_noise, node.param("weight")) {
-                (None, None, Some(w)) => quant::prepare(&node.hw.format, w),
+            .map(|node| match (&node.prepared, node.param("weight")) {
+                (None, Some(w)) if !weights_vary(node) => quant::prepare(&node.hw.format, w),
                 _ => None,
             })
             .collect();
@@ -128,14 +128,15 @@ impl<'g> Interpreter<'g> {
             let value = if repeat <= 1 {
                 self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 })
             } else {
-                let mut sum = vec![0.0f32; node.shape.iter().product()];
+                // Averaged in f64: R equal values average back to themselves exactly.
+                let mut sum = vec![0.0f64; node.shape.iter().product()];
                 for rep in 0..repeat {
                     let y = self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep });
                     for (s, v) in sum.iter_mut().zip(y) {
-                        *s += v;
+                        *s += v as f64;
                     }
                 }
-                sum.iter().map(|s| s / repeat as f32).collect()
+                sum.iter().map(|s| (s / repeat as f64) as f32).collect()
             };
             values.push(value);
         }
@@ -204,6 +205,12 @@ impl<'g> Interpreter<'g> {
             x.iter().fold(0.0f32, |a, v| a.max(v.abs())) * w.data.iter().fold(0.0f32, |a, v| a.max(v.abs()));
         (mac::run(&m, ctx), full_scale)
     }
+}
+
+/// Whether a node's weights change per chip or per inference (active weight
+/// noise), so they cannot be prepared once.
+pub fn weights_vary(node: &Node) -> bool {
+    node.hw.weight_noise.as_ref().is_some_and(|s| noise::active(&s.noise))
 }
 
 fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
