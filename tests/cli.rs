@@ -307,3 +307,17 @@ fn eval_reports_bad_datasets() {
     ]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
 }
+
+#[test]
+fn every_example_runs_on_the_interpreter() {
+    let examples = support::anl_files(&repo().join("examples"));
+    let mut ran = 0;
+    for file in examples.iter().filter(|f| !f.starts_with("profiles")) {
+        let path = format!("examples/{}", file.display());
+        let r = analogc(&["run", &path, "--input", "tests/fixtures/run/mnist_one.npy", "--backend", "interp"]);
+        assert_eq!(r.status.code(), Some(0), "{path}: {}", text(&r.stderr));
+        assert!(text(&r.stdout).contains("argmax"), "{path}");
+        ran += 1;
+    }
+    assert!(ran >= 9, "only {ran} examples");
+}
