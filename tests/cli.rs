@@ -321,3 +321,21 @@ fn every_example_runs_on_the_interpreter() {
     }
     assert!(ran >= 9, "only {ran} examples");
 }
+
+#[test]
+fn interrupting_eval_stops_cleanly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_analogc"))
+        .args(["eval", "examples/mnist_lenet5.anl", "--trials", "50"])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("exits");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("error[E0706]: interrupted"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "no partial report");
+}

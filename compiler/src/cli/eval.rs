@@ -217,7 +217,7 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
     progress.set_message("clean");
     let Some(clean_hits) = correct(&clean, &clean.trial(args.seed, 0), &data, n, threads, batch, &progress) else {
         progress.abandon();
-        return fail(cli, Code::InputUnreadable, "interrupted".into());
+        return fail(cli, Code::Interrupted, "interrupted before the clean pass finished".into());
     };
     let mut trials = vec![];
     for t in 0..args.trials {
@@ -225,7 +225,7 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
         let chip = interp.trial(args.seed, t);
         let Some(hits) = correct(&interp, &chip, &data, n, threads, batch, &progress) else {
             progress.abandon();
-            return fail(cli, Code::InputUnreadable, format!("interrupted after {t} of {} trials", args.trials));
+            return fail(cli, Code::Interrupted, format!("interrupted after {t} of {} trials", args.trials));
         };
         trials.push(hits as f64 / n as f64);
     }

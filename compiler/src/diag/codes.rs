@@ -100,6 +100,7 @@ codes! {
     InputShape = "E0703", "input data has the wrong shape";
     InputNames = "E0704", "inputs given do not match the model's";
     OutputUnwritable = "E0705", "output file cannot be written";
+    Interrupted = "E0706", "interrupted";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }
