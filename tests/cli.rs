@@ -339,3 +339,19 @@ fn interrupting_eval_stops_cleanly() {
     assert!(text(&out.stderr).contains("error[E0706]: interrupted"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "no partial report");
 }
+
+/// Every example's accuracies on the first 100 test images, two chips: pinned,
+/// so any change of meaning anywhere in the pipeline shows up here.
+#[test]
+fn example_accuracies_are_pinned() {
+    let mut report = String::new();
+    for file in support::anl_files(&repo().join("examples")).iter().filter(|f| !f.starts_with("profiles")) {
+        let path = format!("examples/{}", file.display());
+        let r = analogc(&["eval", &path, "--limit", "100", "--trials", "2", "--seed", "3", "--json"]);
+        assert_eq!(r.status.code(), Some(0), "{path}: {}", text(&r.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        let trials: Vec<String> = v["trials"].as_array().unwrap().iter().map(|t| t["accuracy"].to_string()).collect();
+        report.push_str(&format!("{path}: clean {} trials [{}]\n", v["clean_accuracy"], trials.join(", ")));
+    }
+    insta::assert_snapshot!(report);
+}
