@@ -115,28 +115,8 @@ impl ModelChecker<'_> {
         let mut output_spans: HashMap<String, Span> = HashMap::new();
         for stmt in &m.stmts {
             match stmt {
-                Stmt::Weights(w) => {
-                    if let Some((_, first)) = &weights_at {
-                        self.diags.push(
-                            Diagnostic::error(Code::DuplicateWeights, "the model names a weights file twice")
-                                .primary(w.span, "second weights file")
-                                .secondary(*first, "first named here"),
-                        );
-                    } else {
-                        weights_at = Some((super::normalize(&self.dir.join(&w.value)), w.span));
-                    }
-                }
-                Stmt::Data(d) => {
-                    if let Some((_, first)) = &data_at {
-                        self.diags.push(
-                            Diagnostic::error(Code::DuplicateData, "the model names a dataset twice")
-                                .primary(d.span, "second dataset")
-                                .secondary(*first, "first named here"),
-                        );
-                    } else {
-                        data_at = Some((super::normalize(&self.dir.join(&d.value)), d.span));
-                    }
-                }
+                Stmt::Weights(w) => self.file_once(&mut weights_at, w, Code::DuplicateWeights, "weights file"),
+                Stmt::Data(d) => self.file_once(&mut data_at, d, Code::DuplicateData, "dataset"),
                 Stmt::Input(i) => {
                     if !self.define(&mut defs, &i.name, TensorRef::Input(out.inputs.len())) {
                         continue;
@@ -216,6 +196,18 @@ impl ModelChecker<'_> {
         self.warn_unused(&out);
         out.weights = weights_at.map(|(p, _)| p);
         (self.diags.error_count() == errors_before).then_some(out)
+    }
+
+    /// Records a file a model may name once (`weights`, `data`), relative to the model.
+    fn file_once(&mut self, slot: &mut Option<(PathBuf, Span)>, path: &ast::StrLit, code: Code, what: &str) {
+        match slot {
+            Some((_, first)) => self.diags.push(
+                Diagnostic::error(code, format!("the model names a {what} twice"))
+                    .primary(path.span, format!("second {what}"))
+                    .secondary(*first, "first named here"),
+            ),
+            None => *slot = Some((super::normalize(&self.dir.join(&path.value)), path.span)),
+        }
     }
 
     fn define(&mut self, defs: &mut HashMap<String, Def>, name: &ast::Ident, r: TensorRef) -> bool {

@@ -1,9 +1,8 @@
 //! `analogc eval`: how accurate is this network on that hardware? Monte-Carlo
 //! trials (one simulated chip each) over a labelled test set.
 
-use super::run::Backend;
-use super::{compile, report, Cli, Outcome};
-use crate::diag::{Code, Diagnostic};
+use super::{compile, fail, Cli, ExecArgs, Outcome};
+use crate::diag::Code;
 use crate::passes;
 use crate::source::FsLoader;
 use analog_runtime::dataset::{self, Dataset};
@@ -30,32 +29,17 @@ pub struct EvalArgs {
     /// Monte-Carlo trials: simulated chips, each with its own static draws.
     #[arg(long, default_value_t = 5)]
     pub trials: u32,
-    /// The seed of every random draw.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
     /// Samples per unit of work. Results do not depend on it.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Override an annotation (see `analogc run --help`). Repeatable.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Backend::Interp)]
-    pub backend: Backend,
     /// Print one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-fn fail(cli: &Cli, code: Code, message: String) -> Outcome {
-    let fe = crate::check::FrontEnd { map: Default::default(), diags: Default::default(), ast: None, model: None };
-    report(cli, &fe, &[Diagnostic::error(code, message)]);
-    Outcome::UserError
-}
 
 /// Finds a dataset given by name or path.
 fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
@@ -176,7 +160,7 @@ fn t95(df: u32) -> f64 {
 pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
     let started = Instant::now();
     let loader = FsLoader::default();
-    let Some((fe, mut lowered)) = compile(cli, &args.file, &loader, &args.set) else { return Outcome::UserError };
+    let Some((fe, mut lowered)) = compile(cli, &args.file, &loader, &args.exec.set) else { return Outcome::UserError };
     passes::run_pipeline(&mut lowered);
     let graph = &lowered.graph;
     let model_data = fe.model.as_ref().and_then(|m| m.data.as_deref());
@@ -201,7 +185,7 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(cli, Code::BadTable, e),
     };
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = args.exec.threads();
     let batch = args.batch.max(1);
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
     let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -215,14 +199,14 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
         indicatif::ProgressBar::hidden()
     };
     progress.set_message("clean");
-    let Some(clean_hits) = correct(&clean, &clean.trial(args.seed, 0), &data, n, threads, batch, &progress) else {
+    let Some(clean_hits) = correct(&clean, &clean.trial(args.exec.seed, 0), &data, n, threads, batch, &progress) else {
         progress.abandon();
         return fail(cli, Code::Interrupted, "interrupted before the clean pass finished".into());
     };
     let mut trials = vec![];
     for t in 0..args.trials {
         progress.set_message(format!("trial {}/{}", t + 1, args.trials));
-        let chip = interp.trial(args.seed, t);
+        let chip = interp.trial(args.exec.seed, t);
         let Some(hits) = correct(&interp, &chip, &data, n, threads, batch, &progress) else {
             progress.abandon();
             return fail(cli, Code::Interrupted, format!("interrupted after {t} of {} trials", args.trials));
@@ -247,10 +231,10 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
             "model": graph.name,
             "data": dir.display().to_string(),
             "samples": n,
-            "seed": args.seed,
+            "seed": args.exec.seed,
             "clean_accuracy": clean_accuracy,
             "accuracy": { "mean": mean, "std": std, "ci95": [mean - half, mean + half], "min": min, "max": max },
-            "trials": trials.iter().enumerate().map(|(t, a)| json!({ "trial": t, "seed": args.seed, "accuracy": a })).collect::<Vec<_>>(),
+            "trials": trials.iter().enumerate().map(|(t, a)| json!({ "trial": t, "seed": args.exec.seed, "accuracy": a })).collect::<Vec<_>>(),
             "seconds": seconds,
             "samples_per_second": evaluated as f64 / seconds,
             "backend": "interp",
@@ -263,7 +247,7 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
         graph.name,
         dir.display(),
         args.trials,
-        args.seed,
+        args.exec.seed,
         pct(clean_accuracy),
         pct(mean),
         pct(std),

@@ -77,6 +77,43 @@ pub enum Stage {
     Opt,
 }
 
+/// Options of every command that executes a model.
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// The seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Override an annotation, e.g. `fc1.noise.sigma=0.2` or
+    /// `fc1.noise=multiplicative(sigma = 5 %)`. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// The backend.
+    #[arg(long, value_enum, default_value_t = Backend::Interp)]
+    pub backend: Backend,
+}
+
+impl ExecArgs {
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The reference interpreter.
+    Interp,
+}
+
+/// Reports a problem that has no place in a source file (data, output files).
+pub(crate) fn fail(cli: &Cli, code: crate::diag::Code, message: String) -> Outcome {
+    let fe = FrontEnd { map: Default::default(), diags: Default::default(), ast: None, model: None };
+    report(cli, &fe, &[Diagnostic::error(code, message)]);
+    Outcome::UserError
+}
+
 /// How a run ended; the process exit code.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -1,7 +1,7 @@
 //! `analogc run`: one model, inputs from `.npy`, outputs printed or saved.
 
-use super::{compile, report, Cli, Outcome};
-use crate::diag::{Code, Diagnostic};
+use super::{compile, fail, Cli, ExecArgs, Outcome};
+use crate::diag::Code;
 use crate::passes;
 use crate::source::FsLoader;
 use analog_runtime::interp::Interpreter;
@@ -21,36 +21,11 @@ pub struct RunArgs {
     /// them; with several outputs, a folder that gets one `NAME.npy` each.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// The seed of every random draw.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// The Monte-Carlo trial: which simulated chip (static draws).
     #[arg(long, default_value_t = 0)]
     pub trial: u32,
-    /// Override an annotation, e.g. `fc1.noise.sigma=0.2` or
-    /// `fc1.noise=multiplicative(sigma = 5 %)`. Repeatable.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
-    /// Threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// The backend.
-    #[arg(long, value_enum, default_value_t = Backend::Interp)]
-    pub backend: Backend,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
-    /// The reference interpreter.
-    Interp,
-}
-
-/// A data problem: no source span, a code and a message.
-fn data_error(cli: &Cli, code: Code, message: String) -> Outcome {
-    let map = crate::source::SourceMap::default();
-    let fe = crate::check::FrontEnd { map, diags: Default::default(), ast: None, model: None };
-    report(cli, &fe, &[Diagnostic::error(code, message)]);
-    Outcome::UserError
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 /// One input's samples, matched to the graph's input node.
@@ -61,20 +36,20 @@ struct Batch {
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let loader = FsLoader::default();
-    let Some((_, mut lowered)) = compile(cli, &args.file, &loader, &args.set) else { return Outcome::UserError };
+    let Some((_, mut lowered)) = compile(cli, &args.file, &loader, &args.exec.set) else { return Outcome::UserError };
     passes::run_pipeline(&mut lowered);
     let graph = &lowered.graph;
     let batches = match read_inputs(graph, &args.input) {
         Ok(b) => b,
-        Err((code, msg)) => return data_error(cli, code, msg),
+        Err((code, msg)) => return fail(cli, code, msg),
     };
     let interp = match Interpreter::new(graph, |p| std::fs::read(p)) {
         Ok(i) => i,
-        Err(msg) => return data_error(cli, Code::BadTable, msg),
+        Err(msg) => return fail(cli, Code::BadTable, msg),
     };
     let samples = batches[0].samples;
-    let trial = interp.trial(args.seed, args.trial);
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let trial = interp.trial(args.exec.seed, args.trial);
+    let threads = args.exec.threads();
     // Samples are independent and keyed by their index: any split gives the same bits.
     let per_thread = samples.div_ceil(threads).max(1);
     let mut results: Vec<Vec<Vec<f32>>> = vec![vec![]; samples];
@@ -202,7 +177,7 @@ fn write_outputs(cli: &Cli, graph: &Graph, results: &[Vec<Vec<f32>>], path: &Pat
         vec![path.to_path_buf()]
     } else {
         if let Err(e) = std::fs::create_dir_all(path) {
-            return data_error(cli, Code::OutputUnwritable, format!("cannot create `{}`: {e}", path.display()));
+            return fail(cli, Code::OutputUnwritable, format!("cannot create `{}`: {e}", path.display()));
         }
         graph.outputs.iter().map(|(n, _)| path.join(format!("{n}.npy"))).collect()
     };
@@ -220,7 +195,7 @@ fn write_outputs(cli: &Cli, graph: &Graph, results: &[Vec<Vec<f32>>], path: &Pat
             .and_then(|_| std::fs::rename(&tmp, target));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            return data_error(cli, Code::OutputUnwritable, format!("cannot write `{}`: {e}", target.display()));
+            return fail(cli, Code::OutputUnwritable, format!("cannot write `{}`: {e}", target.display()));
         }
     }
     Outcome::Ok
