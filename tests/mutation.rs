@@ -134,6 +134,27 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
     }
 }
 
+/// Lowers, optimizes and interprets `model` on one all-zero sample of every input.
+fn run_backend(model: &analogc::check::CheckedModel, loader: &Rooted) {
+    use analog_runtime::ir::NodeKind;
+    let mut lowered = analogc::lower::lower(model, loader).expect("a checked model lowers");
+    analogc::passes::run_pipeline(&mut lowered);
+    let g = &lowered.graph;
+    let interp = analog_runtime::interp::Interpreter::new(g, |p| std::fs::read(loader.root.join(p)))
+        .expect("the checked tables load");
+    let inputs: Vec<Vec<f32>> = g
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Input { shape, .. } => Some(vec![0.5; shape.iter().product()]),
+            _ => None,
+        })
+        .collect();
+    let refs: Vec<&[f32]> = inputs.iter().map(|v| &v[..]).collect();
+    let outputs = interp.run(&interp.trial(1, 0), 0, &refs);
+    assert_eq!(outputs.len(), g.outputs.len());
+}
+
 /// The message of the latest panic, kept by the panic hook.
 static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
 
@@ -161,9 +182,11 @@ fn no_mutant_panics() {
         }
     }));
     let count = std::sync::atomic::AtomicUsize::new(0);
+    let backend_runs = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for worker in 0..2 {
             let (corpus, loader, failures, count) = (&corpus, &loader, &failures, &count);
+            let backend_runs = &backend_runs;
             s.spawn(move || {
                 for (k, (path, text)) in corpus.iter().enumerate().filter(|(k, _)| k % 2 == worker) {
                     let mut rng = Rng(0xA11A_0C00 + k as u64);
@@ -181,6 +204,12 @@ fn no_mutant_panics() {
                                 fe.model.is_some() || fe.diags.has_errors() || !has_model,
                                 "a model came back neither checked nor with an error"
                             );
+                            // What the front end accepts, the back end runs: lowered,
+                            // optimized and interpreted on one sample.
+                            if let Some(model) = &fe.model {
+                                run_backend(model, loader);
+                                backend_runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                         }));
                         count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if result.is_err() {
@@ -195,6 +224,8 @@ fn no_mutant_panics() {
     std::panic::set_hook(default_hook);
     let n = count.into_inner();
     assert!(n >= 10_000, "only {n} mutants ran");
+    let backend = backend_runs.into_inner();
+    assert!(backend >= 200, "only {backend} mutants went through the back end");
     let failures = failures.into_inner().unwrap();
     if let Some((path, mutant, why)) = failures.first() {
         let out = root.join("target/mutation-failure.anl");
