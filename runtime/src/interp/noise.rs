@@ -30,6 +30,20 @@ pub fn eps(ctx: Ctx, draw: Draw, site: u32, count: usize, e: usize) -> f32 {
     rng::gaussian(ctx.seed, ctx.trial, sample, site, element)
 }
 
+/// `eps(ctx, draw, site, count, e)` for `e` in `0..n`, computed in one batch
+/// where the elements start at 0 (the vectorized generator gives the same bits).
+fn eps_all(ctx: Ctx, draw: Draw, site: u32, count: usize, n: usize) -> Vec<f32> {
+    let first_rep = draw == Draw::Static || ctx.rep == 0;
+    if first_rep {
+        let sample = if draw == Draw::Static { PER_CHIP } else { ctx.sample };
+        let mut out = vec![0.0; n];
+        rng::fill_gaussian(ctx.seed, ctx.trial, sample, site, &mut out);
+        out
+    } else {
+        (0..n).map(|e| eps(ctx, draw, site, count, e)).collect()
+    }
+}
+
 /// Applies `site`'s noise to `y`. `full_scale` converts σ in `fs` to absolute
 /// units; σ in `lsb` was added at the ADC and is skipped here.
 pub fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
@@ -49,23 +63,23 @@ pub fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
         NoiseKind::Off => {}
         NoiseKind::Additive { sigma } => {
             let Some(s) = abs(sigma.unit, sigma.value) else { return };
-            for (e, v) in y.iter_mut().enumerate() {
-                *v += s * eps(ctx, n.draw, site.site, count, e);
+            for (v, e) in y.iter_mut().zip(eps_all(ctx, n.draw, site.site, count, count)) {
+                *v += s * e;
             }
         }
         NoiseKind::Multiplicative { sigma } => {
             let s = *sigma as f32;
-            for (e, v) in y.iter_mut().enumerate() {
-                *v *= 1.0 + s * eps(ctx, n.draw, site.site, count, e);
+            for (v, e) in y.iter_mut().zip(eps_all(ctx, n.draw, site.site, count, count)) {
+                *v *= 1.0 + s * e;
             }
         }
         NoiseKind::Mixed { add, mul, order } => {
             // Two draws per element: 2e for the multiplicative, 2e + 1 for the additive part.
             let sa = abs(add.unit, add.value).unwrap_or(0.0);
             let sm = *mul as f32;
+            let eps2 = eps_all(ctx, n.draw, site.site, 2 * count, 2 * count);
             for (e, v) in y.iter_mut().enumerate() {
-                let em = eps(ctx, n.draw, site.site, 2 * count, 2 * e);
-                let ea = eps(ctx, n.draw, site.site, 2 * count, 2 * e + 1);
+                let (em, ea) = (eps2[2 * e], eps2[2 * e + 1]);
                 *v = match order {
                     MixOrder::MulFirst => *v * (1.0 + sm * em) + sa * ea,
                     MixOrder::AddFirst => (*v + sa * ea) * (1.0 + sm * em),
