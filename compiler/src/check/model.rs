@@ -436,7 +436,7 @@ impl ModelChecker<'_> {
                 defined: def.span,
             });
         }
-        let shape = match shapes::infer(&op, &operands, l.op.span) {
+        let shape = match shapes::infer(&op, &operands, l.op.span, |name| args.span(name)) {
             Ok(s) => s,
             Err(d) => {
                 self.diags.push(*d);

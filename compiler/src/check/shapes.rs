@@ -50,6 +50,7 @@ fn spatial(
     stride: [usize; 2],
     padding: [usize; 2],
     call: Span,
+    arg: &impl Fn(&str) -> Option<Span>,
 ) -> Result<[usize; 2]> {
     let mut out = [0; 2];
     for axis in 0..2 {
@@ -77,7 +78,7 @@ fn spatial(
                             x.name
                         ),
                     )
-                    .primary(call, format!("kernel {}×{}", kernel[0], kernel[1]))
+                    .primary(arg("kernel").unwrap_or(call), format!("kernel {}×{}", kernel[0], kernel[1]))
                     .secondary(x.defined, format!("`{}` has shape {}", x.name, show(&x.shape))),
                 ));
             }
@@ -86,7 +87,9 @@ fn spatial(
     Ok(out)
 }
 
-pub fn infer(op: &Op, operands: &[Operand], call: Span) -> Result<Vec<usize>> {
+/// `call` is the op's whole call; `arg(name)` the span of one of its
+/// arguments, when it was written (errors point at the argument at fault).
+pub fn infer(op: &Op, operands: &[Operand], call: Span, arg: impl Fn(&str) -> Option<Span>) -> Result<Vec<usize>> {
     let x = &operands[0];
     let rank = x.shape.len();
     match op {
@@ -109,18 +112,18 @@ pub fn infer(op: &Op, operands: &[Operand], call: Span) -> Result<Vec<usize>> {
                             "groups = {groups} must divide both the {c} input channels and the {out} output channels"
                         ),
                     )
-                    .primary(call, format!("groups = {groups}"))
+                    .primary(arg("groups").unwrap_or(call), format!("groups = {groups}"))
                     .secondary(x.defined, format!("`{}` has {c} channels", x.name)),
                 ));
             }
-            let [h, w] = spatial(op, x, *kernel, *stride, *padding, call)?;
+            let [h, w] = spatial(op, x, *kernel, *stride, *padding, call, &arg)?;
             Ok(vec![*out, h, w])
         }
         Op::MaxPool2d { kernel, stride, padding } | Op::AvgPool2d { kernel, stride, padding } => {
             if rank != 3 {
                 return Err(rank_error(op, x, "[channels, height, width]"));
             }
-            let [h, w] = spatial(op, x, *kernel, *stride, *padding, call)?;
+            let [h, w] = spatial(op, x, *kernel, *stride, *padding, call, &arg)?;
             Ok(vec![x.shape[0], h, w])
         }
         Op::Flatten => Ok(vec![x.shape.iter().product()]),
@@ -141,7 +144,7 @@ pub fn infer(op: &Op, operands: &[Operand], call: Span) -> Result<Vec<usize>> {
                         Code::BadGeometry,
                         format!("a denoise block's kernel must be odd, found {kernel}"),
                     )
-                    .primary(call, "even kernel")
+                    .primary(arg("kernel").unwrap_or(call), "even kernel")
                     .note("the block keeps the input's size, which needs (kernel − 1)/2 padding on each side"),
                 ));
             }
