@@ -39,10 +39,10 @@ pub struct EvalArgs {
     pub exec: ExecArgs,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Finds a dataset given by name or path.
-fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
+pub(crate) fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
     let Some(arg) = arg else {
         return model_data
             .map(Path::to_path_buf)
@@ -69,7 +69,7 @@ fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Re
 }
 
 /// Checks a dataset read at run time against the graph's input and outputs.
-fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
+pub(crate) fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
     let inputs: Vec<_> = graph.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Input { .. })).collect();
     let [input] = inputs[..] else {
         return Err((Code::DataShape, format!("a dataset feeds one input, the model has {}", inputs.len())));
@@ -103,7 +103,7 @@ fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
 /// The number of correctly classified samples among `0..n`, by the argmax of
 /// the first output. Samples go to threads in chunks; the count does not
 /// depend on how.
-fn correct(
+pub(crate) fn correct(
     interp: &Interpreter,
     trial: &Trial,
     data: &Dataset,
@@ -144,7 +144,7 @@ fn correct(
 }
 
 /// Two-sided 95% quantile of Student's t with `df` degrees of freedom.
-fn t95(df: u32) -> f64 {
+pub(crate) fn t95(df: u32) -> f64 {
     const TABLE: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,

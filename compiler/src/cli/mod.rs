@@ -2,7 +2,9 @@
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
 mod eval;
+mod merge;
 mod run;
+mod sweep;
 
 use crate::check::{self, FrontEnd};
 use crate::diag::{render, Diagnostic, Severity};
@@ -58,6 +60,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Accuracy on a labelled test set: clean, and over Monte-Carlo trials (simulated chips).
     Eval(eval::EvalArgs),
+    /// Walking Noise: accuracy vs noise level, one noise site at a time (or any annotation swept).
+    Sweep(sweep::SweepArgs),
+    /// Join the output folders of `sweep --shard` runs into one result.
+    Merge(merge::MergeArgs),
     /// Print one stage of the pipeline for a file.
     Emit {
         /// The stage to print.
@@ -137,6 +143,8 @@ pub fn run(cli: &Cli) -> Outcome {
         }
         Command::Run(args) => run::run(cli, args),
         Command::Eval(args) => eval::eval(cli, args),
+        Command::Sweep(args) => sweep::sweep(cli, args),
+        Command::Merge(args) => merge::merge(cli, args),
         Command::Passes => {
             let lines: Vec<String> =
                 passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();

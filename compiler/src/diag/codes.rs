@@ -33,6 +33,7 @@ codes! {
     MultipleModels = "E0014", "more than one model in a file";
     NoModel = "E0015", "the file defines no model to compile";
     BadSetting = "E0016", "`--set` names nothing to set";
+    BadSweep = "E0017", "sweep options that cannot be used";
     // names
     UnknownName = "E0101", "unknown tensor name";
     DuplicateName = "E0102", "name defined twice";
@@ -101,6 +102,7 @@ codes! {
     InputNames = "E0704", "inputs given do not match the model's";
     OutputUnwritable = "E0705", "output file cannot be written";
     Interrupted = "E0706", "interrupted";
+    BadShards = "E0707", "sweep outputs that cannot be merged";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }
