@@ -324,7 +324,7 @@ fn every_example_runs_on_the_interpreter() {
 
 #[test]
 fn interrupting_eval_stops_cleanly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_analogc"))
+    let child = Command::new(env!("CARGO_BIN_EXE_analogc"))
         .args(["eval", "examples/mnist_lenet5.anl", "--trials", "50"])
         .current_dir(repo())
         .stdout(std::process::Stdio::piped())

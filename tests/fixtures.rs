@@ -3,6 +3,7 @@
 //! - `parse-err/`: syntax errors → the rendered diagnostics;
 //! - `check-err/NAME.anl`, NAME starting with a code (`E0101-…`): the front
 //!   end reports that code → the rendered diagnostics.
+//!
 //! Plus: every example and profile checks clean, every code has a fixture.
 
 mod support;

@@ -93,7 +93,11 @@ fn sharded_runs_merged_equal_the_unsharded_run_byte_for_byte() {
     // A shard missing is an error, not a smaller result.
     let out = analogc(&["merge", &shard_args[0], &shard_args[2], "--out", &s(&dir.join("incomplete"))]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("missing") && text(&out.stderr).contains("error[E0707]"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("missing") && text(&out.stderr).contains("error[E0707]"),
+        "{}",
+        text(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

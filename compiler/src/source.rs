@@ -111,9 +111,12 @@ pub trait Loader {
 /// one loader can serve many front-end runs.
 #[derive(Default)]
 pub struct FsLoader {
-    weights: Mutex<HashMap<PathBuf, Result<Arc<WeightsFile>, Arc<LoadError>>>>,
-    bytes: Mutex<HashMap<PathBuf, Result<Arc<Vec<u8>>, Arc<std::io::Error>>>>,
+    weights: Mutex<HashMap<PathBuf, WeightsRead>>,
+    bytes: Mutex<HashMap<PathBuf, BytesRead>>,
 }
+
+type WeightsRead = Result<Arc<WeightsFile>, Arc<LoadError>>;
+type BytesRead = Result<Arc<Vec<u8>>, Arc<std::io::Error>>;
 
 impl Loader for FsLoader {
     fn read_source(&self, path: &Path) -> Result<String, ReadError> {

@@ -141,16 +141,13 @@ impl ModelChecker<'_> {
                     self.defining = Some(l.name.name.clone());
                     let checked = self.layer(l, &defs, &all_names);
                     self.defining = None;
-                    match checked {
-                        Some(layer) => {
-                            self.define(&mut defs, &l.name, TensorRef::Layer(out.layers.len()));
-                            defs.get_mut(&l.name.name).expect("just defined").shape = layer.shape.clone();
-                            if !layer.tensors.is_empty() {
-                                pending_tensors.push((out.layers.len(), l.op.name.span));
-                            }
-                            out.layers.push(layer);
+                    if let Some(layer) = checked {
+                        self.define(&mut defs, &l.name, TensorRef::Layer(out.layers.len()));
+                        defs.get_mut(&l.name.name).expect("just defined").shape = layer.shape.clone();
+                        if !layer.tensors.is_empty() {
+                            pending_tensors.push((out.layers.len(), l.op.name.span));
                         }
-                        None => {}
+                        out.layers.push(layer);
                     }
                 }
                 Stmt::Output(o) => {
