@@ -202,6 +202,7 @@ fn bad_data_is_a_diagnostic_and_leaves_no_file() {
     for (input, code) in [
         ("tests/fixtures/run/wrong_dtype.npy", "E0702"),
         ("tests/fixtures/run/wrong_shape.npy", "E0703"),
+        ("tests/fixtures/run/int32.npy", "E0702"),
         ("tests/fixtures/run/missing.npy", "E0701"),
         ("examples/mnist_mlp.anl", "E0701"),
         ("image=tests/fixtures/run/mnist_one.npy", "ok"),

@@ -16,23 +16,48 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
+/// Why an array could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReadError {
+    /// A valid `.npy` of a dtype analogc does not take.
+    Dtype(String),
+    /// Not a valid `.npy` file.
+    Format(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Dtype(e) | ReadError::Format(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<ReadError> for String {
+    fn from(e: ReadError) -> String {
+        e.to_string()
+    }
+}
+
 /// Reads a C-ordered `u8` or little-endian `f32` array.
-pub fn read(bytes: &[u8]) -> Result<Array, String> {
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a .npy file: {e}"))?;
+pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
+    use ReadError::Format;
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| Format(format!("not a .npy file: {e}")))?;
     if npy.order() != npyz::Order::C {
-        return Err("the array is in Fortran order; save it C-ordered".into());
+        return Err(Format("the array is in Fortran order; save it C-ordered".into()));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
     let descr = npy.dtype().descr();
     let (dtype, data) = match descr.trim_matches('\'') {
-        "|u1" | "u1" => {
-            (NpyDtype::U8, npy.into_vec::<u8>().map_err(|e| e.to_string())?.into_iter().map(f32::from).collect())
-        }
-        "<f4" => (NpyDtype::F32, npy.into_vec::<f32>().map_err(|e| e.to_string())?),
-        other => return Err(format!("dtype `{other}` is not supported: use uint8 or float32")),
+        "|u1" | "u1" => (
+            NpyDtype::U8,
+            npy.into_vec::<u8>().map_err(|e| Format(e.to_string()))?.into_iter().map(f32::from).collect(),
+        ),
+        "<f4" => (NpyDtype::F32, npy.into_vec::<f32>().map_err(|e| Format(e.to_string()))?),
+        other => return Err(ReadError::Dtype(format!("dtype `{other}` is not supported: use uint8 or float32"))),
     };
     if data.len() != shape.iter().product::<usize>() {
-        return Err("the file ends before the array does".into());
+        return Err(Format("the file ends before the array does".into()));
     }
     Ok(Array { dtype, shape, data })
 }

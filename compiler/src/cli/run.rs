@@ -127,7 +127,10 @@ fn read_inputs(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, Str
     for (node, path) in inputs.iter().zip(paths) {
         let path = path.ok_or_else(|| (Code::InputNames, format!("no data for input `{}`", node.name)))?;
         let bytes = std::fs::read(path).map_err(|e| (Code::InputUnreadable, format!("cannot read `{path}`: {e}")))?;
-        let array = npy::read(&bytes).map_err(|e| (Code::InputUnreadable, format!("`{path}`: {e}")))?;
+        let array = npy::read(&bytes).map_err(|e| {
+            let code = if matches!(e, npy::ReadError::Dtype(_)) { Code::InputDtype } else { Code::InputUnreadable };
+            (code, format!("`{path}`: {e}"))
+        })?;
         let NodeKind::Input { dtype, shape, .. } = &node.kind else { unreachable!() };
         let want = match dtype {
             Dtype::U8 => NpyDtype::U8,
