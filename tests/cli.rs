@@ -356,3 +356,35 @@ fn example_accuracies_are_pinned() {
     }
     insta::assert_snapshot!(report);
 }
+
+/// `analyze` of every example, pinned; and its JSON figures against their definitions.
+#[test]
+fn analyze_reports_cost_bit_budgets_and_multiplier_errors() {
+    let mut report = String::new();
+    for file in support::anl_files(&repo().join("examples")).iter().filter(|f| !f.starts_with("profiles")) {
+        let r = analogc(&["analyze", &format!("examples/{}", file.display())]);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+        report.push_str(&text(&r.stdout));
+        report.push('\n');
+    }
+    insta::assert_snapshot!(report);
+
+    let r = analogc(&["analyze", "examples/mnist_mlp_approx.anl", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["macs"], 784 * 256 + 256 * 256 + 256 * 10);
+    let fc1 = &v["layers"][0];
+    assert_eq!((fc1["name"].as_str(), fc1["fan_in"].as_u64()), (Some("fc1"), Some(784)));
+    let m = &fc1["multiplier"];
+    // Over a K-term dot product the error's mean grows as K·μ, its spread as √K·σ.
+    let (mu, sigma) = (m["mean_error"].as_f64().unwrap(), m["error_std"].as_f64().unwrap());
+    assert!((m["output_bias"].as_f64().unwrap() - 784.0 * mu).abs() < 1e-9);
+    assert!((m["output_spread"].as_f64().unwrap() - 28.0 * sigma).abs() < 1e-9);
+    // DRUM-4 on signed operands, from runtime::multiplier's brute-force-checked table.
+    assert!((m["mred"].as_f64().unwrap() - 0.0586).abs() < 1e-3, "{m}");
+
+    let r = analogc(&["analyze", "examples/mnist_mlp.anl", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    // b_w + b_x + log2(n) − 1 = 7 + 10 + 7 − 1 for the Lightmatter profile's 128-tiles.
+    assert_eq!(v["layers"][1]["abfp"]["bits_for_exact_tile"], 23);
+    assert_eq!(v["layers"][1]["abfp"]["low_bits_lost_at_gain_1"], 12);
+}

@@ -1,6 +1,7 @@
 //! The `analogc` command line. Subcommands are added here as the pipeline
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
+mod analyze;
 mod eval;
 mod merge;
 mod run;
@@ -60,6 +61,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Accuracy on a labelled test set: clean, and over Monte-Carlo trials (simulated chips).
     Eval(eval::EvalArgs),
+    /// A static report per layer: cost, ABFP bit budgets, multiplier error metrics.
+    Analyze(analyze::AnalyzeArgs),
     /// Walking Noise: accuracy vs noise level, one noise site at a time (or any annotation swept).
     Sweep(sweep::SweepArgs),
     /// Join the output folders of `sweep --shard` runs into one result.
@@ -144,6 +147,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Run(args) => run::run(cli, args),
         Command::Eval(args) => eval::eval(cli, args),
         Command::Sweep(args) => sweep::sweep(cli, args),
+        Command::Analyze(args) => analyze::analyze(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
         Command::Passes => {
             let lines: Vec<String> =

@@ -92,6 +92,21 @@ pub enum Order {
     Random,
 }
 
+impl Order {
+    /// The order as the language spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::Natural => "natural",
+            Order::Reversed => "reversed",
+            Order::Ascending => "ascending",
+            Order::Descending => "descending",
+            Order::PositiveFirst => "positive_first",
+            Order::NegativeFirst => "negative_first",
+            Order::Random => "random",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Format {
     Fp32,

@@ -145,15 +145,7 @@ fn accumulate(a: &Accumulate) -> String {
         Accumulate::Exact => "exact".into(),
         Accumulate::Clamp { lo, hi } => format!("clamp(lo={}, hi={})", num(*lo), num(*hi)),
         Accumulate::Ordered { order, lo, hi, leak } => {
-            let order = match order {
-                Order::Natural => "natural",
-                Order::Reversed => "reversed",
-                Order::Ascending => "ascending",
-                Order::Descending => "descending",
-                Order::PositiveFirst => "positive_first",
-                Order::NegativeFirst => "negative_first",
-                Order::Random => "random",
-            };
+            let order = order.name();
             format!("ordered(order={order}, lo={}, hi={}, leak={})", num(*lo), num(*hi), num(*leak))
         }
     }
