@@ -42,7 +42,7 @@ pub struct EvalArgs {
 pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Finds a dataset given by name or path.
-pub(crate) fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
+fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
     let Some(arg) = arg else {
         return model_data
             .map(Path::to_path_buf)
@@ -69,7 +69,7 @@ pub(crate) fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &
 }
 
 /// Checks a dataset read at run time against the graph's input and outputs.
-pub(crate) fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
+fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
     let inputs: Vec<_> = graph.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Input { .. })).collect();
     let [input] = inputs[..] else {
         return Err((Code::DataShape, format!("a dataset feeds one input, the model has {}", inputs.len())));
@@ -143,6 +143,26 @@ pub(crate) fn correct(
     (!INTERRUPTED.load(Ordering::Relaxed)).then(|| total.into_inner())
 }
 
+/// The labelled data a model is evaluated on (`--data`, or the model's own),
+/// checked against the graph, and how many of its samples `--limit` keeps.
+pub(crate) fn open_data(
+    fe: &crate::check::FrontEnd,
+    graph: &Graph,
+    data_arg: Option<&str>,
+    file: &Path,
+    limit: Option<usize>,
+) -> Result<(PathBuf, Dataset, usize), (Code, String)> {
+    let model_data = fe.model.as_ref().and_then(|m| m.data.as_deref());
+    let dir = locate(data_arg, model_data, file).map_err(|e| (Code::DataUnreadable, e))?;
+    let data = Dataset::open(&dir).map_err(|e| (Code::DataCorrupt, e))?;
+    fits(graph, &data)?;
+    let n = limit.map_or(data.len(), |l| l.min(data.len()));
+    if n == 0 {
+        return Err((Code::DataShape, "no samples to evaluate".into()));
+    }
+    Ok((dir, data, n))
+}
+
 /// Two-sided 95% quantile of Student's t with `df` degrees of freedom.
 pub(crate) fn t95(df: u32) -> f64 {
     const TABLE: [f64; 30] = [
@@ -163,22 +183,10 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
     let Some((fe, mut lowered)) = compile(cli, &args.file, &loader, &args.exec.set) else { return Outcome::UserError };
     passes::run_pipeline(&mut lowered);
     let graph = &lowered.graph;
-    let model_data = fe.model.as_ref().and_then(|m| m.data.as_deref());
-    let dir = match locate(args.data.as_deref(), model_data, &args.file) {
+    let (dir, data, n) = match open_data(&fe, graph, args.data.as_deref(), &args.file, args.limit) {
         Ok(d) => d,
-        Err(e) => return fail(cli, Code::DataUnreadable, e),
+        Err((code, e)) => return fail(cli, code, e),
     };
-    let data = match Dataset::open(&dir) {
-        Ok(d) => d,
-        Err(e) => return fail(cli, Code::DataCorrupt, e),
-    };
-    if let Err((code, e)) = fits(graph, &data) {
-        return fail(cli, code, e);
-    }
-    let n = args.limit.map_or(data.len(), |l| l.min(data.len()));
-    if n == 0 {
-        return fail(cli, Code::DataShape, "no samples to evaluate".into());
-    }
     let clean_graph = graph.without_noise();
     let read = |p: &Path| std::fs::read(p);
     let (interp, clean) = match (Interpreter::new(graph, read), Interpreter::new(&clean_graph, read)) {

@@ -14,12 +14,11 @@
 //! different machines, joined by `analogc merge`, gives the same bits as one
 //! unsharded run. Result files hold no timings.
 
-use super::eval::{correct, fits, locate, t95, INTERRUPTED};
+use super::eval::{correct, open_data, t95, INTERRUPTED};
 use super::{compile, fail, Cli, ExecArgs, Outcome};
 use crate::diag::Code;
 use crate::passes;
 use crate::source::FsLoader;
-use analog_runtime::dataset::Dataset;
 use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::hardware::Format;
 use analog_runtime::ir::{NodeKind, Op};
@@ -550,22 +549,10 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
     }
     let loader = FsLoader::default();
     let Some((fe, mut lowered)) = compile(cli, &args.file, &loader, &args.exec.set) else { return Outcome::UserError };
-    let model_data = fe.model.as_ref().and_then(|m| m.data.as_deref());
-    let dir = match locate(args.data.as_deref(), model_data, &args.file) {
+    let (dir, data, n) = match open_data(&fe, &lowered.graph, args.data.as_deref(), &args.file, args.limit) {
         Ok(d) => d,
-        Err(e) => return fail(cli, Code::DataUnreadable, e),
+        Err((code, e)) => return fail(cli, code, e),
     };
-    let data = match Dataset::open(&dir) {
-        Ok(d) => d,
-        Err(e) => return fail(cli, Code::DataCorrupt, e),
-    };
-    if let Err((code, e)) = fits(&lowered.graph, &data) {
-        return fail(cli, code, e);
-    }
-    let n = args.limit.map_or(data.len(), |l| l.min(data.len()));
-    if n == 0 {
-        return fail(cli, Code::DataShape, "no samples to evaluate".into());
-    }
     let settings = Settings {
         file: args.file.display().to_string(),
         data: dir.display().to_string(),
