@@ -2,7 +2,8 @@
 //! labels, either as IDX files (the MNIST container, plain or gzip'd) or as
 //! `images.npy` + `labels.npy`.
 
-use crate::npy::{self, NpyDtype};
+use crate::ir::Dtype;
+use crate::npy;
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,14 +16,14 @@ pub const LABELS: &[&str] =
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Header {
-    pub dtype: NpyDtype,
+    pub dtype: Dtype,
     /// All axes, the sample axis first.
     pub shape: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    pub dtype: NpyDtype,
+    pub dtype: Dtype,
     /// One sample's shape.
     pub sample_shape: Vec<usize>,
     /// Values widened to f32 (u8 images keep their byte values).
@@ -81,8 +82,8 @@ fn idx_header(b: &[u8]) -> Result<(Header, usize), String> {
         return Err("not an IDX or .npy file".into());
     }
     let dtype = match b[2] {
-        0x08 => NpyDtype::U8,
-        0x0D => NpyDtype::F32,
+        0x08 => Dtype::U8,
+        0x0D => Dtype::F32,
         t => return Err(format!("IDX element type 0x{t:02x} is not supported (u8 or f32)")),
     };
     let ndim = b[3] as usize;
@@ -111,16 +112,14 @@ pub fn read_array(bytes: &[u8]) -> Result<(Header, Vec<f32>), String> {
     }
     let (h, start) = idx_header(bytes)?;
     let count: usize = h.shape.iter().product();
-    let size = if h.dtype == NpyDtype::U8 { 1 } else { 4 };
+    let size = if h.dtype == Dtype::U8 { 1 } else { 4 };
     let body = &bytes[start..];
     if body.len() < count * size {
         return Err(format!("truncated: the header promises {count} values, the file holds {}", body.len() / size));
     }
     let data = match h.dtype {
-        NpyDtype::U8 => body[..count].iter().map(|v| *v as f32).collect(),
-        NpyDtype::F32 => {
-            body[..count * 4].chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
-        }
+        Dtype::U8 => body[..count].iter().map(|v| *v as f32).collect(),
+        Dtype::F32 => body[..count * 4].chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect(),
     };
     Ok((h, data))
 }

@@ -2,16 +2,12 @@
 
 use npyz::WriterBuilder;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum NpyDtype {
-    U8,
-    F32,
-}
+pub use crate::ir::Dtype;
 
 /// An array read from a `.npy` file, values widened to f32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
-    pub dtype: NpyDtype,
+    pub dtype: Dtype,
     pub shape: Vec<usize>,
     pub data: Vec<f32>,
 }
@@ -49,11 +45,10 @@ pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
     let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
     let descr = npy.dtype().descr();
     let (dtype, data) = match descr.trim_matches('\'') {
-        "|u1" | "u1" => (
-            NpyDtype::U8,
-            npy.into_vec::<u8>().map_err(|e| Format(e.to_string()))?.into_iter().map(f32::from).collect(),
-        ),
-        "<f4" => (NpyDtype::F32, npy.into_vec::<f32>().map_err(|e| Format(e.to_string()))?),
+        "|u1" | "u1" => {
+            (Dtype::U8, npy.into_vec::<u8>().map_err(|e| Format(e.to_string()))?.into_iter().map(f32::from).collect())
+        }
+        "<f4" => (Dtype::F32, npy.into_vec::<f32>().map_err(|e| Format(e.to_string()))?),
         other => return Err(ReadError::Dtype(format!("dtype `{other}` is not supported: use uint8 or float32"))),
     };
     if data.len() != shape.iter().product::<usize>() {
@@ -79,7 +74,7 @@ mod tests {
         let mut bytes = vec![];
         write_f32(&mut bytes, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.5]).unwrap();
         let a = read(&bytes).unwrap();
-        assert_eq!((a.dtype, a.shape.clone()), (NpyDtype::F32, vec![2, 3]));
+        assert_eq!((a.dtype, a.shape.clone()), (Dtype::F32, vec![2, 3]));
         assert_eq!(a.data[5], 6.5);
         assert!(read(&bytes[..bytes.len() - 4]).is_err());
         assert!(read(b"nonsense").is_err());

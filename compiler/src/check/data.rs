@@ -1,11 +1,10 @@
 //! A model's `data "folder"`: readable, and its samples fit the input. Only
 //! the headers are read here; `analogc eval` reads the values.
 
-use super::model::{CheckedInput, Dtype};
+use super::model::CheckedInput;
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{Loader, Span};
 use analog_runtime::dataset;
-use analog_runtime::npy::NpyDtype;
 use std::path::Path;
 
 pub fn check(dir: &Path, span: Span, inputs: &[CheckedInput], loader: &dyn Loader, diags: &mut Diagnostics) {
@@ -57,23 +56,14 @@ pub fn check(dir: &Path, span: Span, inputs: &[CheckedInput], loader: &dyn Loade
             .secondary(input.span, format!("`{}` declared here", input.name)),
         );
     }
-    let want = match input.dtype {
-        Dtype::U8 => NpyDtype::U8,
-        Dtype::F32 => NpyDtype::F32,
-    };
-    if ih.dtype != want {
+    if ih.dtype != input.dtype {
         diags.push(
             here(
                 Code::DataDtype,
-                format!("dataset images are {} but input `{}` is {}", lower(ih.dtype), input.name, lower(input.dtype)),
+                format!("dataset images are {} but input `{}` is {}", ih.dtype, input.name, input.dtype),
                 "this dataset",
             )
             .secondary(input.span, format!("`{}` declared here", input.name)),
         );
     }
-}
-
-/// `U8` → `u8`, as the language spells dtypes.
-fn lower(d: impl std::fmt::Debug) -> String {
-    format!("{d:?}").to_lowercase()
 }

@@ -7,8 +7,7 @@ use crate::passes;
 use crate::source::FsLoader;
 use analog_runtime::dataset::{self, Dataset};
 use analog_runtime::interp::{Interpreter, Trial};
-use analog_runtime::ir::{Dtype, Graph, NodeKind};
-use analog_runtime::npy::NpyDtype;
+use analog_runtime::ir::{Graph, NodeKind};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -81,16 +80,10 @@ fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
             format!("dataset samples are {:?} but input `{}` is {shape:?}", data.sample_shape, input.name),
         ));
     }
-    let want = if *dtype == Dtype::U8 { NpyDtype::U8 } else { NpyDtype::F32 };
-    if data.dtype != want {
+    if data.dtype != *dtype {
         return Err((
             Code::DataDtype,
-            format!(
-                "dataset images are {} but input `{}` is {}",
-                format!("{:?}", data.dtype).to_lowercase(),
-                input.name,
-                format!("{dtype:?}").to_lowercase()
-            ),
+            format!("dataset images are {} but input `{}` is {dtype}", data.dtype, input.name),
         ));
     }
     let classes: usize = graph.node(graph.outputs[0].1).shape.iter().product();

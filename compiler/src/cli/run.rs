@@ -5,8 +5,8 @@ use crate::diag::Code;
 use crate::passes;
 use crate::source::FsLoader;
 use analog_runtime::interp::Interpreter;
-use analog_runtime::ir::{Dtype, Graph, NodeKind};
-use analog_runtime::npy::{self, NpyDtype};
+use analog_runtime::ir::{Graph, NodeKind};
+use analog_runtime::npy;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -132,19 +132,10 @@ fn read_inputs(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, Str
             (code, format!("`{path}`: {e}"))
         })?;
         let NodeKind::Input { dtype, shape, .. } = &node.kind else { unreachable!() };
-        let want = match dtype {
-            Dtype::U8 => NpyDtype::U8,
-            Dtype::F32 => NpyDtype::F32,
-        };
-        if array.dtype != want {
+        if array.dtype != *dtype {
             return Err((
                 Code::InputDtype,
-                format!(
-                    "`{path}` holds {} but input `{}` is {}",
-                    format!("{:?}", array.dtype).to_lowercase(),
-                    node.name,
-                    format!("{dtype:?}").to_lowercase()
-                ),
+                format!("`{path}` holds {} but input `{}` is {dtype}", array.dtype, node.name),
             ));
         }
         let samples = if array.shape == *shape {

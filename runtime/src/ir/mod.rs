@@ -26,10 +26,21 @@ impl NodeId {
     }
 }
 
+/// The element type of an input, and of the arrays and datasets that feed it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Dtype {
     U8,
     F32,
+}
+
+impl std::fmt::Display for Dtype {
+    /// As the language spells it: `u8`, `f32`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dtype::U8 => "u8",
+            Dtype::F32 => "f32",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
