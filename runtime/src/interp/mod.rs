@@ -25,6 +25,8 @@ pub struct Interpreter<'g> {
     /// Per node: prepared weights when the graph had none and no weight noise
     /// changes them (so an unoptimized graph runs too).
     prepared: Vec<Option<Prepared>>,
+    /// Per node: `max |w|` of its weights (0 without weights).
+    weight_max: Vec<f32>,
 }
 
 /// One simulated chip.
@@ -71,7 +73,12 @@ impl<'g> Interpreter<'g> {
                 _ => None,
             })
             .collect();
-        Ok(Interpreter { graph, tables, prepared })
+        let weight_max = graph
+            .nodes
+            .iter()
+            .map(|n| n.param("weight").map_or(0.0, |w| w.data.iter().fold(0.0f32, |m, v| m.max(v.abs()))))
+            .collect();
+        Ok(Interpreter { graph, tables, prepared, weight_max })
     }
 
     /// Makes the static draws of chip `trial`.
@@ -201,8 +208,13 @@ impl<'g> Interpreter<'g> {
             uid: node.uid,
             lsb_noise,
         };
-        let full_scale =
-            x.iter().fold(0.0f32, |a, v| a.max(v.abs())) * w.data.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        // Only σ in `fs` needs the full scale; max|w| is the same for every sample.
+        let full_scale = match &node.hw.noise {
+            Some(site) if noise::uses_full_scale(site) => {
+                x.iter().fold(0.0f32, |a, v| a.max(v.abs())) * self.weight_max[i]
+            }
+            _ => 0.0,
+        };
         (mac::run(&m, ctx), full_scale)
     }
 }

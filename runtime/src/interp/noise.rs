@@ -89,6 +89,14 @@ pub fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
     }
 }
 
+/// Whether a site's σ is a fraction of the layer's full scale (`fs`).
+pub fn uses_full_scale(site: &NoiseSite) -> bool {
+    match &site.noise.kind {
+        NoiseKind::Additive { sigma } | NoiseKind::Mixed { add: sigma, .. } => sigma.unit == SigmaUnit::FullScale,
+        _ => false,
+    }
+}
+
 /// σ of noise in `lsb` that a site adds at each ADC conversion (0 if none).
 pub fn lsb_sigma(site: &NoiseSite) -> f32 {
     let n = &site.noise;
