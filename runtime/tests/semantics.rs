@@ -1815,3 +1815,62 @@ fn adc_site_constant_matches_the_interpreter() {
         assert!((got - want).abs() <= 1e-6 * unit, "sample {sample}: {got} vs {want}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// 12. Observers
+// ---------------------------------------------------------------------------
+
+/// Records everything an observer is told.
+#[derive(Default)]
+struct Record {
+    nodes: Vec<(NodeId, Vec<f32>)>,
+    adc: Vec<(NodeId, f32)>,
+    operands: Vec<(NodeId, i32, i32)>,
+}
+
+impl analog_runtime::interp::observe::Observer for Record {
+    fn node(&mut self, id: NodeId, y: &[f32]) {
+        self.nodes.push((id, y.to_vec()));
+    }
+    fn adc(&mut self, id: NodeId, v: f32) {
+        self.adc.push((id, v));
+    }
+    fn operands(&mut self, id: NodeId, x: i32, w: i32) {
+        self.operands.push((id, x, w));
+    }
+}
+
+#[test]
+fn observers_see_node_outputs_adc_inputs_and_int8_operands() {
+    // int8, signed, input_range [−1, 1] (s_x = 1/127), w = [[1, −0.5]] per
+    // channel (s_w = 1/127, codes [127, −64]: −63.5 goes to even), x = [0.5, −1]:
+    // x codes [64, −127] (63.5 → 64), products (64, 127) and (−127, −64) in row order.
+    let w = Tensor::new(vec![1, 2], vec![1.0, -0.5]);
+    let g = int8_graph(&w, &[0.0], int8(true, WeightScale::PerChannel, -1.0, 1.0), Multiplier::Exact);
+    let i = interp(&g);
+    let t = i.trial(SEED, 0);
+    let mut rec = Record::default();
+    let y = i.run_observed(&t, 0, &[&[0.5, -1.0]], &mut rec);
+    assert_eq!(y, i.run(&t, 0, &[&[0.5, -1.0]]), "observing changes nothing");
+    assert_eq!(rec.operands, vec![(NodeId(1), 64, 127), (NodeId(1), -127, -64)]);
+    assert_eq!(rec.nodes, vec![(NodeId(0), vec![0.5, -1.0]), (NodeId(1), y[0].clone())]);
+    assert!(rec.adc.is_empty());
+
+    // ABFP, the gain test's tile (n = 16, p = 1.7): one conversion, v = (G/16)·1.7,
+    // clipping from G = 16 on.
+    let n = 16;
+    let w = Tensor::new(vec![1, n], vec![1.0; n]);
+    let mut x = vec![0.0f32; n];
+    x[0] = 1.0;
+    x[1] = 0.7;
+    for gain in [1.0, 16.0] {
+        let g = abfp_graph(&w, None, with_format(abfp(16, 24, 24, 8, gain)));
+        let i = interp(&g);
+        let mut rec = Record::default();
+        i.run_observed(&i.trial(SEED, 0), 0, &[&x], &mut rec);
+        assert_eq!(rec.adc.len(), 1);
+        let want = gain as f32 / 16.0 * 1.7;
+        assert!((rec.adc[0].1 - want).abs() <= 1e-6, "G = {gain}: v = {} vs {want}", rec.adc[0].1);
+        assert!(rec.operands.is_empty());
+    }
+}

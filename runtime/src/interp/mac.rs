@@ -4,7 +4,9 @@
 //! position `p` (a dense layer has one position, its patch the whole input).
 
 use super::noise::{eps, Ctx};
+use super::observe::Observer;
 use crate::ir::hardware::{Accumulate, Draw, Format, NoiseShape, Order};
+use crate::ir::NodeId;
 use crate::product_table::ProductTable;
 use crate::quant::{self, Prepared};
 
@@ -30,13 +32,15 @@ pub struct Mac<'a> {
     pub table: Option<&'a ProductTable>,
     /// The per-chip permutation of `order = random`.
     pub order: Option<&'a [u32]>,
+    /// The node, for observers.
+    pub id: NodeId,
     pub uid: u32,
     /// A user noise site with σ in `lsb`, added at each ADC conversion.
     pub lsb_noise: Option<(u32, f32)>,
 }
 
 /// `[rows][positions]`
-pub fn run(m: &Mac, ctx: Ctx) -> Vec<f32> {
+pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
     let per_group = m.rows / m.groups;
     let mut out = vec![0.0; m.rows * m.positions];
     for o in 0..m.rows {
@@ -54,8 +58,8 @@ pub fn run(m: &Mac, ctx: Ctx) -> Vec<f32> {
                     let products: Vec<f32> = w.iter().zip(x).map(|(w, x)| w * x).collect();
                     accumulate(m.accumulate, &products, m.order)
                 }
-                Format::Int8 { .. } => int8(m, o, x),
-                Format::Abfp { .. } => abfp(m, o, x, conversion, ctx),
+                Format::Int8 { .. } => int8(m, o, x, obs),
+                Format::Abfp { .. } => abfp(m, o, x, conversion, ctx, obs),
                 Format::AnalogInt { .. } => analog_int(m, x, o, conversion, ctx),
             };
             out[o * m.positions + p] = y + m.bias.map_or(0.0, |b| b[o]);
@@ -89,7 +93,7 @@ pub fn accumulate(acc: &Accumulate, products: &[f32], random: Option<&[u32]>) ->
     }
 }
 
-fn int8(m: &Mac, o: usize, x: &[f32]) -> f32 {
+fn int8<O: Observer + ?Sized>(m: &Mac, o: usize, x: &[f32], obs: &mut O) -> f32 {
     let Format::Int8 { signed, input_range, .. } = m.format else { unreachable!() };
     let Some(Prepared::Int8 { codes, scales, zero_points }) = m.prepared else { panic!("int8 weights not prepared") };
     let group = if scales.len() == 1 { 0 } else { o };
@@ -103,6 +107,7 @@ fn int8(m: &Mac, o: usize, x: &[f32]) -> f32 {
         .zip(w_codes)
         .map(|(x, w_q)| {
             let x_q = if *signed { quant::symmetric_code(*x, s_x) } else { quant::asymmetric_code(*x, s_x, z_x) };
+            obs.operands(m.id, x_q, *w_q);
             let product = m.table.map_or(x_q * w_q, |t| t.product(x_q, *w_q)) as i64;
             product - (z_w * x_q) as i64 - (z_x * w_q) as i64 + (z_x * z_w) as i64
         })
@@ -140,7 +145,7 @@ fn adc_noise(m: &Mac, sigma: f64, shape: NoiseShape, conversion: usize, count: u
     nu
 }
 
-fn abfp(m: &Mac, o: usize, x: &[f32], conversion: usize, ctx: Ctx) -> f32 {
+fn abfp<O: Observer + ?Sized>(m: &Mac, o: usize, x: &[f32], conversion: usize, ctx: Ctx, obs: &mut O) -> f32 {
     let Format::Abfp { block, input_bits, adc_bits, gain, adc_noise: sigma, adc_noise_kind, .. } = m.format else {
         unreachable!()
     };
@@ -163,6 +168,7 @@ fn abfp(m: &Mac, o: usize, x: &[f32], conversion: usize, ctx: Ctx) -> f32 {
         }
         let nu = adc_noise(m, *sigma, *adc_noise_kind, conversion * tiles + t, count, ctx);
         let v = g / n as f32 * p + nu * delta_out;
+        obs.adc(m.id, v);
         y += s_w * s_x * n as f32 / g * quant::q_bits(v, *adc_bits);
     }
     y

@@ -8,6 +8,7 @@
 
 mod mac;
 pub mod noise;
+pub mod observe;
 pub mod ops;
 
 use crate::ir::hardware::{Accumulate, Draw, Format, Multiplier, Order, TableLayout};
@@ -16,6 +17,7 @@ use crate::multiplier::{self, Design};
 use crate::product_table::{Layout, ProductTable};
 use crate::quant::{self, Prepared};
 use noise::Ctx;
+use observe::{Ignore, Observer};
 use std::path::Path;
 
 pub struct Interpreter<'g> {
@@ -115,6 +117,17 @@ impl<'g> Interpreter<'g> {
     /// Runs one sample: `inputs[i]` holds the raw values (u8 inputs as their
     /// byte values) of the graph's `i`-th input node. Returns every output.
     pub fn run(&self, t: &Trial, sample: u32, inputs: &[&[f32]]) -> Vec<Vec<f32>> {
+        self.run_observed(t, sample, inputs, &mut Ignore)
+    }
+
+    /// [`run`](Self::run), telling `obs` what it computes (see [`observe`]).
+    pub fn run_observed<O: Observer + ?Sized>(
+        &self,
+        t: &Trial,
+        sample: u32,
+        inputs: &[&[f32]],
+        obs: &mut O,
+    ) -> Vec<Vec<f32>> {
         let mut values: Vec<Vec<f32>> = Vec::with_capacity(self.graph.nodes.len());
         let mut next_input = 0;
         for id in self.graph.ids() {
@@ -133,25 +146,34 @@ impl<'g> Interpreter<'g> {
                 .filter(|s| s.noise.draw == Draw::Dynamic && noise::active(&s.noise))
                 .map_or(1, |s| s.noise.repeat);
             let value = if repeat <= 1 {
-                self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 })
+                self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 }, obs)
             } else {
                 // Averaged in f64: R equal values average back to themselves exactly.
                 let mut sum = vec![0.0f64; node.shape.iter().product()];
                 for rep in 0..repeat {
-                    let y = self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep });
+                    let y = self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep }, obs);
                     for (s, v) in sum.iter_mut().zip(y) {
                         *s += v as f64;
                     }
                 }
                 sum.iter().map(|s| (s / repeat as f64) as f32).collect()
             };
+            obs.node(id, &value);
             values.push(value);
         }
         self.graph.outputs.iter().map(|(_, id)| values[id.index()].clone()).collect()
     }
 
     /// One evaluation of node `id`, its output noise included.
-    fn eval(&self, t: &Trial, id: NodeId, values: &[Vec<f32>], raw: Option<&[f32]>, ctx: Ctx) -> Vec<f32> {
+    fn eval<O: Observer + ?Sized>(
+        &self,
+        t: &Trial,
+        id: NodeId,
+        values: &[Vec<f32>],
+        raw: Option<&[f32]>,
+        ctx: Ctx,
+        obs: &mut O,
+    ) -> Vec<f32> {
         let node = self.graph.node(id);
         let (mut y, full_scale) = match &node.kind {
             NodeKind::Input { steps, shape, .. } => (preprocess(raw.expect("input values"), shape, steps), 0.0),
@@ -159,7 +181,7 @@ impl<'g> Interpreter<'g> {
                 let x = &values[inputs[0].index()];
                 let x_shape = &self.graph.node(inputs[0]).shape;
                 match op {
-                    Op::Dense { .. } | Op::Conv2d { .. } => self.mac(t, id, op, x, x_shape, ctx),
+                    Op::Dense { .. } | Op::Conv2d { .. } => self.mac(t, id, op, x, x_shape, ctx, obs),
                     _ => (plain(node, op, x, x_shape, inputs.get(1).map(|i| &values[i.index()][..])), 0.0),
                 }
             }
@@ -171,7 +193,17 @@ impl<'g> Interpreter<'g> {
     }
 
     /// A MAC layer; also returns its full scale `max|x|·max|w|` for σ in `fs`.
-    fn mac(&self, t: &Trial, id: NodeId, op: &Op, x: &[f32], x_shape: &[usize], ctx: Ctx) -> (Vec<f32>, f32) {
+    #[allow(clippy::too_many_arguments)]
+    fn mac<O: Observer + ?Sized>(
+        &self,
+        t: &Trial,
+        id: NodeId,
+        op: &Op,
+        x: &[f32],
+        x_shape: &[usize],
+        ctx: Ctx,
+        obs: &mut O,
+    ) -> (Vec<f32>, f32) {
         let node = self.graph.node(id);
         let i = id.index();
         let w = node.param("weight").expect("a MAC layer has weights");
@@ -205,6 +237,7 @@ impl<'g> Interpreter<'g> {
             accumulate: &node.hw.accumulate,
             table: self.tables[i].as_ref(),
             order: t.orders[i].as_deref(),
+            id,
             uid: node.uid,
             lsb_noise,
         };
@@ -215,7 +248,7 @@ impl<'g> Interpreter<'g> {
             }
             _ => 0.0,
         };
-        (mac::run(&m, ctx), full_scale)
+        (mac::run(&m, ctx, obs), full_scale)
     }
 }
 
