@@ -23,7 +23,7 @@ pub struct MergeArgs {
     pub json: bool,
 }
 
-fn read_doc(dir: &Path) -> Result<Doc, String> {
+pub(crate) fn read_doc(dir: &Path) -> Result<Doc, String> {
     let path = dir.join("sweep.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let v: serde_json::Value =

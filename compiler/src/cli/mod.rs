@@ -2,7 +2,9 @@
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
 mod analyze;
+mod calibrate;
 mod eval;
+mod fit_ame;
 mod merge;
 mod run;
 mod sweep;
@@ -61,8 +63,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Accuracy on a labelled test set: clean, and over Monte-Carlo trials (simulated chips).
     Eval(eval::EvalArgs),
-    /// A static report per layer: cost, ABFP bit budgets, multiplier error metrics.
+    /// A report per layer: cost, ABFP bit budgets, multiplier error metrics; with
+    /// `--calibrate`, activation ranges, ADC clipping, data-weighted multiplier errors,
+    /// the AME and where a denoise block helps.
     Analyze(analyze::AnalyzeArgs),
+    /// Fit accuracy against the AME over a set of multipliers, each simulated.
+    FitAme(fit_ame::FitAmeArgs),
     /// Walking Noise: accuracy vs noise level, one noise site at a time (or any annotation swept).
     Sweep(sweep::SweepArgs),
     /// Join the output folders of `sweep --shard` runs into one result.
@@ -148,6 +154,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Eval(args) => eval::eval(cli, args),
         Command::Sweep(args) => sweep::sweep(cli, args),
         Command::Analyze(args) => analyze::analyze(cli, args),
+        Command::FitAme(args) => fit_ame::fit_ame(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
         Command::Passes => {
             let lines: Vec<String> =

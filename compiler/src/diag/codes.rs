@@ -34,6 +34,8 @@ codes! {
     NoModel = "E0015", "the file defines no model to compile";
     BadSetting = "E0016", "`--set` names nothing to set";
     BadSweep = "E0017", "sweep options that cannot be used";
+    BadAnalysis = "E0018", "analysis options that cannot be used";
+    NoInt8 = "E0019", "the model has no int8 layer for a multiplier";
     // names
     UnknownName = "E0101", "unknown tensor name";
     DuplicateName = "E0102", "name defined twice";
