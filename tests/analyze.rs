@@ -269,3 +269,14 @@ fn analyze_calibrate_refuses_bad_options() {
     // A model without `data` and no DATA given.
     err(&["analyze", "tests/fixtures/cli-only/E0701-input-unreadable.anl", "--calibrate"], "E0801");
 }
+
+#[test]
+fn calibrate_runs_on_every_example() {
+    for file in support::anl_files(&repo().join("examples")).iter().filter(|f| !f.starts_with("profiles")) {
+        let path = format!("examples/{}", file.display());
+        let r = json(&["analyze", &path, "--calibrate", "--limit", "10", "--json"]);
+        let int8 = r["layers"].as_array().unwrap().iter().any(|l| l["multiplier"].get("data_weighted").is_some());
+        assert_eq!(r["ame"].is_number(), int8, "{path}: an AME exactly when there are int8 layers");
+        assert!(r["denoise"]["ranking"].as_array().is_some_and(|a| !a.is_empty()), "{path}");
+    }
+}

@@ -115,6 +115,36 @@ pub fn eval_quadratic(c: &[f64; 3], x: f64) -> f64 {
     c[0] + c[1] * x + c[2] * x * x
 }
 
+/// Ranks from 1, ties given their mean rank.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|a, b| v[*a].total_cmp(&v[*b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        for k in i..=j {
+            r[order[k]] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's rank correlation: Pearson's of the ranks (`None` if one side is constant).
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    let (rx, ry) = (ranks(x), ranks(y));
+    let n = x.len() as f64;
+    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
+}
+
 /// The int8 layers of a graph, by name.
 fn int8_layers(g: &Graph) -> Vec<String> {
     g.nodes.iter().filter(|n| matches!(n.hw.format, Format::Int8 { .. })).map(|n| n.name.clone()).collect()
@@ -258,6 +288,9 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
     let mad = |d: &[f64]| if d.is_empty() { None } else { Some(d.iter().sum::<f64>() / d.len() as f64) };
     let in_sample: Vec<f64> = x.iter().zip(&y).map(|(a, b)| (eval_quadratic(&c, *a) - b).abs()).collect();
     let (pred_total, sim_total): (f64, f64) = rows.iter().fold((0.0, 0.0), |(p, s), r| (p + r.4, s + r.5));
+    // The binomial standard error of one accuracy, averaged over the multipliers.
+    let evaluated = (n * args.trials as usize) as f64;
+    let standard_error = y.iter().map(|a| (a * (1.0 - a) / evaluated).sqrt()).sum::<f64>() / y.len() as f64;
     let report = json!({
         "model": exact.name,
         "int8_layers": layers,
@@ -282,7 +315,9 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
             "mean_abs_deviation": mad(&in_sample),
             "left_out_mean_abs_deviation": mad(&deviations),
             "left_out_max_abs_deviation": deviations.iter().copied().fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d)))),
+            "spearman": spearman(&x, &y),
         },
+        "accuracy_standard_error": standard_error,
         "calibration_seconds": calibration_seconds,
         "prediction_seconds": pred_total,
         "simulation_seconds": sim_total,
@@ -330,13 +365,15 @@ fn text(r: &Value) -> String {
     }
     let fit = &r["fit"];
     out.push_str(&format!(
-        "\naccuracy ≈ {:.6e}·AME² {:+.6e}·AME {:+.6}\nmean absolute deviation: {} points in the fit, {} points on multipliers left out of it (max {})\n",
+        "\naccuracy ≈ {:.6e}·AME² {:+.6e}·AME {:+.6}\nmean absolute deviation: {} points in the fit, {} points on multipliers left out of it (max {})\nrank correlation of AME and accuracy (Spearman) {}; one accuracy's sampling error ±{} points (binomial s.e.)\n",
         f(&fit["c2"]),
         f(&fit["c1"]),
         f(&fit["c0"]),
         pts(&fit["mean_abs_deviation"]),
         pts(&fit["left_out_mean_abs_deviation"]),
         pts(&fit["left_out_max_abs_deviation"]),
+        fit["spearman"].as_f64().map_or("—".into(), |r| format!("{r:+.2}")),
+        pts(&r["accuracy_standard_error"]),
     ));
     let n = rows.len().max(1) as f64;
     out.push_str(&format!(
@@ -360,6 +397,13 @@ mod tests {
             [r#"table("a,b.npy", layout = torchapprox)"#, "exact"]
         );
         assert_eq!(split_list("a,,b"), ["a", "", "b"]);
+    }
+
+    #[test]
+    fn spearman_uses_mean_ranks_for_ties() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
+        assert_eq!(spearman(&[0.0, 1.0, 2.0], &[0.9, 0.8, 0.1]), Some(-1.0));
+        assert_eq!(spearman(&[0.0, 1.0, 2.0], &[0.5; 3]), None);
     }
 
     #[test]
