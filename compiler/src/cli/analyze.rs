@@ -29,14 +29,14 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DATA", num_args = 0..=1, default_missing_value = "")]
     pub calibrate: Option<String>,
     /// Calibrate on the first N samples only.
-    #[arg(long)]
+    #[arg(long, requires = "calibrate")]
     pub limit: Option<usize>,
     /// Simulated chips over which the gain of a denoise block is measured.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, requires = "calibrate")]
     pub trials: u32,
     /// Rank layers for denoise blocks by the Walking-Noise midpoints of this
     /// `analogc sweep --out` folder instead of the calibrated sensitivity.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", requires = "calibrate")]
     pub sweep_dir: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
@@ -138,6 +138,7 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> Outcome {
             },
             None => None,
         };
+        let _ = ctrlc::set_handler(|| super::eval::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed));
         match calibrated(&mut report, g, &data, n, args, midpoints.as_deref()) {
             Ok(true) => {}
             Ok(false) => return fail(cli, Code::Interrupted, "interrupted during calibration".into()),

@@ -207,6 +207,12 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
     };
     let mut graphs = vec![];
     for spec in std::iter::once("exact").chain(specs.iter().map(String::as_str)) {
+        // On one layer first, so that a bad multiplier is reported once, not once per layer.
+        let mut one = args.exec.set.clone();
+        one.push(format!("{}.multiplier={spec}", layers[0]));
+        if compile(cli, &args.file, &loader, &one).is_none() {
+            return Outcome::UserError;
+        }
         let Some((_, mut l)) = compile(cli, &args.file, &loader, &with(spec)) else { return Outcome::UserError };
         passes::run_pipeline(&mut l);
         graphs.push(l.graph);

@@ -102,12 +102,17 @@ fn int8<O: Observer + ?Sized>(m: &Mac, o: usize, x: &[f32], obs: &mut O) -> f32 
     let (s_x, z_x) =
         if *signed { (quant::symmetric_scale(lo.abs().max(hi.abs())), 0) } else { quant::asymmetric_params(lo, hi) };
     let w_codes = &codes[o * m.k..(o + 1) * m.k];
+    if obs.wants_operands() {
+        for (x, w_q) in x.iter().zip(w_codes) {
+            let x_q = if *signed { quant::symmetric_code(*x, s_x) } else { quant::asymmetric_code(*x, s_x, z_x) };
+            obs.operands(m.id, x_q, *w_q);
+        }
+    }
     let terms: Vec<i64> = x
         .iter()
         .zip(w_codes)
         .map(|(x, w_q)| {
             let x_q = if *signed { quant::symmetric_code(*x, s_x) } else { quant::asymmetric_code(*x, s_x, z_x) };
-            obs.operands(m.id, x_q, *w_q);
             let product = m.table.map_or(x_q * w_q, |t| t.product(x_q, *w_q)) as i64;
             product - (z_w * x_q) as i64 - (z_x * w_q) as i64 + (z_x * z_w) as i64
         })

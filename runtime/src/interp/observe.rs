@@ -13,6 +13,13 @@
 use crate::ir::NodeId;
 
 pub trait Observer {
+    /// Whether to call [`operands`](Self::operands): the interpreter then
+    /// quantizes each input a second time, outside its product loop, which
+    /// stays as fast as without an observer.
+    fn wants_operands(&self) -> bool {
+        true
+    }
+
     /// The output of node `id` for the current sample, after its output noise
     /// (and after averaging, with `repeat`).
     fn node(&mut self, _id: NodeId, _y: &[f32]) {}
@@ -30,4 +37,8 @@ pub trait Observer {
 /// The observer that watches nothing.
 pub struct Ignore;
 
-impl Observer for Ignore {}
+impl Observer for Ignore {
+    fn wants_operands(&self) -> bool {
+        false
+    }
+}
