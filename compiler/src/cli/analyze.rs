@@ -139,10 +139,8 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> Outcome {
             None => None,
         };
         let _ = ctrlc::set_handler(|| super::eval::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed));
-        match calibrated(&mut report, g, &data, n, args, midpoints.as_deref()) {
-            Ok(true) => {}
-            Ok(false) => return fail(cli, Code::Interrupted, "interrupted during calibration".into()),
-            Err(e) => return fail(cli, Code::BadTable, e),
+        if let Err(outcome) = calibrated(cli, &mut report, g, &data, n, args, midpoints.as_deref()) {
+            return outcome;
         }
         report["calibration"]["data"] = json!(dir.display().to_string());
     }
@@ -152,22 +150,25 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> Outcome {
     super::print_stdout(&table_text(&report))
 }
 
-/// Adds the calibrated figures to `report`; `Ok(false)` when interrupted.
+/// Adds the calibrated figures to `report`, or reports why it cannot.
 fn calibrated(
+    cli: &Cli,
     report: &mut Value,
     g: &Graph,
     data: &analog_runtime::dataset::Dataset,
     n: usize,
     args: &AnalyzeArgs,
     midpoints: Option<&[(String, Option<f64>)]>,
-) -> Result<bool, String> {
+) -> Result<(), Outcome> {
     let started = Instant::now();
     let (seed, threads) = (args.exec.seed, args.exec.threads());
+    let table_error = |e: String| fail(cli, Code::BadTable, e);
+    let interrupted = || fail(cli, Code::Interrupted, "interrupted during calibration".into());
     let quiet = g.without_noise();
-    let interp = Interpreter::new(&quiet, |p| std::fs::read(p))?;
-    let Some(cal) = calibrate::calibrate(&interp, &quiet, data, n, seed, threads) else { return Ok(false) };
+    let interp = Interpreter::new(&quiet, |p| std::fs::read(p)).map_err(table_error)?;
+    let cal = calibrate::calibrate(&interp, &quiet, data, n, seed, threads).ok_or_else(interrupted)?;
     let rms: Vec<f64> = cal.activations.iter().map(|a| a.rms).collect();
-    let Some(sens) = calibrate::sensitivities(g, &rms, data, n, seed, threads) else { return Ok(false) };
+    let sens = calibrate::sensitivities(g, &rms, data, n, seed, threads).ok_or_else(interrupted)?;
     let output = &g.outputs[0].0;
     report["calibration"] = json!({
         "samples": n,
@@ -194,7 +195,7 @@ fn calibrated(
             });
         }
         if let (Format::Int8 { signed, .. }, Some(h)) = (&node.hw.format, &cal.histograms[i]) {
-            let table = calibrate::product_table(&node.hw.multiplier, *signed)?;
+            let table = calibrate::product_table(&node.hw.multiplier, *signed).map_err(table_error)?;
             let w = calibrate::weighted(h, &calibrate::errors(table.as_ref(), *signed));
             let k = calibrate::fan_in(g, node).unwrap_or(0);
             let (s_x, s_w) = calibrate::int8_scales(node).unwrap_or((0.0, 0.0));
@@ -238,14 +239,12 @@ fn calibrated(
     let mut baseline = None;
     let mut gains = vec![None; g.nodes.len()];
     if !noisy.is_empty() {
-        let Some(base) = calibrate::trial_hits(g, data, n, args.trials, seed, &args.exec)? else { return Ok(false) };
+        let base = calibrate::trial_hits(cli, g, data, n, args.trials, seed, &args.exec)?;
         let total: usize = base.iter().sum();
         baseline = Some(total as f64 / (n * base.len()) as f64);
         for &i in &noisy {
             let quieter = calibrate::without_noise_at(g, i);
-            let Some(h) = calibrate::trial_hits(&quieter, data, n, args.trials, seed, &args.exec)? else {
-                return Ok(false);
-            };
+            let h = calibrate::trial_hits(cli, &quieter, data, n, args.trials, seed, &args.exec)?;
             gains[i] = Some((h.iter().sum::<usize>() as f64 - total as f64) / (n * h.len()) as f64);
         }
     }
@@ -262,7 +261,7 @@ fn calibrated(
         })).collect::<Vec<_>>(),
     });
     report["calibration"]["seconds"] = json!(started.elapsed().as_secs_f64());
-    Ok(true)
+    Ok(())
 }
 
 fn op_name(node: &Node) -> &'static str {

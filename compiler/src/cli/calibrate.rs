@@ -8,7 +8,8 @@
 //! in sample order.
 
 use super::eval::{correct, INTERRUPTED};
-use super::ExecArgs;
+use super::{fail, Cli, ExecArgs, Outcome};
+use crate::diag::Code;
 use analog_runtime::dataset::Dataset;
 use analog_runtime::interp::noise;
 use analog_runtime::interp::observe::Observer;
@@ -455,25 +456,28 @@ pub fn without_noise_at(graph: &Graph, i: usize) -> Graph {
 }
 
 /// Correct samples among the first `n` of `data`, per trial `0..trials`: the
-/// evaluation of `analogc eval` (its `correct`), chip by chip. `Err` when the
-/// graph cannot be run, `Ok(None)` when interrupted.
+/// evaluation of `analogc eval` (its `correct`, on the engine `exec` selects),
+/// chip by chip. A graph that cannot run, or an interruption, is reported.
 pub fn trial_hits(
+    cli: &Cli,
     graph: &Graph,
     data: &Dataset,
     n: usize,
     trials: u32,
     seed: u64,
     exec: &ExecArgs,
-) -> Result<Option<Vec<usize>>, String> {
-    let interp = Interpreter::new(graph, |p| std::fs::read(p))?;
+) -> Result<Vec<usize>, Outcome> {
+    let engine = Interpreter::new(graph, |p| std::fs::read(p)).map_err(|e| fail(cli, Code::BadTable, e))?;
     let progress = indicatif::ProgressBar::hidden();
     let mut hits = vec![];
     for t in 0..trials {
-        let chip = interp.trial(seed, t);
-        let Some(h) = correct(&interp, &chip, data, n, exec.threads(), 64, &progress) else { return Ok(None) };
+        let chip = engine.trial(seed, t);
+        let Some(h) = correct(&engine, &chip, data, n, exec.threads(), 64, &progress) else {
+            return Err(fail(cli, Code::Interrupted, format!("interrupted after {t} of {trials} trials")));
+        };
         hits.push(h);
     }
-    Ok(Some(hits))
+    Ok(hits)
 }
 
 #[cfg(test)]

@@ -263,10 +263,9 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
         };
         let prediction_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        let hits = match calibrate::trial_hits(g, &data, n, args.trials, seed, &args.exec) {
-            Ok(Some(h)) => h,
-            Ok(None) => return interrupted(),
-            Err(e) => return fail(cli, Code::BadTable, e),
+        let hits = match calibrate::trial_hits(cli, g, &data, n, args.trials, seed, &args.exec) {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
         };
         let simulation_seconds = started.elapsed().as_secs_f64();
         let accuracies: Vec<f64> = hits.iter().map(|h| *h as f64 / n as f64).collect();
