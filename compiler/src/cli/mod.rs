@@ -13,7 +13,7 @@ use crate::lower::{self, Lowered};
 use crate::passes;
 use crate::source::FsLoader;
 use crate::syntax;
-use analog_runtime::ir::print_graph;
+use analog_runtime::ir::{print_graph, Graph};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use std::io::Write;
@@ -100,8 +100,11 @@ pub struct ExecArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// The backend.
-    #[arg(long, value_enum, default_value_t = Backend::Interp)]
+    #[arg(long, value_enum, default_value_t = Backend::Jit)]
     pub backend: Backend,
+    /// Where the JIT's hot loops come from (results are the same).
+    #[arg(long, value_enum, default_value_t = Kernels::Native)]
+    pub kernels: Kernels,
 }
 
 impl ExecArgs {
@@ -110,10 +113,21 @@ impl ExecArgs {
     }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The reference interpreter.
-    Interp,
+pub use crate::engine::Backend;
+use crate::jit::Kernels;
+
+impl ExecArgs {
+    /// The engine these options select for `graph`, or the failure reported.
+    pub(crate) fn engine<'g>(&self, cli: &Cli, graph: &'g Graph) -> Result<crate::engine::Engine<'g>, Outcome> {
+        match crate::engine::Engine::new(graph, self.backend, self.kernels) {
+            Ok(e) => Ok(e),
+            Err(crate::engine::EngineError::Table(msg)) => Err(fail(cli, crate::diag::Code::BadTable, msg)),
+            Err(crate::engine::EngineError::Jit(msg)) => {
+                eprintln!("error: internal: {msg} (run with `--backend interp`)");
+                Err(Outcome::Internal)
+            }
+        }
+    }
 }
 
 /// Reports a problem that has no place in a source file (data, output files).

@@ -1,0 +1,154 @@
+//! FP32 MAC with exact or clamped accumulation, in pure Cranelift: a 4×8
+//! register block (4 rows, 8 columns in two `F32X4` accumulators each); each
+//! lane sums its own dot product in `k` order, `s = s + w·x`, as the
+//! interpreter does, so the results are the interpreter's bits.
+
+use super::{Geometry, Rows, PANEL};
+use crate::jit::emit::Fx;
+use crate::jit::noise::Post;
+use crate::jit::Layer;
+use analog_runtime::ir::hardware::Accumulate;
+use cranelift_codegen::ir::types::{F32, F32X4};
+use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_frontend::Variable;
+
+/// Rows per register block.
+const MR: usize = 4;
+/// `k` steps per loop iteration.
+const UNROLL: usize = 4;
+
+struct Kernel<'a> {
+    geo: &'a Geometry,
+    post: &'a Post,
+    clamp: Option<(f32, f32)>,
+    /// Whether `post` runs in the block's epilogue.
+    fuse: bool,
+    out: Value,
+    w: Value,
+}
+
+/// Emits the layer; returns whether the epilogue (`post`) was fused.
+pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> bool {
+    let clamp = match layer.node().hw.accumulate {
+        Accumulate::Clamp { lo, hi } => Some((lo as f32, hi as f32)),
+        _ => None,
+    };
+    let fuse = geo.positions == 1 && post.vectorizes();
+    let w = layer.fx.chip(2 * layer.id.index());
+    let kern = Kernel { geo, post, clamp, fuse, out, w };
+    let fx = &mut layer.fx;
+    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
+    for g in 0..geo.groups {
+        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
+        let x = fx.b.ins().iadd(rows.base, off);
+        if full > 0 {
+            let (zero, n) = (fx.i(0), fx.i(full as i64));
+            fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, x, PANEL));
+        }
+        if partial > 0 {
+            let panel = fx.i(full as i64);
+            kern.panel(fx, g, panel, x, partial);
+        }
+    }
+    fuse
+}
+
+impl Kernel<'_> {
+    /// All rows against one panel of `valid` columns.
+    fn panel(&self, fx: &mut Fx, g: usize, panel: Value, x: Value, valid: usize) {
+        let (k, panels) = (self.geo.k, self.geo.panels());
+        let first = fx.b.ins().iadd_imm_s(panel, (g * panels) as i64);
+        let wp = fx.at(self.w, first, (4 * k * PANEL) as i64);
+        let bias = fx.b.ins().iadd_imm_s(first, (self.geo.groups * panels * k) as i64);
+        let bias = fx.at(self.w, bias, (4 * PANEL) as i64);
+        let batch = fx.batch();
+        let rows = fx.b.ins().imul_imm_s(batch, self.geo.positions as i64);
+        let blocked = fx.b.ins().band_imm_s(rows, !(MR as i64 - 1));
+        let zero = fx.i(0);
+        fx.for_range(zero, blocked, MR as i64, |fx, r| self.block(fx, MR, r, g, panel, x, wp, bias, valid));
+        fx.for_range(blocked, rows, 1, |fx, r| self.block(fx, 1, r, g, panel, x, wp, bias, valid));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        fx: &mut Fx,
+        mr: usize,
+        r: Value,
+        g: usize,
+        panel: Value,
+        x: Value,
+        wp: Value,
+        bias: Value,
+        valid: usize,
+    ) {
+        let k = self.geo.k;
+        let zero = fx.fc(F32X4, 0.0);
+        let acc: Vec<[Variable; 2]> = (0..mr).map(|_| [fx.var(F32X4, zero), fx.var(F32X4, zero)]).collect();
+        let xr: Vec<Value> = (0..mr)
+            .map(|i| {
+                let ri = fx.b.ins().iadd_imm_s(r, i as i64);
+                fx.at(x, ri, 4 * k as i64)
+            })
+            .collect();
+        let step = |fx: &mut Fx, kk: Value, unroll: usize| {
+            let wk = fx.at(wp, kk, (4 * PANEL) as i64);
+            let xk = fx.b.ins().imul_imm_s(kk, 4);
+            for u in 0..unroll {
+                let w0 = fx.ld_ro(F32X4, wk, (4 * PANEL * u) as i64);
+                let w1 = fx.ld_ro(F32X4, wk, (4 * PANEL * u + 16) as i64);
+                for (i, row) in xr.iter().enumerate() {
+                    let at = fx.b.ins().iadd(*row, xk);
+                    let xs = fx.ld_ro(F32, at, 4 * u as i64);
+                    let xs = fx.b.ins().splat(F32X4, xs);
+                    for (v, w) in [w0, w1].into_iter().enumerate() {
+                        let p = fx.b.ins().fmul(w, xs);
+                        let a = fx.b.use_var(acc[i][v]);
+                        let s = fx.b.ins().fadd(a, p);
+                        fx.b.def_var(acc[i][v], s);
+                    }
+                }
+            }
+        };
+        let (lo, main, end) = (fx.i(0), fx.i((k / UNROLL * UNROLL) as i64), fx.i(k as i64));
+        fx.for_range(lo, main, UNROLL as i64, |fx, kk| step(fx, kk, UNROLL));
+        fx.for_range(main, end, 1, |fx, kk| step(fx, kk, 1));
+        // Epilogue: clamp, bias, then noise and activation while in registers.
+        for (i, acc) in acc.iter().enumerate() {
+            let ri = fx.b.ins().iadd_imm_s(r, i as i64);
+            for (v, acc) in acc.iter().enumerate() {
+                let lanes = valid.saturating_sub(4 * v).min(4);
+                if lanes == 0 {
+                    continue;
+                }
+                let mut y = fx.b.use_var(*acc);
+                if let Some((lo, hi)) = self.clamp {
+                    y = fx.clamp(y, lo, hi);
+                }
+                let b = fx.ld_ro(F32X4, bias, 16 * v as i64);
+                y = fx.b.ins().fadd(y, b);
+                let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
+                let o = fx.b.ins().iadd_imm_s(o, (g * self.geo.per_group() + 4 * v) as i64);
+                if self.fuse {
+                    y = self.post.apply(fx, y, ri, o);
+                }
+                self.store(fx, y, ri, o, lanes);
+            }
+        }
+    }
+
+    /// Stores the first `lanes` lanes of `y`, outputs `(r, o..o+lanes)`.
+    fn store(&self, fx: &mut Fx, y: Value, r: Value, o: Value, lanes: usize) {
+        if self.geo.positions == 1 && lanes == 4 {
+            let at = super::out_addr(fx, self.geo, self.out, r, o);
+            fx.st(y, at, 0);
+            return;
+        }
+        let at = super::out_addr(fx, self.geo, self.out, r, o);
+        let stride = 4 * self.geo.positions as i64;
+        for lane in 0..lanes {
+            let v = fx.b.ins().extractlane(y, lane as u8);
+            fx.st(v, at, stride * lane as i64);
+        }
+    }
+}
