@@ -74,8 +74,9 @@ impl Compiled {
         let mut constant = vec![];
         for node in &graph.nodes {
             let w = node.param("weight");
-            constant.push(match w {
-                Some(w) if is_mac(node) && !weights_vary(node) => Some(pack(graph, node, &w.data)),
+            constant.push(match (w, &node.kind) {
+                (Some(w), _) if is_mac(node) && !weights_vary(node) => Some(pack(graph, node, &w.data)),
+                (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(graph, node)),
                 _ => None,
             });
             if is_mac(node)

@@ -11,7 +11,7 @@
 
 mod abfp;
 mod analog_int;
-mod denoise;
+pub mod denoise;
 mod fp32;
 mod int8;
 mod ordered;
