@@ -102,3 +102,56 @@ fn jit_agrees_with_the_interpreter() {
     }
     assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The CLIF of the Walking-Noise MLP for the pinned x86-64 ISA, both kernel
+/// sets (a review aid: every change to code generation shows up here).
+#[test]
+fn clif_of_the_walking_noise_mlp() {
+    let mut l = lowered(&repo(), Path::new("examples/mnist_mlp_walking.anl"));
+    run_pipeline(&mut l);
+    for kernels in [Kernels::Native, Kernels::Cranelift] {
+        let text = jit::clif(&l.graph, kernels).expect("compiles");
+        insta::assert_snapshot!(format!("clif_mnist_mlp_walking_{kernels:?}").to_lowercase(), text);
+    }
+}
+
+/// Compiling and dropping a model many times keeps memory flat: the JIT's
+/// code memory is freed with the model.
+#[test]
+fn compile_and_drop_keeps_memory_flat() {
+    // The MLP's input and one ReLU: a whole module, compiled in well under a millisecond.
+    let mut l = lowered(&repo(), Path::new("examples/mnist_mlp_walking.anl"));
+    run_pipeline(&mut l);
+    let input = l.graph.nodes[0].clone();
+    let relu = analog_runtime::ir::Node {
+        uid: 1,
+        name: "relu".into(),
+        kind: analog_runtime::ir::NodeKind::Op {
+            op: analog_runtime::ir::Op::Relu,
+            inputs: vec![analog_runtime::ir::NodeId(0)],
+        },
+        shape: input.shape.clone(),
+        hw: Default::default(),
+        params: vec![],
+        prepared: None,
+    };
+    l.graph.nodes = vec![input, relu];
+    l.graph.outputs = vec![("y".into(), analog_runtime::ir::NodeId(1))];
+    let rss = || {
+        let status = std::fs::read_to_string("/proc/self/statm").expect("linux");
+        status.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()).expect("resident pages") * 4096
+    };
+    let mut round = |n: usize| {
+        for _ in 0..n {
+            drop(jit::compile(&l.graph, Kernels::Native, |p| std::fs::read(p)).expect("compiles"));
+        }
+    };
+    round(200);
+    let before = rss();
+    round(ITERATIONS);
+    let grown = rss().saturating_sub(before);
+    // A leaked module is ≥ 4 KiB of code pages each: 10,000 leaks would be ≥ 40 MB.
+    assert!(grown < 8 << 20, "resident memory grew by {grown} bytes over {ITERATIONS} compilations");
+}
+
+const ITERATIONS: usize = 10_000;

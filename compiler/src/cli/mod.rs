@@ -73,6 +73,9 @@ pub enum Command {
         #[arg(long, value_enum)]
         stage: Stage,
         file: PathBuf,
+        /// With `--stage clif`: which kernels.
+        #[arg(long, value_enum, default_value_t = Kernels::Native)]
+        kernels: Kernels,
     },
 }
 
@@ -84,6 +87,8 @@ pub enum Stage {
     Ir,
     /// The graph IR after the pass pipeline (see `analogc passes`).
     Opt,
+    /// The Cranelift IR of every kernel (for x86-64 with AVX and FMA, whatever the host).
+    Clif,
 }
 
 /// Options of every command that executes a model.
@@ -168,7 +173,7 @@ pub fn run(cli: &Cli) -> Outcome {
                 passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();
             print_stdout(&lines.concat())
         }
-        Command::Emit { stage: Stage::Ast, file } => {
+        Command::Emit { stage: Stage::Ast, file, .. } => {
             let fe = check::parse_file(file, &FsLoader::default());
             if report(cli, &fe, &fe.diags.list) {
                 return Outcome::UserError;
@@ -176,10 +181,20 @@ pub fn run(cli: &Cli) -> Outcome {
             let Some(ast) = &fe.ast else { return Outcome::UserError };
             print_stdout(&syntax::print_file(ast))
         }
-        Command::Emit { stage, file } => {
+        Command::Emit { stage, file, kernels } => {
             let loader = FsLoader::default();
             let Some((_, mut lowered)) = compile(cli, file, &loader, &[]) else { return Outcome::UserError };
             let mut text = String::new();
+            if *stage == Stage::Clif {
+                passes::run_pipeline(&mut lowered);
+                return match crate::jit::clif(&lowered.graph, *kernels) {
+                    Ok(text) => print_stdout(&text),
+                    Err(msg) => {
+                        eprintln!("error: internal: {msg}");
+                        Outcome::Internal
+                    }
+                };
+            }
             if *stage == Stage::Opt {
                 let ran = passes::run_pipeline(&mut lowered);
                 text = ran.iter().map(|(name, n)| format!("// pass {name}: {n} changed\n")).collect();

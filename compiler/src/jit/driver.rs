@@ -90,6 +90,6 @@ pub fn define_driver(
         let config = fx.module.target_config();
         fx.b.finalize(config);
     }
-    define(module, id, &mut ctx, text)?;
+    define(module, id, "the network's driver", &mut ctx, text)?;
     Ok(id)
 }

@@ -114,7 +114,7 @@ pub fn define_module_functions(
             let config = fx.module.target_config();
             fx.b.finalize(config);
         }
-        super::define(module, id, &mut ctx, text.as_deref_mut())?;
+        super::define(module, id, name, &mut ctx, text.as_deref_mut())?;
     }
     let _ = layout::MAX_BATCH;
     Ok(())

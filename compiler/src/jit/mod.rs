@@ -152,7 +152,7 @@ fn build(
             let config = layer.fx.module.target_config();
             layer.fx.b.finalize(config);
         }
-        define(module, fid, &mut ctx, text.as_deref_mut())?;
+        define(module, fid, &format!("layer {name}"), &mut ctx, text.as_deref_mut())?;
         layers.push(Some(fid));
     }
     let driver = driver::define_driver(graph, module, &imports, &layers, &mut scratch, &mut fctx, text.as_deref_mut())?;
@@ -160,8 +160,15 @@ fn build(
     Ok(Program { driver, scratch_size: scratch.size(), computed })
 }
 
-fn define(module: &mut dyn Module, id: FuncId, ctx: &mut Context, text: Option<&mut String>) -> Result<(), String> {
+fn define(
+    module: &mut dyn Module,
+    id: FuncId,
+    label: &str,
+    ctx: &mut Context,
+    text: Option<&mut String>,
+) -> Result<(), String> {
     if let Some(t) = text {
+        t.push_str(&format!("; {label}\n"));
         t.push_str(&ctx.func.display().to_string());
         t.push('\n');
     }
