@@ -75,6 +75,7 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
         .into_iter()
         .map(|f| (fixtures.clone(), Path::new("lower").join(f)))
         .collect();
+    out.extend(anl_files(&fixtures.join("jit")).into_iter().map(|f| (fixtures.clone(), Path::new("jit").join(f))));
     for file in anl_files(&repo().join("examples")) {
         let path = Path::new("examples").join(&file);
         if check_file(&path, &Rooted::new(repo())).model.is_some() {
