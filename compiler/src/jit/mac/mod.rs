@@ -11,6 +11,7 @@
 
 mod abfp;
 mod analog_int;
+mod common;
 pub mod denoise;
 mod fp32;
 mod int8;
