@@ -66,11 +66,22 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let xq = layer.scratch.take(4 * geo.groups * per_group_rows * geo.k);
     let sx = layer.scratch.take(4 * geo.groups * per_group_rows * pr.tiles);
     let fuse = geo.positions == 1 && post.vectorizes();
+    let count = geo.cols * geo.positions * pr.tiles;
+    // Gaussian draws of the batch, `[batch][count]` per site, made up front.
+    let gaussian_adc = matches!(pr.adc, Some((_, NoiseShape::Gaussian)));
+    let adc_eps = gaussian_adc.then(|| layer.scratch.take(4 * MAX_BATCH * count));
+    let lsb_eps = pr.lsb.map(|_| layer.scratch.take(4 * MAX_BATCH * count));
     let id = layer.id.index();
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
+    if let Some(off) = adc_eps {
+        fill(fx, off, ADC_SITE.wrapping_add(pr.uid), count);
+    }
+    if let (Some(off), Some((site, _))) = (lsb_eps, pr.lsb) {
+        fill(fx, off, site, count);
+    }
     quantize(fx, geo, rows, &pr, xq, sx);
-    let kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx };
+    let kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count };
     let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
     for g in 0..geo.groups {
         if full > 0 {
@@ -83,6 +94,25 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         }
     }
     Ok(fuse)
+}
+
+/// The dynamic Gaussian draws `rep·count + e` (`e < count`) of `site` for
+/// every sample of the batch into scratch `[batch][count]` at `off`.
+fn fill(fx: &mut Fx, off: usize, site: u32, count: usize) {
+    let f = fx.func(host::FILL);
+    let base = fx.scratch(off);
+    let site = fx.i32(site as i64);
+    let n = fx.i(count as i64);
+    let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
+    let first = fx.b.ins().imul_imm_s(fx.rep, count as u32 as i32 as i64);
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let b32 = fx.b.ins().ireduce(I32, b);
+        let sample = fx.b.ins().iadd(first_sample, b32);
+        let out = fx.at(base, b, 4 * count as i64);
+        let ctx = fx.ctx;
+        fx.b.ins().call(f, &[ctx, sample, site, first, out, n]);
+    });
 }
 
 /// `(lo, hi)` of tile `t` (`i64`): `t·n .. min(t·n + n, k)`.
@@ -149,6 +179,9 @@ struct Kernel<'a> {
     w: Value,
     xq: usize,
     sx: usize,
+    /// Scratch of the pre-drawn Gaussians: ADC, lsb site.
+    eps: [Option<usize>; 2],
+    count: usize,
 }
 
 impl Kernel<'_> {
@@ -192,9 +225,13 @@ impl Kernel<'_> {
             let conv = fx.b.ins().imul_imm_s(o0, geo.positions as i64);
             let conv = fx.b.ins().iadd(conv, p);
             let conv = fx.b.ins().imul_imm_s(conv, pr.tiles as i64);
+            let conv64 = conv;
             let conv = fx.b.ins().ireduce(I32, conv);
             let first_element = fx.b.ins().iadd(base, conv);
-            (sample, first_element)
+            // Where this row's draws start in the pre-drawn `[batch][count]`.
+            let drawn = fx.b.ins().imul_imm_s(b, self.count as i64);
+            let drawn = fx.b.ins().iadd(drawn, conv64);
+            (sample, first_element, drawn)
         });
         let zero = fx.fc(F32X4, 0.0);
         let y = [fx.var(F32X4, zero), fx.var(F32X4, zero)];
@@ -227,13 +264,15 @@ impl Kernel<'_> {
                     continue;
                 }
                 let nu = match keys {
-                    Some((sample, first_element)) => {
+                    Some((sample, first_element, drawn)) => {
                         let e = fx.b.ins().iadd(first_element, t32);
+                        let d = fx.b.ins().iadd(drawn, t);
                         let l: Vec<Value> = (0..lanes)
                             .map(|lane| {
                                 let step = ((4 * v + lane) * geo.positions * pr.tiles) as i64;
                                 let e = fx.b.ins().iadd_imm_s(e, step);
-                                self.noise(fx, sample, e)
+                                let d = fx.b.ins().iadd_imm_s(d, step);
+                                self.noise(fx, sample, e, d)
                             })
                             .collect();
                         common::vector(fx, &l)
@@ -279,13 +318,19 @@ impl Kernel<'_> {
     }
 
     /// `ν` of one conversion (element `e`, `i32`), in ADC steps.
-    fn noise(&self, fx: &mut Fx, sample: Value, e: Value) -> Value {
+    /// (`d`: its index in the pre-drawn Gaussians, `i64`).
+    fn noise(&self, fx: &mut Fx, sample: Value, e: Value, d: Value) -> Value {
+        let drawn = |fx: &mut Fx, off: usize| {
+            let base = fx.scratch(off);
+            let at = fx.at(base, d, 4);
+            fx.ld(F32, at, 0)
+        };
         let ctx = fx.ctx;
         let mut nu = fx.f(0.0);
         if let Some((sigma, shape)) = self.pr.adc {
             let site = fx.i32(ADC_SITE.wrapping_add(self.pr.uid) as i64);
             let d = match shape {
-                NoiseShape::Gaussian => fx.call(host::GAUSSIAN, &[ctx, sample, site, e])[0],
+                NoiseShape::Gaussian => drawn(fx, self.eps[0].expect("pre-drawn ADC noise")),
                 NoiseShape::Uniform => {
                     let u = fx.call(host::UNIFORM, &[ctx, sample, site, e])[0];
                     let two = fx.f(2.0);
@@ -300,9 +345,8 @@ impl Kernel<'_> {
             let sd = fx.b.ins().fmul(s, d);
             nu = fx.b.ins().fadd(nu, sd);
         }
-        if let Some((site, sigma)) = self.pr.lsb {
-            let site = fx.i32(site as i64);
-            let d = fx.call(host::GAUSSIAN, &[ctx, sample, site, e])[0];
+        if let Some((_, sigma)) = self.pr.lsb {
+            let d = drawn(fx, self.eps[1].expect("pre-drawn lsb noise"));
             let s = fx.f(sigma);
             let sd = fx.b.ins().fmul(s, d);
             nu = fx.b.ins().fadd(nu, sd);
