@@ -2,6 +2,7 @@
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
 mod analyze;
+mod bench;
 mod eval;
 mod merge;
 mod run;
@@ -67,6 +68,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the output folders of `sweep --shard` runs into one result.
     Merge(merge::MergeArgs),
+    /// Compile time, samples/s with and without noise, and each layer's rate.
+    Bench(bench::BenchArgs),
     /// Print one stage of the pipeline for a file.
     Emit {
         /// The stage to print.
@@ -128,8 +131,9 @@ impl ExecArgs {
             Ok(e) => Ok(e),
             Err(crate::engine::EngineError::Table(msg)) => Err(fail(cli, crate::diag::Code::BadTable, msg)),
             Err(crate::engine::EngineError::Jit(msg)) => {
-                eprintln!("error: internal: {msg} (run with `--backend interp`)");
-                Err(Outcome::Internal)
+                // A limitation of the JIT, not of the model: the interpreter runs it (same results, slower).
+                eprintln!("note: {msg}; running on the interpreter");
+                crate::engine::Engine::new(graph, Backend::Interp, self.kernels).map_err(|_| Outcome::Internal)
             }
         }
     }
@@ -168,6 +172,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Sweep(args) => sweep::sweep(cli, args),
         Command::Analyze(args) => analyze::analyze(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
+        Command::Bench(args) => bench::bench(cli, args),
         Command::Passes => {
             let lines: Vec<String> =
                 passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();

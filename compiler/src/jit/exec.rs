@@ -17,6 +17,8 @@ pub struct Compiled {
     /// Declared before `code`: dropped first (nothing here points into it,
     /// but keep the order obvious).
     entry: Entry,
+    /// Each computed node's function (for per-layer timing).
+    layers: Vec<(NodeId, Entry)>,
     graph: Graph,
     sizes: Vec<usize>,
     scratch_size: usize,
@@ -85,8 +87,18 @@ impl Compiled {
                 return Err(format!("the JIT does not compile dynamic weight noise (`{}`) yet", node.name));
             }
         }
+        let layers = program
+            .layers
+            .iter()
+            .map(|(id, f)| {
+                let ptr = code.module.get_finalized_function(*f);
+                // SAFETY: every layer was defined with `layer_signature`.
+                (*id, unsafe { std::mem::transmute::<*const u8, Entry>(ptr) })
+            })
+            .collect();
         Ok(Compiled {
             entry,
+            layers,
             sizes: graph.nodes.iter().map(|n| n.shape.iter().product()).collect(),
             scratch_size: program.scratch_size,
             constant,
@@ -128,6 +140,51 @@ impl Compiled {
         Chip { seed, trial, ptrs, _owned: owned, _orders: orders }
     }
 
+    /// The median seconds each layer takes on samples `0..n` (`n ≤ MAX_BATCH`)
+    /// over `reps` calls, after one run of the network fills every buffer.
+    /// Input nodes (which preprocess in place) are not timed.
+    pub fn time_layers(
+        &self,
+        chip: &Chip,
+        ws: &mut Workspace,
+        inputs: &[&[f32]],
+        n: usize,
+        reps: usize,
+    ) -> Vec<(NodeId, f64)> {
+        let n = n.min(MAX_BATCH);
+        self.run(chip, ws, 0, inputs, n);
+        let ctx = self.context(chip, ws, 0, n);
+        let mut out = vec![];
+        for (id, f) in &self.layers {
+            if matches!(self.graph.node(*id).kind, NodeKind::Input { .. }) {
+                continue;
+            }
+            let mut times: Vec<f64> = (0..reps.max(1))
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    // SAFETY: as in `run`; the buffers hold a whole batch.
+                    unsafe { f(&ctx, 0) };
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            out.push((*id, times[times.len() / 2]));
+        }
+        out
+    }
+
+    fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
+        Ctx {
+            bufs: ws.ptrs.as_ptr(),
+            chip: chip.ptrs.as_ptr(),
+            scratch: ws.scratch.as_mut_ptr() as *mut u8,
+            batch: batch as u64,
+            first_sample: first,
+            trial: chip.trial,
+            key: analog_runtime::rng::key(chip.seed),
+        }
+    }
+
     pub fn workspace(&self) -> Workspace {
         let bufs: Vec<Vec<f32>> = self.sizes.iter().map(|s| vec![0.0; s * MAX_BATCH + 16]).collect();
         let mut ws = Workspace { ptrs: vec![], bufs, scratch: vec![0; (self.scratch_size + 128).div_ceil(8)] };
@@ -148,16 +205,7 @@ impl Compiled {
                 let size = self.sizes[id.index()];
                 ws.bufs[id.index()][..batch * size].copy_from_slice(&input[start * size..(start + batch) * size]);
             }
-            let seed = chip.seed;
-            let ctx = Ctx {
-                bufs: ws.ptrs.as_ptr(),
-                chip: chip.ptrs.as_ptr(),
-                scratch: ws.scratch.as_mut_ptr() as *mut u8,
-                batch: batch as u64,
-                first_sample: first.wrapping_add(start as u32),
-                trial: chip.trial,
-                key: analog_runtime::rng::key(seed),
-            };
+            let ctx = self.context(chip, ws, first.wrapping_add(start as u32), batch);
             // SAFETY: the context's buffers are sized for `MAX_BATCH` samples of
             // every node and the scratch for the largest layer (`Program`).
             unsafe { (self.entry)(&ctx, 0) };

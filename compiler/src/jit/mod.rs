@@ -26,6 +26,20 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{FuncId, Linkage, Module};
 pub use exec::{Chip, Compiled, Workspace};
+
+/// Multiply-accumulates per sample of a node (0 for ops without weights).
+pub fn mac_count(g: &Graph, node: &analog_runtime::ir::Node) -> usize {
+    match &node.kind {
+        analog_runtime::ir::NodeKind::Op {
+            op: analog_runtime::ir::Op::Dense { .. } | analog_runtime::ir::Op::Conv2d { .. },
+            ..
+        } => {
+            let geo = mac::Geometry::of(g, node);
+            geo.out_size() * geo.k
+        }
+        _ => 0,
+    }
+}
 use module::{CodeModule, Target};
 use std::collections::HashMap;
 use std::path::Path;
@@ -100,6 +114,8 @@ pub struct Program {
     pub scratch_size: usize,
     /// Per node: whether its value is computed (false: fused into its input).
     pub computed: Vec<bool>,
+    /// Each computed node's function.
+    pub layers: Vec<(NodeId, FuncId)>,
 }
 
 fn build(
@@ -157,7 +173,8 @@ fn build(
     }
     let driver = driver::define_driver(graph, module, &imports, &layers, &mut scratch, &mut fctx, text.as_deref_mut())?;
     host::define_module_functions(module, &imports, kernels, &mut fctx, text)?;
-    Ok(Program { driver, scratch_size: scratch.size(), computed })
+    let layers = graph.ids().zip(&layers).filter_map(|(id, f)| f.map(|f| (id, f))).collect();
+    Ok(Program { driver, scratch_size: scratch.size(), computed, layers })
 }
 
 fn define(

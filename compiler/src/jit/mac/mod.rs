@@ -112,12 +112,16 @@ pub fn pack_f32(geo: &Geometry, w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
 
 /// Host functions of the MAC kernels: `(name, pointer)`.
 pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
-    vec![]
+    let mut v = ordered::host_symbols();
+    v.push((fp32::GEMM, fp32::gemm_f32 as *const u8));
+    v
 }
 
 /// Their signatures: `(name, params, return)`.
 pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
-    vec![]
+    let mut v = ordered::host_signatures();
+    v.push((fp32::GEMM, vec![I64; 6], None));
+    v
 }
 
 /// Where a layer's input rows are: `[group][batch][positions][k]` (`group_stride` bytes apart).

@@ -24,7 +24,6 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 /// `sort(keys: *mut u64, n: u64)`: sorts `n` keys ascending (host code).
 pub const SORT: &str = "analogc_sort_u64";
 
-#[allow(dead_code)] // until `mac::host_symbols` lists it
 extern "C" fn sort_u64(keys: *mut u64, n: u64) {
     // SAFETY: compiled code passes its scratch region of `n` keys.
     let keys = unsafe { std::slice::from_raw_parts_mut(keys, n as usize) };
@@ -32,13 +31,11 @@ extern "C" fn sort_u64(keys: *mut u64, n: u64) {
 }
 
 /// Host functions of this kernel: `(name, pointer)` (for `mac::host_symbols`).
-#[allow(dead_code)]
 pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
     vec![(SORT, sort_u64 as *const u8)]
 }
 
 /// Their signatures: `(name, params, return)` (for `mac::host_signatures`).
-#[allow(dead_code)]
 pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     vec![(SORT, vec![I64, I64], None)]
 }
