@@ -5,26 +5,11 @@
 mod support;
 
 use analog_runtime::interp::Interpreter;
-use analog_runtime::ir::{print_graph, Graph, NodeKind};
+use analog_runtime::ir::{print_graph, Graph};
 use analogc::check::check_file;
-use analogc::lower::{lower, Lowered};
 use analogc::passes::run_pipeline;
 use std::path::Path;
-use support::{anl_files, repo, Rooted};
-
-fn lowered(root: &Path, path: &Path) -> Lowered {
-    let loader = Rooted::new(root.to_path_buf());
-    let fe = check_file(path, &loader);
-    let model = fe.model.unwrap_or_else(|| panic!("{} does not check", path.display()));
-    let mut l = lower(&model, &loader).expect("lowers");
-    // Table paths are made relative to the root, so the graph runs from here.
-    for n in &mut l.graph.nodes {
-        if let analog_runtime::ir::hardware::Multiplier::Table { path, .. } = &mut n.hw.multiplier {
-            *path = root.join(&*path);
-        }
-    }
-    l
-}
+use support::{anl_files, inputs, lowered, repo, Rooted};
 
 fn stages(root: &Path, path: &Path) -> String {
     let mut l = lowered(root, path);
@@ -54,24 +39,6 @@ fn examples() {
         let name = file.to_string_lossy().replace(['/', '.'], "_");
         insta::assert_snapshot!(format!("example_{name}"), stages(&root, &path));
     }
-}
-
-/// Deterministic pseudo-random input values for every input node.
-fn inputs(g: &Graph, sample: usize) -> Vec<Vec<f32>> {
-    g.nodes
-        .iter()
-        .filter_map(|n| match &n.kind {
-            NodeKind::Input { shape, dtype, .. } => {
-                let len: usize = shape.iter().product();
-                let values = (0..len).map(|i| ((i * 37 + sample * 101) % 256) as f32);
-                Some(match dtype {
-                    analog_runtime::ir::Dtype::U8 => values.collect(),
-                    analog_runtime::ir::Dtype::F32 => values.map(|v| v / 255.0).collect(),
-                })
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 fn outputs(g: &Graph, seed: u64, samples: usize) -> Vec<Vec<f32>> {

@@ -2,7 +2,10 @@
 //! are named relative to it in diagnostics, and the repository's paths.
 #![allow(dead_code)]
 
+use analog_runtime::ir::{Graph, NodeKind};
 use analog_runtime::weights::{LoadError, WeightsFile};
+use analogc::check::check_file;
+use analogc::lower::{lower, Lowered};
 use analogc::source::{FsLoader, Loader, ReadError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,4 +54,37 @@ pub fn anl_files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// `path` (relative to `root`) checked and lowered, before the passes.
+pub fn lowered(root: &Path, path: &Path) -> Lowered {
+    let loader = Rooted::new(root.to_path_buf());
+    let fe = check_file(path, &loader);
+    let model = fe.model.unwrap_or_else(|| panic!("{} does not check", path.display()));
+    let mut l = lower(&model, &loader).expect("lowers");
+    // Table paths are made relative to the root, so the graph runs from here.
+    for n in &mut l.graph.nodes {
+        if let analog_runtime::ir::hardware::Multiplier::Table { path, .. } = &mut n.hw.multiplier {
+            *path = root.join(&*path);
+        }
+    }
+    l
+}
+
+/// Deterministic pseudo-random input values for every input node.
+pub fn inputs(g: &Graph, sample: usize) -> Vec<Vec<f32>> {
+    g.nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Input { shape, dtype, .. } => {
+                let len: usize = shape.iter().product();
+                let values = (0..len).map(|i| ((i * 37 + sample * 101) % 256) as f32);
+                Some(match dtype {
+                    analog_runtime::ir::Dtype::U8 => values.collect(),
+                    analog_runtime::ir::Dtype::F32 => values.map(|v| v / 255.0).collect(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }

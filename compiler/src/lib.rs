@@ -8,6 +8,8 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod engine;
+pub mod jit;
 pub mod lower;
 pub mod passes;
 pub mod source;

@@ -96,6 +96,9 @@ const PHILOX_M0: u32 = 0xD251_1F53;
 const PHILOX_M1: u32 = 0xCD9E_8D57;
 const PHILOX_W0: u32 = 0x9E37_79B9;
 const PHILOX_W1: u32 = 0xBB67_AE85;
+/// Philox's multipliers and Weyl key increments, for backends that mirror it.
+pub const PHILOX_M: [u32; 2] = [PHILOX_M0, PHILOX_M1];
+pub const PHILOX_W: [u32; 2] = [PHILOX_W0, PHILOX_W1];
 
 /// The Philox key of a seed: `[lo, hi]`.
 #[inline(always)]
@@ -175,7 +178,7 @@ fn philox_lanes<const L: usize>(c0: [u32; L], c1: u32, c2: u32, c3: u32, key: [u
 }
 
 /// 2^−23.
-const TWO_POW_M23: f32 = 1.0 / 8_388_608.0;
+pub const TWO_POW_M23: f32 = 1.0 / 8_388_608.0;
 
 /// A `u32` to a uniform `f32` in the open interval (0, 1):
 /// `((x >> 9) + 0.5) · 2^−23`, every step exact; values `2^−24 … 1 − 2^−24`.
@@ -202,8 +205,10 @@ const LN_L1: f32 = f32::from_bits(0x3f2a_aaaa); // 0.66666662693
 const LN_L2: f32 = f32::from_bits(0x3ecc_ce13); // 0.40000972152
 const LN_L3: f32 = f32::from_bits(0x3e91_e9f0); // 0.28498792648
 const LN_L4: f32 = f32::from_bits(0x3e78_9d75); // 0.24278815091
-const LN2_HI: f32 = f32::from_bits(0x3f31_7180); // 6.9313812256e-01
-const LN2_LO: f32 = f32::from_bits(0x3717_f7d1); // 9.0580006145e-06
+pub const LN2_HI: f32 = f32::from_bits(0x3f31_7180); // 6.9313812256e-01
+pub const LN2_LO: f32 = f32::from_bits(0x3717_f7d1); // 9.0580006145e-06
+/// `[L1, L2, L3, L4]`, for backends that mirror `ln_f32`.
+pub const LN_L: [f32; 4] = [LN_L1, LN_L2, LN_L3, LN_L4];
 
 /// Natural logarithm of a positive, normal, finite `f32` (no special cases:
 /// 0, subnormals, infinities and NaN give garbage). Basic operations only.
@@ -256,9 +261,12 @@ const COS_C0: f32 = f32::from_bits(0xbf9d_e9e6); // -1.2337005138
 const COS_C1: f32 = f32::from_bits(0x3e81_e0d7); // 0.25366851687
 const COS_C2: f32 = f32::from_bits(0xbcaa_d8a3); // -0.020855253562
 const COS_C3: f32 = f32::from_bits(0x3a6a_3eb0); // 0.00089357327670
+/// The polynomials of `sincos_turns`, for backends that mirror it.
+pub const SIN_S: [f32; 4] = [SIN_S0, SIN_S1, SIN_S2, SIN_S3];
+pub const COS_C: [f32; 4] = [COS_C0, COS_C1, COS_C2, COS_C3];
 /// 1.5·2^23: adding it to a float in [0, 2^22) rounds it to an integer held in
 /// the low mantissa bits.
-const ROUND_MAGIC: f32 = 12_582_912.0;
+pub const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// `(sin(2πu), cos(2πu))` for `u ∈ [0, 1]` (turns). Basic operations only.
 ///

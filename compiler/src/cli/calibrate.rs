@@ -467,11 +467,11 @@ pub fn trial_hits(
     seed: u64,
     exec: &ExecArgs,
 ) -> Result<Vec<usize>, Outcome> {
-    let engine = Interpreter::new(graph, |p| std::fs::read(p)).map_err(|e| fail(cli, Code::BadTable, e))?;
+    let engine = exec.engine(cli, graph)?;
     let progress = indicatif::ProgressBar::hidden();
     let mut hits = vec![];
     for t in 0..trials {
-        let chip = engine.trial(seed, t);
+        let chip = engine.chip(seed, t);
         let Some(h) = correct(&engine, &chip, data, n, exec.threads(), 64, &progress) else {
             return Err(fail(cli, Code::Interrupted, format!("interrupted after {t} of {trials} trials")));
         };

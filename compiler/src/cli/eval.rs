@@ -3,10 +3,10 @@
 
 use super::{compile, fail, Cli, ExecArgs, Outcome};
 use crate::diag::Code;
+use crate::engine::{Chip, Engine};
 use crate::passes;
 use crate::source::FsLoader;
 use analog_runtime::dataset::{self, Dataset};
-use analog_runtime::interp::{Interpreter, Trial};
 use analog_runtime::ir::{Graph, NodeKind};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -97,8 +97,8 @@ fn fits(graph: &Graph, data: &Dataset) -> Result<(), (Code, String)> {
 /// the first output. Samples go to threads in chunks; the count does not
 /// depend on how.
 pub(crate) fn correct(
-    interp: &Interpreter,
-    trial: &Trial,
+    engine: &Engine,
+    chip: &Chip,
     data: &Dataset,
     n: usize,
     threads: usize,
@@ -109,27 +109,33 @@ pub(crate) fn correct(
     let total = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                if INTERRUPTED.load(Ordering::Relaxed) {
-                    return;
+            s.spawn(|| {
+                let mut ws = engine.workspace();
+                loop {
+                    if INTERRUPTED.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let start = next.fetch_add(batch, Ordering::Relaxed);
+                    if start >= n {
+                        return;
+                    }
+                    let end = (start + batch).min(n);
+                    let size = data.images.len() / data.len();
+                    let ys =
+                        engine.run(chip, &mut ws, start as u32, &[&data.images[start * size..end * size]], end - start);
+                    let classes = ys[0].len() / (end - start);
+                    let mut hits = 0;
+                    for (i, y) in (start..end).zip(ys[0].chunks(classes)) {
+                        let guess = y
+                            .iter()
+                            .enumerate()
+                            .fold((0, f32::NEG_INFINITY), |b, (j, v)| if *v > b.1 { (j, *v) } else { b })
+                            .0;
+                        hits += usize::from(guess == data.labels[i] as usize);
+                    }
+                    total.fetch_add(hits, Ordering::Relaxed);
+                    progress.inc((end - start) as u64);
                 }
-                let start = next.fetch_add(batch, Ordering::Relaxed);
-                if start >= n {
-                    return;
-                }
-                let end = (start + batch).min(n);
-                let mut hits = 0;
-                for i in start..end {
-                    let y = interp.run(trial, i as u32, &[data.sample(i)]);
-                    let guess = y[0]
-                        .iter()
-                        .enumerate()
-                        .fold((0, f32::NEG_INFINITY), |b, (j, v)| if *v > b.1 { (j, *v) } else { b })
-                        .0;
-                    hits += usize::from(guess == data.labels[i] as usize);
-                }
-                total.fetch_add(hits, Ordering::Relaxed);
-                progress.inc((end - start) as u64);
             });
         }
     });
@@ -181,10 +187,9 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
         Err((code, e)) => return fail(cli, code, e),
     };
     let clean_graph = graph.without_noise();
-    let read = |p: &Path| std::fs::read(p);
-    let (interp, clean) = match (Interpreter::new(graph, read), Interpreter::new(&clean_graph, read)) {
+    let (engine, clean) = match (args.exec.engine(cli, graph), args.exec.engine(cli, &clean_graph)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return fail(cli, Code::BadTable, e),
+        (Err(o), _) | (_, Err(o)) => return o,
     };
     let threads = args.exec.threads();
     let batch = args.batch.max(1);
@@ -200,15 +205,15 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
         indicatif::ProgressBar::hidden()
     };
     progress.set_message("clean");
-    let Some(clean_hits) = correct(&clean, &clean.trial(args.exec.seed, 0), &data, n, threads, batch, &progress) else {
+    let Some(clean_hits) = correct(&clean, &clean.chip(args.exec.seed, 0), &data, n, threads, batch, &progress) else {
         progress.abandon();
         return fail(cli, Code::Interrupted, "interrupted before the clean pass finished".into());
     };
     let mut trials = vec![];
     for t in 0..args.trials {
         progress.set_message(format!("trial {}/{}", t + 1, args.trials));
-        let chip = interp.trial(args.exec.seed, t);
-        let Some(hits) = correct(&interp, &chip, &data, n, threads, batch, &progress) else {
+        let chip = engine.chip(args.exec.seed, t);
+        let Some(hits) = correct(&engine, &chip, &data, n, threads, batch, &progress) else {
             progress.abandon();
             return fail(cli, Code::Interrupted, format!("interrupted after {t} of {} trials", args.trials));
         };

@@ -2,6 +2,7 @@
 //! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
 
 mod analyze;
+mod bench;
 mod calibrate;
 mod eval;
 mod fit_ame;
@@ -15,7 +16,7 @@ use crate::lower::{self, Lowered};
 use crate::passes;
 use crate::source::FsLoader;
 use crate::syntax;
-use analog_runtime::ir::print_graph;
+use analog_runtime::ir::{print_graph, Graph};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use std::io::Write;
@@ -73,12 +74,17 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the output folders of `sweep --shard` runs into one result.
     Merge(merge::MergeArgs),
+    /// Compile time, samples/s with and without noise, and each layer's rate.
+    Bench(bench::BenchArgs),
     /// Print one stage of the pipeline for a file.
     Emit {
         /// The stage to print.
         #[arg(long, value_enum)]
         stage: Stage,
         file: PathBuf,
+        /// With `--stage clif`: which kernels.
+        #[arg(long, value_enum, default_value_t = Kernels::Native)]
+        kernels: Kernels,
     },
 }
 
@@ -90,6 +96,8 @@ pub enum Stage {
     Ir,
     /// The graph IR after the pass pipeline (see `analogc passes`).
     Opt,
+    /// The Cranelift IR of every kernel (for x86-64 with AVX and FMA, whatever the host).
+    Clif,
 }
 
 /// Options of every command that executes a model.
@@ -106,8 +114,11 @@ pub struct ExecArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// The backend.
-    #[arg(long, value_enum, default_value_t = Backend::Interp)]
+    #[arg(long, value_enum, default_value_t = Backend::Jit)]
     pub backend: Backend,
+    /// Where the JIT's hot loops come from (results are the same).
+    #[arg(long, value_enum, default_value_t = Kernels::Native)]
+    pub kernels: Kernels,
 }
 
 impl ExecArgs {
@@ -116,10 +127,22 @@ impl ExecArgs {
     }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The reference interpreter.
-    Interp,
+pub use crate::engine::Backend;
+use crate::jit::Kernels;
+
+impl ExecArgs {
+    /// The engine these options select for `graph`, or the failure reported.
+    pub(crate) fn engine<'g>(&self, cli: &Cli, graph: &'g Graph) -> Result<crate::engine::Engine<'g>, Outcome> {
+        match crate::engine::Engine::new(graph, self.backend, self.kernels) {
+            Ok(e) => Ok(e),
+            Err(crate::engine::EngineError::Table(msg)) => Err(fail(cli, crate::diag::Code::BadTable, msg)),
+            Err(crate::engine::EngineError::Jit(msg)) => {
+                // A limitation of the JIT, not of the model: the interpreter runs it (same results, slower).
+                eprintln!("note: {msg}; running on the interpreter");
+                crate::engine::Engine::new(graph, Backend::Interp, self.kernels).map_err(|_| Outcome::Internal)
+            }
+        }
+    }
 }
 
 /// Reports a problem that has no place in a source file (data, output files).
@@ -156,12 +179,13 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Analyze(args) => analyze::analyze(cli, args),
         Command::FitAme(args) => fit_ame::fit_ame(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
+        Command::Bench(args) => bench::bench(cli, args),
         Command::Passes => {
             let lines: Vec<String> =
                 passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();
             print_stdout(&lines.concat())
         }
-        Command::Emit { stage: Stage::Ast, file } => {
+        Command::Emit { stage: Stage::Ast, file, .. } => {
             let fe = check::parse_file(file, &FsLoader::default());
             if report(cli, &fe, &fe.diags.list) {
                 return Outcome::UserError;
@@ -169,10 +193,20 @@ pub fn run(cli: &Cli) -> Outcome {
             let Some(ast) = &fe.ast else { return Outcome::UserError };
             print_stdout(&syntax::print_file(ast))
         }
-        Command::Emit { stage, file } => {
+        Command::Emit { stage, file, kernels } => {
             let loader = FsLoader::default();
             let Some((_, mut lowered)) = compile(cli, file, &loader, &[]) else { return Outcome::UserError };
             let mut text = String::new();
+            if *stage == Stage::Clif {
+                passes::run_pipeline(&mut lowered);
+                return match crate::jit::clif(&lowered.graph, *kernels) {
+                    Ok(text) => print_stdout(&text),
+                    Err(msg) => {
+                        eprintln!("error: internal: {msg}");
+                        Outcome::Internal
+                    }
+                };
+            }
             if *stage == Stage::Opt {
                 let ran = passes::run_pipeline(&mut lowered);
                 text = ran.iter().map(|(name, n)| format!("// pass {name}: {n} changed\n")).collect();

@@ -4,7 +4,6 @@ use super::{compile, fail, Cli, ExecArgs, Outcome};
 use crate::diag::Code;
 use crate::passes;
 use crate::source::FsLoader;
-use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::{Graph, NodeKind};
 use analog_runtime::npy;
 use std::path::{Path, PathBuf};
@@ -43,33 +42,41 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         Ok(b) => b,
         Err((code, msg)) => return fail(cli, code, msg),
     };
-    let interp = match Interpreter::new(graph, |p| std::fs::read(p)) {
-        Ok(i) => i,
-        Err(msg) => return fail(cli, Code::BadTable, msg),
+    let engine = match args.exec.engine(cli, graph) {
+        Ok(e) => e,
+        Err(o) => return o,
     };
     let samples = batches[0].samples;
-    let trial = interp.trial(args.exec.seed, args.trial);
+    let chip = engine.chip(args.exec.seed, args.trial);
     let threads = args.exec.threads();
     // Samples are independent and keyed by their index: any split gives the same bits.
     let per_thread = samples.div_ceil(threads).max(1);
     let mut results: Vec<Vec<Vec<f32>>> = vec![vec![]; samples];
     std::thread::scope(|s| {
         for (chunk_index, chunk) in results.chunks_mut(per_thread).enumerate() {
-            let (interp, trial, batches) = (&interp, &trial, &batches);
+            let (engine, chip, batches) = (&engine, &chip, &batches);
             s.spawn(move || {
+                let first = chunk_index * per_thread;
+                let n = chunk.len();
+                let inputs: Vec<&[f32]> = graph
+                    .nodes
+                    .iter()
+                    .filter(|n| matches!(n.kind, NodeKind::Input { .. }))
+                    .zip(batches.iter())
+                    .map(|(node, b)| {
+                        let size: usize = input_shape(node).iter().product();
+                        &b.data[first * size..(first + n) * size]
+                    })
+                    .collect();
+                let ys = engine.run(chip, &mut engine.workspace(), first as u32, &inputs, n);
                 for (i, slot) in chunk.iter_mut().enumerate() {
-                    let sample = chunk_index * per_thread + i;
-                    let inputs: Vec<&[f32]> = graph
-                        .nodes
+                    *slot = ys
                         .iter()
-                        .filter(|n| matches!(n.kind, NodeKind::Input { .. }))
-                        .zip(batches.iter())
-                        .map(|(n, b)| {
-                            let size: usize = input_shape(n).iter().product();
-                            &b.data[sample * size..(sample + 1) * size]
+                        .map(|y| {
+                            let size = y.len() / n;
+                            y[i * size..(i + 1) * size].to_vec()
                         })
                         .collect();
-                    *slot = interp.run(trial, sample as u32, &inputs);
                 }
             });
         }

@@ -19,7 +19,6 @@ use super::{compile, fail, Cli, ExecArgs, Outcome};
 use crate::diag::Code;
 use crate::passes;
 use crate::source::FsLoader;
-use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::hardware::Format;
 use analog_runtime::ir::{NodeKind, Op};
 use serde::{Deserialize, Serialize};
@@ -652,13 +651,12 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
     let model = lowered.graph.name.clone();
     passes::run_pipeline(&mut lowered);
     let clean_graph = lowered.graph.without_noise();
-    let read = |p: &Path| std::fs::read(p);
-    let clean = match Interpreter::new(&clean_graph, read) {
+    let clean = match args.exec.engine(cli, &clean_graph) {
         Ok(i) => i,
-        Err(e) => return fail(cli, Code::BadTable, e),
+        Err(o) => return o,
     };
     progress.set_message("clean");
-    let Some(clean_hits) = correct(&clean, &clean.trial(args.exec.seed, 0), &data, n, threads, batch, &progress) else {
+    let Some(clean_hits) = correct(&clean, &clean.chip(args.exec.seed, 0), &data, n, threads, batch, &progress) else {
         return interrupted("before the clean pass finished".into());
     };
     let mut hits = vec![vec![None; grid.len()]; sites.len()];
@@ -669,16 +667,19 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
             return Outcome::UserError;
         };
         passes::run_pipeline(&mut point);
-        let interp = match Interpreter::new(&point.graph, read) {
-            Ok(i) => i,
-            Err(e) => return fail(cli, Code::BadTable, e),
+        let engine = match args.exec.engine(cli, &point.graph) {
+            Ok(e) => e,
+            Err(o) => {
+                progress.abandon();
+                return o;
+            }
         };
         let seed = point_seed(args.exec.seed, site, &g.text);
         let mut h = vec![];
         for t in 0..args.trials {
             progress.set_message(format!("{site} {axis}={}", g.text));
-            let chip = interp.trial(seed, t);
-            let Some(k) = correct(&interp, &chip, &data, n, threads, batch, &progress) else {
+            let chip = engine.chip(seed, t);
+            let Some(k) = correct(&engine, &chip, &data, n, threads, batch, &progress) else {
                 return interrupted(format!("after {done} of {} grid points", mine.len()));
             };
             h.push(k);

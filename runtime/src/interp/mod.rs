@@ -7,6 +7,7 @@
 //! on which batch or thread computes it.
 
 mod mac;
+pub use mac::{ADC_SITE, ORDER_SITE};
 pub mod noise;
 pub mod observe;
 pub mod ops;
@@ -91,7 +92,7 @@ impl<'g> Interpreter<'g> {
                 node.hw.weight_noise.as_ref().filter(|s| s.noise.draw == Draw::Static && noise::active(&s.noise));
             t.weights.push(static_weights.map(|_| {
                 let ctx = Ctx { seed, trial, sample: crate::rng::PER_CHIP, rep: 0 };
-                self.noisy_weights(node, ctx)
+                noisy_weights(node, ctx)
             }));
             t.orders.push(match (&node.hw.accumulate, node.param("weight")) {
                 (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) => {
@@ -102,16 +103,6 @@ impl<'g> Interpreter<'g> {
             });
         }
         t
-    }
-
-    fn noisy_weights(&self, node: &Node, ctx: Ctx) -> (Vec<f32>, Option<Prepared>) {
-        let w = node.param("weight").expect("a MAC layer has weights");
-        let site = node.hw.weight_noise.as_ref().expect("weight noise");
-        let mut data = w.data.clone();
-        let full_scale = w.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        noise::apply(site, &mut data, ctx, full_scale);
-        let prepared = quant::prepare(&node.hw.format, &crate::tensor::Tensor::new(w.shape.clone(), data.clone()));
-        (data, prepared)
     }
 
     /// Runs one sample: `inputs[i]` holds the raw values (u8 inputs as their
@@ -211,7 +202,7 @@ impl<'g> Interpreter<'g> {
         let (weight, prepared): (&[f32], Option<&Prepared>) = match (&t.weights[i], &node.hw.weight_noise) {
             (Some((w, p)), _) => (w, p.as_ref()),
             (None, Some(site)) if noise::active(&site.noise) => {
-                dynamic = self.noisy_weights(node, ctx);
+                dynamic = noisy_weights(node, ctx);
                 (&dynamic.0, dynamic.1.as_ref())
             }
             _ => (&w.data, node.prepared.as_ref().or(self.prepared[i].as_ref())),
@@ -250,6 +241,18 @@ impl<'g> Interpreter<'g> {
         };
         (mac::run(&m, ctx, obs), full_scale)
     }
+}
+
+/// A MAC layer's weights with its weight noise applied (draws of `ctx`),
+/// and prepared for its number format.
+pub fn noisy_weights(node: &Node, ctx: Ctx) -> (Vec<f32>, Option<Prepared>) {
+    let w = node.param("weight").expect("a MAC layer has weights");
+    let site = node.hw.weight_noise.as_ref().expect("weight noise");
+    let mut data = w.data.clone();
+    let full_scale = w.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    noise::apply(site, &mut data, ctx, full_scale);
+    let prepared = quant::prepare(&node.hw.format, &crate::tensor::Tensor::new(w.shape.clone(), data.clone()));
+    (data, prepared)
 }
 
 /// Whether a node's weights change per chip or per inference (active weight

@@ -1,0 +1,95 @@
+//! The network's driver: calls each layer's function in order, and runs a
+//! node `repeat = R` times, averaging in f64 as the interpreter does.
+
+use super::emit::Fx;
+use super::{define, layer_signature, layout, noise};
+use analog_runtime::ir::Graph;
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
+use cranelift_codegen::ir::{InstBuilder, UserFuncName};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_module::{FuncId, Linkage, Module};
+
+pub fn define_driver(
+    graph: &Graph,
+    module: &mut dyn Module,
+    imports: &super::Imports,
+    layers: &[Option<FuncId>],
+    scratch: &mut layout::Scratch,
+    fctx: &mut FunctionBuilderContext,
+    text: Option<&mut String>,
+) -> Result<FuncId, String> {
+    let sig = layer_signature(module);
+    let id = module.declare_function("network", Linkage::Local, &sig).map_err(|e| e.to_string())?;
+    let mut ctx = Context::new();
+    ctx.func.signature = sig;
+    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    // The repeat sums live across calls of a layer, after every layer's scratch.
+    let largest = graph
+        .nodes
+        .iter()
+        .filter(|n| noise::repeat(n) > 1)
+        .map(|n| n.shape.iter().product::<usize>())
+        .max()
+        .unwrap_or(0);
+    let sums = scratch.max_layer;
+    scratch.take_persistent(8 * largest * layout::MAX_BATCH);
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (c, rep) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let mut fx = Fx::new(b, c, rep, module, imports);
+        for (node, layer) in graph.nodes.iter().zip(layers) {
+            let Some(layer) = layer else { continue };
+            let f = fx.module.declare_func_in_func(*layer, fx.b.func);
+            let repeat = noise::repeat(node);
+            if repeat <= 1 {
+                let zero = fx.i32(0);
+                fx.b.ins().call(f, &[c, zero]);
+                continue;
+            }
+            let count = node.shape.iter().product::<usize>() as i64;
+            let batch = fx.batch();
+            let n = fx.b.ins().imul_imm_s(batch, count);
+            let sum = fx.scratch(sums);
+            let index = graph.nodes.iter().position(|m| std::ptr::eq(m, node)).expect("a node of the graph");
+            let out = fx.buf(index);
+            let zero = fx.i(0);
+            fx.for_range(zero, n, 1, |fx, i| {
+                let z = fx.b.ins().f64const(0.0);
+                let at = fx.at(sum, i, 8);
+                fx.st(z, at, 0);
+            });
+            let reps = fx.i(repeat as i64);
+            fx.for_range(zero, reps, 1, |fx, r| {
+                let r32 = fx.b.ins().ireduce(I32, r);
+                fx.b.ins().call(f, &[c, r32]);
+                fx.for_range(zero, n, 1, |fx, i| {
+                    let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
+                    let s = fx.ld(F64, s_at, 0);
+                    let y = fx.ld(F32, y_at, 0);
+                    let y = fx.b.ins().fpromote(F64, y);
+                    let s = fx.b.ins().fadd(s, y);
+                    fx.st(s, s_at, 0);
+                });
+            });
+            let div = fx.b.ins().f64const(repeat as f64);
+            fx.for_range(zero, n, 1, |fx, i| {
+                let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
+                let s = fx.ld(F64, s_at, 0);
+                let m = fx.b.ins().fdiv(s, div);
+                let y = fx.b.ins().fdemote(F32, m);
+                fx.st(y, y_at, 0);
+            });
+        }
+        let _ = (rep, I64);
+        fx.b.ins().return_(&[]);
+        fx.b.seal_all_blocks();
+        let config = fx.module.target_config();
+        fx.b.finalize(config);
+    }
+    define(module, id, "the network's driver", &mut ctx, text)?;
+    Ok(id)
+}

@@ -1,0 +1,220 @@
+//! Running compiled code: the compiled model (code and constant weights),
+//! a chip (one trial's static draws), and a thread's workspace.
+
+use super::layout::{Ctx, MAX_BATCH};
+use super::mac;
+use super::module::CodeModule;
+use super::{Kernels, Program};
+use analog_runtime::interp::noise::Ctx as DrawCtx;
+use analog_runtime::interp::{noisy_weights, weights_vary};
+use analog_runtime::ir::hardware::{Accumulate, Draw, Order};
+use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
+use std::path::Path;
+
+type Entry = unsafe extern "C" fn(*const Ctx, u32);
+
+pub struct Compiled {
+    /// Declared before `code`: dropped first (nothing here points into it,
+    /// but keep the order obvious).
+    entry: Entry,
+    /// Each computed node's function (for per-layer timing).
+    layers: Vec<(NodeId, Entry)>,
+    graph: Graph,
+    sizes: Vec<usize>,
+    scratch_size: usize,
+    /// Per MAC node: its packed weights when they are the same for every chip.
+    constant: Vec<Option<Vec<f32>>>,
+    inputs: Vec<NodeId>,
+    pub kernels: Kernels,
+    _code: CodeModule,
+}
+
+// SAFETY: after `finalize` the module is never touched again until drop; the
+// code is immutable and reentrant (all state is in the context and workspace).
+unsafe impl Sync for Compiled {}
+unsafe impl Send for Compiled {}
+
+/// One simulated chip: its static draws, packed for the kernels.
+pub struct Chip {
+    pub seed: u64,
+    pub trial: u32,
+    /// Per node: slot 0 (weights), slot 1 (accumulation order).
+    ptrs: Vec<*const u8>,
+    _owned: Vec<Vec<f32>>,
+    _orders: Vec<Vec<u32>>,
+}
+
+// SAFETY: the pointers point into `Chip`'s own vectors or the `Compiled`
+// model's constants, which are immutable.
+unsafe impl Sync for Chip {}
+unsafe impl Send for Chip {}
+
+/// A thread's buffers: every node's activations for a batch, and scratch.
+pub struct Workspace {
+    bufs: Vec<Vec<f32>>,
+    ptrs: Vec<*mut f32>,
+    scratch: Vec<u64>,
+}
+
+fn is_mac(node: &Node) -> bool {
+    matches!(node.kind, NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. })
+}
+
+use mac::pack;
+
+impl Compiled {
+    pub(super) fn new(
+        graph: &Graph,
+        kernels: Kernels,
+        code: CodeModule,
+        program: Program,
+        _read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Compiled, String> {
+        let ptr = code.module.get_finalized_function(program.driver);
+        // SAFETY: the driver was defined with this signature (`layer_signature`).
+        let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
+        let mut constant = vec![];
+        for node in &graph.nodes {
+            let w = node.param("weight");
+            constant.push(match (w, &node.kind) {
+                (Some(w), _) if is_mac(node) && !weights_vary(node) => Some(pack(graph, node, &w.data)),
+                (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(graph, node)),
+                _ => None,
+            });
+            if is_mac(node)
+                && node.hw.weight_noise.as_ref().is_some_and(|s| s.noise.draw == Draw::Dynamic && weights_vary(node))
+            {
+                return Err(format!("the JIT does not compile dynamic weight noise (`{}`) yet", node.name));
+            }
+        }
+        let layers = program
+            .layers
+            .iter()
+            .map(|(id, f)| {
+                let ptr = code.module.get_finalized_function(*f);
+                // SAFETY: every layer was defined with `layer_signature`.
+                (*id, unsafe { std::mem::transmute::<*const u8, Entry>(ptr) })
+            })
+            .collect();
+        Ok(Compiled {
+            entry,
+            layers,
+            sizes: graph.nodes.iter().map(|n| n.shape.iter().product()).collect(),
+            scratch_size: program.scratch_size,
+            constant,
+            inputs: graph.ids().filter(|i| matches!(graph.node(*i).kind, NodeKind::Input { .. })).collect(),
+            graph: graph.clone(),
+            kernels,
+            _code: code,
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Makes the static draws of chip `trial`, as `Interpreter::trial` does.
+    pub fn chip(&self, seed: u64, trial: u32) -> Chip {
+        let mut ptrs = vec![std::ptr::null(); 2 * self.graph.nodes.len()];
+        let (mut owned, mut orders) = (vec![], vec![]);
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            if let Some(c) = &self.constant[i] {
+                ptrs[2 * i] = c.as_ptr() as *const u8;
+            } else if is_mac(node) && weights_vary(node) {
+                let ctx = DrawCtx { seed, trial, sample: analog_runtime::rng::PER_CHIP, rep: 0 };
+                let (w, _prepared) = noisy_weights(node, ctx);
+                let packed = pack(&self.graph, node, &w);
+                ptrs[2 * i] = packed.as_ptr() as *const u8;
+                owned.push(packed);
+            }
+            if let (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) =
+                (&node.hw.accumulate, node.param("weight"))
+            {
+                let k = w.len() / w.shape[0];
+                let site = analog_runtime::interp::ORDER_SITE.wrapping_add(node.uid);
+                let p = analog_runtime::rng::permutation(seed, trial, site, k);
+                ptrs[2 * i + 1] = p.as_ptr() as *const u8;
+                orders.push(p);
+            }
+        }
+        Chip { seed, trial, ptrs, _owned: owned, _orders: orders }
+    }
+
+    /// The median seconds each layer takes on samples `0..n` (`n ≤ MAX_BATCH`)
+    /// over `reps` calls, after one run of the network fills every buffer.
+    /// Input nodes (which preprocess in place) are not timed.
+    pub fn time_layers(
+        &self,
+        chip: &Chip,
+        ws: &mut Workspace,
+        inputs: &[&[f32]],
+        n: usize,
+        reps: usize,
+    ) -> Vec<(NodeId, f64)> {
+        let n = n.min(MAX_BATCH);
+        self.run(chip, ws, 0, inputs, n);
+        let ctx = self.context(chip, ws, 0, n);
+        let mut out = vec![];
+        for (id, f) in &self.layers {
+            if matches!(self.graph.node(*id).kind, NodeKind::Input { .. }) {
+                continue;
+            }
+            let mut times: Vec<f64> = (0..reps.max(1))
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    // SAFETY: as in `run`; the buffers hold a whole batch.
+                    unsafe { f(&ctx, 0) };
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            out.push((*id, times[times.len() / 2]));
+        }
+        out
+    }
+
+    fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
+        Ctx {
+            bufs: ws.ptrs.as_ptr(),
+            chip: chip.ptrs.as_ptr(),
+            scratch: ws.scratch.as_mut_ptr() as *mut u8,
+            batch: batch as u64,
+            first_sample: first,
+            trial: chip.trial,
+            key: analog_runtime::rng::key(chip.seed),
+        }
+    }
+
+    pub fn workspace(&self) -> Workspace {
+        let bufs: Vec<Vec<f32>> = self.sizes.iter().map(|s| vec![0.0; s * MAX_BATCH + 16]).collect();
+        let mut ws = Workspace { ptrs: vec![], bufs, scratch: vec![0; (self.scratch_size + 128).div_ceil(8)] };
+        ws.ptrs = ws.bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
+        ws
+    }
+
+    /// Runs samples `first..first + n`: `inputs[i]` holds the raw values of
+    /// the `i`-th input for the `n` samples, one after another. Returns each
+    /// output's values, `n` samples one after another.
+    pub fn run(&self, chip: &Chip, ws: &mut Workspace, first: u32, inputs: &[&[f32]], n: usize) -> Vec<Vec<f32>> {
+        let mut outs: Vec<Vec<f32>> =
+            self.graph.outputs.iter().map(|(_, id)| Vec::with_capacity(n * self.sizes[id.index()])).collect();
+        let mut start = 0;
+        while start < n {
+            let batch = (n - start).min(MAX_BATCH);
+            for (input, id) in inputs.iter().zip(&self.inputs) {
+                let size = self.sizes[id.index()];
+                ws.bufs[id.index()][..batch * size].copy_from_slice(&input[start * size..(start + batch) * size]);
+            }
+            let ctx = self.context(chip, ws, first.wrapping_add(start as u32), batch);
+            // SAFETY: the context's buffers are sized for `MAX_BATCH` samples of
+            // every node and the scratch for the largest layer (`Program`).
+            unsafe { (self.entry)(&ctx, 0) };
+            for (out, (_, id)) in outs.iter_mut().zip(&self.graph.outputs) {
+                let size = self.sizes[id.index()];
+                out.extend_from_slice(&ws.bufs[id.index()][..batch * size]);
+            }
+            start += batch;
+        }
+        outs
+    }
+}

@@ -1,0 +1,396 @@
+//! The `abfp` MAC kernel, mirroring the interpreter's `mac::abfp`: each
+//! row's tiles are quantized once into scratch (`s_x = max|x|` per tile and
+//! `Q_b(x / s_x)`), then one row against 8 columns (two `F32X4`, a lane per
+//! output) sums each tile's `p = Σ mant_w·Q_b(x/s_x)` in `k` order, adds the
+//! ADC noise and converts: `y += s_w·s_x·n/g · Q_bout(g/n·p + ν·δ_out)`,
+//! skipping tiles where `s_x = 0` or `s_w = 0`.
+//!
+//! Packed data (f32): mantissas `[group][panel][k][8]`, scales
+//! `[group][panel][tiles][8]`, bias `[group][panel][8]`.
+
+use super::common;
+use super::{Geometry, Rows, PANEL};
+use crate::jit::emit::Fx;
+use crate::jit::layout::{self, MAX_BATCH};
+use crate::jit::noise::Post;
+use crate::jit::{host, Layer};
+use analog_runtime::interp::noise::lsb_sigma;
+use analog_runtime::interp::ADC_SITE;
+use analog_runtime::ir::hardware::{Format, NoiseShape};
+use analog_runtime::ir::Node;
+use analog_runtime::quant::{self, Prepared};
+use analog_runtime::tensor::Tensor;
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::types::{F32, F32X4, I32};
+use cranelift_codegen::ir::{InstBuilder, Value};
+
+struct Params {
+    n: usize,
+    tiles: usize,
+    input_bits: u32,
+    adc_bits: u32,
+    gain: f32,
+    delta_out: f32,
+    /// The format's ADC noise: σ and shape.
+    adc: Option<(f32, NoiseShape)>,
+    /// A user site's noise in `lsb`: site and σ.
+    lsb: Option<(u32, f32)>,
+    uid: u32,
+}
+
+impl Params {
+    fn of(node: &Node, k: usize) -> Params {
+        let Format::Abfp { block, input_bits, adc_bits, gain, adc_noise, adc_noise_kind, .. } = node.hw.format else {
+            unreachable!("an abfp layer")
+        };
+        let n = block as usize;
+        Params {
+            n,
+            tiles: k.div_ceil(n),
+            input_bits,
+            adc_bits,
+            gain: gain as f32,
+            delta_out: 1.0 / ((1u64 << (adc_bits - 1)) - 1) as f32,
+            adc: (adc_noise > 0.0).then_some((adc_noise as f32, adc_noise_kind)),
+            lsb: node.hw.noise.as_ref().map(|s| (s.site, lsb_sigma(s))).filter(|(_, s)| *s > 0.0),
+            uid: node.uid,
+        }
+    }
+}
+
+/// Emits the layer; returns whether the epilogue (`post`) was fused.
+pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
+    let node = layer.node();
+    let pr = Params::of(node, geo.k);
+    let per_group_rows = MAX_BATCH * geo.positions;
+    let xq = layer.scratch.take(4 * geo.groups * per_group_rows * geo.k);
+    let sx = layer.scratch.take(4 * geo.groups * per_group_rows * pr.tiles);
+    let fuse = geo.positions == 1 && post.vectorizes();
+    let count = geo.cols * geo.positions * pr.tiles;
+    // Gaussian draws of the batch, `[batch][count]` per site, made up front.
+    let gaussian_adc = matches!(pr.adc, Some((_, NoiseShape::Gaussian)));
+    let adc_eps = gaussian_adc.then(|| layer.scratch.take(4 * MAX_BATCH * count));
+    let lsb_eps = pr.lsb.map(|_| layer.scratch.take(4 * MAX_BATCH * count));
+    let id = layer.id.index();
+    let fx = &mut layer.fx;
+    let w = fx.chip(2 * id);
+    if let Some(off) = adc_eps {
+        fill(fx, off, ADC_SITE.wrapping_add(pr.uid), count);
+    }
+    if let (Some(off), Some((site, _))) = (lsb_eps, pr.lsb) {
+        fill(fx, off, site, count);
+    }
+    quantize(fx, geo, rows, &pr, xq, sx);
+    let kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count };
+    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
+    for g in 0..geo.groups {
+        if full > 0 {
+            let (zero, n) = (fx.i(0), fx.i(full as i64));
+            fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, PANEL));
+        }
+        if partial > 0 {
+            let panel = fx.i(full as i64);
+            kern.panel(fx, g, panel, partial);
+        }
+    }
+    Ok(fuse)
+}
+
+/// The dynamic Gaussian draws `rep·count + e` (`e < count`) of `site` for
+/// every sample of the batch into scratch `[batch][count]` at `off`.
+fn fill(fx: &mut Fx, off: usize, site: u32, count: usize) {
+    let f = fx.func(host::FILL);
+    let base = fx.scratch(off);
+    let site = fx.i32(site as i64);
+    let n = fx.i(count as i64);
+    let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
+    let first = fx.b.ins().imul_imm_s(fx.rep, count as u32 as i32 as i64);
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let b32 = fx.b.ins().ireduce(I32, b);
+        let sample = fx.b.ins().iadd(first_sample, b32);
+        let out = fx.at(base, b, 4 * count as i64);
+        let ctx = fx.ctx;
+        fx.b.ins().call(f, &[ctx, sample, site, first, out, n]);
+    });
+}
+
+/// `(lo, hi)` of tile `t` (`i64`): `t·n .. min(t·n + n, k)`.
+fn tile_range(fx: &mut Fx, t: Value, n: usize, k: usize) -> (Value, Value) {
+    let lo = fx.b.ins().imul_imm_s(t, n as i64);
+    let hi = fx.b.ins().iadd_imm_s(lo, n as i64);
+    let kv = fx.i(k as i64);
+    let hi = fx.b.ins().smin(hi, kv);
+    (lo, hi)
+}
+
+/// Per row and tile, `s_x` into `sx` (`[group][rows][tiles]`) and the
+/// quantized inputs `Q_b(x / s_x)` into `xq` (`[group][rows][k]`).
+fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, pr: &Params, xq: usize, sx: usize) {
+    let k = geo.k;
+    let (xq_base, sx_base) = (fx.scratch(xq), fx.scratch(sx));
+    let batch = fx.batch();
+    let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+    for g in 0..geo.groups {
+        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
+        let x = fx.b.ins().iadd(rows.base, off);
+        let gq = fx.b.ins().iadd_imm_s(xq_base, (4 * g * MAX_BATCH * geo.positions * k) as i64);
+        let gs = fx.b.ins().iadd_imm_s(sx_base, (4 * g * MAX_BATCH * geo.positions * pr.tiles) as i64);
+        let zero = fx.i(0);
+        fx.for_range(zero, nrows, 1, |fx, r| {
+            let xr = fx.at(x, r, 4 * k as i64);
+            let qr = fx.at(gq, r, 4 * k as i64);
+            let sr = fx.at(gs, r, 4 * pr.tiles as i64);
+            let (zero, tiles) = (fx.i(0), fx.i(pr.tiles as i64));
+            fx.for_range(zero, tiles, 1, |fx, t| {
+                let (lo, hi) = tile_range(fx, t, pr.n, k);
+                let init = fx.f(0.0);
+                let m = fx.var(F32, init);
+                fx.for_range(lo, hi, 1, |fx, j| {
+                    let at = fx.at(xr, j, 4);
+                    let v = fx.ld(F32, at, 0);
+                    let a = fx.abs(v);
+                    let cur = fx.b.use_var(m);
+                    let new = fx.max(cur, a);
+                    fx.b.def_var(m, new);
+                });
+                let s = fx.b.use_var(m);
+                let at = fx.at(sr, t, 4);
+                fx.st(s, at, 0);
+                fx.for_range(lo, hi, 1, |fx, j| {
+                    let at = fx.at(xr, j, 4);
+                    let v = fx.ld(F32, at, 0);
+                    let v = fx.b.ins().fdiv(v, s);
+                    let q = common::q_bits(fx, v, pr.input_bits);
+                    let at = fx.at(qr, j, 4);
+                    fx.st(q, at, 0);
+                });
+            });
+        });
+    }
+}
+
+struct Kernel<'a> {
+    geo: &'a Geometry,
+    pr: &'a Params,
+    post: &'a Post,
+    fuse: bool,
+    out: Value,
+    w: Value,
+    xq: usize,
+    sx: usize,
+    /// Scratch of the pre-drawn Gaussians: ADC, lsb site.
+    eps: [Option<usize>; 2],
+    count: usize,
+}
+
+impl Kernel<'_> {
+    fn panel(&self, fx: &mut Fx, g: usize, panel: Value, valid: usize) {
+        let batch = fx.batch();
+        let rows = fx.b.ins().imul_imm_s(batch, self.geo.positions as i64);
+        let zero = fx.i(0);
+        fx.for_range(zero, rows, 1, |fx, r| self.row(fx, r, g, panel, valid));
+    }
+
+    /// Row `r` against one panel of `valid` columns.
+    fn row(&self, fx: &mut Fx, r: Value, g: usize, panel: Value, valid: usize) {
+        let (geo, pr, k) = (self.geo, self.pr, self.geo.k);
+        let g_all = (geo.groups * geo.panels()) as i64;
+        let first = fx.b.ins().iadd_imm_s(panel, (g * geo.panels()) as i64);
+        let wp = fx.at(self.w, first, (4 * k * PANEL) as i64);
+        let sw_base = fx.b.ins().iadd_imm_s(self.w, 4 * PANEL as i64 * g_all * k as i64);
+        let sw_p = fx.at(sw_base, first, (4 * PANEL * pr.tiles) as i64);
+        let bias = fx.b.ins().iadd_imm_s(first, g_all * (k + pr.tiles) as i64);
+        let bias = fx.at(self.w, bias, (4 * PANEL) as i64);
+        let xq = fx.scratch(self.xq);
+        let xq = fx.b.ins().iadd_imm_s(xq, (4 * g * MAX_BATCH * geo.positions * k) as i64);
+        let xr = fx.at(xq, r, 4 * k as i64);
+        let sx = fx.scratch(self.sx);
+        let sx = fx.b.ins().iadd_imm_s(sx, (4 * g * MAX_BATCH * geo.positions * pr.tiles) as i64);
+        let sr = fx.at(sx, r, 4 * pr.tiles as i64);
+        // Output columns of this panel's lanes (first lane) and the noise keys.
+        let o0 = fx.b.ins().imul_imm_s(panel, PANEL as i64);
+        let o0 = fx.b.ins().iadd_imm_s(o0, (g * geo.per_group()) as i64);
+        let noisy = pr.adc.is_some() || pr.lsb.is_some();
+        let keys = noisy.then(|| {
+            let pos = fx.i(geo.positions as i64);
+            let b = fx.b.ins().udiv(r, pos);
+            let p = fx.b.ins().urem(r, pos);
+            let b32 = fx.b.ins().ireduce(I32, b);
+            let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
+            let sample = fx.b.ins().iadd(first_sample, b32);
+            // element = rep·count + ((o·positions + p)·tiles + t)
+            let count = (geo.cols * geo.positions * pr.tiles) as u32 as i32 as i64;
+            let base = fx.b.ins().imul_imm_s(fx.rep, count);
+            let conv = fx.b.ins().imul_imm_s(o0, geo.positions as i64);
+            let conv = fx.b.ins().iadd(conv, p);
+            let conv = fx.b.ins().imul_imm_s(conv, pr.tiles as i64);
+            let conv64 = conv;
+            let conv = fx.b.ins().ireduce(I32, conv);
+            let first_element = fx.b.ins().iadd(base, conv);
+            // Where this row's draws start in the pre-drawn `[batch][count]`.
+            let drawn = fx.b.ins().imul_imm_s(b, self.count as i64);
+            let drawn = fx.b.ins().iadd(drawn, conv64);
+            (sample, first_element, drawn)
+        });
+        let zero = fx.fc(F32X4, 0.0);
+        let y = [fx.var(F32X4, zero), fx.var(F32X4, zero)];
+        let (t0, tiles) = (fx.i(0), fx.i(pr.tiles as i64));
+        fx.for_range(t0, tiles, 1, |fx, t| {
+            let (lo, hi) = tile_range(fx, t, pr.n, k);
+            let zero = fx.fc(F32X4, 0.0);
+            let p = [fx.var(F32X4, zero), fx.var(F32X4, zero)];
+            fx.for_range(lo, hi, 1, |fx, j| {
+                let at = fx.at(xr, j, 4);
+                let xs = fx.ld(F32, at, 0);
+                let xs = fx.b.ins().splat(F32X4, xs);
+                let wk = fx.at(wp, j, (4 * PANEL) as i64);
+                for (v, acc) in p.iter().enumerate() {
+                    let m = fx.ld_ro(F32X4, wk, 16 * v as i64);
+                    let prod = fx.b.ins().fmul(m, xs);
+                    let a = fx.b.use_var(*acc);
+                    let s = fx.b.ins().fadd(a, prod);
+                    fx.b.def_var(*acc, s);
+                }
+            });
+            let at = fx.at(sr, t, 4);
+            let s_x = fx.ld(F32, at, 0);
+            let s_xv = fx.b.ins().splat(F32X4, s_x);
+            let swt = fx.at(sw_p, t, (4 * PANEL) as i64);
+            let t32 = fx.b.ins().ireduce(I32, t);
+            for v in 0..2 {
+                let lanes = valid.saturating_sub(4 * v).min(4);
+                if lanes == 0 {
+                    continue;
+                }
+                let nu = match keys {
+                    Some((sample, first_element, drawn)) => {
+                        let e = fx.b.ins().iadd(first_element, t32);
+                        let d = fx.b.ins().iadd(drawn, t);
+                        let l: Vec<Value> = (0..lanes)
+                            .map(|lane| {
+                                let step = ((4 * v + lane) * geo.positions * pr.tiles) as i64;
+                                let e = fx.b.ins().iadd_imm_s(e, step);
+                                let d = fx.b.ins().iadd_imm_s(d, step);
+                                self.noise(fx, sample, e, d)
+                            })
+                            .collect();
+                        common::vector(fx, &l)
+                    }
+                    None => fx.fc(F32X4, 0.0),
+                };
+                let pv = fx.b.use_var(p[v]);
+                let gn = fx.fc(F32X4, pr.gain / pr.n as f32);
+                let a = fx.b.ins().fmul(gn, pv);
+                let d = fx.fc(F32X4, pr.delta_out);
+                let nd = fx.b.ins().fmul(nu, d);
+                let value = fx.b.ins().fadd(a, nd);
+                let q = common::q_bits(fx, value, pr.adc_bits);
+                let s_w = fx.ld_ro(F32X4, swt, 16 * v as i64);
+                let s = fx.b.ins().fmul(s_w, s_xv);
+                let nf = fx.fc(F32X4, pr.n as f32);
+                let s = fx.b.ins().fmul(s, nf);
+                let gv = fx.fc(F32X4, pr.gain);
+                let s = fx.b.ins().fdiv(s, gv);
+                let term = fx.b.ins().fmul(s, q);
+                let old = fx.b.use_var(y[v]);
+                let new = fx.b.ins().fadd(old, term);
+                let zero = fx.fc(F32X4, 0.0);
+                let new = fx.select_cmp(FloatCC::Equal, s_w, zero, old, new);
+                let new = fx.select_cmp(FloatCC::Equal, s_xv, zero, old, new);
+                fx.b.def_var(y[v], new);
+            }
+        });
+        for (v, y) in y.iter().enumerate() {
+            let lanes = valid.saturating_sub(4 * v).min(4);
+            if lanes == 0 {
+                continue;
+            }
+            let y = fx.b.use_var(*y);
+            let b = fx.ld_ro(F32X4, bias, 16 * v as i64);
+            let mut y = fx.b.ins().fadd(y, b);
+            let o = fx.b.ins().iadd_imm_s(o0, 4 * v as i64);
+            if self.fuse {
+                y = self.post.apply(fx, y, r, o);
+            }
+            store(fx, geo, self.out, y, r, o, lanes);
+        }
+    }
+
+    /// `ν` of one conversion (element `e`, `i32`), in ADC steps.
+    /// (`d`: its index in the pre-drawn Gaussians, `i64`).
+    fn noise(&self, fx: &mut Fx, sample: Value, e: Value, d: Value) -> Value {
+        let drawn = |fx: &mut Fx, off: usize| {
+            let base = fx.scratch(off);
+            let at = fx.at(base, d, 4);
+            fx.ld(F32, at, 0)
+        };
+        let ctx = fx.ctx;
+        let mut nu = fx.f(0.0);
+        if let Some((sigma, shape)) = self.pr.adc {
+            let site = fx.i32(ADC_SITE.wrapping_add(self.pr.uid) as i64);
+            let d = match shape {
+                NoiseShape::Gaussian => drawn(fx, self.eps[0].expect("pre-drawn ADC noise")),
+                NoiseShape::Uniform => {
+                    let u = fx.call(host::UNIFORM, &[ctx, sample, site, e])[0];
+                    let two = fx.f(2.0);
+                    let d = fx.b.ins().fmul(two, u);
+                    let one = fx.f(1.0);
+                    let d = fx.b.ins().fsub(d, one);
+                    let r3 = fx.f(3.0f32.sqrt());
+                    fx.b.ins().fmul(d, r3)
+                }
+            };
+            let s = fx.f(sigma);
+            let sd = fx.b.ins().fmul(s, d);
+            nu = fx.b.ins().fadd(nu, sd);
+        }
+        if let Some((_, sigma)) = self.pr.lsb {
+            let d = drawn(fx, self.eps[1].expect("pre-drawn lsb noise"));
+            let s = fx.f(sigma);
+            let sd = fx.b.ins().fmul(s, d);
+            nu = fx.b.ins().fadd(nu, sd);
+        }
+        nu
+    }
+}
+
+/// Stores the first `lanes` lanes of `y` as outputs `(r, o..o+lanes)`.
+fn store(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, o: Value, lanes: usize) {
+    let at = super::out_addr(fx, geo, out, r, o);
+    if geo.positions == 1 && lanes == 4 {
+        fx.st(y, at, 0);
+        return;
+    }
+    let stride = 4 * geo.positions as i64;
+    for lane in 0..lanes {
+        let v = fx.b.ins().extractlane(y, lane as u8);
+        fx.st(v, at, stride * lane as i64);
+    }
+}
+
+/// The layer's weights packed for the kernel (f32).
+pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
+    let shape = node.param("weight").expect("a MAC layer has weights").shape.clone();
+    let prepared = quant::prepare(&node.hw.format, &Tensor::new(shape, weights.to_vec()));
+    let Some(Prepared::Abfp { mantissas, scales, tiles }) = prepared else { unreachable!("abfp weights") };
+    let bias = node.param("bias").map(|b| &b.data[..]);
+    let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
+    let g_all = geo.groups * panels;
+    let mut out = vec![0.0f32; g_all * PANEL * (k + tiles + 1)];
+    for g in 0..geo.groups {
+        for o in 0..pg {
+            let (panel, lane) = (o / PANEL, o % PANEL);
+            let col = g * pg + o;
+            let gp = g * panels + panel;
+            for j in 0..k {
+                out[(gp * k + j) * PANEL + lane] = mantissas[col * k + j];
+            }
+            for t in 0..tiles {
+                out[g_all * PANEL * k + (gp * tiles + t) * PANEL + lane] = scales[col * tiles + t];
+            }
+            out[g_all * PANEL * (k + tiles) + gp * PANEL + lane] = bias.map_or(0.0, |b| b[col]);
+        }
+    }
+    out
+}

@@ -1,0 +1,281 @@
+//! FP32 MAC with exact or clamped accumulation, in pure Cranelift: a 4×8
+//! register block (4 rows, 8 columns in two `F32X4` accumulators each); each
+//! lane sums its own dot product in `k` order, `s = s + w·x`, as the
+//! interpreter does, so the results are the interpreter's bits.
+
+use super::{Geometry, Rows, PANEL};
+use crate::jit::emit::Fx;
+use crate::jit::layout::MAX_BATCH;
+use crate::jit::noise::Post;
+use crate::jit::{Kernels, Layer};
+use analog_runtime::ir::hardware::Accumulate;
+use cranelift_codegen::ir::types::{F32, F32X4};
+use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_frontend::Variable;
+
+/// `gemm(x, rows, k, panels_ptr, panels, tile)`: the host micro-kernel.
+pub const GEMM: &str = "analogc_gemm_f32";
+
+/// Rows per register block.
+const MR: usize = 4;
+/// `k` steps per loop iteration.
+const UNROLL: usize = 4;
+
+struct Kernel<'a> {
+    geo: &'a Geometry,
+    post: &'a Post,
+    clamp: Option<(f32, f32)>,
+    /// Whether `post` runs in the block's epilogue.
+    fuse: bool,
+    out: Value,
+    w: Value,
+}
+
+/// Emits the layer; returns whether the epilogue (`post`) was fused.
+pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> bool {
+    let clamp = match layer.node().hw.accumulate {
+        Accumulate::Clamp { lo, hi } => Some((lo as f32, hi as f32)),
+        _ => None,
+    };
+    let fuse = geo.positions == 1 && post.vectorizes();
+    let w = layer.fx.chip(2 * layer.id.index());
+    let kern = Kernel { geo, post, clamp, fuse, out, w };
+    if layer.kernels == Kernels::Native && geo.positions == 1 && geo.groups == 1 {
+        let tile = layer.scratch.take(4 * MAX_BATCH * geo.panels() * PANEL);
+        let tile = layer.fx.scratch(tile);
+        kern.native(&mut layer.fx, rows.base, tile);
+        return fuse;
+    }
+    let fx = &mut layer.fx;
+    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
+    for g in 0..geo.groups {
+        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
+        let x = fx.b.ins().iadd(rows.base, off);
+        if full > 0 {
+            let (zero, n) = (fx.i(0), fx.i(full as i64));
+            fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, x, PANEL));
+        }
+        if partial > 0 {
+            let panel = fx.i(full as i64);
+            kern.panel(fx, g, panel, x, partial);
+        }
+    }
+    fuse
+}
+
+impl Kernel<'_> {
+    /// All rows against one panel of `valid` columns.
+    fn panel(&self, fx: &mut Fx, g: usize, panel: Value, x: Value, valid: usize) {
+        let (k, panels) = (self.geo.k, self.geo.panels());
+        let first = fx.b.ins().iadd_imm_s(panel, (g * panels) as i64);
+        let wp = fx.at(self.w, first, (4 * k * PANEL) as i64);
+        let bias = fx.b.ins().iadd_imm_s(first, (self.geo.groups * panels * k) as i64);
+        let bias = fx.at(self.w, bias, (4 * PANEL) as i64);
+        let batch = fx.batch();
+        let rows = fx.b.ins().imul_imm_s(batch, self.geo.positions as i64);
+        let blocked = fx.b.ins().band_imm_s(rows, !(MR as i64 - 1));
+        let zero = fx.i(0);
+        fx.for_range(zero, blocked, MR as i64, |fx, r| self.block(fx, MR, r, g, panel, x, wp, bias, valid));
+        fx.for_range(blocked, rows, 1, |fx, r| self.block(fx, 1, r, g, panel, x, wp, bias, valid));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        fx: &mut Fx,
+        mr: usize,
+        r: Value,
+        g: usize,
+        panel: Value,
+        x: Value,
+        wp: Value,
+        bias: Value,
+        valid: usize,
+    ) {
+        let k = self.geo.k;
+        let zero = fx.fc(F32X4, 0.0);
+        let acc: Vec<[Variable; 2]> = (0..mr).map(|_| [fx.var(F32X4, zero), fx.var(F32X4, zero)]).collect();
+        let xr: Vec<Value> = (0..mr)
+            .map(|i| {
+                let ri = fx.b.ins().iadd_imm_s(r, i as i64);
+                fx.at(x, ri, 4 * k as i64)
+            })
+            .collect();
+        let step = |fx: &mut Fx, kk: Value, unroll: usize| {
+            let wk = fx.at(wp, kk, (4 * PANEL) as i64);
+            let xk = fx.b.ins().imul_imm_s(kk, 4);
+            for u in 0..unroll {
+                let w0 = fx.ld_ro(F32X4, wk, (4 * PANEL * u) as i64);
+                let w1 = fx.ld_ro(F32X4, wk, (4 * PANEL * u + 16) as i64);
+                for (i, row) in xr.iter().enumerate() {
+                    let at = fx.b.ins().iadd(*row, xk);
+                    let xs = fx.ld_ro(F32, at, 4 * u as i64);
+                    let xs = fx.b.ins().splat(F32X4, xs);
+                    for (v, w) in [w0, w1].into_iter().enumerate() {
+                        let p = fx.b.ins().fmul(w, xs);
+                        let a = fx.b.use_var(acc[i][v]);
+                        let s = fx.b.ins().fadd(a, p);
+                        fx.b.def_var(acc[i][v], s);
+                    }
+                }
+            }
+        };
+        let (lo, main, end) = (fx.i(0), fx.i((k / UNROLL * UNROLL) as i64), fx.i(k as i64));
+        fx.for_range(lo, main, UNROLL as i64, |fx, kk| step(fx, kk, UNROLL));
+        fx.for_range(main, end, 1, |fx, kk| step(fx, kk, 1));
+        for (i, acc) in acc.iter().enumerate() {
+            let ri = fx.b.ins().iadd_imm_s(r, i as i64);
+            for (v, acc) in acc.iter().enumerate() {
+                let y = fx.b.use_var(*acc);
+                self.epilogue(fx, y, ri, g, panel, v, bias, valid);
+            }
+        }
+    }
+
+    /// Clamp, bias, then noise and activation while in registers, and the
+    /// store: sums `y` of row `r`, lanes `4v..4v+4` of a panel.
+    #[allow(clippy::too_many_arguments)]
+    fn epilogue(&self, fx: &mut Fx, y: Value, r: Value, g: usize, panel: Value, v: usize, bias: Value, valid: usize) {
+        let lanes = valid.saturating_sub(4 * v).min(4);
+        if lanes == 0 {
+            return;
+        }
+        let mut y = y;
+        if let Some((lo, hi)) = self.clamp {
+            y = fx.clamp(y, lo, hi);
+        }
+        let b = fx.ld_ro(F32X4, bias, 16 * v as i64);
+        y = fx.b.ins().fadd(y, b);
+        let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
+        let o = fx.b.ins().iadd_imm_s(o, (g * self.geo.per_group() + 4 * v) as i64);
+        if self.fuse {
+            y = self.post.apply(fx, y, r, o);
+        }
+        self.store(fx, y, r, o, lanes);
+    }
+
+    /// The dense layer through the host's GEMM (same sums, wider vectors):
+    /// it writes `[rows][panels·8]` sums to `tile`, then the epilogue runs here.
+    fn native(&self, fx: &mut Fx, x: Value, tile: Value) {
+        let (k, panels) = (self.geo.k, self.geo.panels());
+        let batch = fx.batch();
+        let (kv, pv) = (fx.i(k as i64), fx.i(panels as i64));
+        fx.call(GEMM, &[x, batch, kv, self.w, pv, tile]);
+        let bias_base = (4 * panels * k * PANEL) as i64;
+        let zero = fx.i(0);
+        let (full, partial) = (self.geo.per_group() / PANEL, self.geo.per_group() % PANEL);
+        fx.for_range(zero, batch, 1, |fx, r| {
+            let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
+            let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
+                let at = fx.at(row, panel, (4 * PANEL) as i64);
+                let bias = fx.at(self.w, panel, (4 * PANEL) as i64);
+                let bias = fx.b.ins().iadd_imm_s(bias, bias_base);
+                for v in 0..2 {
+                    let y = fx.ld(F32X4, at, 16 * v as i64);
+                    self.epilogue(fx, y, r, 0, panel, v, bias, valid);
+                }
+            };
+            if full > 0 {
+                let n = fx.i(full as i64);
+                fx.for_range(zero, n, 1, |fx, p| panel_body(fx, p, PANEL));
+            }
+            if partial > 0 {
+                let p = fx.i(full as i64);
+                panel_body(fx, p, partial);
+            }
+        });
+    }
+
+    /// Stores the first `lanes` lanes of `y`, outputs `(r, o..o+lanes)`.
+    fn store(&self, fx: &mut Fx, y: Value, r: Value, o: Value, lanes: usize) {
+        if self.geo.positions == 1 && lanes == 4 {
+            let at = super::out_addr(fx, self.geo, self.out, r, o);
+            fx.st(y, at, 0);
+            return;
+        }
+        let at = super::out_addr(fx, self.geo, self.out, r, o);
+        let stride = 4 * self.geo.positions as i64;
+        for lane in 0..lanes {
+            let v = fx.b.ins().extractlane(y, lane as u8);
+            fx.st(v, at, stride * lane as i64);
+        }
+    }
+}
+
+/// `tile[r][c] = Σ_k w[c][k]·x[r][k]` for `r < rows` and every column of
+/// `panels` packed panels, each sum `s = s + w·x` in `k` order from 0 (the
+/// interpreter's bits; Rust never contracts to FMA). With AVX, 4 rows × 2
+/// panels of 8-lane accumulators.
+///
+/// # Safety
+/// `x` holds `rows·k` values, `w` the packed panels, `tile` `rows·panels·8`.
+pub unsafe extern "C" fn gemm_f32(x: *const f32, rows: u64, k: u64, w: *const f32, panels: u64, tile: *mut f32) {
+    let (rows, k, panels) = (rows as usize, k as usize, panels as usize);
+    // SAFETY: sizes as documented; the caller's buffers.
+    let (x, w, tile) = unsafe {
+        (
+            std::slice::from_raw_parts(x, rows * k),
+            std::slice::from_raw_parts(w, panels * k * PANEL),
+            std::slice::from_raw_parts_mut(tile, rows * panels * PANEL),
+        )
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX.
+        unsafe { gemm_avx(x, rows, k, w, panels, tile) };
+        return;
+    }
+    gemm_portable(x, rows, k, w, panels, tile);
+}
+
+fn gemm_portable(x: &[f32], rows: usize, k: usize, w: &[f32], panels: usize, tile: &mut [f32]) {
+    for r in 0..rows {
+        for p in 0..panels {
+            let mut acc = [0.0f32; PANEL];
+            for j in 0..k {
+                for (lane, a) in acc.iter_mut().enumerate() {
+                    *a += w[(p * k + j) * PANEL + lane] * x[r * k + j];
+                }
+            }
+            tile[(r * panels + p) * PANEL..][..PANEL].copy_from_slice(&acc);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn gemm_avx(x: &[f32], rows: usize, k: usize, w: &[f32], panels: usize, tile: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const R: usize = 4;
+    let full_rows = rows / R * R;
+    let mut p = 0;
+    while p < panels {
+        let two = p + 1 < panels;
+        let (w0, w1) = (w[p * k * PANEL..].as_ptr(), w[(p + usize::from(two)) * k * PANEL..].as_ptr());
+        let mut r = 0;
+        while r < rows {
+            let block = if r < full_rows { R } else { 1 };
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            for j in 0..k {
+                // SAFETY: j < k, inside each panel.
+                let (a, b) = unsafe { (_mm256_loadu_ps(w0.add(j * PANEL)), _mm256_loadu_ps(w1.add(j * PANEL))) };
+                for (i, acc) in acc.iter_mut().enumerate().take(block) {
+                    let xs = _mm256_set1_ps(x[(r + i) * k + j]);
+                    acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(a, xs));
+                    acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(b, xs));
+                }
+            }
+            for (i, acc) in acc.iter().enumerate().take(block) {
+                let at = ((r + i) * panels + p) * PANEL;
+                // SAFETY: the tile holds every row's panels.
+                unsafe { _mm256_storeu_ps(tile[at..].as_mut_ptr(), acc[0]) };
+                if two {
+                    // SAFETY: as above, the next panel.
+                    unsafe { _mm256_storeu_ps(tile[at + PANEL..].as_mut_ptr(), acc[1]) };
+                }
+            }
+            r += block;
+        }
+        p += if two { 2 } else { 1 };
+    }
+}

@@ -1,0 +1,303 @@
+//! Multiply-accumulate layers (dense, conv2d, and the convolutions and dense
+//! layers inside denoise blocks): the input rows a layer reduces over, the
+//! packed weights, and the kernel of each number format.
+//!
+//! A MAC layer is a GEMM: row `r` is one input patch (a dense layer's whole
+//! input, or one conv position), column `o` one output channel, each output
+//! the dot product of a patch with a weight row. Weights are packed in
+//! panels of 8 columns, `[group][panel][k][8]`, so a kernel reads 8 columns'
+//! weights for one `k` with two 4-lane loads and keeps every sum in a lane of
+//! its own: sums run over `k` in the interpreter's order.
+
+mod abfp;
+mod analog_int;
+mod common;
+pub mod denoise;
+mod fp32;
+mod int8;
+mod ordered;
+
+use super::emit::Fx;
+use super::noise::Post;
+use super::Layer;
+use analog_runtime::interp::ops::window;
+use analog_runtime::ir::hardware::{Accumulate, Format};
+use analog_runtime::ir::{Node, NodeKind, Op};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{F32, I64};
+use cranelift_codegen::ir::{InstBuilder, Type, Value};
+
+/// Output columns per packed panel.
+pub const PANEL: usize = 8;
+
+/// The shape of a MAC layer as a GEMM.
+#[derive(Clone, Debug)]
+pub struct Geometry {
+    /// Output channels (all groups).
+    pub cols: usize,
+    pub groups: usize,
+    /// Reduction length of one output.
+    pub k: usize,
+    /// Rows per sample (conv positions; 1 for dense).
+    pub positions: usize,
+    /// Elements of one sample's input.
+    pub in_size: usize,
+    pub conv: Option<Conv>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Conv {
+    pub shape: [usize; 3],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl Geometry {
+    pub fn of(g: &analog_runtime::ir::Graph, node: &Node) -> Geometry {
+        let NodeKind::Op { op, inputs } = &node.kind else { unreachable!("a MAC node") };
+        let x_shape = &g.node(inputs[0]).shape;
+        let in_size = x_shape.iter().product();
+        match op {
+            Op::Conv2d { out, kernel, stride, padding, groups } => {
+                let (c, h, w) = (x_shape[0], x_shape[1], x_shape[2]);
+                let positions =
+                    window(h, kernel[0], stride[0], padding[0]) * window(w, kernel[1], stride[1], padding[1]);
+                Geometry {
+                    cols: *out,
+                    groups: *groups,
+                    k: c / groups * kernel[0] * kernel[1],
+                    positions,
+                    in_size,
+                    conv: Some(Conv { shape: [c, h, w], kernel: *kernel, stride: *stride, padding: *padding }),
+                }
+            }
+            _ => Geometry { cols: node.shape[0], groups: 1, k: in_size, positions: 1, in_size, conv: None },
+        }
+    }
+
+    pub fn per_group(&self) -> usize {
+        self.cols / self.groups
+    }
+
+    /// Panels per group.
+    pub fn panels(&self) -> usize {
+        self.per_group().div_ceil(PANEL)
+    }
+
+    /// Elements of one sample's output.
+    pub fn out_size(&self) -> usize {
+        self.cols * self.positions
+    }
+}
+
+/// FP32 weights `[cols][k]` in panels `[group][panel][k][8]` (zero-padded),
+/// then the bias `[group][panel][8]`.
+pub fn pack_f32(geo: &Geometry, w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
+    let mut out = vec![0.0; geo.groups * panels * (k + 1) * PANEL];
+    for g in 0..geo.groups {
+        for o in 0..pg {
+            let (panel, lane) = (o / PANEL, o % PANEL);
+            let col = g * pg + o;
+            for j in 0..k {
+                out[((g * panels + panel) * k + j) * PANEL + lane] = w[col * k + j];
+            }
+            let bias_at = geo.groups * panels * k * PANEL + (g * panels + panel) * PANEL + lane;
+            out[bias_at] = bias.map_or(0.0, |b| b[col]);
+        }
+    }
+    out
+}
+
+/// Host functions of the MAC kernels: `(name, pointer)`.
+pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
+    let mut v = ordered::host_symbols();
+    v.push((fp32::GEMM, fp32::gemm_f32 as *const u8));
+    v
+}
+
+/// Their signatures: `(name, params, return)`.
+pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
+    let mut v = ordered::host_signatures();
+    v.push((fp32::GEMM, vec![I64; 6], None));
+    v
+}
+
+/// Where a layer's input rows are: `[group][batch][positions][k]` (`group_stride` bytes apart).
+pub struct Rows {
+    pub base: Value,
+    pub group_stride: Value,
+}
+
+/// Copies every conv patch into scratch (`[group][batch][positions][k]`),
+/// zero outside the input; a dense layer's rows are its input itself.
+fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
+    let Some(conv) = &geo.conv else {
+        let zero = layer.fx.i(0);
+        return Rows { base: x, group_stride: zero };
+    };
+    let group_bytes = 4 * super::layout::MAX_BATCH * geo.positions * geo.k;
+    let off = layer.scratch.take(group_bytes * geo.groups);
+    let fx = &mut layer.fx;
+    let base = fx.scratch(off);
+    let [c, h, w] = conv.shape;
+    let cg = c / geo.groups;
+    let (oh, ow) = (
+        window(h, conv.kernel[0], conv.stride[0], conv.padding[0]),
+        window(w, conv.kernel[1], conv.stride[1], conv.padding[1]),
+    );
+    let batch_bytes = (4 * geo.positions * geo.k) as i64;
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let xb = fx.at(x, b, 4 * geo.in_size as i64);
+        for g in 0..geo.groups {
+            let dst_b = fx.b.ins().imul_imm_s(b, batch_bytes);
+            let dst_b = fx.b.ins().iadd(base, dst_b);
+            let dst_b = fx.b.ins().iadd_imm_s(dst_b, (g * group_bytes) as i64);
+            let (lo, ohv) = (fx.i(0), fx.i(oh as i64));
+            fx.for_range(lo, ohv, 1, |fx, i| {
+                let owv = fx.i(ow as i64);
+                fx.for_range(lo, owv, 1, |fx, j| {
+                    let p = fx.b.ins().imul_imm_s(i, ow as i64);
+                    let p = fx.b.ins().iadd(p, j);
+                    let dst = fx.at(dst_b, p, 4 * geo.k as i64);
+                    let mut col = 0i64;
+                    for ch in 0..cg {
+                        for u in 0..conv.kernel[0] {
+                            let r = fx.b.ins().imul_imm_s(i, conv.stride[0] as i64);
+                            let r = fx.b.ins().iadd_imm_s(r, u as i64 - conv.padding[0] as i64);
+                            let in_r = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, r, h as i64);
+                            for v in 0..conv.kernel[1] {
+                                let s = fx.b.ins().imul_imm_s(j, conv.stride[1] as i64);
+                                let s = fx.b.ins().iadd_imm_s(s, v as i64 - conv.padding[1] as i64);
+                                let value = if conv.padding == [0, 0] {
+                                    let idx = fx.b.ins().imul_imm_s(r, w as i64);
+                                    let idx = fx.b.ins().iadd(idx, s);
+                                    let idx = fx.b.ins().iadd_imm_s(idx, ((g * cg + ch) * h * w) as i64);
+                                    let at = fx.at(xb, idx, 4);
+                                    fx.ld(F32, at, 0)
+                                } else {
+                                    let in_s = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, s, w as i64);
+                                    let inside = fx.b.ins().band(in_r, in_s);
+                                    let zero = fx.i(0);
+                                    let rr = fx.b.ins().select(inside, r, zero);
+                                    let ss = fx.b.ins().select(inside, s, zero);
+                                    let idx = fx.b.ins().imul_imm_s(rr, w as i64);
+                                    let idx = fx.b.ins().iadd(idx, ss);
+                                    let idx = fx.b.ins().iadd_imm_s(idx, ((g * cg + ch) * h * w) as i64);
+                                    let at = fx.at(xb, idx, 4);
+                                    let loaded = fx.ld(F32, at, 0);
+                                    let zf = fx.f(0.0);
+                                    fx.b.ins().select(inside, loaded, zf)
+                                };
+                                fx.st(value, dst, 4 * col);
+                                col += 1;
+                            }
+                        }
+                    }
+                });
+            });
+        }
+    });
+    let group_stride = fx.i(group_bytes as i64);
+    Rows { base, group_stride }
+}
+
+/// Per sample, `max|x|·max|w|` into scratch (for σ in `fs`); its offset.
+fn full_scale(layer: &mut Layer, geo: &Geometry, x: Value) -> Option<usize> {
+    let node = layer.node();
+    if !node.hw.noise.as_ref().is_some_and(analog_runtime::interp::noise::uses_full_scale) {
+        return None;
+    }
+    let w_max = node.param("weight").map_or(0.0, |w| w.data.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+    let off = layer.scratch.take(4 * super::layout::MAX_BATCH);
+    let fx = &mut layer.fx;
+    let out = fx.scratch(off);
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let xb = fx.at(x, b, 4 * geo.in_size as i64);
+        let init = fx.f(0.0);
+        let m = fx.var(F32, init);
+        let (lo, hi) = (fx.i(0), fx.i(geo.in_size as i64));
+        fx.for_range(lo, hi, 1, |fx, i| {
+            let at = fx.at(xb, i, 4);
+            let v = fx.ld(F32, at, 0);
+            let a = fx.abs(v);
+            let cur = fx.b.use_var(m);
+            let new = fx.max(cur, a);
+            fx.b.def_var(m, new);
+        });
+        let m = fx.b.use_var(m);
+        let wm = fx.f(w_max);
+        let s = fx.b.ins().fmul(m, wm);
+        let at = fx.at(out, b, 4);
+        fx.st(s, at, 0);
+    });
+    Some(off)
+}
+
+/// The address of output `(row r, column o)` of `[batch][cols][positions]`
+/// (`r = b·positions + p`).
+pub fn out_addr(fx: &mut Fx, geo: &Geometry, out: Value, r: Value, o: Value) -> Value {
+    if geo.positions == 1 {
+        let idx = fx.b.ins().imul_imm_s(r, geo.cols as i64);
+        let idx = fx.b.ins().iadd(idx, o);
+        return fx.at(out, idx, 4);
+    }
+    let pos = fx.i(geo.positions as i64);
+    let b = fx.b.ins().udiv(r, pos);
+    let p = fx.b.ins().urem(r, pos);
+    let idx = fx.b.ins().imul_imm_s(b, geo.out_size() as i64);
+    let col = fx.b.ins().imul_imm_s(o, geo.positions as i64);
+    let idx = fx.b.ins().iadd(idx, col);
+    let idx = fx.b.ins().iadd(idx, p);
+    fx.at(out, idx, 4)
+}
+
+/// Emits a dense or conv2d layer.
+pub fn emit(layer: &mut Layer) -> Result<(), String> {
+    let node = layer.node();
+    let geo = Geometry::of(layer.graph, node);
+    let x = layer.fx.buf(node.inputs()[0].index());
+    let fs = full_scale(layer, &geo, x);
+    let post = Post::new(layer, fs);
+    let rows = rows(layer, &geo, x);
+    let out = layer.fx.buf(layer.dest.index());
+    let fused = match (&node.hw.format, &node.hw.accumulate) {
+        (Format::Fp32, Accumulate::Exact | Accumulate::Clamp { .. }) => fp32::emit(layer, &geo, &rows, out, &post),
+        (Format::Fp32, Accumulate::Ordered { .. }) => ordered::emit(layer, &geo, &rows, out, &post)?,
+        (Format::Int8 { .. }, _) => int8::emit(layer, &geo, &rows, out, &post)?,
+        (Format::Abfp { .. }, _) => abfp::emit(layer, &geo, &rows, out, &post)?,
+        (Format::AnalogInt { .. }, _) => analog_int::emit(layer, &geo, &rows, out, &post)?,
+    };
+    if !fused {
+        post.pass(&mut layer.fx, out, geo.out_size());
+    }
+    Ok(())
+}
+
+/// Emits a denoise block.
+pub fn emit_denoise(layer: &mut Layer) -> Result<(), String> {
+    denoise::emit(layer)
+}
+
+/// A MAC layer's weights (`[cols][k]`, after any weight noise) packed for
+/// its kernel, bias included.
+pub fn pack(g: &analog_runtime::ir::Graph, node: &Node, weights: &[f32]) -> Vec<f32> {
+    let geo = Geometry::of(g, node);
+    match (&node.hw.format, &node.hw.accumulate) {
+        (Format::Fp32, Accumulate::Exact | Accumulate::Clamp { .. }) => {
+            pack_f32(&geo, weights, node.param("bias").map(|b| &b.data[..]))
+        }
+        (Format::Fp32, Accumulate::Ordered { .. }) => ordered::pack(&geo, node, weights),
+        (Format::Int8 { .. }, _) => int8::pack(&geo, node, weights),
+        (Format::Abfp { .. }, _) => abfp::pack(&geo, node, weights),
+        (Format::AnalogInt { .. }, _) => analog_int::pack(&geo, node, weights),
+    }
+}
+
+#[allow(dead_code)]
+fn _types(_: Type) -> Type {
+    I64
+}

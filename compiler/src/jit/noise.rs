@@ -1,0 +1,212 @@
+//! A node's output noise (`docs/language.md` §6.1) and fused activation, as
+//! an epilogue on values in registers: `y = act(noise(y))`. The draws of a
+//! whole batch are generated first (by `fill`, the generator's host or
+//! Cranelift version), then read where the output is produced.
+
+use super::emit::Fx;
+use super::ops::Activation;
+use super::{host, layout, Layer};
+use analog_runtime::interp::noise::active;
+use analog_runtime::ir::hardware::{Draw, MixOrder, NoiseKind, SigmaUnit};
+use analog_runtime::ir::Node;
+use analog_runtime::rng::PER_CHIP;
+use cranelift_codegen::ir::types::{F32, F32X4, I32};
+use cranelift_codegen::ir::{InstBuilder, Value};
+
+/// How many times a node is evaluated and averaged (`repeat = R`, dynamic noise only).
+pub fn repeat(node: &Node) -> u32 {
+    node.hw.noise.as_ref().filter(|s| s.noise.draw == Draw::Dynamic && active(&s.noise)).map_or(1, |s| s.noise.repeat)
+}
+
+#[derive(Copy, Clone)]
+enum Kind {
+    Add,
+    Mul,
+    Mixed(MixOrder),
+}
+
+/// The epilogue of one layer.
+pub struct Post {
+    noise: Option<NoiseCode>,
+    act: Option<Activation>,
+}
+
+struct NoiseCode {
+    kind: Kind,
+    /// σ of the additive part in absolute units (times the full scale for `fs`).
+    sigma_add: f32,
+    sigma_mul: f32,
+    /// The per-sample full scale `max|x|·max|w|` (scratch offset) for σ in `fs`.
+    full_scale: Option<usize>,
+    /// Draws: scratch offset, and bytes between samples (0: static, shared).
+    eps: usize,
+    stride: i64,
+}
+
+impl Post {
+    /// Plans the epilogue of `layer` and emits the batch's draws. `full_scale`
+    /// is the scratch offset of per-sample full scales, if the layer has them.
+    pub fn new(layer: &mut Layer, full_scale: Option<usize>) -> Post {
+        let node = layer.node();
+        let count = node.shape.iter().product::<usize>();
+        let act = layer.fused;
+        let Some(site) = node.hw.noise.clone().filter(|s| active(&s.noise)) else { return Post { noise: None, act } };
+        let abs = |unit: SigmaUnit, v: f64| match unit {
+            SigmaUnit::Abs | SigmaUnit::FullScale => Some(v as f32),
+            SigmaUnit::Lsb => None,
+        };
+        let uses_fs = |unit: SigmaUnit| unit == SigmaUnit::FullScale;
+        let (kind, sigma_add, sigma_mul, fs) = match &site.noise.kind {
+            NoiseKind::Off => return Post { noise: None, act },
+            NoiseKind::Additive { sigma } => match abs(sigma.unit, sigma.value) {
+                Some(s) => (Kind::Add, s, 0.0, uses_fs(sigma.unit)),
+                // σ in lsb was added at the ADC.
+                None => return Post { noise: None, act },
+            },
+            NoiseKind::Multiplicative { sigma } => (Kind::Mul, 0.0, *sigma as f32, false),
+            NoiseKind::Mixed { add, mul, order } => {
+                (Kind::Mixed(*order), abs(add.unit, add.value).unwrap_or(0.0), *mul as f32, uses_fs(add.unit))
+            }
+        };
+        // Only MAC layers have a full scale; elsewhere σ in `fs` is σ·0.
+        let sigma_add = if fs && full_scale.is_none() { 0.0 } else { sigma_add };
+        let per_sample = if matches!(kind, Kind::Mixed(_)) { 2 * count } else { count };
+        let dynamic = site.noise.draw == Draw::Dynamic;
+        let rows = if dynamic { layout::MAX_BATCH } else { 1 };
+        let eps = layer.scratch.take(4 * per_sample * rows);
+        let fx = &mut layer.fx;
+        let fill = fx.func(host::FILL);
+        let base = fx.scratch(eps);
+        let site_v = fx.i32(site.site as i64);
+        let n = fx.i(per_sample as i64);
+        if dynamic {
+            let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
+            let first_element = fx.b.ins().imul_imm_s(fx.rep, per_sample as i64);
+            let (zero, batch) = (fx.i(0), fx.batch());
+            fx.for_range(zero, batch, 1, |fx, b| {
+                let b32 = fx.b.ins().ireduce(I32, b);
+                let sample = fx.b.ins().iadd(first_sample, b32);
+                let out = fx.at(base, b, 4 * per_sample as i64);
+                let ctx = fx.ctx;
+                fx.b.ins().call(fill, &[ctx, sample, site_v, first_element, out, n]);
+            });
+        } else {
+            let (ctx, sample, first) = (fx.ctx, fx.i32(PER_CHIP as i64), fx.i32(0));
+            fx.b.ins().call(fill, &[ctx, sample, site_v, first, base, n]);
+        }
+        let stride = if dynamic { 4 * per_sample as i64 } else { 0 };
+        let full_scale = if fs { full_scale } else { None };
+        Post { noise: Some(NoiseCode { kind, sigma_add, sigma_mul, full_scale, eps, stride }), act }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.noise.is_none() && self.act.is_none()
+    }
+
+    /// Whether `apply` takes four consecutive elements at once.
+    pub fn vectorizes(&self) -> bool {
+        !matches!(self.noise, Some(NoiseCode { kind: Kind::Mixed(_), .. }))
+    }
+
+    /// The epilogue of `v` (`F32`, or `F32X4` when `vectorizes`), the value
+    /// of element `e` (and the next three) of sample `b` (both `i64`).
+    pub fn apply(&self, fx: &mut Fx, v: Value, b: Value, e: Value) -> Value {
+        let mut v = v;
+        if let Some(n) = &self.noise {
+            v = n.apply(fx, v, b, e);
+        }
+        if let Some(act) = self.act {
+            v = act.emit(fx, v);
+        }
+        v
+    }
+
+    /// The epilogue as a pass over `count` elements per sample of `buf`
+    /// (`[batch][count]`), in place.
+    pub fn pass(&self, fx: &mut Fx, buf: Value, count: usize) {
+        if self.is_empty() {
+            return;
+        }
+        let vector = self.vectorizes();
+        let (zero, batch) = (fx.i(0), fx.batch());
+        let body = if vector { count / 4 * 4 } else { 0 };
+        fx.for_range(zero, batch, 1, |fx, b| {
+            let row = fx.at(buf, b, 4 * count as i64);
+            let element = |fx: &mut Fx, e: Value, ty| {
+                let at = fx.at(row, e, 4);
+                let v = fx.ld(ty, at, 0);
+                let v = self.apply(fx, v, b, e);
+                fx.st(v, at, 0);
+            };
+            let (zero, body_end, end) = (fx.i(0), fx.i(body as i64), fx.i(count as i64));
+            if body > 0 {
+                fx.for_range(zero, body_end, 4, |fx, e| element(fx, e, F32X4));
+            }
+            fx.for_range(body_end, end, 1, |fx, e| element(fx, e, F32));
+        });
+    }
+}
+
+impl NoiseCode {
+    fn apply(&self, fx: &mut Fx, v: Value, b: Value, e: Value) -> Value {
+        let ty = fx.b.func.dfg.value_type(v);
+        let eps_base = fx.scratch(self.eps);
+        let row = fx.b.ins().imul_imm_s(b, self.stride);
+        let row = fx.b.ins().iadd(eps_base, row);
+        let one = fx.fc(ty, 1.0);
+        let sigma_add = |fx: &mut Fx| {
+            let s = fx.f(self.sigma_add);
+            let s = match self.full_scale {
+                Some(off) => {
+                    let fs = fx.scratch(off);
+                    let at = fx.at(fs, b, 4);
+                    let fs = fx.ld(F32, at, 0);
+                    fx.b.ins().fmul(s, fs)
+                }
+                None => s,
+            };
+            if ty == F32 {
+                s
+            } else {
+                fx.b.ins().splat(ty, s)
+            }
+        };
+        match self.kind {
+            Kind::Add => {
+                let at = fx.at(row, e, 4);
+                let eps = fx.ld(ty, at, 0);
+                let s = sigma_add(fx);
+                let t = fx.b.ins().fmul(s, eps);
+                fx.b.ins().fadd(v, t)
+            }
+            Kind::Mul => {
+                let at = fx.at(row, e, 4);
+                let eps = fx.ld(ty, at, 0);
+                let s = fx.fc(ty, self.sigma_mul);
+                let t = fx.b.ins().fmul(s, eps);
+                let t = fx.b.ins().fadd(one, t);
+                fx.b.ins().fmul(v, t)
+            }
+            Kind::Mixed(order) => {
+                let at = fx.at(row, e, 8);
+                let em = fx.ld(F32, at, 0);
+                let ea = fx.ld(F32, at, 4);
+                let sa = sigma_add(fx);
+                let sm = fx.f(self.sigma_mul);
+                let m = fx.b.ins().fmul(sm, em);
+                let m = fx.b.ins().fadd(one, m);
+                let a = fx.b.ins().fmul(sa, ea);
+                match order {
+                    MixOrder::MulFirst => {
+                        let y = fx.b.ins().fmul(v, m);
+                        fx.b.ins().fadd(y, a)
+                    }
+                    MixOrder::AddFirst => {
+                        let y = fx.b.ins().fadd(v, a);
+                        fx.b.ins().fmul(y, m)
+                    }
+                }
+            }
+        }
+    }
+}

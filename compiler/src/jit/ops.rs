@@ -1,0 +1,338 @@
+//! The ops without multiply-accumulate hardware: input preprocessing,
+//! activations, pooling, softmax, batch norm, residual adds, flatten; and
+//! which activations fuse into the epilogue of the layer before them.
+
+use super::emit::Fx;
+use super::noise::{self, Post};
+use super::{host, mac, Layer};
+use analog_runtime::ir::{Graph, NodeKind, Op, Step};
+use cranelift_codegen::ir::types::{F32, F32X4};
+use cranelift_codegen::ir::{InstBuilder, Value};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    fn of(op: &Op) -> Option<Activation> {
+        match op {
+            Op::Relu => Some(Activation::Relu),
+            Op::Sigmoid => Some(Activation::Sigmoid),
+            Op::Tanh => Some(Activation::Tanh),
+            _ => None,
+        }
+    }
+
+    /// The activation of `v` (`F32` or `F32X4`), as the interpreter computes it.
+    pub fn emit(self, fx: &mut Fx, v: Value) -> Value {
+        if fx.is_vector(v) && self != Activation::Relu {
+            // The host's libm, one lane at a time.
+            let mut out = v;
+            for lane in 0..4u8 {
+                let x = fx.b.ins().extractlane(v, lane);
+                let y = self.emit(fx, x);
+                out = fx.b.ins().insertlane(out, y, lane);
+            }
+            return out;
+        }
+        match self {
+            Activation::Relu => fx.relu(v),
+            // 1 / (1 + exp(−v))
+            Activation::Sigmoid => {
+                let n = fx.b.ins().fneg(v);
+                let e = fx.call(host::EXPF, &[n])[0];
+                let one = fx.f(1.0);
+                let d = fx.b.ins().fadd(one, e);
+                fx.b.ins().fdiv(one, d)
+            }
+            Activation::Tanh => fx.call(host::TANHF, &[v])[0],
+        }
+    }
+}
+
+/// Which nodes write an activation's output in their epilogue.
+pub struct Fusion {
+    /// Per node: the activation node it writes for, and the activation.
+    pub into: Vec<Option<(analog_runtime::ir::NodeId, Activation)>>,
+    /// Per node: computed by its input's epilogue.
+    pub fused_away: Vec<bool>,
+}
+
+/// An activation without hardware effects fuses into an op that only it reads.
+pub fn fusion(g: &Graph) -> Fusion {
+    let uses = g.use_counts();
+    let mut f = Fusion { into: vec![None; g.nodes.len()], fused_away: vec![false; g.nodes.len()] };
+    for id in g.ids() {
+        let node = g.node(id);
+        let NodeKind::Op { op, inputs } = &node.kind else { continue };
+        let Some(act) = Activation::of(op) else { continue };
+        let producer = inputs[0];
+        let p = g.node(producer);
+        let fusable = matches!(p.kind, NodeKind::Op { .. })
+            && uses[producer.index()] == 1
+            && node.hw.is_ideal()
+            && noise::repeat(p) == 1
+            && f.into[producer.index()].is_none()
+            && !f.fused_away[producer.index()];
+        if fusable {
+            f.into[producer.index()] = Some((id, act));
+            f.fused_away[id.index()] = true;
+        }
+    }
+    f
+}
+
+/// Emits the body of `layer`'s function.
+pub fn emit(layer: &mut Layer) -> Result<(), String> {
+    let node = layer.node();
+    let size = node.shape.iter().product::<usize>();
+    match &node.kind {
+        NodeKind::Input { steps, shape, .. } => {
+            let buf = layer.fx.buf(layer.id.index());
+            preprocess(&mut layer.fx, buf, shape, steps);
+        }
+        NodeKind::Op { op, inputs } => {
+            let (x_node, x_shape) = (inputs[0].index(), &layer.graph.node(inputs[0]).shape);
+            let x_size = x_shape.iter().product::<usize>();
+            match op {
+                Op::Dense { .. } | Op::Conv2d { .. } => return mac::emit(layer),
+                Op::Denoise { .. } => return mac::emit_denoise(layer),
+                _ => {}
+            }
+            let x = layer.fx.buf(x_node);
+            let y = layer.fx.buf(layer.dest.index());
+            match op {
+                Op::Relu | Op::Sigmoid | Op::Tanh | Op::Flatten => {
+                    let act = Activation::of(op);
+                    map(&mut layer.fx, x, y, size, |fx, v| act.map_or(v, |a| a.emit(fx, v)));
+                }
+                Op::Add => {
+                    let other = layer.fx.buf(inputs[1].index());
+                    let (zero, n) = (layer.fx.i(0), layer.fx.batch());
+                    let n = layer.fx.b.ins().imul_imm_s(n, size as i64);
+                    layer.fx.for_range(zero, n, 1, |fx, i| {
+                        let (a, b, d) = (fx.at(x, i, 4), fx.at(other, i, 4), fx.at(y, i, 4));
+                        let (a, b) = (fx.ld(F32, a, 0), fx.ld(F32, b, 0));
+                        let s = fx.b.ins().fadd(a, b);
+                        fx.st(s, d, 0);
+                    });
+                }
+                Op::Softmax => softmax(&mut layer.fx, x, y, size, *x_shape.last().expect("rank ≥ 1")),
+                Op::BatchNorm { eps } => {
+                    let p = |r: &str| &node.param(r).expect("checked tensor").data;
+                    let (gamma, beta, mean, var) = (p("weight"), p("bias"), p("running_mean"), p("running_var"));
+                    let per = x_size / x_shape[0];
+                    for c in 0..x_shape[0] {
+                        let d = (var[c] + *eps as f32).sqrt();
+                        let (m, g, bb) = (mean[c], gamma[c], beta[c]);
+                        let (lo, hi) = (c * per, (c + 1) * per);
+                        per_element(&mut layer.fx, x, y, x_size, lo, hi, |fx, v| {
+                            let (m, d, g, bb) = (fx.f(m), fx.f(d), fx.f(g), fx.f(bb));
+                            let t = fx.b.ins().fsub(v, m);
+                            let t = fx.b.ins().fdiv(t, d);
+                            let t = fx.b.ins().fmul(t, g);
+                            fx.b.ins().fadd(t, bb)
+                        });
+                    }
+                }
+                Op::MaxPool2d { kernel, stride, padding } => {
+                    pool(&mut layer.fx, x, y, x_shape, *kernel, *stride, *padding, true)
+                }
+                Op::AvgPool2d { kernel, stride, padding } => {
+                    pool(&mut layer.fx, x, y, x_shape, *kernel, *stride, *padding, false)
+                }
+                Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => unreachable!("handled above"),
+            }
+        }
+    }
+    let post = Post::new(layer, None);
+    let y = layer.fx.buf(layer.dest.index());
+    post.pass(&mut layer.fx, y, size);
+    Ok(())
+}
+
+/// `y[b][i] = f(x[b][i])` for every sample and element.
+fn map(fx: &mut Fx, x: Value, y: Value, size: usize, f: impl Fn(&mut Fx, Value) -> Value) {
+    per_element(fx, x, y, size, 0, size, f)
+}
+
+/// `y[b][i] = f(x[b][i])` for `i` in `lo..hi`; rows of `size` elements.
+fn per_element(
+    fx: &mut Fx,
+    x: Value,
+    y: Value,
+    size: usize,
+    lo: usize,
+    hi: usize,
+    f: impl Fn(&mut Fx, Value) -> Value,
+) {
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let (xr, yr) = (fx.at(x, b, 4 * size as i64), fx.at(y, b, 4 * size as i64));
+        let (lo, hi) = (fx.i(lo as i64), fx.i(hi as i64));
+        fx.for_range(lo, hi, 1, |fx, i| {
+            let (xa, ya) = (fx.at(xr, i, 4), fx.at(yr, i, 4));
+            let v = fx.ld(F32, xa, 0);
+            let v = f(fx, v);
+            fx.st(v, ya, 0);
+        });
+    });
+}
+
+/// The input's preprocessing steps, in place on raw values.
+fn preprocess(fx: &mut Fx, buf: Value, shape: &[usize], steps: &[Step]) {
+    let len: usize = shape.iter().product();
+    let channels = shape[0];
+    let mut current = shape.to_vec();
+    for step in steps {
+        match step {
+            Step::Scale(f) => {
+                let f = *f as f32;
+                map(fx, buf, buf, len, |fx, v| {
+                    let f = fx.f(f);
+                    fx.b.ins().fmul(v, f)
+                });
+            }
+            Step::Normalize { mean, std } => {
+                let per = len / current[0].max(1);
+                let of = |i: usize| {
+                    let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
+                    (mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32)
+                };
+                let mut lo = 0;
+                while lo < len {
+                    let (m, s) = of(lo);
+                    let mut hi = lo + 1;
+                    while hi < len && of(hi) == (m, s) {
+                        hi += 1;
+                    }
+                    per_element(fx, buf, buf, len, lo, hi, |fx, v| {
+                        let (m, s) = (fx.f(m), fx.f(s));
+                        let t = fx.b.ins().fsub(v, m);
+                        fx.b.ins().fdiv(t, s)
+                    });
+                    lo = hi;
+                }
+            }
+            Step::Reshape(d) => current = d.clone(),
+            Step::Flatten => current = vec![len],
+        }
+    }
+}
+
+/// Softmax over rows of `n`: `exp(v − max) / Σ`, summed left to right.
+fn softmax(fx: &mut Fx, x: Value, y: Value, size: usize, n: usize) {
+    let (zero, batch) = (fx.i(0), fx.batch());
+    let rows = fx.b.ins().imul_imm_s(batch, (size / n) as i64);
+    fx.for_range(zero, rows, 1, |fx, r| {
+        let (xr, yr) = (fx.at(x, r, 4 * n as i64), fx.at(y, r, 4 * n as i64));
+        let init = fx.f(f32::NEG_INFINITY);
+        let m = fx.var(F32, init);
+        let (lo, hi) = (fx.i(0), fx.i(n as i64));
+        fx.for_range(lo, hi, 1, |fx, i| {
+            let at = fx.at(xr, i, 4);
+            let v = fx.ld(F32, at, 0);
+            let cur = fx.b.use_var(m);
+            let new = fx.max(cur, v);
+            fx.b.def_var(m, new);
+        });
+        let zero_f = fx.f(0.0);
+        let s = fx.var(F32, zero_f);
+        fx.for_range(lo, hi, 1, |fx, i| {
+            let (xa, ya) = (fx.at(xr, i, 4), fx.at(yr, i, 4));
+            let v = fx.ld(F32, xa, 0);
+            let mv = fx.b.use_var(m);
+            let d = fx.b.ins().fsub(v, mv);
+            let e = fx.call(host::EXPF, &[d])[0];
+            fx.st(e, ya, 0);
+            let cur = fx.b.use_var(s);
+            let new = fx.b.ins().fadd(cur, e);
+            fx.b.def_var(s, new);
+        });
+        fx.for_range(lo, hi, 1, |fx, i| {
+            let ya = fx.at(yr, i, 4);
+            let e = fx.ld(F32, ya, 0);
+            let sv = fx.b.use_var(s);
+            let q = fx.b.ins().fdiv(e, sv);
+            fx.st(q, ya, 0);
+        });
+    });
+}
+
+/// Max or average pooling of `[c, h, w]` rows; padding never wins a max and
+/// counts as zero in an average.
+#[allow(clippy::too_many_arguments)]
+fn pool(
+    fx: &mut Fx,
+    x: Value,
+    y: Value,
+    shape: &[usize],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    max: bool,
+) {
+    use analog_runtime::interp::ops::window;
+    use cranelift_codegen::ir::condcodes::IntCC;
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
+    let (in_size, out_size) = (c * h * w, c * oh * ow);
+    let pad_value = if max { f32::NEG_INFINITY } else { 0.0 };
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let (xr, yr) = (fx.at(x, b, 4 * in_size as i64), fx.at(y, b, 4 * out_size as i64));
+        let (lo, chans) = (fx.i(0), fx.i(c as i64));
+        fx.for_range(lo, chans, 1, |fx, ch| {
+            let xc = fx.at(xr, ch, 4 * (h * w) as i64);
+            let yc = fx.at(yr, ch, 4 * (oh * ow) as i64);
+            let ohv = fx.i(oh as i64);
+            fx.for_range(lo, ohv, 1, |fx, i| {
+                let owv = fx.i(ow as i64);
+                fx.for_range(lo, owv, 1, |fx, j| {
+                    let mut acc = fx.f(pad_value);
+                    for u in 0..kernel[0] {
+                        for v in 0..kernel[1] {
+                            let r = fx.b.ins().imul_imm_s(i, stride[0] as i64);
+                            let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0] as i64);
+                            let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
+                            let s = fx.b.ins().iadd_imm_s(s, v as i64 - padding[1] as i64);
+                            let value = if padding == [0, 0] {
+                                let idx = fx.b.ins().imul_imm_s(r, w as i64);
+                                let idx = fx.b.ins().iadd(idx, s);
+                                let at = fx.at(xc, idx, 4);
+                                fx.ld(F32, at, 0)
+                            } else {
+                                // Unsigned compares reject negatives too.
+                                let in_r = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, r, h as i64);
+                                let in_s = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, s, w as i64);
+                                let inside = fx.b.ins().band(in_r, in_s);
+                                let zero = fx.i(0);
+                                let r = fx.b.ins().select(inside, r, zero);
+                                let s = fx.b.ins().select(inside, s, zero);
+                                let idx = fx.b.ins().imul_imm_s(r, w as i64);
+                                let idx = fx.b.ins().iadd(idx, s);
+                                let at = fx.at(xc, idx, 4);
+                                let loaded = fx.ld(F32, at, 0);
+                                let pad = fx.f(pad_value);
+                                fx.b.ins().select(inside, loaded, pad)
+                            };
+                            acc = if max { fx.max(acc, value) } else { fx.b.ins().fadd(acc, value) };
+                        }
+                    }
+                    if !max {
+                        let k = fx.f((kernel[0] * kernel[1]) as f32);
+                        acc = fx.b.ins().fdiv(acc, k);
+                    }
+                    let idx = fx.b.ins().imul_imm_s(i, ow as i64);
+                    let idx = fx.b.ins().iadd(idx, j);
+                    let at = fx.at(yc, idx, 4);
+                    fx.st(acc, at, 0);
+                });
+            });
+        });
+    });
+    let _ = F32X4;
+}
