@@ -151,7 +151,7 @@ fn compile_and_drop_keeps_memory_flat() {
         let status = std::fs::read_to_string("/proc/self/statm").expect("linux");
         status.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()).expect("resident pages") * 4096
     };
-    let mut round = |n: usize| {
+    let round = |n: usize| {
         for _ in 0..n {
             drop(jit::compile(&l.graph, Kernels::Native, |p| std::fs::read(p)).expect("compiles"));
         }
