@@ -34,7 +34,7 @@ fn interp_outputs(g: &Graph, samples: usize) -> Vec<Vec<f32>> {
 
 /// The JIT's outputs for samples `0..samples`, run in calls of `split` samples.
 fn jit_outputs(g: &Graph, kernels: Kernels, samples: usize, split: usize) -> Result<Vec<Vec<f32>>, String> {
-    let compiled = jit::compile(g, kernels, |p| std::fs::read(p))?;
+    let compiled = jit::compile(g, kernels)?;
     let chip = compiled.chip(SEED, TRIAL);
     let mut ws = compiled.workspace();
     let per_sample: Vec<Vec<Vec<f32>>> = (0..samples).map(|s| inputs(g, s)).collect();
@@ -153,7 +153,7 @@ fn compile_and_drop_keeps_memory_flat() {
     };
     let round = |n: usize| {
         for _ in 0..n {
-            drop(jit::compile(&l.graph, Kernels::Native, |p| std::fs::read(p)).expect("compiles"));
+            drop(jit::compile(&l.graph, Kernels::Native).expect("compiles"));
         }
     };
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());

@@ -41,9 +41,7 @@ impl<'g> Engine<'g> {
         let interp = Interpreter::new(graph, read).map_err(EngineError::Table)?;
         match backend {
             Backend::Interp => Ok(Engine::Interp(interp)),
-            Backend::Jit => {
-                jit::compile(graph, kernels, read).map(|c| Engine::Jit(Box::new(c))).map_err(EngineError::Jit)
-            }
+            Backend::Jit => jit::compile(graph, kernels).map(|c| Engine::Jit(Box::new(c))).map_err(EngineError::Jit),
         }
     }
 

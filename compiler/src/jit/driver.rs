@@ -4,7 +4,7 @@
 use super::emit::Fx;
 use super::{define, layer_signature, layout, noise};
 use analog_runtime::ir::Graph;
-use cranelift_codegen::ir::types::{F32, F64, I32, I64};
+use cranelift_codegen::ir::types::{F32, F64, I32};
 use cranelift_codegen::ir::{InstBuilder, UserFuncName};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -39,9 +39,9 @@ pub fn define_driver(
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
-        let (c, rep) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let (c, rep) = (b.block_params(entry)[0], b.block_params(entry)[1]); // the driver ignores `rep`
         let mut fx = Fx::new(b, c, rep, module, imports);
-        for (node, layer) in graph.nodes.iter().zip(layers) {
+        for (index, (node, layer)) in graph.nodes.iter().zip(layers).enumerate() {
             let Some(layer) = layer else { continue };
             let f = fx.module.declare_func_in_func(*layer, fx.b.func);
             let repeat = noise::repeat(node);
@@ -54,7 +54,6 @@ pub fn define_driver(
             let batch = fx.batch();
             let n = fx.b.ins().imul_imm_s(batch, count);
             let sum = fx.scratch(sums);
-            let index = graph.nodes.iter().position(|m| std::ptr::eq(m, node)).expect("a node of the graph");
             let out = fx.buf(index);
             let zero = fx.i(0);
             fx.for_range(zero, n, 1, |fx, i| {
@@ -84,7 +83,6 @@ pub fn define_driver(
                 fx.st(y, y_at, 0);
             });
         }
-        let _ = (rep, I64);
         fx.b.ins().return_(&[]);
         fx.b.seal_all_blocks();
         let config = fx.module.target_config();

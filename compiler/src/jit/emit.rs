@@ -203,6 +203,27 @@ impl<'a> Fx<'a> {
         self.select_cmp(FloatCC::GreaterThan, v, z, v, z)
     }
 
+    /// `plane[r][s]` of an `h × w` f32 plane (`r`, `s`: i64), or `pad` outside
+    /// it, as the interpreter's `ops::at`; `pad = None` when every index is inside.
+    pub fn pixel(&mut self, plane: Value, r: Value, s: Value, h: usize, w: usize, pad: Option<f32>) -> Value {
+        let Some(pad) = pad else {
+            let idx = self.b.ins().imul_imm_s(r, w as i64);
+            let idx = self.b.ins().iadd(idx, s);
+            let at = self.at(plane, idx, 4);
+            return self.ld(F32, at, 0);
+        };
+        // Unsigned compares reject negatives too.
+        let in_r = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, r, h as i64);
+        let in_s = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, s, w as i64);
+        let inside = self.b.ins().band(in_r, in_s);
+        let zero = self.i(0);
+        let r = self.b.ins().select(inside, r, zero);
+        let s = self.b.ins().select(inside, s, zero);
+        let loaded = self.pixel(plane, r, s, h, w, None);
+        let pad = self.f(pad);
+        self.b.ins().select(inside, loaded, pad)
+    }
+
     /// `|v|` (clears the sign bit).
     pub fn abs(&mut self, v: Value) -> Value {
         self.b.ins().fabs(v)

@@ -9,7 +9,6 @@ use analog_runtime::interp::noise::Ctx as DrawCtx;
 use analog_runtime::interp::{noisy_weights, weights_vary};
 use analog_runtime::ir::hardware::{Accumulate, Draw, Order};
 use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
-use std::path::Path;
 
 type Entry = unsafe extern "C" fn(*const Ctx, u32);
 
@@ -63,13 +62,7 @@ fn is_mac(node: &Node) -> bool {
 use mac::pack;
 
 impl Compiled {
-    pub(super) fn new(
-        graph: &Graph,
-        kernels: Kernels,
-        code: CodeModule,
-        program: Program,
-        _read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
-    ) -> Result<Compiled, String> {
+    pub(super) fn new(graph: &Graph, kernels: Kernels, code: CodeModule, program: Program) -> Result<Compiled, String> {
         let ptr = code.module.get_finalized_function(program.driver);
         // SAFETY: the driver was defined with this signature (`layer_signature`).
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
@@ -78,7 +71,7 @@ impl Compiled {
             let w = node.param("weight");
             constant.push(match (w, &node.kind) {
                 (Some(w), _) if is_mac(node) && !weights_vary(node) => Some(pack(graph, node, &w.data)),
-                (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(graph, node)),
+                (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(node)),
                 _ => None,
             });
             if is_mac(node)

@@ -2,7 +2,7 @@
 //! vectorized generator, micro-kernels) registered as JIT symbols, and the
 //! generator's Cranelift versions defined in every module.
 
-use super::{emit, layout, mac, rng, Imports, Kernels};
+use super::{emit, mac, rng, Imports, Kernels};
 use cranelift_codegen::ir::types::{F32, I32, I64};
 use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature, Type, UserFuncName};
 use cranelift_codegen::Context;
@@ -116,6 +116,5 @@ pub fn define_module_functions(
         }
         super::define(module, id, name, &mut ctx, text.as_deref_mut())?;
     }
-    let _ = layout::MAX_BATCH;
     Ok(())
 }

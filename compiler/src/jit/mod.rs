@@ -21,7 +21,7 @@ mod rng;
 
 use analog_runtime::ir::{Graph, NodeId};
 use cranelift_codegen::ir::types::{I32, I64};
-use cranelift_codegen::ir::{AbiParam, Signature, UserFuncName};
+use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature, UserFuncName};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -42,7 +42,6 @@ pub fn mac_count(g: &Graph, node: &analog_runtime::ir::Node) -> usize {
 }
 use module::{CodeModule, Target};
 use std::collections::HashMap;
-use std::path::Path;
 
 /// Where the hot loops come from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -89,15 +88,12 @@ fn layer_signature(module: &dyn Module) -> Signature {
 }
 
 /// Compiles `graph` (after the pass pipeline). `read` loads multiplier tables.
-pub fn compile(
-    graph: &Graph,
-    kernels: Kernels,
-    read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
-) -> Result<Compiled, String> {
+/// Multiplier tables are read from their paths (the front end checked them).
+pub fn compile(graph: &Graph, kernels: Kernels) -> Result<Compiled, String> {
     let mut code = CodeModule::new(Target::Host, &host::symbols())?;
     let program = build(graph, kernels, &mut *code.module, None)?;
     code.finalize()?;
-    exec::Compiled::new(graph, kernels, code, program, read)
+    exec::Compiled::new(graph, kernels, code, program)
 }
 
 /// The CLIF of every function of `graph`, for the pinned x86-64 ISA.
@@ -191,5 +187,3 @@ fn define(
     }
     module.define_function(id, ctx).map_err(|e| format!("cranelift: {e:?}"))
 }
-
-use cranelift_codegen::ir::InstBuilder;

@@ -75,24 +75,13 @@ impl Post {
         let rows = if dynamic { layout::MAX_BATCH } else { 1 };
         let eps = layer.scratch.take(4 * per_sample * rows);
         let fx = &mut layer.fx;
-        let fill = fx.func(host::FILL);
-        let base = fx.scratch(eps);
-        let site_v = fx.i32(site.site as i64);
-        let n = fx.i(per_sample as i64);
         if dynamic {
-            let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
-            let first_element = fx.b.ins().imul_imm_s(fx.rep, per_sample as i64);
-            let (zero, batch) = (fx.i(0), fx.batch());
-            fx.for_range(zero, batch, 1, |fx, b| {
-                let b32 = fx.b.ins().ireduce(I32, b);
-                let sample = fx.b.ins().iadd(first_sample, b32);
-                let out = fx.at(base, b, 4 * per_sample as i64);
-                let ctx = fx.ctx;
-                fx.b.ins().call(fill, &[ctx, sample, site_v, first_element, out, n]);
-            });
+            fill_batch(fx, eps, site.site, per_sample);
         } else {
+            // Per chip: one set of draws shared by every sample.
             let (ctx, sample, first) = (fx.ctx, fx.i32(PER_CHIP as i64), fx.i32(0));
-            fx.b.ins().call(fill, &[ctx, sample, site_v, first, base, n]);
+            let (site_v, base, n) = (fx.i32(site.site as i64), fx.scratch(eps), fx.i(per_sample as i64));
+            fx.call(host::FILL, &[ctx, sample, site_v, first, base, n]);
         }
         let stride = if dynamic { 4 * per_sample as i64 } else { 0 };
         let full_scale = if fs { full_scale } else { None };
@@ -145,6 +134,25 @@ impl Post {
             fx.for_range(body_end, end, 1, |fx, e| element(fx, e, F32));
         });
     }
+}
+
+/// The dynamic Gaussian draws `rep·count + e` (`e < count`) of `site` for
+/// every sample of the batch into scratch `[batch][count]` at `off`.
+pub fn fill_batch(fx: &mut Fx, off: usize, site: u32, count: usize) {
+    let f = fx.func(host::FILL);
+    let base = fx.scratch(off);
+    let site = fx.i32(site as i64);
+    let n = fx.i(count as i64);
+    let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
+    let first = fx.b.ins().imul_imm_s(fx.rep, count as u32 as i32 as i64);
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let b32 = fx.b.ins().ireduce(I32, b);
+        let sample = fx.b.ins().iadd(first_sample, b32);
+        let out = fx.at(base, b, 4 * count as i64);
+        let ctx = fx.ctx;
+        fx.b.ins().call(f, &[ctx, sample, site, first, out, n]);
+    });
 }
 
 impl NoiseCode {

@@ -6,7 +6,7 @@ use super::emit::Fx;
 use super::noise::{self, Post};
 use super::{host, mac, Layer};
 use analog_runtime::ir::{Graph, NodeKind, Op, Step};
-use cranelift_codegen::ir::types::{F32, F32X4};
+use cranelift_codegen::ir::types::F32;
 use cranelift_codegen::ir::{InstBuilder, Value};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -276,7 +276,6 @@ fn pool(
     max: bool,
 ) {
     use analog_runtime::interp::ops::window;
-    use cranelift_codegen::ir::condcodes::IntCC;
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
     let (in_size, out_size) = (c * h * w, c * oh * ow);
@@ -299,26 +298,8 @@ fn pool(
                             let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0] as i64);
                             let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
                             let s = fx.b.ins().iadd_imm_s(s, v as i64 - padding[1] as i64);
-                            let value = if padding == [0, 0] {
-                                let idx = fx.b.ins().imul_imm_s(r, w as i64);
-                                let idx = fx.b.ins().iadd(idx, s);
-                                let at = fx.at(xc, idx, 4);
-                                fx.ld(F32, at, 0)
-                            } else {
-                                // Unsigned compares reject negatives too.
-                                let in_r = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, r, h as i64);
-                                let in_s = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, s, w as i64);
-                                let inside = fx.b.ins().band(in_r, in_s);
-                                let zero = fx.i(0);
-                                let r = fx.b.ins().select(inside, r, zero);
-                                let s = fx.b.ins().select(inside, s, zero);
-                                let idx = fx.b.ins().imul_imm_s(r, w as i64);
-                                let idx = fx.b.ins().iadd(idx, s);
-                                let at = fx.at(xc, idx, 4);
-                                let loaded = fx.ld(F32, at, 0);
-                                let pad = fx.f(pad_value);
-                                fx.b.ins().select(inside, loaded, pad)
-                            };
+                            let pad = (padding != [0, 0]).then_some(pad_value);
+                            let value = fx.pixel(xc, r, s, h, w, pad);
                             acc = if max { fx.max(acc, value) } else { fx.b.ins().fadd(acc, value) };
                         }
                     }
@@ -334,5 +315,4 @@ fn pool(
             });
         });
     });
-    let _ = F32X4;
 }

@@ -12,7 +12,7 @@ use super::common;
 use super::{Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layout::{self, MAX_BATCH};
-use crate::jit::noise::Post;
+use crate::jit::noise::{self, Post};
 use crate::jit::{host, Layer};
 use analog_runtime::interp::noise::lsb_sigma;
 use analog_runtime::interp::ADC_SITE;
@@ -75,10 +75,10 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
     if let Some(off) = adc_eps {
-        fill(fx, off, ADC_SITE.wrapping_add(pr.uid), count);
+        noise::fill_batch(fx, off, ADC_SITE.wrapping_add(pr.uid), count);
     }
     if let (Some(off), Some((site, _))) = (lsb_eps, pr.lsb) {
-        fill(fx, off, site, count);
+        noise::fill_batch(fx, off, site, count);
     }
     quantize(fx, geo, rows, &pr, xq, sx);
     let kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count };
@@ -94,25 +94,6 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         }
     }
     Ok(fuse)
-}
-
-/// The dynamic Gaussian draws `rep·count + e` (`e < count`) of `site` for
-/// every sample of the batch into scratch `[batch][count]` at `off`.
-fn fill(fx: &mut Fx, off: usize, site: u32, count: usize) {
-    let f = fx.func(host::FILL);
-    let base = fx.scratch(off);
-    let site = fx.i32(site as i64);
-    let n = fx.i(count as i64);
-    let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
-    let first = fx.b.ins().imul_imm_s(fx.rep, count as u32 as i32 as i64);
-    let (zero, batch) = (fx.i(0), fx.batch());
-    fx.for_range(zero, batch, 1, |fx, b| {
-        let b32 = fx.b.ins().ireduce(I32, b);
-        let sample = fx.b.ins().iadd(first_sample, b32);
-        let out = fx.at(base, b, 4 * count as i64);
-        let ctx = fx.ctx;
-        fx.b.ins().call(f, &[ctx, sample, site, first, out, n]);
-    });
 }
 
 /// `(lo, hi)` of tile `t` (`i64`): `t·n .. min(t·n + n, k)`.
@@ -313,7 +294,7 @@ impl Kernel<'_> {
             if self.fuse {
                 y = self.post.apply(fx, y, r, o);
             }
-            store(fx, geo, self.out, y, r, o, lanes);
+            super::store_lanes(fx, geo, self.out, y, r, o, lanes);
         }
     }
 
@@ -352,20 +333,6 @@ impl Kernel<'_> {
             nu = fx.b.ins().fadd(nu, sd);
         }
         nu
-    }
-}
-
-/// Stores the first `lanes` lanes of `y` as outputs `(r, o..o+lanes)`.
-fn store(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, o: Value, lanes: usize) {
-    let at = super::out_addr(fx, geo, out, r, o);
-    if geo.positions == 1 && lanes == 4 {
-        fx.st(y, at, 0);
-        return;
-    }
-    let stride = 4 * geo.positions as i64;
-    for lane in 0..lanes {
-        let v = fx.b.ins().extractlane(y, lane as u8);
-        fx.st(v, at, stride * lane as i64);
     }
 }
 

@@ -41,8 +41,8 @@ struct Consts {
 }
 
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
-pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
-    let _ = post;
+/// (Its epilogue is always the caller's pass: `post` is unused.)
+pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &Post) -> Result<bool, String> {
     let node = layer.node();
     let Format::AnalogInt { block, input_bits, input_signed, adc_bits, gain, input_scale, adc_noise, .. } =
         node.hw.format

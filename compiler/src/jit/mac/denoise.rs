@@ -8,8 +8,7 @@
 use crate::jit::emit::Fx;
 use crate::jit::noise::Post;
 use crate::jit::Layer;
-use analog_runtime::ir::{Graph, Node, NodeKind, Op};
-use cranelift_codegen::ir::condcodes::IntCC;
+use analog_runtime::ir::{Node, NodeKind, Op};
 use cranelift_codegen::ir::types::F32;
 use cranelift_codegen::ir::{InstBuilder, Value};
 
@@ -27,8 +26,7 @@ fn offsets(node: &Node) -> Result<[usize; 4], String> {
 }
 
 /// The block's weights (chip slot 0): down weight, down bias, up weight, up bias.
-pub fn pack(g: &Graph, node: &Node) -> Vec<f32> {
-    let _ = g;
+pub fn pack(node: &Node) -> Vec<f32> {
     ROLES.iter().filter_map(|r| node.param(r)).flat_map(|t| t.data.iter().copied()).collect()
 }
 
@@ -146,20 +144,9 @@ fn conv(
                     let wc = fx.at(wo, ch, 4 * (kernel * kernel) as i64);
                     for u in 0..kernel {
                         let r = fx.b.ins().iadd_imm_s(i, u as i64 - pad as i64);
-                        let in_r = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, r, h as i64);
                         for v in 0..kernel {
                             let s = fx.b.ins().iadd_imm_s(j, v as i64 - pad as i64);
-                            let in_s = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, s, w as i64);
-                            let inside = fx.b.ins().band(in_r, in_s);
-                            let z = fx.i(0);
-                            let rr = fx.b.ins().select(inside, r, z);
-                            let ss = fx.b.ins().select(inside, s, z);
-                            let idx = fx.b.ins().imul_imm_s(rr, w as i64);
-                            let idx = fx.b.ins().iadd(idx, ss);
-                            let at = fx.at(xc, idx, 4);
-                            let loaded = fx.ld(F32, at, 0);
-                            let zf = fx.f(0.0);
-                            let xv = fx.b.ins().select(inside, loaded, zf);
+                            let xv = fx.pixel(xc, r, s, h, w, Some(0.0));
                             let wv = fx.ld_ro(F32, wc, (4 * (u * kernel + v)) as i64);
                             let p = fx.b.ins().fmul(wv, xv);
                             let a = fx.b.use_var(acc);

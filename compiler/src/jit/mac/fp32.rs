@@ -151,7 +151,7 @@ impl Kernel<'_> {
         if self.fuse {
             y = self.post.apply(fx, y, r, o);
         }
-        self.store(fx, y, r, o, lanes);
+        super::store_lanes(fx, self.geo, self.out, y, r, o, lanes);
     }
 
     /// The dense layer through the host's GEMM (same sums, wider vectors):
@@ -184,21 +184,6 @@ impl Kernel<'_> {
                 panel_body(fx, p, partial);
             }
         });
-    }
-
-    /// Stores the first `lanes` lanes of `y`, outputs `(r, o..o+lanes)`.
-    fn store(&self, fx: &mut Fx, y: Value, r: Value, o: Value, lanes: usize) {
-        if self.geo.positions == 1 && lanes == 4 {
-            let at = super::out_addr(fx, self.geo, self.out, r, o);
-            fx.st(y, at, 0);
-            return;
-        }
-        let at = super::out_addr(fx, self.geo, self.out, r, o);
-        let stride = 4 * self.geo.positions as i64;
-        for lane in 0..lanes {
-            let v = fx.b.ins().extractlane(y, lane as u8);
-            fx.st(v, at, stride * lane as i64);
-        }
     }
 }
 

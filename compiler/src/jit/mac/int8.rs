@@ -291,7 +291,7 @@ impl Kernel<'_> {
                 if self.fuse {
                     y = self.post.apply(fx, y, ri, o);
                 }
-                store(fx, geo, self.out, y, ri, o, lanes);
+                super::store_lanes(fx, geo, self.out, y, ri, o, lanes);
             }
         }
     }
@@ -330,20 +330,6 @@ impl Kernel<'_> {
             t = fx.b.ins().iadd(t, zxzw);
         }
         t
-    }
-}
-
-/// Stores the first `lanes` lanes of `y` as outputs `(r, o..o+lanes)`.
-fn store(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, o: Value, lanes: usize) {
-    let at = super::out_addr(fx, geo, out, r, o);
-    if geo.positions == 1 && lanes == 4 {
-        fx.st(y, at, 0);
-        return;
-    }
-    let stride = 4 * geo.positions as i64;
-    for lane in 0..lanes {
-        let v = fx.b.ins().extractlane(y, lane as u8);
-        fx.st(v, at, stride * lane as i64);
     }
 }
 

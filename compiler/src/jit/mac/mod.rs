@@ -23,7 +23,6 @@ use super::Layer;
 use analog_runtime::interp::ops::window;
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::{Node, NodeKind, Op};
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, I64};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
@@ -167,30 +166,12 @@ fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
                         for u in 0..conv.kernel[0] {
                             let r = fx.b.ins().imul_imm_s(i, conv.stride[0] as i64);
                             let r = fx.b.ins().iadd_imm_s(r, u as i64 - conv.padding[0] as i64);
-                            let in_r = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, r, h as i64);
                             for v in 0..conv.kernel[1] {
                                 let s = fx.b.ins().imul_imm_s(j, conv.stride[1] as i64);
                                 let s = fx.b.ins().iadd_imm_s(s, v as i64 - conv.padding[1] as i64);
-                                let value = if conv.padding == [0, 0] {
-                                    let idx = fx.b.ins().imul_imm_s(r, w as i64);
-                                    let idx = fx.b.ins().iadd(idx, s);
-                                    let idx = fx.b.ins().iadd_imm_s(idx, ((g * cg + ch) * h * w) as i64);
-                                    let at = fx.at(xb, idx, 4);
-                                    fx.ld(F32, at, 0)
-                                } else {
-                                    let in_s = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, s, w as i64);
-                                    let inside = fx.b.ins().band(in_r, in_s);
-                                    let zero = fx.i(0);
-                                    let rr = fx.b.ins().select(inside, r, zero);
-                                    let ss = fx.b.ins().select(inside, s, zero);
-                                    let idx = fx.b.ins().imul_imm_s(rr, w as i64);
-                                    let idx = fx.b.ins().iadd(idx, ss);
-                                    let idx = fx.b.ins().iadd_imm_s(idx, ((g * cg + ch) * h * w) as i64);
-                                    let at = fx.at(xb, idx, 4);
-                                    let loaded = fx.ld(F32, at, 0);
-                                    let zf = fx.f(0.0);
-                                    fx.b.ins().select(inside, loaded, zf)
-                                };
+                                let plane = fx.b.ins().iadd_imm_s(xb, (4 * (g * cg + ch) * h * w) as i64);
+                                let pad = (conv.padding != [0, 0]).then_some(0.0);
+                                let value = fx.pixel(plane, r, s, h, w, pad);
                                 fx.st(value, dst, 4 * col);
                                 col += 1;
                             }
@@ -255,6 +236,21 @@ pub fn out_addr(fx: &mut Fx, geo: &Geometry, out: Value, r: Value, o: Value) -> 
     fx.at(out, idx, 4)
 }
 
+/// Stores the first `lanes` lanes of `y` as outputs `(r, o..o+lanes)`: one
+/// vector store where they are contiguous (dense), else lane by lane.
+pub fn store_lanes(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, o: Value, lanes: usize) {
+    let at = out_addr(fx, geo, out, r, o);
+    if geo.positions == 1 && lanes == 4 {
+        fx.st(y, at, 0);
+        return;
+    }
+    let stride = 4 * geo.positions as i64;
+    for lane in 0..lanes {
+        let v = fx.b.ins().extractlane(y, lane as u8);
+        fx.st(v, at, stride * lane as i64);
+    }
+}
+
 /// Emits a dense or conv2d layer.
 pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let node = layer.node();
@@ -295,9 +291,4 @@ pub fn pack(g: &analog_runtime::ir::Graph, node: &Node, weights: &[f32]) -> Vec<
         (Format::Abfp { .. }, _) => abfp::pack(&geo, node, weights),
         (Format::AnalogInt { .. }, _) => analog_int::pack(&geo, node, weights),
     }
-}
-
-#[allow(dead_code)]
-fn _types(_: Type) -> Type {
-    I64
 }

@@ -78,8 +78,8 @@ enum Mask {
 }
 
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
-pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
-    let _ = post;
+/// (Its epilogue is always the caller's pass: `post` is unused.)
+pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &Post) -> Result<bool, String> {
     let node = layer.node();
     let Accumulate::Ordered { order, lo, hi, leak } = node.hw.accumulate else {
         return Err(format!("`{}` is not ordered", node.name));
