@@ -100,10 +100,6 @@ fn jit_agrees_with_the_interpreter() {
         for kernels in [Kernels::Native, Kernels::Cranelift] {
             for split in [SAMPLES, 4] {
                 let got = jit_outputs(&l.graph, kernels, SAMPLES, split);
-                // Known gap (docs/architecture.md): per-inference weight noise runs on the interpreter.
-                if got.as_ref().is_err_and(|e| e.contains("dynamic weight noise")) {
-                    continue;
-                }
                 if let Err(e) = compare(&want, got) {
                     failures.push(format!("{} ({kernels:?}, batches of {split}): {e}", file.display()));
                 }

@@ -137,9 +137,9 @@ impl ExecArgs {
             Ok(e) => Ok(e),
             Err(crate::engine::EngineError::Table(msg)) => Err(fail(cli, crate::diag::Code::BadTable, msg)),
             Err(crate::engine::EngineError::Jit(msg)) => {
-                // A limitation of the JIT, not of the model: the interpreter runs it (same results, slower).
-                eprintln!("note: {msg}; running on the interpreter");
-                crate::engine::Engine::new(graph, Backend::Interp, self.kernels).map_err(|_| Outcome::Internal)
+                // Every op has a JIT path, so this is a bug of ours, not of the model.
+                eprintln!("internal error: the JIT could not compile this model: {msg} (`--backend interp` runs it)");
+                Err(Outcome::Internal)
             }
         }
     }

@@ -2,10 +2,10 @@
 //! node `repeat = R` times, averaging in f64 as the interpreter does.
 
 use super::emit::Fx;
-use super::{define, layer_signature, layout, noise};
+use super::{define, dynamic, layer_signature, layout, noise};
 use analog_runtime::ir::Graph;
-use cranelift_codegen::ir::types::{F32, F64, I32};
-use cranelift_codegen::ir::{InstBuilder, UserFuncName};
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
+use cranelift_codegen::ir::{InstBuilder, UserFuncName, Value};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -44,10 +44,20 @@ pub fn define_driver(
         for (index, (node, layer)) in graph.nodes.iter().zip(layers).enumerate() {
             let Some(layer) = layer else { continue };
             let f = fx.module.declare_func_in_func(*layer, fx.b.func);
+            // A layer whose weights are redrawn per inference runs through the host, sample by sample.
+            let call = |fx: &mut Fx, rep: Value| match dynamic::redrawn(node) {
+                false => {
+                    fx.b.ins().call(f, &[c, rep]);
+                }
+                true => {
+                    let (node, addr) = (fx.i32(index as i64), fx.b.ins().func_addr(I64, f));
+                    fx.call(dynamic::DYNAMIC_LAYER, &[c, rep, node, addr]);
+                }
+            };
             let repeat = noise::repeat(node);
             if repeat <= 1 {
                 let zero = fx.i32(0);
-                fx.b.ins().call(f, &[c, zero]);
+                call(&mut fx, zero);
                 continue;
             }
             let count = node.shape.iter().product::<usize>() as i64;
@@ -64,7 +74,7 @@ pub fn define_driver(
             let reps = fx.i(repeat as i64);
             fx.for_range(zero, reps, 1, |fx, r| {
                 let r32 = fx.b.ins().ireduce(I32, r);
-                fx.b.ins().call(f, &[c, r32]);
+                call(fx, r32);
                 fx.for_range(zero, n, 1, |fx, i| {
                     let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
                     let s = fx.ld(F64, s_at, 0);

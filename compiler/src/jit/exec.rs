@@ -7,10 +7,10 @@ use super::module::CodeModule;
 use super::{Kernels, Program};
 use analog_runtime::interp::noise::Ctx as DrawCtx;
 use analog_runtime::interp::{noisy_weights, weights_vary};
-use analog_runtime::ir::hardware::{Accumulate, Draw, Order};
+use analog_runtime::ir::hardware::{Accumulate, Order};
 use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
 
-type Entry = unsafe extern "C" fn(*const Ctx, u32);
+pub type Entry = unsafe extern "C" fn(*const Ctx, u32);
 
 pub struct Compiled {
     /// Declared before `code`: dropped first (nothing here points into it,
@@ -74,11 +74,6 @@ impl Compiled {
                 (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(node)),
                 _ => None,
             });
-            if is_mac(node)
-                && node.hw.weight_noise.as_ref().is_some_and(|s| s.noise.draw == Draw::Dynamic && weights_vary(node))
-            {
-                return Err(format!("the JIT does not compile dynamic weight noise (`{}`) yet", node.name));
-            }
         }
         let layers = program
             .layers
@@ -106,6 +101,11 @@ impl Compiled {
         &self.graph
     }
 
+    /// Elements of one sample of each node.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
     /// Makes the static draws of chip `trial`, as `Interpreter::trial` does.
     pub fn chip(&self, seed: u64, trial: u32) -> Chip {
         let mut ptrs = vec![std::ptr::null(); 2 * self.graph.nodes.len()];
@@ -113,7 +113,7 @@ impl Compiled {
         for (i, node) in self.graph.nodes.iter().enumerate() {
             if let Some(c) = &self.constant[i] {
                 ptrs[2 * i] = c.as_ptr() as *const u8;
-            } else if is_mac(node) && weights_vary(node) {
+            } else if is_mac(node) && weights_vary(node) && !super::dynamic::redrawn(node) {
                 let ctx = DrawCtx { seed, trial, sample: analog_runtime::rng::PER_CHIP, rep: 0 };
                 let (w, _prepared) = noisy_weights(node, ctx);
                 let packed = pack(&self.graph, node, &w);
@@ -152,11 +152,15 @@ impl Compiled {
             if matches!(self.graph.node(*id).kind, NodeKind::Input { .. }) {
                 continue;
             }
+            let redrawn = super::dynamic::redrawn(self.graph.node(*id));
             let mut times: Vec<f64> = (0..reps.max(1))
                 .map(|_| {
                     let t = std::time::Instant::now();
                     // SAFETY: as in `run`; the buffers hold a whole batch.
-                    unsafe { f(&ctx, 0) };
+                    match redrawn {
+                        true => unsafe { super::dynamic::dynamic_layer(&ctx, 0, id.index() as u32, *f) },
+                        false => unsafe { f(&ctx, 0) },
+                    }
                     t.elapsed().as_secs_f64()
                 })
                 .collect();
@@ -175,6 +179,8 @@ impl Compiled {
             first_sample: first,
             trial: chip.trial,
             key: analog_runtime::rng::key(chip.seed),
+            seed: chip.seed,
+            model: self as *const Compiled as *const std::ffi::c_void,
         }
     }
 

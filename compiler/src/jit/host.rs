@@ -2,7 +2,7 @@
 //! vectorized generator, micro-kernels) registered as JIT symbols, and the
 //! generator's Cranelift versions defined in every module.
 
-use super::{emit, mac, rng, Imports, Kernels};
+use super::{dynamic, emit, mac, rng, Imports, Kernels};
 use cranelift_codegen::ir::types::{F32, I32, I64};
 use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature, Type, UserFuncName};
 use cranelift_codegen::Context;
@@ -31,6 +31,7 @@ pub const TANHF: &str = "analogc_tanhf";
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut s = vec![(FILL, rng::host_fill as *const u8), (EXPF, expf as *const u8), (TANHF, tanhf as *const u8)];
     s.extend(mac::host_symbols());
+    s.push((dynamic::DYNAMIC_LAYER, dynamic::dynamic_layer as *const u8));
     s
 }
 
@@ -65,6 +66,7 @@ pub fn declare(module: &mut dyn Module, kernels: Kernels) -> Result<Imports, Str
     let unary = sig(module, &[F32], Some(F32));
     add(EXPF, Linkage::Import, unary.clone(), module)?;
     add(TANHF, Linkage::Import, unary, module)?;
+    add(dynamic::DYNAMIC_LAYER, Linkage::Import, sig(module, &[I64, I32, I32, I64], None), module)?;
     for (name, params, ret) in mac::host_signatures() {
         add(name, Linkage::Import, sig(module, &params, ret), module)?;
     }

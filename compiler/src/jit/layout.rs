@@ -6,6 +6,7 @@ pub const MAX_BATCH: usize = 64;
 
 /// The argument of every compiled function (`extern "C" fn(*const Ctx, rep: u32)`).
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct Ctx {
     /// Per node: its activations, `[batch][size]` f32.
     pub bufs: *const *mut f32,
@@ -20,6 +21,10 @@ pub struct Ctx {
     pub trial: u32,
     /// The Philox key of the seed.
     pub key: [u32; 2],
+    /// The seed itself and the compiled model, for host functions that
+    /// redo interpreter work (per-inference weight noise).
+    pub seed: u64,
+    pub model: *const std::ffi::c_void,
 }
 
 pub const BUFS: usize = std::mem::offset_of!(Ctx, bufs);

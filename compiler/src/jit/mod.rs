@@ -9,6 +9,7 @@
 //! as in the interpreter. `docs/architecture.md` describes the kernels.
 
 mod driver;
+mod dynamic;
 pub mod emit;
 mod exec;
 mod host;
