@@ -229,6 +229,12 @@ impl<'a> Fx<'a> {
         self.b.ins().fabs(v)
     }
 
+    /// The constant `c` of `v`'s type (`F32` or `F32X4`).
+    pub fn like(&mut self, v: Value, c: f32) -> Value {
+        let ty = self.b.func.dfg.value_type(v);
+        self.fc(ty, c)
+    }
+
     pub fn is_vector(&self, v: Value) -> bool {
         self.b.func.dfg.value_type(v) == F32X4
     }

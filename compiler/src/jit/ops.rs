@@ -6,7 +6,7 @@ use super::emit::Fx;
 use super::noise::{self, Post};
 use super::{host, mac, Layer};
 use analog_runtime::ir::{Graph, NodeKind, Op, Step};
-use cranelift_codegen::ir::types::F32;
+use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -85,141 +85,167 @@ pub fn fusion(g: &Graph) -> Fusion {
     f
 }
 
-/// Emits the body of `layer`'s function.
+/// Emits the body of `layer`'s function. Element-wise ops (preprocessing,
+/// activations, batch norm, adds) run their output noise in the same pass,
+/// four lanes at a time where the noise allows.
 pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let node = layer.node();
-    let size = node.shape.iter().product::<usize>();
     match &node.kind {
-        NodeKind::Input { steps, shape, .. } => {
-            let buf = layer.fx.buf(layer.id.index());
-            preprocess(&mut layer.fx, buf, shape, steps);
-        }
-        NodeKind::Op { op, inputs } => {
-            let (x_node, x_shape) = (inputs[0].index(), &layer.graph.node(inputs[0]).shape);
-            let x_size = x_shape.iter().product::<usize>();
-            match op {
-                Op::Dense { .. } | Op::Conv2d { .. } => return mac::emit(layer),
-                Op::Denoise { .. } => return mac::emit_denoise(layer),
-                _ => {}
-            }
-            let x = layer.fx.buf(x_node);
-            let y = layer.fx.buf(layer.dest.index());
-            match op {
-                Op::Relu | Op::Sigmoid | Op::Tanh | Op::Flatten => {
-                    let act = Activation::of(op);
-                    map(&mut layer.fx, x, y, size, |fx, v| act.map_or(v, |a| a.emit(fx, v)));
-                }
-                Op::Add => {
-                    let other = layer.fx.buf(inputs[1].index());
-                    let (zero, n) = (layer.fx.i(0), layer.fx.batch());
-                    let n = layer.fx.b.ins().imul_imm_s(n, size as i64);
-                    layer.fx.for_range(zero, n, 1, |fx, i| {
-                        let (a, b, d) = (fx.at(x, i, 4), fx.at(other, i, 4), fx.at(y, i, 4));
-                        let (a, b) = (fx.ld(F32, a, 0), fx.ld(F32, b, 0));
-                        let s = fx.b.ins().fadd(a, b);
-                        fx.st(s, d, 0);
-                    });
-                }
-                Op::Softmax => softmax(&mut layer.fx, x, y, size, *x_shape.last().expect("rank ≥ 1")),
-                Op::BatchNorm { eps } => {
-                    let p = |r: &str| &node.param(r).expect("checked tensor").data;
-                    let (gamma, beta, mean, var) = (p("weight"), p("bias"), p("running_mean"), p("running_var"));
-                    let per = x_size / x_shape[0];
-                    for c in 0..x_shape[0] {
-                        let d = (var[c] + *eps as f32).sqrt();
-                        let (m, g, bb) = (mean[c], gamma[c], beta[c]);
-                        let (lo, hi) = (c * per, (c + 1) * per);
-                        per_element(&mut layer.fx, x, y, x_size, lo, hi, |fx, v| {
-                            let (m, d, g, bb) = (fx.f(m), fx.f(d), fx.f(g), fx.f(bb));
-                            let t = fx.b.ins().fsub(v, m);
-                            let t = fx.b.ins().fdiv(t, d);
-                            let t = fx.b.ins().fmul(t, g);
-                            fx.b.ins().fadd(t, bb)
-                        });
-                    }
-                }
-                Op::MaxPool2d { kernel, stride, padding } => {
-                    pool(&mut layer.fx, x, y, x_shape, *kernel, *stride, *padding, true)
-                }
-                Op::AvgPool2d { kernel, stride, padding } => {
-                    pool(&mut layer.fx, x, y, x_shape, *kernel, *stride, *padding, false)
-                }
-                Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => unreachable!("handled above"),
-            }
-        }
+        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => return mac::emit(layer),
+        NodeKind::Op { op: Op::Denoise { .. }, .. } => return mac::emit_denoise(layer),
+        _ => {}
     }
+    let size = node.shape.iter().product::<usize>();
     let post = Post::new(layer, None);
     let y = layer.fx.buf(layer.dest.index());
-    post.pass(&mut layer.fx, y, size);
+    let op = match &node.kind {
+        NodeKind::Input { steps, shape, .. } => {
+            preprocess(&mut layer.fx, y, shape, steps, &post);
+            return Ok(());
+        }
+        NodeKind::Op { op, .. } => op,
+    };
+    let inputs: Vec<Value> = node.inputs().iter().map(|i| layer.fx.buf(i.index())).collect();
+    let x_shape = &layer.graph.node(node.inputs()[0]).shape;
+    let fx = &mut layer.fx;
+    let mut each = |lo: usize, hi: usize, f: &dyn Fn(&mut Fx, &[Value]) -> Value| {
+        per_element(fx, &inputs, y, size, lo, hi, post.vectorizes(), &|fx, v, b, e| {
+            let v = f(fx, v);
+            post.apply(fx, v, b, e)
+        })
+    };
+    match op {
+        Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => unreachable!("MAC layers are emitted above"),
+        Op::Relu | Op::Sigmoid | Op::Tanh | Op::Flatten => {
+            let act = Activation::of(op);
+            each(0, size, &|fx, v| act.map_or(v[0], |a| a.emit(fx, v[0])));
+        }
+        Op::Add => each(0, size, &|fx, v| fx.b.ins().fadd(v[0], v[1])),
+        Op::BatchNorm { eps } => {
+            let p = |r: &str| &node.param(r).expect("checked tensor").data;
+            let (gamma, beta, mean, var) = (p("weight"), p("bias"), p("running_mean"), p("running_var"));
+            let per = size / x_shape[0];
+            for c in 0..x_shape[0] {
+                let d = (var[c] + *eps as f32).sqrt();
+                let (m, g, bb) = (mean[c], gamma[c], beta[c]);
+                each(c * per, (c + 1) * per, &|fx, v| {
+                    let (m, d, g, bb) = (fx.like(v[0], m), fx.like(v[0], d), fx.like(v[0], g), fx.like(v[0], bb));
+                    let t = fx.b.ins().fsub(v[0], m);
+                    let t = fx.b.ins().fdiv(t, d);
+                    let t = fx.b.ins().fmul(t, g);
+                    fx.b.ins().fadd(t, bb)
+                });
+            }
+        }
+        Op::Softmax => {
+            softmax(fx, inputs[0], y, size, *x_shape.last().expect("rank ≥ 1"));
+            post.pass(fx, y, size);
+        }
+        Op::MaxPool2d { kernel, stride, padding } => {
+            pool(fx, inputs[0], y, x_shape, *kernel, *stride, *padding, true);
+            post.pass(fx, y, size);
+        }
+        Op::AvgPool2d { kernel, stride, padding } => {
+            pool(fx, inputs[0], y, x_shape, *kernel, *stride, *padding, false);
+            post.pass(fx, y, size);
+        }
+    }
     Ok(())
 }
 
-/// `y[b][i] = f(x[b][i])` for every sample and element.
-fn map(fx: &mut Fx, x: Value, y: Value, size: usize, f: impl Fn(&mut Fx, Value) -> Value) {
-    per_element(fx, x, y, size, 0, size, f)
-}
-
-/// `y[b][i] = f(x[b][i])` for `i` in `lo..hi`; rows of `size` elements.
+/// `y[b][e] = f(x₀[b][e], x₁[b][e], …, b, e)` for every sample and `e` in
+/// `lo..hi` (rows of `size` elements): `F32X4` values four at a time when
+/// `vector`, then `F32` for the rest.
+#[allow(clippy::too_many_arguments)]
 fn per_element(
     fx: &mut Fx,
-    x: Value,
+    xs: &[Value],
     y: Value,
     size: usize,
     lo: usize,
     hi: usize,
-    f: impl Fn(&mut Fx, Value) -> Value,
+    vector: bool,
+    f: &dyn Fn(&mut Fx, &[Value], Value, Value) -> Value,
 ) {
+    let body = if vector { lo + (hi - lo) / 4 * 4 } else { lo };
     let (zero, batch) = (fx.i(0), fx.batch());
     fx.for_range(zero, batch, 1, |fx, b| {
-        let (xr, yr) = (fx.at(x, b, 4 * size as i64), fx.at(y, b, 4 * size as i64));
-        let (lo, hi) = (fx.i(lo as i64), fx.i(hi as i64));
-        fx.for_range(lo, hi, 1, |fx, i| {
-            let (xa, ya) = (fx.at(xr, i, 4), fx.at(yr, i, 4));
-            let v = fx.ld(F32, xa, 0);
-            let v = f(fx, v);
-            fx.st(v, ya, 0);
-        });
+        let rows: Vec<Value> = xs.iter().map(|x| fx.at(*x, b, 4 * size as i64)).collect();
+        let yr = fx.at(y, b, 4 * size as i64);
+        let element = |fx: &mut Fx, e: Value, ty| {
+            let v: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let at = fx.at(*r, e, 4);
+                    fx.ld(ty, at, 0)
+                })
+                .collect();
+            let v = f(fx, &v, b, e);
+            let at = fx.at(yr, e, 4);
+            fx.st(v, at, 0);
+        };
+        let (lo, body, hi) = (fx.i(lo as i64), fx.i(body as i64), fx.i(hi as i64));
+        fx.for_range(lo, body, 4, |fx, e| element(fx, e, F32X4));
+        fx.for_range(body, hi, 1, |fx, e| element(fx, e, F32));
     });
 }
 
-/// The input's preprocessing steps, in place on raw values.
-fn preprocess(fx: &mut Fx, buf: Value, shape: &[usize], steps: &[Step]) {
+/// The input's preprocessing steps and its noise, in place on raw values,
+/// in one pass: the elements are split where a step's constants change
+/// (one run per channel for a per-channel normalization).
+fn preprocess(fx: &mut Fx, buf: Value, shape: &[usize], steps: &[Step], post: &Post) {
     let len: usize = shape.iter().product();
     let channels = shape[0];
+    // Per step, the constants of element `i`: (factor, offset, divisor) of `(v·factor − offset) / divisor`.
     let mut current = shape.to_vec();
+    let mut per_step: Vec<Box<dyn Fn(usize) -> (f32, f32, f32)>> = vec![];
     for step in steps {
         match step {
             Step::Scale(f) => {
                 let f = *f as f32;
-                map(fx, buf, buf, len, |fx, v| {
-                    let f = fx.f(f);
-                    fx.b.ins().fmul(v, f)
-                });
+                per_step.push(Box::new(move |_| (f, 0.0, 1.0)));
             }
             Step::Normalize { mean, std } => {
                 let per = len / current[0].max(1);
-                let of = |i: usize| {
+                let (mean, std) = (mean.clone(), std.clone());
+                per_step.push(Box::new(move |i| {
                     let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
-                    (mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32)
-                };
-                let mut lo = 0;
-                while lo < len {
-                    let (m, s) = of(lo);
-                    let mut hi = lo + 1;
-                    while hi < len && of(hi) == (m, s) {
-                        hi += 1;
-                    }
-                    per_element(fx, buf, buf, len, lo, hi, |fx, v| {
-                        let (m, s) = (fx.f(m), fx.f(s));
-                        let t = fx.b.ins().fsub(v, m);
-                        fx.b.ins().fdiv(t, s)
-                    });
-                    lo = hi;
-                }
+                    (1.0, mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32)
+                }));
             }
             Step::Reshape(d) => current = d.clone(),
             Step::Flatten => current = vec![len],
         }
+    }
+    let of = |i: usize| per_step.iter().map(|s| s(i)).collect::<Vec<_>>();
+    let mut lo = 0;
+    while lo < len {
+        let consts = of(lo);
+        let mut hi = lo + 1;
+        while hi < len && of(hi) == consts {
+            hi += 1;
+        }
+        per_element(fx, &[buf], buf, len, lo, hi, post.vectorizes(), &|fx, v, b, e| {
+            let mut v = v[0];
+            // The interpreter's operations, in its order: `v·f` for a scale, `(v − m) / s` for a normalization.
+            for (step, (f, m, s)) in
+                steps.iter().filter(|s| !matches!(s, Step::Reshape(_) | Step::Flatten)).zip(&consts)
+            {
+                v = match step {
+                    Step::Scale(_) => {
+                        let f = fx.like(v, *f);
+                        fx.b.ins().fmul(v, f)
+                    }
+                    _ => {
+                        let (m, s) = (fx.like(v, *m), fx.like(v, *s));
+                        let t = fx.b.ins().fsub(v, m);
+                        fx.b.ins().fdiv(t, s)
+                    }
+                };
+            }
+            post.apply(fx, v, b, e)
+        });
+        lo = hi;
     }
 }
 

@@ -189,13 +189,28 @@ impl Kernel<'_> {
 
 /// `tile[r][c] = Σ_k w[c][k]·x[r][k]` for `r < rows` and every column of
 /// `panels` packed panels, each sum `s = s + w·x` in `k` order from 0 (the
-/// interpreter's bits; Rust never contracts to FMA). With AVX, 4 rows × 2
-/// panels of 8-lane accumulators.
+/// interpreter's bits; Rust never contracts to FMA, and the vector width
+/// only changes how many sums run side by side). With AVX-512VL (32 vector
+/// registers) a block is 6 rows × 4 panels of 8-lane accumulators; with
+/// AVX, 4 rows × 2 panels.
 ///
 /// # Safety
 /// `x` holds `rows·k` values, `w` the packed panels, `tile` `rows·panels·8`.
 pub unsafe extern "C" fn gemm_f32(x: *const f32, rows: u64, k: u64, w: *const f32, panels: u64, tile: *mut f32) {
     let (rows, k, panels) = (rows as usize, k as usize, panels as usize);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU has AVX-512VL; the caller's buffers as documented.
+            unsafe { gemm_avx512(x, rows, k, w, panels, tile) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX; buffers as above.
+            unsafe { gemm_blocked::<4, 2>(x, rows, k, w, panels, tile) };
+            return;
+        }
+    }
     // SAFETY: sizes as documented; the caller's buffers.
     let (x, w, tile) = unsafe {
         (
@@ -204,12 +219,6 @@ pub unsafe extern "C" fn gemm_f32(x: *const f32, rows: u64, k: u64, w: *const f3
             std::slice::from_raw_parts_mut(tile, rows * panels * PANEL),
         )
     };
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX.
-        unsafe { gemm_avx(x, rows, k, w, panels, tile) };
-        return;
-    }
     gemm_portable(x, rows, k, w, panels, tile);
 }
 
@@ -228,39 +237,76 @@ fn gemm_portable(x: &[f32], rows: usize, k: usize, w: &[f32], panels: usize, til
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx512f,avx512vl")]
+unsafe fn gemm_avx512(x: *const f32, rows: usize, k: usize, w: *const f32, panels: usize, tile: *mut f32) {
+    // SAFETY: the caller's contract; the wider register file is this function's.
+    unsafe { gemm_blocked::<6, 4>(x, rows, k, w, panels, tile) }
+}
+
+/// Blocks of `R` rows × `P` panels, then the leftover rows one at a time
+/// and the leftover panels one at a time. Panels outermost: a block's
+/// weights stay in cache while every row goes past them.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn gemm_avx(x: &[f32], rows: usize, k: usize, w: &[f32], panels: usize, tile: &mut [f32]) {
-    use std::arch::x86_64::*;
-    const R: usize = 4;
-    let full_rows = rows / R * R;
+#[inline]
+unsafe fn gemm_blocked<const R: usize, const P: usize>(
+    x: *const f32,
+    rows: usize,
+    k: usize,
+    w: *const f32,
+    panels: usize,
+    tile: *mut f32,
+) {
+    let (full_rows, full_panels) = (rows / R * R, panels / P * P);
+    let stride = panels * PANEL;
     let mut p = 0;
     while p < panels {
-        let two = p + 1 < panels;
-        let (w0, w1) = (w[p * k * PANEL..].as_ptr(), w[(p + usize::from(two)) * k * PANEL..].as_ptr());
         let mut r = 0;
         while r < rows {
-            let block = if r < full_rows { R } else { 1 };
-            let mut acc = [[_mm256_setzero_ps(); 2]; R];
-            for j in 0..k {
-                // SAFETY: j < k, inside each panel.
-                let (a, b) = unsafe { (_mm256_loadu_ps(w0.add(j * PANEL)), _mm256_loadu_ps(w1.add(j * PANEL))) };
-                for (i, acc) in acc.iter_mut().enumerate().take(block) {
-                    let xs = _mm256_set1_ps(x[(r + i) * k + j]);
-                    acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(a, xs));
-                    acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(b, xs));
+            // SAFETY: `r < rows`, `p < panels`; each block reads R (or 1)
+            // rows and P (or 1) panels from there. (No closures here: they
+            // would not share the caller's wider register file.)
+            unsafe {
+                let (x, w, t) = (x.add(r * k), w.add(p * k * PANEL), tile.add((r * panels + p) * PANEL));
+                match (r < full_rows, p < full_panels) {
+                    (true, true) => block::<R, P>(x, k, w, t, stride),
+                    (true, false) => block::<R, 1>(x, k, w, t, stride),
+                    (false, true) => block::<1, P>(x, k, w, t, stride),
+                    (false, false) => block::<1, 1>(x, k, w, t, stride),
                 }
             }
-            for (i, acc) in acc.iter().enumerate().take(block) {
-                let at = ((r + i) * panels + p) * PANEL;
-                // SAFETY: the tile holds every row's panels.
-                unsafe { _mm256_storeu_ps(tile[at..].as_mut_ptr(), acc[0]) };
-                if two {
-                    // SAFETY: as above, the next panel.
-                    unsafe { _mm256_storeu_ps(tile[at + PANEL..].as_mut_ptr(), acc[1]) };
-                }
-            }
-            r += block;
+            r += if r < full_rows { R } else { 1 };
         }
-        p += if two { 2 } else { 1 };
+        p += if p < full_panels { P } else { 1 };
+    }
+}
+
+/// `R` rows × `P` panels: `R·P` accumulators in registers (the bounds are
+/// constants, so the loops unroll and nothing spills).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn block<const R: usize, const P: usize>(x: *const f32, k: usize, w: *const f32, tile: *mut f32, stride: usize) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); P]; R];
+    for j in 0..k {
+        let mut wv = [_mm256_setzero_ps(); P];
+        for (p, wv) in wv.iter_mut().enumerate() {
+            // SAFETY: panel `p` holds `k` rows of 8.
+            *wv = unsafe { _mm256_loadu_ps(w.add((p * k + j) * PANEL)) };
+        }
+        for (i, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: row `i` holds `k` values.
+            let xs = unsafe { _mm256_broadcast_ss(&*x.add(i * k + j)) };
+            for (a, wv) in acc.iter_mut().zip(&wv) {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(*wv, xs));
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        for (p, a) in acc.iter().enumerate() {
+            // SAFETY: row `i`'s panel `p` in the tile.
+            unsafe { _mm256_storeu_ps(tile.add(i * stride + p * PANEL), *a) };
+        }
     }
 }
