@@ -153,20 +153,14 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
     Ok(())
 }
 
+/// `f(fx, values, sample, element)`: an element's output from its inputs.
+type ElementFn<'a> = dyn Fn(&mut Fx, &[Value], Value, Value) -> Value + 'a;
+
 /// `y[b][e] = f(x₀[b][e], x₁[b][e], …, b, e)` for every sample and `e` in
 /// `lo..hi` (rows of `size` elements): `F32X4` values four at a time when
 /// `vector`, then `F32` for the rest.
 #[allow(clippy::too_many_arguments)]
-fn per_element(
-    fx: &mut Fx,
-    xs: &[Value],
-    y: Value,
-    size: usize,
-    lo: usize,
-    hi: usize,
-    vector: bool,
-    f: &dyn Fn(&mut Fx, &[Value], Value, Value) -> Value,
-) {
+fn per_element(fx: &mut Fx, xs: &[Value], y: Value, size: usize, lo: usize, hi: usize, vector: bool, f: &ElementFn) {
     let body = if vector { lo + (hi - lo) / 4 * 4 } else { lo };
     let (zero, batch) = (fx.i(0), fx.batch());
     fx.for_range(zero, batch, 1, |fx, b| {
@@ -195,29 +189,7 @@ fn per_element(
 /// (one run per channel for a per-channel normalization).
 fn preprocess(fx: &mut Fx, buf: Value, shape: &[usize], steps: &[Step], post: &Post) {
     let len: usize = shape.iter().product();
-    let channels = shape[0];
-    // Per step, the constants of element `i`: (factor, offset, divisor) of `(v·factor − offset) / divisor`.
-    let mut current = shape.to_vec();
-    let mut per_step: Vec<Box<dyn Fn(usize) -> (f32, f32, f32)>> = vec![];
-    for step in steps {
-        match step {
-            Step::Scale(f) => {
-                let f = *f as f32;
-                per_step.push(Box::new(move |_| (f, 0.0, 1.0)));
-            }
-            Step::Normalize { mean, std } => {
-                let per = len / current[0].max(1);
-                let (mean, std) = (mean.clone(), std.clone());
-                per_step.push(Box::new(move |i| {
-                    let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
-                    (1.0, mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32)
-                }));
-            }
-            Step::Reshape(d) => current = d.clone(),
-            Step::Flatten => current = vec![len],
-        }
-    }
-    let of = |i: usize| per_step.iter().map(|s| s(i)).collect::<Vec<_>>();
+    let of = |i: usize| step_constants(shape, steps, i);
     let mut lo = 0;
     while lo < len {
         let consts = of(lo);
@@ -247,6 +219,27 @@ fn preprocess(fx: &mut Fx, buf: Value, shape: &[usize], steps: &[Step], post: &P
         });
         lo = hi;
     }
+}
+
+/// The constants of element `i` at each scale or normalization step:
+/// `(factor, mean, std)` of `v·factor` or `(v − mean) / std`.
+fn step_constants(shape: &[usize], steps: &[Step], i: usize) -> Vec<(f32, f32, f32)> {
+    let (len, channels) = (shape.iter().product::<usize>(), shape[0]);
+    let mut current = shape.to_vec();
+    let mut out = vec![];
+    for step in steps {
+        match step {
+            Step::Scale(f) => out.push((*f as f32, 0.0, 1.0)),
+            Step::Normalize { mean, std } => {
+                let per = len / current[0].max(1);
+                let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
+                out.push((1.0, mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32));
+            }
+            Step::Reshape(d) => current = d.clone(),
+            Step::Flatten => current = vec![len],
+        }
+    }
+    out
 }
 
 /// Softmax over rows of `n`: `exp(v − max) / Σ`, summed left to right.
