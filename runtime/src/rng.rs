@@ -352,11 +352,31 @@ const LANES: usize = 16;
 pub fn fill_gaussian(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f32]) {
     assert!(out.len() as u64 <= 1 << 32, "fill_gaussian: more than 2^32 elements");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { fill_gaussian_avx2(seed, trial, sample, site, out) };
-        return;
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU supports these, checked just above.
+            unsafe { fill_gaussian_avx512(seed, trial, sample, site, out) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { fill_gaussian_avx2(seed, trial, sample, site, out) };
+            return;
+        }
     }
+    fill_gaussian_portable(seed, trial, sample, site, out);
+}
+
+/// [`fill_gaussian_portable`] compiled for AVX-512 (16 lanes in one register).
+///
+/// # Safety
+/// The CPU must support AVX-512F, VL and DQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq")]
+unsafe fn fill_gaussian_avx512(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f32]) {
     fill_gaussian_portable(seed, trial, sample, site, out);
 }
 
