@@ -3,7 +3,7 @@
 
 use super::emit::Fx;
 use super::{define, dynamic, layer_signature, layout, noise};
-use analog_runtime::ir::Graph;
+use analog_runtime::ir::{Graph, NodeKind};
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, UserFuncName, Value};
 use cranelift_codegen::Context;
@@ -32,8 +32,16 @@ pub fn define_driver(
         .map(|n| n.shape.iter().product::<usize>())
         .max()
         .unwrap_or(0);
-    let sums = scratch.max_layer;
-    scratch.take_persistent(8 * largest * layout::MAX_BATCH);
+    let sums = scratch.max_layer + scratch.take_persistent(8 * largest * layout::MAX_BATCH);
+    // An input preprocesses in place, so a repeated one restarts from a copy of its raw values.
+    let largest_input = graph
+        .nodes
+        .iter()
+        .filter(|n| noise::repeat(n) > 1 && matches!(n.kind, NodeKind::Input { .. }))
+        .map(|n| n.shape.iter().product::<usize>())
+        .max()
+        .unwrap_or(0);
+    let raw = scratch.max_layer + scratch.take_persistent(4 * largest_input * layout::MAX_BATCH);
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
         let entry = b.create_block();
@@ -71,8 +79,16 @@ pub fn define_driver(
                 let at = fx.at(sum, i, 8);
                 fx.st(z, at, 0);
             });
+            let input = matches!(node.kind, NodeKind::Input { .. });
+            let raw = fx.scratch(raw);
+            if input {
+                copy(&mut fx, out, raw, n);
+            }
             let reps = fx.i(repeat as i64);
             fx.for_range(zero, reps, 1, |fx, r| {
+                if input {
+                    copy(fx, raw, out, n);
+                }
                 let r32 = fx.b.ins().ireduce(I32, r);
                 call(fx, r32);
                 fx.for_range(zero, n, 1, |fx, i| {
@@ -100,4 +116,14 @@ pub fn define_driver(
     }
     define(module, id, "the network's driver", &mut ctx, text)?;
     Ok(id)
+}
+
+/// Copies `n` f32 values from `src` to `dst`.
+fn copy(fx: &mut Fx, src: Value, dst: Value, n: Value) {
+    let zero = fx.i(0);
+    fx.for_range(zero, n, 1, |fx, i| {
+        let (s, d) = (fx.at(src, i, 4), fx.at(dst, i, 4));
+        let v = fx.ld(F32, s, 0);
+        fx.st(v, d, 0);
+    });
 }

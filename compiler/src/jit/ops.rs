@@ -178,8 +178,12 @@ fn per_element(fx: &mut Fx, xs: &[Value], y: Value, size: usize, lo: usize, hi: 
             let at = fx.at(yr, e, 4);
             fx.st(v, at, 0);
         };
+        let vectorized = body > lo;
         let (lo, body, hi) = (fx.i(lo as i64), fx.i(body as i64), fx.i(hi as i64));
-        fx.for_range(lo, body, 4, |fx, e| element(fx, e, F32X4));
+        // Emitted only when it runs: `f` may have no vector form (mixed noise).
+        if vectorized {
+            fx.for_range(lo, body, 4, |fx, e| element(fx, e, F32X4));
+        }
         fx.for_range(body, hi, 1, |fx, e| element(fx, e, F32));
     });
 }

@@ -40,10 +40,11 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let fuse = geo.positions == 1 && post.vectorizes();
     let w = layer.fx.chip(2 * layer.id.index());
     let kern = Kernel { geo, post, clamp, fuse, out, w };
-    if layer.kernels == Kernels::Native && geo.positions == 1 && geo.groups == 1 {
-        let tile = layer.scratch.take(4 * MAX_BATCH * geo.panels() * PANEL);
+    if layer.kernels == Kernels::Native {
+        let rows_per_group = 4 * MAX_BATCH * geo.positions;
+        let tile = layer.scratch.take(rows_per_group * geo.panels() * PANEL);
         let tile = layer.fx.scratch(tile);
-        kern.native(&mut layer.fx, rows.base, tile);
+        kern.native(&mut layer.fx, rows, tile);
         return fuse;
     }
     let fx = &mut layer.fx;
@@ -154,36 +155,43 @@ impl Kernel<'_> {
         super::store_lanes(fx, self.geo, self.out, y, r, o, lanes);
     }
 
-    /// The dense layer through the host's GEMM (same sums, wider vectors):
-    /// it writes `[rows][panels·8]` sums to `tile`, then the epilogue runs here.
-    fn native(&self, fx: &mut Fx, x: Value, tile: Value) {
-        let (k, panels) = (self.geo.k, self.geo.panels());
+    /// The layer through the host's GEMM (same sums, wider vectors), one
+    /// group at a time: it writes `[rows][panels·8]` sums to `tile`, then the
+    /// epilogue runs here.
+    fn native(&self, fx: &mut Fx, rows: &Rows, tile: Value) {
+        let (k, panels, geo) = (self.geo.k, self.geo.panels(), self.geo);
         let batch = fx.batch();
+        let n = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
         let (kv, pv) = (fx.i(k as i64), fx.i(panels as i64));
-        fx.call(GEMM, &[x, batch, kv, self.w, pv, tile]);
-        let bias_base = (4 * panels * k * PANEL) as i64;
-        let zero = fx.i(0);
-        let (full, partial) = (self.geo.per_group() / PANEL, self.geo.per_group() % PANEL);
-        fx.for_range(zero, batch, 1, |fx, r| {
-            let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
-            let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
-                let at = fx.at(row, panel, (4 * PANEL) as i64);
-                let bias = fx.at(self.w, panel, (4 * PANEL) as i64);
-                let bias = fx.b.ins().iadd_imm_s(bias, bias_base);
-                for v in 0..2 {
-                    let y = fx.ld(F32X4, at, 16 * v as i64);
-                    self.epilogue(fx, y, r, 0, panel, v, bias, valid);
+        let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
+        for g in 0..geo.groups {
+            let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
+            let x = fx.b.ins().iadd(rows.base, off);
+            let w = fx.b.ins().iadd_imm_s(self.w, (4 * g * panels * k * PANEL) as i64);
+            fx.call(GEMM, &[x, n, kv, w, pv, tile]);
+            let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;
+            let zero = fx.i(0);
+            fx.for_range(zero, n, 1, |fx, r| {
+                let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
+                let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
+                    let at = fx.at(row, panel, (4 * PANEL) as i64);
+                    let bias = fx.at(self.w, panel, (4 * PANEL) as i64);
+                    let bias = fx.b.ins().iadd_imm_s(bias, bias_base);
+                    for v in 0..2 {
+                        let y = fx.ld(F32X4, at, 16 * v as i64);
+                        self.epilogue(fx, y, r, g, panel, v, bias, valid);
+                    }
+                };
+                if full > 0 {
+                    let n = fx.i(full as i64);
+                    fx.for_range(zero, n, 1, |fx, p| panel_body(fx, p, PANEL));
                 }
-            };
-            if full > 0 {
-                let n = fx.i(full as i64);
-                fx.for_range(zero, n, 1, |fx, p| panel_body(fx, p, PANEL));
-            }
-            if partial > 0 {
-                let p = fx.i(full as i64);
-                panel_body(fx, p, partial);
-            }
-        });
+                if partial > 0 {
+                    let p = fx.i(full as i64);
+                    panel_body(fx, p, partial);
+                }
+            });
+        }
     }
 }
 
