@@ -23,7 +23,7 @@ use super::Layer;
 use analog_runtime::interp::ops::window;
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::{Node, NodeKind, Op};
-use cranelift_codegen::ir::types::{F32, I64};
+use cranelift_codegen::ir::types::{F32, F32X4, I64};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
 /// Output columns per packed panel.
@@ -130,7 +130,9 @@ pub struct Rows {
 }
 
 /// Copies every conv patch into scratch (`[group][batch][positions][k]`),
-/// zero outside the input; a dense layer's rows are its input itself.
+/// zero outside the input; a dense layer's rows are its input itself. A
+/// padded input is first copied into a zero-bordered plane, so a patch is
+/// loads at constant offsets from its corner, four values at a time.
 fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
     let Some(conv) = &geo.conv else {
         let zero = layer.fx.i(0);
@@ -138,18 +140,48 @@ fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
     };
     let group_bytes = 4 * super::layout::MAX_BATCH * geo.positions * geo.k;
     let off = layer.scratch.take(group_bytes * geo.groups);
+    let [c, h, w] = conv.shape;
+    let ([ph, pw], [kh, kw], [sh, sw]) = (conv.padding, conv.kernel, conv.stride);
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    let padded = (ph, pw) != (0, 0);
+    let plane_off = padded.then(|| layer.scratch.take(4 * c * hp * wp));
     let fx = &mut layer.fx;
     let base = fx.scratch(off);
-    let [c, h, w] = conv.shape;
     let cg = c / geo.groups;
-    let (oh, ow) = (
-        window(h, conv.kernel[0], conv.stride[0], conv.padding[0]),
-        window(w, conv.kernel[1], conv.stride[1], conv.padding[1]),
-    );
+    let (oh, ow) = (window(h, kh, sh, ph), window(w, kw, sw, pw));
     let batch_bytes = (4 * geo.positions * geo.k) as i64;
+    let plane = plane_off.map(|o| fx.scratch(o));
+    if let Some(plane) = plane {
+        // The border stays zero: only the interior is written below.
+        let (zero, n) = (fx.i(0), fx.i((c * hp * wp) as i64));
+        fx.for_range(zero, n, 1, |fx, i| {
+            let (z, at) = (fx.f(0.0), fx.at(plane, i, 4));
+            fx.st(z, at, 0);
+        });
+    }
     let (zero, batch) = (fx.i(0), fx.batch());
     fx.for_range(zero, batch, 1, |fx, b| {
         let xb = fx.at(x, b, 4 * geo.in_size as i64);
+        let src = match plane {
+            Some(plane) => {
+                let (chans, hv) = (fx.i(c as i64), fx.i(h as i64));
+                fx.for_range(zero, chans, 1, |fx, ch| {
+                    fx.for_range(zero, hv, 1, |fx, r| {
+                        // Input row `(ch, r)` goes to padded row `(ch, r + ph)`, column `pw`.
+                        let row = fx.b.ins().imul_imm_s(ch, h as i64);
+                        let row = fx.b.ins().iadd(row, r);
+                        let from = fx.at(xb, row, 4 * w as i64);
+                        let to = fx.b.ins().imul_imm_s(ch, hp as i64);
+                        let to = fx.b.ins().iadd(to, r);
+                        let to = fx.at(plane, to, 4 * wp as i64);
+                        copy_run(fx, from, 0, to, 4 * (ph * wp + pw) as i64, w);
+                    });
+                });
+                plane
+            }
+            None => xb,
+        };
+        let (sh_rows, sw_cols) = if padded { (hp, wp) } else { (h, w) };
         for g in 0..geo.groups {
             let dst_b = fx.b.ins().imul_imm_s(b, batch_bytes);
             let dst_b = fx.b.ins().iadd(base, dst_b);
@@ -161,20 +193,17 @@ fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
                     let p = fx.b.ins().imul_imm_s(i, ow as i64);
                     let p = fx.b.ins().iadd(p, j);
                     let dst = fx.at(dst_b, p, 4 * geo.k as i64);
-                    let mut col = 0i64;
+                    // The patch's corner: row i·sh, column j·sw of the (padded) plane.
+                    let corner = fx.b.ins().imul_imm_s(i, (sh * sw_cols) as i64);
+                    let col = fx.b.ins().imul_imm_s(j, sw as i64);
+                    let corner = fx.b.ins().iadd(corner, col);
+                    let corner = fx.at(src, corner, 4);
+                    let mut at = 0;
                     for ch in 0..cg {
-                        for u in 0..conv.kernel[0] {
-                            let r = fx.b.ins().imul_imm_s(i, conv.stride[0] as i64);
-                            let r = fx.b.ins().iadd_imm_s(r, u as i64 - conv.padding[0] as i64);
-                            for v in 0..conv.kernel[1] {
-                                let s = fx.b.ins().imul_imm_s(j, conv.stride[1] as i64);
-                                let s = fx.b.ins().iadd_imm_s(s, v as i64 - conv.padding[1] as i64);
-                                let plane = fx.b.ins().iadd_imm_s(xb, (4 * (g * cg + ch) * h * w) as i64);
-                                let pad = (conv.padding != [0, 0]).then_some(0.0);
-                                let value = fx.pixel(plane, r, s, h, w, pad);
-                                fx.st(value, dst, 4 * col);
-                                col += 1;
-                            }
+                        for u in 0..kh {
+                            let from = (4 * (((g * cg + ch) * sh_rows + u) * sw_cols)) as i64;
+                            copy_run(fx, corner, from, dst, 4 * at as i64, kw);
+                            at += kw;
                         }
                     }
                 });
@@ -183,6 +212,17 @@ fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
     });
     let group_stride = fx.i(group_bytes as i64);
     Rows { base, group_stride }
+}
+
+/// Copies `n` f32 from `src + from` to `dst + to` (byte offsets), four at a time.
+fn copy_run(fx: &mut Fx, src: Value, from: i64, dst: Value, to: i64, n: usize) {
+    let mut e = 0;
+    while e < n {
+        let ty = if n - e >= 4 { F32X4 } else { F32 };
+        let v = fx.ld(ty, src, from + 4 * e as i64);
+        fx.st(v, dst, to + 4 * e as i64);
+        e += if ty == F32X4 { 4 } else { 1 };
+    }
 }
 
 /// Per sample, `max|x|·max|w|` into scratch (for σ in `fs`); its offset.
