@@ -315,14 +315,25 @@ fn pool(
                 let owv = fx.i(ow as i64);
                 fx.for_range(lo, owv, 1, |fx, j| {
                     let mut acc = fx.f(pad_value);
+                    // Without padding every window is inside: loads at constant offsets from its corner.
+                    let corner = (padding == [0, 0]).then(|| {
+                        let r = fx.b.ins().imul_imm_s(i, (stride[0] * w) as i64);
+                        let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
+                        let at = fx.b.ins().iadd(r, s);
+                        fx.at(xc, at, 4)
+                    });
                     for u in 0..kernel[0] {
                         for v in 0..kernel[1] {
-                            let r = fx.b.ins().imul_imm_s(i, stride[0] as i64);
-                            let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0] as i64);
-                            let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
-                            let s = fx.b.ins().iadd_imm_s(s, v as i64 - padding[1] as i64);
-                            let pad = (padding != [0, 0]).then_some(pad_value);
-                            let value = fx.pixel(xc, r, s, h, w, pad);
+                            let value = match corner {
+                                Some(corner) => fx.ld(F32, corner, (4 * (u * w + v)) as i64),
+                                None => {
+                                    let r = fx.b.ins().imul_imm_s(i, stride[0] as i64);
+                                    let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0] as i64);
+                                    let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
+                                    let s = fx.b.ins().iadd_imm_s(s, v as i64 - padding[1] as i64);
+                                    fx.pixel(xc, r, s, h, w, Some(pad_value))
+                                }
+                            };
                             acc = if max { fx.max(acc, value) } else { fx.b.ins().fadd(acc, value) };
                         }
                     }
