@@ -31,6 +31,26 @@ struct Kernel<'a> {
     w: Value,
 }
 
+/// Emits a layer whose sums come from a host kernel `gemm(x, rows, k, w,
+/// panels, tile)` (the arguments it is called with) writing
+/// `[rows][panels·8]` sums to `tile`: the bias, `post` (fused where it
+/// vectorizes) and the stores run in generated code. Returns whether `post`
+/// was fused.
+pub fn emit_host(
+    layer: &mut Layer,
+    geo: &Geometry,
+    rows: &Rows,
+    out: Value,
+    post: &Post,
+    gemm: &dyn Fn(&mut Fx, &[Value]),
+) -> bool {
+    let fuse = geo.positions == 1 && post.vectorizes();
+    let w = layer.fx.chip(2 * layer.id.index());
+    let kern = Kernel { geo, post, clamp: None, fuse, out, w };
+    kern.native(layer, rows, gemm);
+    fuse
+}
+
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> bool {
     let clamp = match layer.node().hw.accumulate {
@@ -41,10 +61,10 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let w = layer.fx.chip(2 * layer.id.index());
     let kern = Kernel { geo, post, clamp, fuse, out, w };
     if layer.kernels == Kernels::Native {
-        let rows_per_group = 4 * MAX_BATCH * geo.positions;
-        let tile = layer.scratch.take(rows_per_group * geo.panels() * PANEL);
-        let tile = layer.fx.scratch(tile);
-        kern.native(&mut layer.fx, rows, tile);
+        let gemm = |fx: &mut Fx, args: &[Value]| {
+            fx.call(GEMM, args);
+        };
+        kern.native(layer, rows, &gemm);
         return fuse;
     }
     let fx = &mut layer.fx;
@@ -158,8 +178,11 @@ impl Kernel<'_> {
     /// The layer through the host's GEMM (same sums, wider vectors), one
     /// group at a time: it writes `[rows][panels·8]` sums to `tile`, then the
     /// epilogue runs here.
-    fn native(&self, fx: &mut Fx, rows: &Rows, tile: Value) {
+    fn native(&self, layer: &mut Layer, rows: &Rows, gemm: &dyn Fn(&mut Fx, &[Value])) {
         let (k, panels, geo) = (self.geo.k, self.geo.panels(), self.geo);
+        let tile = layer.scratch.take(4 * MAX_BATCH * geo.positions * panels * PANEL);
+        let fx = &mut layer.fx;
+        let tile = fx.scratch(tile);
         let batch = fx.batch();
         let n = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
         let (kv, pv) = (fx.i(k as i64), fx.i(panels as i64));
@@ -168,7 +191,7 @@ impl Kernel<'_> {
             let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
             let x = fx.b.ins().iadd(rows.base, off);
             let w = fx.b.ins().iadd_imm_s(self.w, (4 * g * panels * k * PANEL) as i64);
-            fx.call(GEMM, &[x, n, kv, w, pv, tile]);
+            gemm(fx, &[x, n, kv, w, pv, tile]);
             let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;
             let zero = fx.i(0);
             fx.for_range(zero, n, 1, |fx, r| {
@@ -316,5 +339,29 @@ unsafe fn block<const R: usize, const P: usize>(x: *const f32, k: usize, w: *con
             // SAFETY: row `i`'s panel `p` in the tile.
             unsafe { _mm256_storeu_ps(tile.add(i * stride + p * PANEL), *a) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector GEMM (whatever this CPU runs) against the portable one, bit
+    /// for bit, with leftover rows and panels.
+    #[test]
+    fn vector_gemm_matches_the_portable_one() {
+        let (rows, k, panels) = (13, 29, 9);
+        let mut state = 7u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
+        let w: Vec<f32> = (0..panels * k * PANEL).map(|_| next()).collect();
+        let (mut fast, mut slow) = (vec![0.0f32; rows * panels * PANEL], vec![0.0f32; rows * panels * PANEL]);
+        // SAFETY: the buffers have the documented sizes.
+        unsafe { gemm_f32(x.as_ptr(), rows as u64, k as u64, w.as_ptr(), panels as u64, fast.as_mut_ptr()) };
+        gemm_portable(&x, rows, k, &w, panels, &mut slow);
+        assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }

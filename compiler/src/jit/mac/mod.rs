@@ -13,6 +13,7 @@ mod abfp;
 mod analog_int;
 mod common;
 pub mod denoise;
+mod fold;
 mod fp32;
 mod int8;
 mod ordered;
@@ -23,7 +24,7 @@ use super::Layer;
 use analog_runtime::interp::ops::window;
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::{Node, NodeKind, Op};
-use cranelift_codegen::ir::types::{F32, F32X4, I64};
+use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
 /// Output columns per packed panel.
@@ -113,6 +114,7 @@ pub fn pack_f32(geo: &Geometry, w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
 pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
     let mut v = ordered::host_symbols();
     v.push((fp32::GEMM, fp32::gemm_f32 as *const u8));
+    v.push((fold::FOLD, fold::fold_f32 as *const u8));
     v
 }
 
@@ -120,6 +122,7 @@ pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
 pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     let mut v = ordered::host_signatures();
     v.push((fp32::GEMM, vec![I64; 6], None));
+    v.push((fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None));
     v
 }
 

@@ -12,7 +12,7 @@
 //! magnitude bits inverted for descending), sorted (any sort of these
 //! distinct keys gives the stable order), and folded in key order.
 
-use super::{Geometry, Rows, PANEL};
+use super::{fold, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::noise::Post;
 use crate::jit::{Kernels, Layer};
@@ -77,9 +77,9 @@ enum Mask {
     Positive,
 }
 
-/// Emits the layer; returns whether the epilogue (`post`) was fused.
-/// (Its epilogue is always the caller's pass: `post` is unused.)
-pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &Post) -> Result<bool, String> {
+/// Emits the layer; returns whether the epilogue (`post`) was fused (only
+/// with the host's fold; the Cranelift kernels leave it to the caller).
+pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
     let Accumulate::Ordered { order, lo, hi, leak } = node.hw.accumulate else {
         return Err(format!("`{}` is not ordered", node.name));
@@ -94,6 +94,24 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &
             let fx = &mut layer.fx;
             let w = fx.chip(2 * id);
             sorted(fx, geo, rows, out, w, fold, order == Order::Descending, prod, keys, host);
+        }
+        _ if layer.kernels == Kernels::Native => {
+            let code = match order {
+                Order::Reversed => fold::REVERSED,
+                Order::Random => fold::RANDOM,
+                Order::PositiveFirst => fold::POSITIVE_FIRST,
+                Order::NegativeFirst => fold::NEGATIVE_FIRST,
+                _ => fold::NATURAL,
+            };
+            let call = |fx: &mut Fx, args: &[Value]| {
+                let perm = fx.chip(2 * id + 1);
+                let code = fx.i32(code as i64);
+                let (lo, hi, leak) = (fx.f(fold.lo), fx.f(fold.hi), fx.f(fold.leak));
+                let mut all = args.to_vec();
+                all.extend([perm, code, lo, hi, leak]);
+                fx.call(fold::FOLD, &all);
+            };
+            return Ok(super::fp32::emit_host(layer, geo, rows, out, post, &call));
         }
         _ => {
             let fx = &mut layer.fx;
