@@ -9,11 +9,11 @@
 //! `[group][panel][tiles][8]`, bias `[group][panel][8]`.
 
 use super::common;
-use super::{Geometry, Rows, PANEL};
+use super::{gemm, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layout::{self, MAX_BATCH};
 use crate::jit::noise::{self, Post};
-use crate::jit::{host, Layer};
+use crate::jit::{host, Kernels, Layer};
 use analog_runtime::interp::noise::lsb_sigma;
 use analog_runtime::interp::ADC_SITE;
 use analog_runtime::ir::hardware::{Format, NoiseShape};
@@ -71,7 +71,8 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let gaussian_adc = matches!(pr.adc, Some((_, NoiseShape::Gaussian)));
     let adc_eps = gaussian_adc.then(|| layer.scratch.take(4 * MAX_BATCH * count));
     let lsb_eps = pr.lsb.map(|_| layer.scratch.take(4 * MAX_BATCH * count));
-    let id = layer.id.index();
+    let sums_off = layer.scratch.take(4 * per_group_rows * pr.tiles * geo.panels() * PANEL);
+    let (id, kernels) = (layer.id.index(), layer.kernels);
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
     if let Some(off) = adc_eps {
@@ -81,9 +82,25 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         noise::fill_batch(fx, off, site, count);
     }
     quantize(fx, geo, rows, &pr, xq, sx);
-    let kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count };
+    // With the host kernels, every tile's sums of a group come from the host GEMM first.
+    let sums = (kernels == Kernels::Native).then(|| {
+        let buf = fx.scratch(sums_off);
+        let batch = fx.batch();
+        let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+        (buf, nrows)
+    });
+    let mut kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count, sums };
     let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
     for g in 0..geo.groups {
+        if let Some((buf, nrows)) = kern.sums {
+            let panels = geo.panels();
+            let x = fx.scratch(xq);
+            let x = fx.b.ins().iadd_imm_s(x, (4 * g * MAX_BATCH * geo.positions * geo.k) as i64);
+            let wg = fx.b.ins().iadd_imm_s(w, (4 * g * panels * geo.k * PANEL) as i64);
+            let (kv, pv, nv) = (fx.i(geo.k as i64), fx.i(panels as i64), fx.i(pr.n as i64));
+            fx.call(gemm::GEMM_TILES, &[x, nrows, kv, wg, pv, buf, nv]);
+            kern.sums = Some((buf, nrows));
+        }
         if full > 0 {
             let (zero, n) = (fx.i(0), fx.i(full as i64));
             fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, PANEL));
@@ -163,6 +180,8 @@ struct Kernel<'a> {
     /// Scratch of the pre-drawn Gaussians: ADC, lsb site.
     eps: [Option<usize>; 2],
     count: usize,
+    /// The host GEMM's tile sums `[tiles][rows][panels·8]` and the row count, if used.
+    sums: Option<(Value, Value)>,
 }
 
 impl Kernel<'_> {
@@ -221,19 +240,33 @@ impl Kernel<'_> {
             let (lo, hi) = tile_range(fx, t, pr.n, k);
             let zero = fx.fc(F32X4, 0.0);
             let p = [fx.var(F32X4, zero), fx.var(F32X4, zero)];
-            fx.for_range(lo, hi, 1, |fx, j| {
-                let at = fx.at(xr, j, 4);
-                let xs = fx.ld(F32, at, 0);
-                let xs = fx.b.ins().splat(F32X4, xs);
-                let wk = fx.at(wp, j, (4 * PANEL) as i64);
-                for (v, acc) in p.iter().enumerate() {
-                    let m = fx.ld_ro(F32X4, wk, 16 * v as i64);
-                    let prod = fx.b.ins().fmul(m, xs);
-                    let a = fx.b.use_var(*acc);
-                    let s = fx.b.ins().fadd(a, prod);
-                    fx.b.def_var(*acc, s);
+            match self.sums {
+                Some((buf, nrows)) => {
+                    // Tile `t`, row `r`, this group's panel: `((t·rows + r)·panels + panel)·8`.
+                    let i = fx.b.ins().imul(t, nrows);
+                    let i = fx.b.ins().iadd(i, r);
+                    let i = fx.b.ins().imul_imm_s(i, geo.panels() as i64);
+                    let i = fx.b.ins().iadd(i, panel);
+                    let at = fx.at(buf, i, (4 * PANEL) as i64);
+                    for (v, acc) in p.iter().enumerate() {
+                        let s = fx.ld(F32X4, at, 16 * v as i64);
+                        fx.b.def_var(*acc, s);
+                    }
                 }
-            });
+                None => fx.for_range(lo, hi, 1, |fx, j| {
+                    let at = fx.at(xr, j, 4);
+                    let xs = fx.ld(F32, at, 0);
+                    let xs = fx.b.ins().splat(F32X4, xs);
+                    let wk = fx.at(wp, j, (4 * PANEL) as i64);
+                    for (v, acc) in p.iter().enumerate() {
+                        let m = fx.ld_ro(F32X4, wk, 16 * v as i64);
+                        let prod = fx.b.ins().fmul(m, xs);
+                        let a = fx.b.use_var(*acc);
+                        let s = fx.b.ins().fadd(a, prod);
+                        fx.b.def_var(*acc, s);
+                    }
+                }),
+            }
             let at = fx.at(sr, t, 4);
             let s_x = fx.ld(F32, at, 0);
             let s_xv = fx.b.ins().splat(F32X4, s_x);

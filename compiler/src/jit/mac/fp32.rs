@@ -3,6 +3,7 @@
 //! lane sums its own dot product in `k` order, `s = s + w·x`, as the
 //! interpreter does, so the results are the interpreter's bits.
 
+use super::gemm::GEMM;
 use super::{Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layout::MAX_BATCH;
@@ -12,9 +13,6 @@ use analog_runtime::ir::hardware::Accumulate;
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;
-
-/// `gemm(x, rows, k, panels_ptr, panels, tile)`: the host micro-kernel.
-pub const GEMM: &str = "analogc_gemm_f32";
 
 /// Rows per register block.
 const MR: usize = 4;
@@ -215,153 +213,5 @@ impl Kernel<'_> {
                 }
             });
         }
-    }
-}
-
-/// `tile[r][c] = Σ_k w[c][k]·x[r][k]` for `r < rows` and every column of
-/// `panels` packed panels, each sum `s = s + w·x` in `k` order from 0 (the
-/// interpreter's bits; Rust never contracts to FMA, and the vector width
-/// only changes how many sums run side by side). With AVX-512VL (32 vector
-/// registers) a block is 6 rows × 4 panels of 8-lane accumulators; with
-/// AVX, 4 rows × 2 panels.
-///
-/// # Safety
-/// `x` holds `rows·k` values, `w` the packed panels, `tile` `rows·panels·8`.
-pub unsafe extern "C" fn gemm_f32(x: *const f32, rows: u64, k: u64, w: *const f32, panels: u64, tile: *mut f32) {
-    let (rows, k, panels) = (rows as usize, k as usize, panels as usize);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512vl") {
-            // SAFETY: the CPU has AVX-512VL; the caller's buffers as documented.
-            unsafe { gemm_avx512(x, rows, k, w, panels, tile) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU has AVX; buffers as above.
-            unsafe { gemm_blocked::<4, 2>(x, rows, k, w, panels, tile) };
-            return;
-        }
-    }
-    // SAFETY: sizes as documented; the caller's buffers.
-    let (x, w, tile) = unsafe {
-        (
-            std::slice::from_raw_parts(x, rows * k),
-            std::slice::from_raw_parts(w, panels * k * PANEL),
-            std::slice::from_raw_parts_mut(tile, rows * panels * PANEL),
-        )
-    };
-    gemm_portable(x, rows, k, w, panels, tile);
-}
-
-fn gemm_portable(x: &[f32], rows: usize, k: usize, w: &[f32], panels: usize, tile: &mut [f32]) {
-    for r in 0..rows {
-        for p in 0..panels {
-            let mut acc = [0.0f32; PANEL];
-            for j in 0..k {
-                for (lane, a) in acc.iter_mut().enumerate() {
-                    *a += w[(p * k + j) * PANEL + lane] * x[r * k + j];
-                }
-            }
-            tile[(r * panels + p) * PANEL..][..PANEL].copy_from_slice(&acc);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,avx512f,avx512vl")]
-unsafe fn gemm_avx512(x: *const f32, rows: usize, k: usize, w: *const f32, panels: usize, tile: *mut f32) {
-    // SAFETY: the caller's contract; the wider register file is this function's.
-    unsafe { gemm_blocked::<6, 4>(x, rows, k, w, panels, tile) }
-}
-
-/// Blocks of `R` rows × `P` panels, then the leftover rows one at a time
-/// and the leftover panels one at a time. Panels outermost: a block's
-/// weights stay in cache while every row goes past them.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-#[inline]
-unsafe fn gemm_blocked<const R: usize, const P: usize>(
-    x: *const f32,
-    rows: usize,
-    k: usize,
-    w: *const f32,
-    panels: usize,
-    tile: *mut f32,
-) {
-    let (full_rows, full_panels) = (rows / R * R, panels / P * P);
-    let stride = panels * PANEL;
-    let mut p = 0;
-    while p < panels {
-        let mut r = 0;
-        while r < rows {
-            // SAFETY: `r < rows`, `p < panels`; each block reads R (or 1)
-            // rows and P (or 1) panels from there. (No closures here: they
-            // would not share the caller's wider register file.)
-            unsafe {
-                let (x, w, t) = (x.add(r * k), w.add(p * k * PANEL), tile.add((r * panels + p) * PANEL));
-                match (r < full_rows, p < full_panels) {
-                    (true, true) => block::<R, P>(x, k, w, t, stride),
-                    (true, false) => block::<R, 1>(x, k, w, t, stride),
-                    (false, true) => block::<1, P>(x, k, w, t, stride),
-                    (false, false) => block::<1, 1>(x, k, w, t, stride),
-                }
-            }
-            r += if r < full_rows { R } else { 1 };
-        }
-        p += if p < full_panels { P } else { 1 };
-    }
-}
-
-/// `R` rows × `P` panels: `R·P` accumulators in registers (the bounds are
-/// constants, so the loops unroll and nothing spills).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-#[inline]
-unsafe fn block<const R: usize, const P: usize>(x: *const f32, k: usize, w: *const f32, tile: *mut f32, stride: usize) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); P]; R];
-    for j in 0..k {
-        let mut wv = [_mm256_setzero_ps(); P];
-        for (p, wv) in wv.iter_mut().enumerate() {
-            // SAFETY: panel `p` holds `k` rows of 8.
-            *wv = unsafe { _mm256_loadu_ps(w.add((p * k + j) * PANEL)) };
-        }
-        for (i, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: row `i` holds `k` values.
-            let xs = unsafe { _mm256_broadcast_ss(&*x.add(i * k + j)) };
-            for (a, wv) in acc.iter_mut().zip(&wv) {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(*wv, xs));
-            }
-        }
-    }
-    for (i, acc) in acc.iter().enumerate() {
-        for (p, a) in acc.iter().enumerate() {
-            // SAFETY: row `i`'s panel `p` in the tile.
-            unsafe { _mm256_storeu_ps(tile.add(i * stride + p * PANEL), *a) };
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The vector GEMM (whatever this CPU runs) against the portable one, bit
-    /// for bit, with leftover rows and panels.
-    #[test]
-    fn vector_gemm_matches_the_portable_one() {
-        let (rows, k, panels) = (13, 29, 9);
-        let mut state = 7u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1 << 24) as f32 - 0.5
-        };
-        let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
-        let w: Vec<f32> = (0..panels * k * PANEL).map(|_| next()).collect();
-        let (mut fast, mut slow) = (vec![0.0f32; rows * panels * PANEL], vec![0.0f32; rows * panels * PANEL]);
-        // SAFETY: the buffers have the documented sizes.
-        unsafe { gemm_f32(x.as_ptr(), rows as u64, k as u64, w.as_ptr(), panels as u64, fast.as_mut_ptr()) };
-        gemm_portable(&x, rows, k, &w, panels, &mut slow);
-        assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }

@@ -15,6 +15,7 @@ mod common;
 pub mod denoise;
 mod fold;
 mod fp32;
+mod gemm;
 mod int8;
 mod ordered;
 
@@ -113,7 +114,8 @@ pub fn pack_f32(geo: &Geometry, w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
 /// Host functions of the MAC kernels: `(name, pointer)`.
 pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
     let mut v = ordered::host_symbols();
-    v.push((fp32::GEMM, fp32::gemm_f32 as *const u8));
+    v.push((gemm::GEMM, gemm::gemm_f32 as *const u8));
+    v.push((gemm::GEMM_TILES, gemm::gemm_f32_tiles as *const u8));
     v.push((fold::FOLD, fold::fold_f32 as *const u8));
     v
 }
@@ -121,7 +123,8 @@ pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
 /// Their signatures: `(name, params, return)`.
 pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     let mut v = ordered::host_signatures();
-    v.push((fp32::GEMM, vec![I64; 6], None));
+    v.push((gemm::GEMM, vec![I64; 6], None));
+    v.push((gemm::GEMM_TILES, vec![I64; 7], None));
     v.push((fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None));
     v
 }

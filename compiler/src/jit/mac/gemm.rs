@@ -1,0 +1,215 @@
+//! The host FP32 GEMM of `--kernels native`: packed panels of 8 columns
+//! (`mac::pack_f32`), each lane summing its own dot product in `k` order,
+//! `s = s + w·x`, so the bits are the interpreter's (Rust never contracts
+//! to FMA); only the number of sums run side by side changes with the
+//! vector width. With AVX-512VL (32 vector registers) a block is 6 rows ×
+//! 4 panels of 8-lane accumulators; with AVX, 4 rows × 2 panels.
+
+use super::PANEL;
+
+/// `gemm(x, rows, k, w, panels, tile)`: [`gemm_f32`].
+pub const GEMM: &str = "analogc_gemm_f32";
+/// `gemm_tiles(x, rows, k, w, panels, out, n)`: [`gemm_f32_tiles`].
+pub const GEMM_TILES: &str = "analogc_gemm_f32_tiles";
+
+/// `tile[r][c] = Σ_k w[c][k]·x[r][k]` for `r < rows` and every column of
+/// `panels` packed panels, each sum in `k` order from 0.
+///
+/// # Safety
+/// `x` holds `rows·k` values, `w` the packed panels, `tile` `rows·panels·8`.
+pub unsafe extern "C" fn gemm_f32(x: *const f32, rows: u64, k: u64, w: *const f32, panels: u64, tile: *mut f32) {
+    let g = Gemm { x, rows: rows as usize, k: k as usize, w, panels: panels as usize };
+    // SAFETY: the caller's contract.
+    unsafe { g.run(0, k as usize, tile) };
+}
+
+/// The sums of each block of `n` along `k` on its own: `out[t][r][c] =
+/// Σ_{j ∈ t·n .. min(t·n + n, k)} w[c][j]·x[r][j]`, each in `k` order (the
+/// tiles of ABFP).
+///
+/// # Safety
+/// As [`gemm_f32`], with `out` holding `⌈k/n⌉·rows·panels·8` values.
+pub unsafe extern "C" fn gemm_f32_tiles(
+    x: *const f32,
+    rows: u64,
+    k: u64,
+    w: *const f32,
+    panels: u64,
+    out: *mut f32,
+    n: u64,
+) {
+    let g = Gemm { x, rows: rows as usize, k: k as usize, w, panels: panels as usize };
+    let n = n as usize;
+    for (t, lo) in (0..g.k).step_by(n).enumerate() {
+        // SAFETY: the caller's contract; tile `t` is inside `out`.
+        unsafe { g.run(lo, n.min(g.k - lo), out.add(t * g.rows * g.panels * PANEL)) };
+    }
+}
+
+/// The operands: `x` `[rows][k]`, `w` `[panels][k][8]`.
+struct Gemm {
+    x: *const f32,
+    rows: usize,
+    k: usize,
+    w: *const f32,
+    panels: usize,
+}
+
+impl Gemm {
+    /// The sums over `lo..lo + len` into `tile` `[rows][panels·8]`.
+    unsafe fn run(&self, lo: usize, len: usize, tile: *mut f32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512vl") {
+                // SAFETY: the CPU has AVX-512VL; the caller's buffers.
+                unsafe { blocked_avx512(self, lo, len, tile) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx") {
+                // SAFETY: the CPU has AVX; the caller's buffers.
+                unsafe { blocked::<4, 2>(self, lo, len, tile) };
+                return;
+            }
+        }
+        // SAFETY: the caller's buffers.
+        unsafe { self.portable(lo, len, tile) };
+    }
+
+    /// One lane at a time, the reference for the vector kernels.
+    unsafe fn portable(&self, lo: usize, len: usize, tile: *mut f32) {
+        let (k, panels) = (self.k, self.panels);
+        for r in 0..self.rows {
+            for p in 0..panels {
+                let mut acc = [0.0f32; PANEL];
+                for j in lo..lo + len {
+                    for (lane, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: inside the operands.
+                        *a += unsafe { *self.w.add((p * k + j) * PANEL + lane) * *self.x.add(r * k + j) };
+                    }
+                }
+                // SAFETY: inside the tile.
+                unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), tile.add((r * panels + p) * PANEL), PANEL) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx512f,avx512vl")]
+unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
+    // SAFETY: the caller's contract; the wider register file is this function's.
+    unsafe { blocked::<6, 4>(g, lo, len, tile) }
+}
+
+/// Blocks of `R` rows × `P` panels, then the leftover rows one at a time
+/// and the leftover panels one at a time. Panels outermost: a block's
+/// weights stay in cache while every row goes past them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
+    let (rows, k, panels) = (g.rows, g.k, g.panels);
+    let (full_rows, full_panels) = (rows / R * R, panels / P * P);
+    let stride = panels * PANEL;
+    let mut p = 0;
+    while p < panels {
+        let mut r = 0;
+        while r < rows {
+            // SAFETY: `r < rows`, `p < panels`, `lo + len ≤ k`; each block
+            // reads R (or 1) rows and P (or 1) panels from there. (No
+            // closures here: they would not share the caller's wider
+            // register file.)
+            unsafe {
+                let x = g.x.add(r * k + lo);
+                let w = g.w.add((p * k + lo) * PANEL);
+                let t = tile.add((r * panels + p) * PANEL);
+                match (r < full_rows, p < full_panels) {
+                    (true, true) => block::<R, P>(x, k, len, w, t, stride),
+                    (true, false) => block::<R, 1>(x, k, len, w, t, stride),
+                    (false, true) => block::<1, P>(x, k, len, w, t, stride),
+                    (false, false) => block::<1, 1>(x, k, len, w, t, stride),
+                }
+            }
+            r += if r < full_rows { R } else { 1 };
+        }
+        p += if p < full_panels { P } else { 1 };
+    }
+}
+
+/// `R` rows × `P` panels over `len` steps of `k`: `R·P` accumulators in
+/// registers (the bounds are constants, so the loops unroll and nothing
+/// spills). `k` is the stride of rows and panels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn block<const R: usize, const P: usize>(
+    x: *const f32,
+    k: usize,
+    len: usize,
+    w: *const f32,
+    tile: *mut f32,
+    stride: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); P]; R];
+    for j in 0..len {
+        let mut wv = [_mm256_setzero_ps(); P];
+        for (p, wv) in wv.iter_mut().enumerate() {
+            // SAFETY: panel `p` holds `k` rows of 8.
+            *wv = unsafe { _mm256_loadu_ps(w.add((p * k + j) * PANEL)) };
+        }
+        for (i, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: row `i` holds `k` values.
+            let xs = unsafe { _mm256_broadcast_ss(&*x.add(i * k + j)) };
+            for (a, wv) in acc.iter_mut().zip(&wv) {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(*wv, xs));
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        for (p, a) in acc.iter().enumerate() {
+            // SAFETY: row `i`'s panel `p` in the tile.
+            unsafe { _mm256_storeu_ps(tile.add(i * stride + p * PANEL), *a) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector kernels (whatever this CPU runs) against the portable one,
+    /// bit for bit, with leftover rows and panels, whole and in tiles.
+    #[test]
+    fn vector_gemm_matches_the_portable_one() {
+        let (rows, k, panels) = (13, 29, 9);
+        let mut state = 7u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
+        let w: Vec<f32> = (0..panels * k * PANEL).map(|_| next()).collect();
+        let size = rows * panels * PANEL;
+        let g = Gemm { x: x.as_ptr(), rows, k, w: w.as_ptr(), panels };
+        for (lo, len) in [(0, k), (0, 5), (10, 19), (28, 1)] {
+            let (mut fast, mut slow) = (vec![0.0f32; size], vec![0.0f32; size]);
+            // SAFETY: the buffers have the documented sizes.
+            unsafe {
+                g.run(lo, len, fast.as_mut_ptr());
+                g.portable(lo, len, slow.as_mut_ptr());
+            }
+            assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "{lo}..+{len}");
+        }
+        // Tiles of 8: four, the last of 5.
+        let mut tiles = vec![0.0f32; 4 * size];
+        // SAFETY: as above.
+        unsafe { gemm_f32_tiles(x.as_ptr(), rows as u64, k as u64, w.as_ptr(), panels as u64, tiles.as_mut_ptr(), 8) };
+        for (t, lo) in (0..k).step_by(8).enumerate() {
+            let mut slow = vec![0.0f32; size];
+            // SAFETY: as above.
+            unsafe { g.portable(lo, 8.min(k - lo), slow.as_mut_ptr()) };
+            assert!(tiles[t * size..][..size].iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+}
