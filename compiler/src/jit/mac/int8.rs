@@ -12,11 +12,11 @@
 //! (f32) and the bias (f32), then the 65,536 table entries (i32), if any.
 
 use super::common::{self, Products};
-use super::{Geometry, Rows, PANEL};
+use super::{table, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layout::MAX_BATCH;
 use crate::jit::noise::Post;
-use crate::jit::Layer;
+use crate::jit::{Kernels, Layer};
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::Node;
 use analog_runtime::quant::{self, Prepared};
@@ -71,31 +71,16 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let node = layer.node();
     let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
     let (s_x, z_x) = input_params(&node.hw.format);
-    let table = common::product_table(node)?;
-    // Bound on |term|, and on every integer sum.
-    let max_q: i64 = if signed { 127 } else { 255 };
-    let max_zw: i64 = if signed { 0 } else { 255 };
-    let max_p: i64 = match &table {
-        Some(t) => common::table_entries(t).iter().map(|e| (*e as i64).abs()).max().unwrap_or(0),
-        None => max_q * max_q,
-    };
-    let z = (z_x as i64).abs();
-    let bound = max_p + max_zw * max_q + z * max_q + z * max_zw;
-    if bound > i32::MAX as i64 {
-        return Err(format!("the JIT does not compile `{}`: its product table's entries are too large", node.name));
-    }
-    let sum = match node.hw.accumulate {
-        Accumulate::Exact if (geo.k as i64).saturating_mul(bound) <= i32::MAX as i64 => Sum::I32,
-        Accumulate::Exact => Sum::I64,
-        Accumulate::Clamp { lo, hi } => Sum::Clamp(lo as f32, hi as f32),
-        Accumulate::Ordered { .. } => Sum::Ordered,
-    };
+    let (sum, entries) = plan(node, geo)?;
+    let table = entries.as_ref();
     let accumulate = node.hw.accumulate.clone();
     let q = layer.scratch.take(4 * geo.groups * MAX_BATCH * geo.positions * geo.k);
     let products =
         (sum == Sum::Ordered).then(|| (layer.scratch.take(4 * PANEL * geo.k), layer.scratch.take(8 * geo.k)));
     let fuse = geo.positions == 1 && post.vectorizes();
-    let id = layer.id.index();
+    let pad = geo.per_group().div_ceil(table::LANES) * table::LANES;
+    let tile = layer.scratch.take(4 * MAX_BATCH * geo.positions * pad);
+    let (id, kernels) = (layer.id.index(), layer.kernels);
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
     let perm = matches!(accumulate, Accumulate::Ordered { order: analog_runtime::ir::hardware::Order::Random, .. })
@@ -103,6 +88,10 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let g_all = geo.groups * geo.panels();
     let table = table.map(|_| fx.b.ins().iadd_imm_s(w, (4 * PANEL * g_all * (geo.k + 3)) as i64));
     quantize(fx, geo, rows, q, s_x, z_x, signed);
+    if let Some(unsigned) = host_table(sum, entries.as_ref()).filter(|_| kernels == Kernels::Native) {
+        native(fx, geo, w, q, tile, z_x, unsigned, post, fuse, out);
+        return Ok(fuse);
+    }
     let kern = Kernel { geo, post, fuse, out, w, table, signed, z_x, sum, q, products, perm, accumulate };
     let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
     for g in 0..geo.groups {
@@ -116,6 +105,38 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         }
     }
     Ok(fuse)
+}
+
+/// How the layer sums, and its product table's entries (if it has one).
+fn plan(node: &Node, geo: &Geometry) -> Result<(Sum, Option<Vec<i32>>), String> {
+    let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
+    let (_, z_x) = input_params(&node.hw.format);
+    let entries = common::product_table(node)?.map(|t| common::table_entries(&t));
+    // Bound on |term|, and on every integer sum.
+    let max_q: i64 = if signed { 127 } else { 255 };
+    let max_zw: i64 = if signed { 0 } else { 255 };
+    let max_p: i64 = match &entries {
+        Some(e) => e.iter().map(|e| (*e as i64).abs()).max().unwrap_or(0),
+        None => max_q * max_q,
+    };
+    let z = (z_x as i64).abs();
+    let bound = max_p + max_zw * max_q + z * max_q + z * max_zw;
+    if bound > i32::MAX as i64 {
+        return Err(format!("the JIT does not compile `{}`: its product table's entries are too large", node.name));
+    }
+    let sum = match node.hw.accumulate {
+        Accumulate::Exact if (geo.k as i64).saturating_mul(bound) <= i32::MAX as i64 => Sum::I32,
+        Accumulate::Exact => Sum::I64,
+        Accumulate::Clamp { lo, hi } => Sum::Clamp(lo as f32, hi as f32),
+        Accumulate::Ordered { .. } => Sum::Ordered,
+    };
+    Ok((sum, entries))
+}
+
+/// Whether the host's table kernel can sum this layer (`Some(unsigned)`,
+/// how its 16-bit entries widen): a table, and `i32` sums.
+fn host_table(sum: Sum, entries: Option<&Vec<i32>>) -> Option<bool> {
+    entries.filter(|_| sum == Sum::I32).and_then(|e| table::entries16(e))
 }
 
 /// Input codes of every row into scratch `q`: `[group][rows][k]` i32.
@@ -141,6 +162,83 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, s_x: f32, z_x: i
             let c = fx.b.ins().smin(c, hi);
             let at = fx.at(dst, i, 4);
             fx.st(c, at, 0);
+        });
+    }
+}
+
+/// Words of the packed data before the host kernel's: codes, the three
+/// per-column parameters, and the i32 table.
+fn host_data_start(geo: &Geometry) -> usize {
+    geo.groups * geo.panels() * PANEL * (geo.k + 3) + 65536
+}
+
+/// The layer through the host's table kernel: per group, `[rows][cols]`
+/// integer sums into scratch, then dequantization, bias, `post` and the
+/// stores here, as the generated kernel's `I32` epilogue does them.
+#[allow(clippy::too_many_arguments)]
+fn native(
+    fx: &mut Fx,
+    geo: &Geometry,
+    w: Value,
+    q: usize,
+    tile: usize,
+    z_x: i32,
+    unsigned: bool,
+    post: &Post,
+    fuse: bool,
+    out: Value,
+) {
+    let (k, panels, pg) = (geo.k, geo.panels(), geo.per_group());
+    let pad = pg.div_ceil(table::LANES) * table::LANES;
+    let g_all = geo.groups * panels;
+    let start = host_data_start(geo);
+    let table16 = fx.b.ins().iadd_imm_s(w, 4 * start as i64);
+    let tile = fx.scratch(tile);
+    let batch = fx.batch();
+    let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+    let (full, partial) = (pg / PANEL, pg % PANEL);
+    let stride = 4 * PANEL as i64 * g_all as i64;
+    for g in 0..geo.groups {
+        let qg = fx.scratch(q + 4 * g * MAX_BATCH * geo.positions * k);
+        let data = 4 * (start + 65536 / 2 + g * table::group_words(k, pg));
+        let data = fx.b.ins().iadd_imm_s(w, data as i64);
+        let (kv, cv, zx, un) = (fx.i(k as i64), fx.i(pg as i64), fx.i32(z_x as i64), fx.i32(unsigned as i64));
+        fx.call(table::TABLE, &[qg, nrows, kv, data, cv, tile, zx, table16, un]);
+        let zero = fx.i(0);
+        fx.for_range(zero, nrows, 1, |fx, r| {
+            let row = fx.at(tile, r, 4 * pad as i64);
+            let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
+                let first = fx.b.ins().iadd_imm_s(panel, (g * panels) as i64);
+                let params = fx.b.ins().iadd_imm_s(first, (g_all * k) as i64);
+                let params = fx.at(w, params, (4 * PANEL) as i64);
+                let sums = fx.at(row, panel, (4 * PANEL) as i64);
+                for v in 0..2 {
+                    let lanes = valid.saturating_sub(4 * v).min(4);
+                    if lanes == 0 {
+                        continue;
+                    }
+                    let scale = fx.ld_ro(F32X4, params, stride + 16 * v as i64);
+                    let bias = fx.ld_ro(F32X4, params, 2 * stride + 16 * v as i64);
+                    let a = fx.ld(I32X4, sums, 16 * v as i64);
+                    let f = fx.b.ins().fcvt_from_sint(F32X4, a);
+                    let y = fx.b.ins().fmul(scale, f);
+                    let mut y = fx.b.ins().fadd(y, bias);
+                    let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
+                    let o = fx.b.ins().iadd_imm_s(o, (g * pg + 4 * v) as i64);
+                    if fuse {
+                        y = post.apply(fx, y, r, o);
+                    }
+                    super::store_lanes(fx, geo, out, y, r, o, lanes);
+                }
+            };
+            if full > 0 {
+                let n = fx.i(full as i64);
+                fx.for_range(zero, n, 1, |fx, p| panel_body(fx, p, PANEL));
+            }
+            if partial > 0 {
+                let p = fx.i(full as i64);
+                panel_body(fx, p, partial);
+            }
         });
     }
 }
@@ -342,8 +440,8 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
     let bias = node.param("bias").map(|b| &b.data[..]);
     let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
     let g_all = geo.groups * panels;
-    let table = common::product_table(node).expect("the table was read when compiling");
-    let mut out = vec![0.0f32; g_all * PANEL * (k + 3) + if table.is_some() { 65536 } else { 0 }];
+    let (sum, entries) = plan(node, geo).expect("the table was read when compiling");
+    let mut out = vec![0.0f32; g_all * PANEL * (k + 3) + if entries.is_some() { 65536 } else { 0 }];
     let params = g_all * PANEL * k;
     for g in 0..geo.groups {
         for o in 0..pg {
@@ -360,10 +458,19 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
             out[at + 2 * g_all * PANEL] = bias.map_or(0.0, |b| b[col]);
         }
     }
-    if let Some(t) = table {
+    if let Some(e) = &entries {
         let at = g_all * PANEL * (k + 3);
-        for (dst, e) in out[at..].iter_mut().zip(common::table_entries(&t)) {
-            *dst = f32::from_bits(e as u32);
+        for (dst, e) in out[at..].iter_mut().zip(e) {
+            *dst = f32::from_bits(*e as u32);
+        }
+    }
+    if host_table(sum, entries.as_ref()).is_some() {
+        debug_assert_eq!(out.len(), host_data_start(geo));
+        out.extend(table::pack_table(entries.as_ref().expect("a table")));
+        for g in 0..geo.groups {
+            let cols = g * pg..(g + 1) * pg;
+            let zp: Vec<i32> = cols.clone().map(|c| zero_points[if scales.len() == 1 { 0 } else { c }]).collect();
+            out.extend(table::pack_group(&codes[cols.start * k..cols.end * k], &zp, k, pg));
         }
     }
     out

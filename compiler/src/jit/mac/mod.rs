@@ -18,6 +18,7 @@ mod fp32;
 mod gemm;
 mod int8;
 mod ordered;
+mod table;
 
 use super::emit::Fx;
 use super::noise::Post;
@@ -117,6 +118,7 @@ pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
     v.push((gemm::GEMM, gemm::gemm_f32 as *const u8));
     v.push((gemm::GEMM_TILES, gemm::gemm_f32_tiles as *const u8));
     v.push((fold::FOLD, fold::fold_f32 as *const u8));
+    v.push((table::TABLE, table::table_i8 as *const u8));
     v
 }
 
@@ -126,6 +128,7 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     v.push((gemm::GEMM, vec![I64; 6], None));
     v.push((gemm::GEMM_TILES, vec![I64; 7], None));
     v.push((fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None));
+    v.push((table::TABLE, vec![I64, I64, I64, I64, I64, I64, I32, I64, I32], None));
     v
 }
 
