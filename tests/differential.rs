@@ -364,7 +364,7 @@ impl<'t> Gen<'t> {
 
     /// A random shape of `total` elements, 1 to 3 axes.
     fn reshape_of(&mut self, total: usize) -> Vec<usize> {
-        let divisors: Vec<usize> = (1..=total).filter(|d| total % d == 0).collect();
+        let divisors: Vec<usize> = (1..=total).filter(|d| total.is_multiple_of(*d)).collect();
         match self.rng.below(4) {
             0 => vec![total],
             1 => {
@@ -374,7 +374,7 @@ impl<'t> Gen<'t> {
             _ => {
                 let c = self.rng.pick(&divisors[..divisors.len().min(3)]);
                 let rest = total / c;
-                let ds: Vec<usize> = (1..=rest).filter(|d| rest % d == 0).collect();
+                let ds: Vec<usize> = (1..=rest).filter(|d| rest.is_multiple_of(*d)).collect();
                 let h = self.rng.pick(&ds);
                 vec![c, h, rest / h]
             }

@@ -104,7 +104,7 @@ pub fn infer(op: &Op, operands: &[Operand], call: Span, arg: impl Fn(&str) -> Op
                 return Err(rank_error(op, x, "[channels, height, width]"));
             }
             let c = x.shape[0];
-            if c % groups != 0 || out % groups != 0 {
+            if !c.is_multiple_of(*groups) || out % groups != 0 {
                 return Err(Box::new(
                     Diagnostic::error(
                         Code::GroupsMismatch,

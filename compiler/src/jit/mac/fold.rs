@@ -248,7 +248,7 @@ mod tests {
         let mut state = 1u32;
         let mut next = || {
             state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((state >> 20) as f32 / 4096.0 - 0.5) * if state % 7 == 0 { 0.0 } else { 3.0 }
+            ((state >> 20) as f32 / 4096.0 - 0.5) * if state.is_multiple_of(7) { 0.0 } else { 3.0 }
         };
         let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
         let w: Vec<f32> = (0..panels * k * PANEL).map(|_| next()).collect();

@@ -191,7 +191,7 @@ mod tests {
         };
         for unsigned in [false, true] {
             let entries: Vec<i32> = (0..65536)
-                .map(|i| if unsigned { (next() % 65536) as i32 } else { (next() % 65536) as i32 - 32768 })
+                .map(|_| if unsigned { (next() % 65536) as i32 } else { (next() % 65536) as i32 - 32768 })
                 .collect();
             let (lo, hi) = if unsigned { (0, 255) } else { (-127, 127) };
             let span = (hi - lo + 1) as u32;
