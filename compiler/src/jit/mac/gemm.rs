@@ -110,27 +110,39 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
 unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
     let (rows, k, panels) = (g.rows, g.k, g.panels);
     let (full_rows, full_panels) = (rows / R * R, panels / P * P);
+    // Leftover rows in one block of 4 where there are that many (a batch of
+    // 64 in blocks of 6 leaves 4), then one at a time.
+    let four = if R > 4 && rows - full_rows >= 4 { full_rows + 4 } else { full_rows };
     let stride = panels * PANEL;
     let mut p = 0;
     while p < panels {
         let mut r = 0;
         while r < rows {
+            let rows_here = if r < full_rows {
+                R
+            } else if r < four {
+                4
+            } else {
+                1
+            };
             // SAFETY: `r < rows`, `p < panels`, `lo + len ≤ k`; each block
-            // reads R (or 1) rows and P (or 1) panels from there. (No
+            // reads `rows_here` rows and P (or 1) panels from there. (No
             // closures here: they would not share the caller's wider
             // register file.)
             unsafe {
                 let x = g.x.add(r * k + lo);
                 let w = g.w.add((p * k + lo) * PANEL);
                 let t = tile.add((r * panels + p) * PANEL);
-                match (r < full_rows, p < full_panels) {
-                    (true, true) => block::<R, P>(x, k, len, w, t, stride),
-                    (true, false) => block::<R, 1>(x, k, len, w, t, stride),
-                    (false, true) => block::<1, P>(x, k, len, w, t, stride),
-                    (false, false) => block::<1, 1>(x, k, len, w, t, stride),
+                match (rows_here, p < full_panels) {
+                    (1, true) => block::<1, P>(x, k, len, w, t, stride),
+                    (1, false) => block::<1, 1>(x, k, len, w, t, stride),
+                    (4, true) if R != 4 => block::<4, P>(x, k, len, w, t, stride),
+                    (4, false) if R != 4 => block::<4, 1>(x, k, len, w, t, stride),
+                    (_, true) => block::<R, P>(x, k, len, w, t, stride),
+                    (_, false) => block::<R, 1>(x, k, len, w, t, stride),
                 }
             }
-            r += if r < full_rows { R } else { 1 };
+            r += rows_here;
         }
         p += if p < full_panels { P } else { 1 };
     }
@@ -182,7 +194,14 @@ mod tests {
     /// bit for bit, with leftover rows and panels, whole and in tiles.
     #[test]
     fn vector_gemm_matches_the_portable_one() {
-        let (rows, k, panels) = (13, 29, 9);
+        for rows in [13, 16] {
+            check(rows);
+        }
+    }
+
+    /// 13 rows leave one after blocks of 6 (or 4); 16 leave a block of 4 after blocks of 6.
+    fn check(rows: usize) {
+        let (k, panels) = (29, 9);
         let mut state = 7u32;
         let mut next = || {
             state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
