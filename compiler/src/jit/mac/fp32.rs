@@ -146,7 +146,7 @@ impl Kernel<'_> {
             let ri = fx.b.ins().iadd_imm_s(r, i as i64);
             for (v, acc) in acc.iter().enumerate() {
                 let y = fx.b.use_var(*acc);
-                self.epilogue(fx, y, ri, g, panel, v, bias, valid);
+                self.epilogue(fx, y, ri, None, g, panel, v, bias, valid);
             }
         }
     }
@@ -154,7 +154,19 @@ impl Kernel<'_> {
     /// Clamp, bias, then noise and activation while in registers, and the
     /// store: sums `y` of row `r`, lanes `4v..4v+4` of a panel.
     #[allow(clippy::too_many_arguments)]
-    fn epilogue(&self, fx: &mut Fx, y: Value, r: Value, g: usize, panel: Value, v: usize, bias: Value, valid: usize) {
+    #[allow(clippy::too_many_arguments)]
+    fn epilogue(
+        &self,
+        fx: &mut Fx,
+        y: Value,
+        r: Value,
+        split: Option<(Value, Value)>,
+        g: usize,
+        panel: Value,
+        v: usize,
+        bias: Value,
+        valid: usize,
+    ) {
         let lanes = valid.saturating_sub(4 * v).min(4);
         if lanes == 0 {
             return;
@@ -170,7 +182,10 @@ impl Kernel<'_> {
         if self.fuse {
             y = self.post.apply(fx, y, r, o);
         }
-        super::store_lanes(fx, self.geo, self.out, y, r, o, lanes);
+        match split {
+            Some((b, p)) => super::store_lanes_split(fx, self.geo, self.out, y, b, p, o, lanes),
+            None => super::store_lanes(fx, self.geo, self.out, y, r, o, lanes),
+        }
     }
 
     /// The layer through the host's GEMM (same sums, wider vectors), one
@@ -192,7 +207,7 @@ impl Kernel<'_> {
             gemm(fx, &[x, n, kv, w, pv, tile]);
             let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;
             let zero = fx.i(0);
-            fx.for_range(zero, n, 1, |fx, r| {
+            super::for_each_row(fx, geo, |fx, r, split| {
                 let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
                 let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
                     let at = fx.at(row, panel, (4 * PANEL) as i64);
@@ -200,7 +215,7 @@ impl Kernel<'_> {
                     let bias = fx.b.ins().iadd_imm_s(bias, bias_base);
                     for v in 0..2 {
                         let y = fx.ld(F32X4, at, 16 * v as i64);
-                        self.epilogue(fx, y, r, g, panel, v, bias, valid);
+                        self.epilogue(fx, y, r, Some(split), g, panel, v, bias, valid);
                     }
                 };
                 if full > 0 {

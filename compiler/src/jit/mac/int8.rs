@@ -205,7 +205,7 @@ fn native(
         let (kv, cv, zx, un) = (fx.i(k as i64), fx.i(pg as i64), fx.i32(z_x as i64), fx.i32(unsigned as i64));
         fx.call(table::TABLE, &[qg, nrows, kv, data, cv, tile, zx, table16, un]);
         let zero = fx.i(0);
-        fx.for_range(zero, nrows, 1, |fx, r| {
+        super::for_each_row(fx, geo, |fx, r, (b, p)| {
             let row = fx.at(tile, r, 4 * pad as i64);
             let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
                 let first = fx.b.ins().iadd_imm_s(panel, (g * panels) as i64);
@@ -228,7 +228,7 @@ fn native(
                     if fuse {
                         y = post.apply(fx, y, r, o);
                     }
-                    super::store_lanes(fx, geo, out, y, r, o, lanes);
+                    super::store_lanes_split(fx, geo, out, y, b, p, o, lanes);
                 }
             };
             if full > 0 {

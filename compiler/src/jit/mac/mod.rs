@@ -289,6 +289,33 @@ pub fn out_addr(fx: &mut Fx, geo: &Geometry, out: Value, r: Value, o: Value) -> 
 /// vector store where they are contiguous (dense), else lane by lane.
 pub fn store_lanes(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, o: Value, lanes: usize) {
     let at = out_addr(fx, geo, out, r, o);
+    store_at(fx, geo, at, y, lanes);
+}
+
+/// [`store_lanes`] for row `r = b·positions + p` given as `(b, p)` (no division).
+#[allow(clippy::too_many_arguments)]
+pub fn store_lanes_split(
+    fx: &mut Fx,
+    geo: &Geometry,
+    out: Value,
+    y: Value,
+    b: Value,
+    p: Value,
+    o: Value,
+    lanes: usize,
+) {
+    if geo.positions == 1 {
+        return store_lanes(fx, geo, out, y, b, o, lanes);
+    }
+    let idx = fx.b.ins().imul_imm_s(b, geo.out_size() as i64);
+    let col = fx.b.ins().imul_imm_s(o, geo.positions as i64);
+    let idx = fx.b.ins().iadd(idx, col);
+    let idx = fx.b.ins().iadd(idx, p);
+    let at = fx.at(out, idx, 4);
+    store_at(fx, geo, at, y, lanes);
+}
+
+fn store_at(fx: &mut Fx, geo: &Geometry, at: Value, y: Value, lanes: usize) {
     if geo.positions == 1 && lanes == 4 {
         fx.st(y, at, 0);
         return;
@@ -298,6 +325,23 @@ pub fn store_lanes(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, 
         let v = fx.b.ins().extractlane(y, lane as u8);
         fx.st(v, at, stride * lane as i64);
     }
+}
+
+/// `body(fx, r, (b, p))` for every row `r = b·positions + p` of the batch.
+pub fn for_each_row(fx: &mut Fx, geo: &Geometry, body: impl Fn(&mut Fx, Value, (Value, Value))) {
+    let (zero, batch) = (fx.i(0), fx.batch());
+    if geo.positions == 1 {
+        fx.for_range(zero, batch, 1, |fx, b| body(fx, b, (b, zero)));
+        return;
+    }
+    let positions = fx.i(geo.positions as i64);
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let first = fx.b.ins().imul_imm_s(b, geo.positions as i64);
+        fx.for_range(zero, positions, 1, |fx, p| {
+            let r = fx.b.ins().iadd(first, p);
+            body(fx, r, (b, p));
+        });
+    });
 }
 
 /// Emits a dense or conv2d layer.
