@@ -229,6 +229,17 @@ impl<'a> Fx<'a> {
         self.b.ins().fabs(v)
     }
 
+    /// Lanes 0 and 2 of `a`, then of `b` (`F32X4`; `shufps` on x86).
+    pub fn even_lanes(&mut self, a: Value, b: Value) -> Value {
+        use cranelift_codegen::ir::types::I8X16;
+        let flags = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+        let bytes: Vec<u8> = [0u8, 2, 4, 6].iter().flat_map(|lane| (0..4).map(move |i| 4 * lane + i)).collect();
+        let mask = self.b.func.dfg.immediates.push(cranelift_codegen::ir::ConstantData::from(bytes));
+        let (a, b) = (self.b.ins().bitcast(I8X16, flags, a), self.b.ins().bitcast(I8X16, flags, b));
+        let s = self.b.ins().shuffle(a, b, mask);
+        self.b.ins().bitcast(F32X4, flags, s)
+    }
+
     /// The constant `c` of `v`'s type (`F32` or `F32X4`).
     pub fn like(&mut self, v: Value, c: f32) -> Value {
         let ty = self.b.func.dfg.value_type(v);

@@ -7,7 +7,7 @@ use super::noise::{self, Post};
 use super::{host, mac, Layer};
 use analog_runtime::ir::{Graph, NodeKind, Op, Step};
 use cranelift_codegen::ir::types::{F32, F32X4};
-use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -312,9 +312,12 @@ fn pool(
             let yc = fx.at(yr, ch, 4 * (oh * ow) as i64);
             let ohv = fx.i(oh as i64);
             fx.for_range(lo, ohv, 1, |fx, i| {
-                let owv = fx.i(ow as i64);
-                fx.for_range(lo, owv, 1, |fx, j| {
-                    let mut acc = fx.f(pad_value);
+                // Outputs `j..j + 4` at once where their windows are loads or
+                // even lanes (stride 1 or 2, no padding): each lane folds its
+                // own window in the interpreter's order.
+                let lanes = if padding == [0, 0] && stride[1] <= 2 { ow / 4 * 4 } else { 0 };
+                let output = |fx: &mut Fx, j: Value, ty: Type| {
+                    let mut acc = fx.fc(ty, pad_value);
                     // Without padding every window is inside: loads at constant offsets from its corner.
                     let corner = (padding == [0, 0]).then(|| {
                         let r = fx.b.ins().imul_imm_s(i, (stride[0] * w) as i64);
@@ -325,7 +328,18 @@ fn pool(
                     for u in 0..kernel[0] {
                         for v in 0..kernel[1] {
                             let value = match corner {
-                                Some(corner) => fx.ld(F32, corner, (4 * (u * w + v)) as i64),
+                                Some(corner) => {
+                                    let off = (4 * (u * w + v)) as i64;
+                                    match (ty == F32X4, stride[1]) {
+                                        (false, _) => fx.ld(F32, corner, off),
+                                        (true, 1) => fx.ld(F32X4, corner, off),
+                                        // Columns 2j+v, 2j+v+2, …: the even lanes of two loads.
+                                        (true, _) => {
+                                            let (a, b) = (fx.ld(F32X4, corner, off), fx.ld(F32X4, corner, off + 16));
+                                            fx.even_lanes(a, b)
+                                        }
+                                    }
+                                }
                                 None => {
                                     let r = fx.b.ins().imul_imm_s(i, stride[0] as i64);
                                     let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0] as i64);
@@ -338,14 +352,19 @@ fn pool(
                         }
                     }
                     if !max {
-                        let k = fx.f((kernel[0] * kernel[1]) as f32);
+                        let k = fx.fc(ty, (kernel[0] * kernel[1]) as f32);
                         acc = fx.b.ins().fdiv(acc, k);
                     }
                     let idx = fx.b.ins().imul_imm_s(i, ow as i64);
                     let idx = fx.b.ins().iadd(idx, j);
                     let at = fx.at(yc, idx, 4);
                     fx.st(acc, at, 0);
-                });
+                };
+                let (body, owv) = (fx.i(lanes as i64), fx.i(ow as i64));
+                if lanes > 0 {
+                    fx.for_range(lo, body, 4, |fx, j| output(fx, j, F32X4));
+                }
+                fx.for_range(body, owv, 1, |fx, j| output(fx, j, F32));
             });
         });
     });
