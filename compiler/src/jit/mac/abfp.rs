@@ -90,7 +90,6 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         (buf, nrows)
     });
     let mut kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count, sums };
-    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
     for g in 0..geo.groups {
         if let Some((buf, nrows)) = kern.sums {
             let panels = geo.panels();
@@ -101,14 +100,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
             fx.call(gemm::GEMM_TILES, &[x, nrows, kv, wg, pv, buf, nv]);
             kern.sums = Some((buf, nrows));
         }
-        if full > 0 {
-            let (zero, n) = (fx.i(0), fx.i(full as i64));
-            fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, PANEL));
-        }
-        if partial > 0 {
-            let panel = fx.i(full as i64);
-            kern.panel(fx, g, panel, partial);
-        }
+        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
     }
     Ok(fuse)
 }

@@ -59,17 +59,9 @@ pub unsafe extern "C" fn fold_f32(
     leak: f32,
 ) {
     let (rows, k, panels) = (rows as usize, k as usize, panels as usize);
-    let idx: Vec<u32> = match order {
-        REVERSED => (0..k as u32).rev().collect(),
-        // SAFETY: the caller's permutation of `0..k`.
-        RANDOM => unsafe { std::slice::from_raw_parts(perm, k) }.to_vec(),
-        _ => (0..k as u32).collect(),
-    };
-    let passes: &[u8] = match order {
-        POSITIVE_FIRST => &[NOT_NEGATIVE, NEGATIVE],
-        NEGATIVE_FIRST => &[NOT_POSITIVE, POSITIVE],
-        _ => &[ALL],
-    };
+    // SAFETY: with `RANDOM`, the caller's permutation of `0..k`.
+    let perm = if order == RANDOM { unsafe { std::slice::from_raw_parts(perm, k) } } else { &[] };
+    let (idx, passes) = plan(order, k, perm);
     let f = Fold { idx: &idx, passes, lo, hi, leak };
     #[cfg(target_arch = "x86_64")]
     {
@@ -86,6 +78,21 @@ pub unsafe extern "C" fn fold_f32(
     }
     // SAFETY: buffers as documented.
     unsafe { portable(x, rows, k, w, panels, tile, &f) };
+}
+
+/// The order's product indices, and its passes.
+fn plan(order: u32, k: usize, perm: &[u32]) -> (Vec<u32>, &'static [u8]) {
+    let idx = match order {
+        REVERSED => (0..k as u32).rev().collect(),
+        RANDOM => perm.to_vec(),
+        _ => (0..k as u32).collect(),
+    };
+    let passes: &'static [u8] = match order {
+        POSITIVE_FIRST => &[NOT_NEGATIVE, NEGATIVE],
+        NEGATIVE_FIRST => &[NOT_POSITIVE, POSITIVE],
+        _ => &[ALL],
+    };
+    (idx, passes)
 }
 
 /// One lane at a time, the reference for the vector kernels.
@@ -257,16 +264,7 @@ mod tests {
             for (lo, hi, leak) in [(-1.0, 1.0, 1.0), (-0.3, 2.0, 0.9)] {
                 let mut fast = vec![0.0f32; rows * panels * PANEL];
                 let mut slow = fast.clone();
-                let idx: Vec<u32> = match order {
-                    REVERSED => (0..k as u32).rev().collect(),
-                    RANDOM => perm.clone(),
-                    _ => (0..k as u32).collect(),
-                };
-                let passes: &[u8] = match order {
-                    POSITIVE_FIRST => &[NOT_NEGATIVE, NEGATIVE],
-                    NEGATIVE_FIRST => &[NOT_POSITIVE, POSITIVE],
-                    _ => &[ALL],
-                };
+                let (idx, passes) = plan(order, k, &perm);
                 let f = Fold { idx: &idx, passes, lo, hi, leak };
                 // SAFETY: the buffers have the documented sizes.
                 unsafe {

@@ -66,18 +66,10 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         return fuse;
     }
     let fx = &mut layer.fx;
-    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
     for g in 0..geo.groups {
         let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
         let x = fx.b.ins().iadd(rows.base, off);
-        if full > 0 {
-            let (zero, n) = (fx.i(0), fx.i(full as i64));
-            fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, x, PANEL));
-        }
-        if partial > 0 {
-            let panel = fx.i(full as i64);
-            kern.panel(fx, g, panel, x, partial);
-        }
+        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, x, valid));
     }
     fuse
 }
@@ -199,14 +191,12 @@ impl Kernel<'_> {
         let batch = fx.batch();
         let n = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
         let (kv, pv) = (fx.i(k as i64), fx.i(panels as i64));
-        let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
         for g in 0..geo.groups {
             let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
             let x = fx.b.ins().iadd(rows.base, off);
             let w = fx.b.ins().iadd_imm_s(self.w, (4 * g * panels * k * PANEL) as i64);
             gemm(fx, &[x, n, kv, w, pv, tile]);
             let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;
-            let zero = fx.i(0);
             super::for_each_row(fx, geo, |fx, r, split| {
                 let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
                 let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
@@ -218,14 +208,7 @@ impl Kernel<'_> {
                         self.epilogue(fx, y, r, Some(split), g, panel, v, bias, valid);
                     }
                 };
-                if full > 0 {
-                    let n = fx.i(full as i64);
-                    fx.for_range(zero, n, 1, |fx, p| panel_body(fx, p, PANEL));
-                }
-                if partial > 0 {
-                    let p = fx.i(full as i64);
-                    panel_body(fx, p, partial);
-                }
+                super::for_each_panel(fx, geo, panel_body);
             });
         }
     }

@@ -93,16 +93,8 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
         return Ok(fuse);
     }
     let kern = Kernel { geo, post, fuse, out, w, table, signed, z_x, sum, q, products, perm, accumulate };
-    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
     for g in 0..geo.groups {
-        if full > 0 {
-            let (zero, n) = (fx.i(0), fx.i(full as i64));
-            fx.for_range(zero, n, 1, |fx, panel| kern.panel(fx, g, panel, PANEL));
-        }
-        if partial > 0 {
-            let panel = fx.i(full as i64);
-            kern.panel(fx, g, panel, partial);
-        }
+        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
     }
     Ok(fuse)
 }
@@ -196,7 +188,6 @@ fn native(
     let tile = fx.scratch(tile);
     let batch = fx.batch();
     let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
-    let (full, partial) = (pg / PANEL, pg % PANEL);
     let stride = 4 * PANEL as i64 * g_all as i64;
     for g in 0..geo.groups {
         let qg = fx.scratch(q + 4 * g * MAX_BATCH * geo.positions * k);
@@ -204,7 +195,6 @@ fn native(
         let data = fx.b.ins().iadd_imm_s(w, data as i64);
         let (kv, cv, zx, un) = (fx.i(k as i64), fx.i(pg as i64), fx.i32(z_x as i64), fx.i32(unsigned as i64));
         fx.call(table::TABLE, &[qg, nrows, kv, data, cv, tile, zx, table16, un]);
-        let zero = fx.i(0);
         super::for_each_row(fx, geo, |fx, r, (b, p)| {
             let row = fx.at(tile, r, 4 * pad as i64);
             let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
@@ -231,14 +221,7 @@ fn native(
                     super::store_lanes_split(fx, geo, out, y, b, p, o, lanes);
                 }
             };
-            if full > 0 {
-                let n = fx.i(full as i64);
-                fx.for_range(zero, n, 1, |fx, p| panel_body(fx, p, PANEL));
-            }
-            if partial > 0 {
-                let p = fx.i(full as i64);
-                panel_body(fx, p, partial);
-            }
+            super::for_each_panel(fx, geo, panel_body);
         });
     }
 }

@@ -327,6 +327,20 @@ fn store_at(fx: &mut Fx, geo: &Geometry, at: Value, y: Value, lanes: usize) {
     }
 }
 
+/// `body(fx, panel, valid)` for each panel of a group: the full ones in a
+/// loop (`valid = 8`), then the partial one, if any.
+pub fn for_each_panel(fx: &mut Fx, geo: &Geometry, body: impl Fn(&mut Fx, Value, usize)) {
+    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
+    if full > 0 {
+        let (zero, n) = (fx.i(0), fx.i(full as i64));
+        fx.for_range(zero, n, 1, |fx, panel| body(fx, panel, PANEL));
+    }
+    if partial > 0 {
+        let panel = fx.i(full as i64);
+        body(fx, panel, partial);
+    }
+}
+
 /// `body(fx, r, (b, p))` for every row `r = b·positions + p` of the batch.
 pub fn for_each_row(fx: &mut Fx, geo: &Geometry, body: impl Fn(&mut Fx, Value, (Value, Value))) {
     let (zero, batch) = (fx.i(0), fx.batch());

@@ -122,19 +122,11 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
                 Order::NegativeFirst => &[Mask::NotPositive, Mask::Positive],
                 _ => &[Mask::All],
             };
-            let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
             for g in 0..geo.groups {
                 let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
                 let x = fx.b.ins().iadd(rows.base, off);
                 let k = Lanes { geo, fold, order, perm, passes, out, w, x, g };
-                if full > 0 {
-                    let (zero, n) = (fx.i(0), fx.i(full as i64));
-                    fx.for_range(zero, n, 1, |fx, panel| k.panel(fx, panel, PANEL));
-                }
-                if partial > 0 {
-                    let panel = fx.i(full as i64);
-                    k.panel(fx, panel, partial);
-                }
+                super::for_each_panel(fx, geo, |fx, panel, valid| k.panel(fx, panel, valid));
             }
         }
     }
