@@ -59,11 +59,7 @@ impl Rng {
     }
 
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        support::splitmix64(&mut self.0)
     }
 
     /// Uniform in `[0, 1)`.
@@ -458,14 +454,7 @@ impl<'t> Gen<'t> {
         };
         let w = self.mac_weights(out, n);
         self.weights.push((weight, vec![out, n], w));
-        if self.rng.chance(0.2) {
-            call += ", bias = false";
-            self.tag("op.no_bias");
-        } else {
-            let b = self.values(out, -0.3, 0.3);
-            self.weights.push((format!("{name}.bias"), vec![out], b));
-        }
-        call += ")";
+        self.bias(&name, out, &mut call);
         let eff = self.mac_effects(n);
         self.emit(&name, &call, &eff, Class::Mac);
         (name, vec![out])
@@ -508,14 +497,7 @@ impl<'t> Gen<'t> {
         let k = c / groups * kh * kw;
         let wv = self.mac_weights(out, k);
         self.weights.push((format!("{name}.weight"), vec![out, c / groups, kh, kw], wv));
-        if self.rng.chance(0.2) {
-            call += ", bias = false";
-            self.tag("op.no_bias");
-        } else {
-            let b = self.values(out, -0.3, 0.3);
-            self.weights.push((format!("{name}.bias"), vec![out], b));
-        }
-        call += ")";
+        self.bias(&name, out, &mut call);
         let eff = self.mac_effects(k);
         self.emit(&name, &call, &eff, Class::Mac);
         let oh = (h + 2 * ph - kh) / sh + 1;
@@ -598,6 +580,18 @@ impl<'t> Gen<'t> {
 
     /// `[out, k]` weights of a MAC layer: uniform, on a coarse grid (ties and
     /// zeros), one-signed, with a zero row, or all zero.
+    /// A bias (or `bias = false`) for a MAC layer with `out` outputs; closes `call`.
+    fn bias(&mut self, name: &str, out: usize, call: &mut String) {
+        if self.rng.chance(0.2) {
+            *call += ", bias = false";
+            self.tag("op.no_bias");
+        } else {
+            let b = self.values(out, -0.3, 0.3);
+            self.weights.push((format!("{name}.bias"), vec![out], b));
+        }
+        *call += ")";
+    }
+
     fn mac_weights(&mut self, out: usize, k: usize) -> Vec<f32> {
         let n = out * k;
         let mut w: Vec<f32> = match self.rng.weighted(&[12, 4, 2, 1]) {
