@@ -37,11 +37,13 @@ pub enum EngineError {
 impl<'g> Engine<'g> {
     pub fn new(graph: &'g Graph, backend: Backend, kernels: Kernels) -> Result<Self, EngineError> {
         let read = |p: &Path| std::fs::read(p);
-        // Both backends read tables the same way; the interpreter reports a bad one.
-        let interp = Interpreter::new(graph, read).map_err(EngineError::Table)?;
         match backend {
-            Backend::Interp => Ok(Engine::Interp(interp)),
-            Backend::Jit => jit::compile(graph, kernels).map(|c| Engine::Jit(Box::new(c))).map_err(EngineError::Jit),
+            Backend::Interp => Interpreter::new(graph, read).map(Engine::Interp).map_err(EngineError::Table),
+            Backend::Jit => {
+                // Tables are read as the interpreter reads them, so a bad one is reported the same way.
+                analog_runtime::interp::load_tables(graph, read).map_err(EngineError::Table)?;
+                jit::compile(graph, kernels).map(|c| Engine::Jit(Box::new(c))).map_err(EngineError::Jit)
+            }
         }
     }
 

@@ -42,7 +42,7 @@ pub unsafe extern "C" fn dynamic_layer(ctx: *const Ctx, rep: u32, node: u32, lay
         let sample = ctx.first_sample.wrapping_add(b as u32);
         let draw = DrawCtx { seed: ctx.seed, trial: ctx.trial, sample, rep };
         let (w, _prepared) = noisy_weights(&graph.nodes[node], draw);
-        let packed = super::mac::pack(graph, &graph.nodes[node], &w);
+        let packed = super::mac::pack(graph, &graph.nodes[node], &w, model.table(node));
         chip[2 * node] = packed.as_ptr() as *const u8;
         for (s, (buf, size)) in shifted.iter_mut().zip(bufs.iter().zip(sizes)) {
             // SAFETY: every buffer holds `batch` samples of its node.

@@ -24,6 +24,8 @@ pub struct Compiled {
     /// Per MAC node: its packed weights when they are the same for every chip.
     constant: Vec<Option<Vec<f32>>>,
     inputs: Vec<NodeId>,
+    /// Per node: its product table's entries (`mac::tables`).
+    tables: Vec<Option<Vec<i32>>>,
     pub kernels: Kernels,
     _code: CodeModule,
 }
@@ -67,10 +69,12 @@ impl Compiled {
         // SAFETY: the driver was defined with this signature (`layer_signature`).
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
         let mut constant = vec![];
-        for node in &graph.nodes {
+        for (i, node) in graph.nodes.iter().enumerate() {
             let w = node.param("weight");
             constant.push(match (w, &node.kind) {
-                (Some(w), _) if is_mac(node) && !weights_vary(node) => Some(pack(graph, node, &w.data)),
+                (Some(w), _) if is_mac(node) && !weights_vary(node) => {
+                    Some(pack(graph, node, &w.data, program.tables[i].as_deref()))
+                }
                 (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(node)),
                 _ => None,
             });
@@ -91,6 +95,7 @@ impl Compiled {
             scratch_size: program.scratch_size,
             constant,
             inputs: graph.ids().filter(|i| matches!(graph.node(*i).kind, NodeKind::Input { .. })).collect(),
+            tables: program.tables,
             graph: graph.clone(),
             kernels,
             _code: code,
@@ -99,6 +104,11 @@ impl Compiled {
 
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// Node `i`'s product table entries, if it has any.
+    pub fn table(&self, i: usize) -> Option<&[i32]> {
+        self.tables[i].as_deref()
     }
 
     /// Elements of one sample of each node.
@@ -116,7 +126,7 @@ impl Compiled {
             } else if is_mac(node) && weights_vary(node) && !super::dynamic::redrawn(node) {
                 let ctx = DrawCtx { seed, trial, sample: analog_runtime::rng::PER_CHIP, rep: 0 };
                 let (w, _prepared) = noisy_weights(node, ctx);
-                let packed = pack(&self.graph, node, &w);
+                let packed = pack(&self.graph, node, &w, self.table(i));
                 ptrs[2 * i] = packed.as_ptr() as *const u8;
                 owned.push(packed);
             }

@@ -72,6 +72,8 @@ pub struct Layer<'g, 'f> {
     pub dest: NodeId,
     /// An activation applied in this node's epilogue (then skipped itself).
     pub fused: Option<ops::Activation>,
+    /// Per node: its product table's entries (int8 with a non-exact multiplier).
+    pub tables: &'f [Option<Vec<i32>>],
 }
 
 impl<'g> Layer<'g, '_> {
@@ -113,6 +115,8 @@ pub struct Program {
     pub computed: Vec<bool>,
     /// Each computed node's function.
     pub layers: Vec<(NodeId, FuncId)>,
+    /// Per node: its product table's entries, built once (`mac::tables`).
+    pub tables: Vec<Option<Vec<i32>>>,
 }
 
 fn build(
@@ -122,6 +126,7 @@ fn build(
     mut text: Option<&mut String>,
 ) -> Result<Program, String> {
     let imports = host::declare(module, kernels)?;
+    let tables = mac::tables(graph)?;
     let fusion = ops::fusion(graph);
     let mut scratch = layout::Scratch::default();
     let mut fctx = FunctionBuilderContext::new();
@@ -158,6 +163,7 @@ fn build(
                 scratch: &mut scratch,
                 dest,
                 fused,
+                tables: &tables,
             };
             ops::emit(&mut layer)?;
             layer.fx.b.ins().return_(&[]);
@@ -171,7 +177,7 @@ fn build(
     let driver = driver::define_driver(graph, module, &imports, &layers, &mut scratch, &mut fctx, text.as_deref_mut())?;
     host::define_module_functions(module, &imports, kernels, &mut fctx, text)?;
     let layers = graph.ids().zip(&layers).filter_map(|(id, f)| f.map(|f| (id, f))).collect();
-    Ok(Program { driver, scratch_size: scratch.size(), computed, layers })
+    Ok(Program { driver, scratch_size: scratch.size(), computed, layers, tables })
 }
 
 fn define(

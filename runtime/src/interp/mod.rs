@@ -45,29 +45,7 @@ pub struct Trial {
 impl<'g> Interpreter<'g> {
     /// Loads the graph's multiplier tables through `read` (a path → bytes).
     pub fn new(graph: &'g Graph, read: impl Fn(&Path) -> std::io::Result<Vec<u8>>) -> Result<Self, String> {
-        let mut tables = vec![];
-        for node in &graph.nodes {
-            let signed = matches!(node.hw.format, Format::Int8 { signed: true, .. });
-            let design = match &node.hw.multiplier {
-                Multiplier::Exact => None,
-                Multiplier::Truncated { bits } => Some(Design::Truncated { bits: *bits }),
-                Multiplier::Mitchell => Some(Design::Mitchell),
-                Multiplier::Drum { k } => Some(Design::Drum { k: *k }),
-                Multiplier::Table { path, layout, signed } => {
-                    let bytes =
-                        read(path).map_err(|e| format!("cannot read multiplier table `{}`: {e}", path.display()))?;
-                    let layout = match layout {
-                        TableLayout::TorchApprox => Layout::TorchApprox,
-                        TableLayout::TfApprox => Layout::TfApprox,
-                    };
-                    let table = ProductTable::parse(&bytes, layout, *signed)
-                        .map_err(|e| format!("`{}`: {e}", path.display()))?;
-                    tables.push(Some(table));
-                    continue;
-                }
-            };
-            tables.push(design.map(|d| multiplier::table(d, signed)));
-        }
+        let tables = load_tables(graph, read)?;
         let prepared = graph
             .nodes
             .iter()
@@ -241,6 +219,41 @@ impl<'g> Interpreter<'g> {
         };
         (mac::run(&m, ctx, obs), full_scale)
     }
+}
+
+/// Every node's product table ([`node_table`]).
+pub fn load_tables(
+    graph: &Graph,
+    read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<Vec<Option<ProductTable>>, String> {
+    graph.nodes.iter().map(|node| node_table(node, &read)).collect()
+}
+
+/// A node's product table (`None` for an exact multiplier): a file read
+/// through `read` and parsed, or a closed form tabulated. The error names
+/// the file that cannot be read or parsed.
+pub fn node_table(
+    node: &Node,
+    read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<Option<ProductTable>, String> {
+    let signed = matches!(node.hw.format, Format::Int8 { signed: true, .. });
+    let design = match &node.hw.multiplier {
+        Multiplier::Exact => None,
+        Multiplier::Truncated { bits } => Some(Design::Truncated { bits: *bits }),
+        Multiplier::Mitchell => Some(Design::Mitchell),
+        Multiplier::Drum { k } => Some(Design::Drum { k: *k }),
+        Multiplier::Table { path, layout, signed } => {
+            let bytes = read(path).map_err(|e| format!("cannot read multiplier table `{}`: {e}", path.display()))?;
+            let layout = match layout {
+                TableLayout::TorchApprox => Layout::TorchApprox,
+                TableLayout::TfApprox => Layout::TfApprox,
+            };
+            let table =
+                ProductTable::parse(&bytes, layout, *signed).map_err(|e| format!("`{}`: {e}", path.display()))?;
+            return Ok(Some(table));
+        }
+    };
+    Ok(design.map(|d| multiplier::table(d, signed)))
 }
 
 /// A MAC layer's weights with its weight noise applied (draws of `ctx`),

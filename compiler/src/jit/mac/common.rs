@@ -3,10 +3,9 @@
 //! products buffer exactly as the interpreter's `mac::accumulate` folds it.
 
 use crate::jit::emit::Fx;
-use analog_runtime::ir::hardware::{Format, Multiplier, Order, TableLayout};
+use analog_runtime::ir::hardware::Order;
 use analog_runtime::ir::Node;
-use analog_runtime::multiplier::{self, Design};
-use analog_runtime::product_table::{Layout, ProductTable};
+use analog_runtime::product_table::ProductTable;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -26,24 +25,7 @@ pub fn q_bits(fx: &mut Fx, v: Value, bits: u32) -> Value {
 /// The product table of `node`'s multiplier as the interpreter builds it
 /// (`None`: exact products). Table files are read with `std::fs::read`.
 pub fn product_table(node: &Node) -> Result<Option<ProductTable>, String> {
-    let signed = matches!(node.hw.format, Format::Int8 { signed: true, .. });
-    let design = match &node.hw.multiplier {
-        Multiplier::Exact => return Ok(None),
-        Multiplier::Truncated { bits } => Design::Truncated { bits: *bits },
-        Multiplier::Mitchell => Design::Mitchell,
-        Multiplier::Drum { k } => Design::Drum { k: *k },
-        Multiplier::Table { path, layout, signed } => {
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read multiplier table `{}`: {e}", path.display()))?;
-            let layout = match layout {
-                TableLayout::TorchApprox => Layout::TorchApprox,
-                TableLayout::TfApprox => Layout::TfApprox,
-            };
-            let t = ProductTable::parse(&bytes, layout, *signed).map_err(|e| format!("`{}`: {e}", path.display()))?;
-            return Ok(Some(t));
-        }
-    };
-    Ok(Some(multiplier::table(design, signed)))
+    analog_runtime::interp::node_table(node, |p| std::fs::read(p))
 }
 
 /// The 65,536 entries of `t`, index `byte(a)·256 + byte(b)`.

@@ -71,8 +71,9 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let node = layer.node();
     let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
     let (s_x, z_x) = input_params(&node.hw.format);
-    let (sum, entries) = plan(node, geo)?;
-    let table = entries.as_ref();
+    let entries = layer.tables[layer.id.index()].as_deref();
+    let sum = plan(node, geo, entries)?;
+    let table = entries;
     let accumulate = node.hw.accumulate.clone();
     let q = layer.scratch.take(4 * geo.groups * MAX_BATCH * geo.positions * geo.k);
     let products =
@@ -88,7 +89,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let g_all = geo.groups * geo.panels();
     let table = table.map(|_| fx.b.ins().iadd_imm_s(w, (4 * PANEL * g_all * (geo.k + 3)) as i64));
     quantize(fx, geo, rows, q, s_x, z_x, signed);
-    if let Some(unsigned) = host_table(sum, entries.as_ref()).filter(|_| kernels == Kernels::Native) {
+    if let Some(unsigned) = host_table(sum, entries).filter(|_| kernels == Kernels::Native) {
         native(fx, geo, w, q, tile, z_x, unsigned, post, fuse, out);
         return Ok(fuse);
     }
@@ -99,15 +100,14 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     Ok(fuse)
 }
 
-/// How the layer sums, and its product table's entries (if it has one).
-fn plan(node: &Node, geo: &Geometry) -> Result<(Sum, Option<Vec<i32>>), String> {
+/// How the layer sums, given its product table's entries (if it has one).
+fn plan(node: &Node, geo: &Geometry, entries: Option<&[i32]>) -> Result<Sum, String> {
     let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
     let (_, z_x) = input_params(&node.hw.format);
-    let entries = common::product_table(node)?.map(|t| common::table_entries(&t));
     // Bound on |term|, and on every integer sum.
     let max_q: i64 = if signed { 127 } else { 255 };
     let max_zw: i64 = if signed { 0 } else { 255 };
-    let max_p: i64 = match &entries {
+    let max_p: i64 = match entries {
         Some(e) => e.iter().map(|e| (*e as i64).abs()).max().unwrap_or(0),
         None => max_q * max_q,
     };
@@ -122,13 +122,13 @@ fn plan(node: &Node, geo: &Geometry) -> Result<(Sum, Option<Vec<i32>>), String> 
         Accumulate::Clamp { lo, hi } => Sum::Clamp(lo as f32, hi as f32),
         Accumulate::Ordered { .. } => Sum::Ordered,
     };
-    Ok((sum, entries))
+    Ok(sum)
 }
 
 /// Whether the host's table kernel can sum this layer (`Some(unsigned)`,
 /// how its 16-bit entries widen): a table, and `i32` sums.
-fn host_table(sum: Sum, entries: Option<&Vec<i32>>) -> Option<bool> {
-    entries.filter(|_| sum == Sum::I32).and_then(|e| table::entries16(e))
+fn host_table(sum: Sum, entries: Option<&[i32]>) -> Option<bool> {
+    entries.filter(|_| sum == Sum::I32).and_then(table::entries16)
 }
 
 /// Input codes of every row into scratch `q`: `[group][rows][k]` i32.
@@ -415,7 +415,7 @@ impl Kernel<'_> {
 }
 
 /// The layer's weights packed for the kernel (as 32-bit words: f32 or i32 bits).
-pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
+pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]>) -> Vec<f32> {
     let shape = node.param("weight").expect("a MAC layer has weights").shape.clone();
     let prepared = quant::prepare(&node.hw.format, &Tensor::new(shape, weights.to_vec()));
     let Some(Prepared::Int8 { codes, scales, zero_points }) = prepared else { unreachable!("int8 weights") };
@@ -423,7 +423,7 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
     let bias = node.param("bias").map(|b| &b.data[..]);
     let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
     let g_all = geo.groups * panels;
-    let (sum, entries) = plan(node, geo).expect("the table was read when compiling");
+    let sum = plan(node, geo, entries).expect("planned when compiling");
     let mut out = vec![0.0f32; g_all * PANEL * (k + 3) + if entries.is_some() { 65536 } else { 0 }];
     let params = g_all * PANEL * k;
     for g in 0..geo.groups {
@@ -441,15 +441,15 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
             out[at + 2 * g_all * PANEL] = bias.map_or(0.0, |b| b[col]);
         }
     }
-    if let Some(e) = &entries {
+    if let Some(e) = entries {
         let at = g_all * PANEL * (k + 3);
         for (dst, e) in out[at..].iter_mut().zip(e) {
             *dst = f32::from_bits(*e as u32);
         }
     }
-    if host_table(sum, entries.as_ref()).is_some() {
+    if host_table(sum, entries).is_some() {
         debug_assert_eq!(out.len(), host_data_start(geo));
-        out.extend(table::pack_table(entries.as_ref().expect("a table")));
+        out.extend(table::pack_table(entries.expect("a table")));
         for g in 0..geo.groups {
             let cols = g * pg..(g + 1) * pg;
             let zp: Vec<i32> = cols.clone().map(|c| zero_points[if scales.len() == 1 { 0 } else { c }]).collect();

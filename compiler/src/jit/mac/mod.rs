@@ -385,16 +385,28 @@ pub fn emit_denoise(layer: &mut Layer) -> Result<(), String> {
     denoise::emit(layer)
 }
 
+/// Every node's product table entries (`common::table_entries`): int8
+/// nodes with a non-exact multiplier; read or tabulated once per compile.
+pub fn tables(g: &analog_runtime::ir::Graph) -> Result<Vec<Option<Vec<i32>>>, String> {
+    g.nodes
+        .iter()
+        .map(|node| match node.hw.format {
+            Format::Int8 { .. } => Ok(common::product_table(node)?.map(|t| common::table_entries(&t))),
+            _ => Ok(None),
+        })
+        .collect()
+}
+
 /// A MAC layer's weights (`[cols][k]`, after any weight noise) packed for
-/// its kernel, bias included.
-pub fn pack(g: &analog_runtime::ir::Graph, node: &Node, weights: &[f32]) -> Vec<f32> {
+/// its kernel, bias included (`table`: its entry of [`tables`]).
+pub fn pack(g: &analog_runtime::ir::Graph, node: &Node, weights: &[f32], table: Option<&[i32]>) -> Vec<f32> {
     let geo = Geometry::of(g, node);
     match (&node.hw.format, &node.hw.accumulate) {
         (Format::Fp32, Accumulate::Exact | Accumulate::Clamp { .. }) => {
             pack_f32(&geo, weights, node.param("bias").map(|b| &b.data[..]))
         }
         (Format::Fp32, Accumulate::Ordered { .. }) => ordered::pack(&geo, node, weights),
-        (Format::Int8 { .. }, _) => int8::pack(&geo, node, weights),
+        (Format::Int8 { .. }, _) => int8::pack(&geo, node, weights, table),
         (Format::Abfp { .. }, _) => abfp::pack(&geo, node, weights),
         (Format::AnalogInt { .. }, _) => analog_int::pack(&geo, node, weights),
     }
