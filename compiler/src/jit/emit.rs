@@ -224,6 +224,22 @@ impl<'a> Fx<'a> {
         self.b.ins().select(inside, loaded, pad)
     }
 
+    /// `max |base[i]|` over `i` in `lo..hi` (f32), folded from 0 in index
+    /// order with [`Fx::max`], as the interpreter's `fold(0, max(|v|))`.
+    pub fn max_abs(&mut self, base: Value, lo: Value, hi: Value) -> Value {
+        let init = self.f(0.0);
+        let m = self.var(F32, init);
+        self.for_range(lo, hi, 1, |fx, i| {
+            let at = fx.at(base, i, 4);
+            let v = fx.ld(F32, at, 0);
+            let a = fx.abs(v);
+            let cur = fx.b.use_var(m);
+            let new = fx.max(cur, a);
+            fx.b.def_var(m, new);
+        });
+        self.b.use_var(m)
+    }
+
     /// `|v|` (clears the sign bit).
     pub fn abs(&mut self, v: Value) -> Value {
         self.b.ins().fabs(v)

@@ -122,8 +122,7 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, pr: &Params, xq: usize, sx
     let batch = fx.batch();
     let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
     for g in 0..geo.groups {
-        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-        let x = fx.b.ins().iadd(rows.base, off);
+        let x = rows.group(fx, g);
         let gq = fx.b.ins().iadd_imm_s(xq_base, (4 * g * MAX_BATCH * geo.positions * k) as i64);
         let gs = fx.b.ins().iadd_imm_s(sx_base, (4 * g * MAX_BATCH * geo.positions * pr.tiles) as i64);
         let zero = fx.i(0);
@@ -134,17 +133,7 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, pr: &Params, xq: usize, sx
             let (zero, tiles) = (fx.i(0), fx.i(pr.tiles as i64));
             fx.for_range(zero, tiles, 1, |fx, t| {
                 let (lo, hi) = tile_range(fx, t, pr.n, k);
-                let init = fx.f(0.0);
-                let m = fx.var(F32, init);
-                fx.for_range(lo, hi, 1, |fx, j| {
-                    let at = fx.at(xr, j, 4);
-                    let v = fx.ld(F32, at, 0);
-                    let a = fx.abs(v);
-                    let cur = fx.b.use_var(m);
-                    let new = fx.max(cur, a);
-                    fx.b.def_var(m, new);
-                });
-                let s = fx.b.use_var(m);
+                let s = fx.max_abs(xr, lo, hi);
                 let at = fx.at(sr, t, 4);
                 fx.st(s, at, 0);
                 fx.for_range(lo, hi, 1, |fx, j| {
@@ -367,22 +356,11 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32]) -> Vec<f32> {
     let prepared = quant::prepare(&node.hw.format, &Tensor::new(shape, weights.to_vec()));
     let Some(Prepared::Abfp { mantissas, scales, tiles }) = prepared else { unreachable!("abfp weights") };
     let bias = node.param("bias").map(|b| &b.data[..]);
-    let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
-    let g_all = geo.groups * panels;
-    let mut out = vec![0.0f32; g_all * PANEL * (k + tiles + 1)];
-    for g in 0..geo.groups {
-        for o in 0..pg {
-            let (panel, lane) = (o / PANEL, o % PANEL);
-            let col = g * pg + o;
-            let gp = g * panels + panel;
-            for j in 0..k {
-                out[(gp * k + j) * PANEL + lane] = mantissas[col * k + j];
-            }
-            for t in 0..tiles {
-                out[g_all * PANEL * k + (gp * tiles + t) * PANEL + lane] = scales[col * tiles + t];
-            }
-            out[g_all * PANEL * (k + tiles) + gp * PANEL + lane] = bias.map_or(0.0, |b| b[col]);
-        }
-    }
+    let k = geo.k;
+    let mut out = vec![0.0f32; super::panel_words(geo, k + tiles + 1)];
+    super::put_panels(geo, &mut out, 0, k, |col, j| mantissas[col * k + j]);
+    super::put_panels(geo, &mut out, super::panel_words(geo, k), tiles, |col, t| scales[col * tiles + t]);
+    let at = super::panel_words(geo, k + tiles);
+    super::put_panels(geo, &mut out, at, 1, |col, _| bias.map_or(0.0, |b| b[col]));
     out
 }

@@ -77,8 +77,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &
     let xq = fx.scratch(codes_off);
     let (k, pg) = (geo.k, geo.per_group());
     for g in 0..geo.groups {
-        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-        let x = fx.b.ins().iadd(rows.base, off);
+        let x = rows.group(fx, g);
         let batch = fx.batch();
         let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
         let zero = fx.i(0);

@@ -67,8 +67,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     }
     let fx = &mut layer.fx;
     for g in 0..geo.groups {
-        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-        let x = fx.b.ins().iadd(rows.base, off);
+        let x = rows.group(fx, g);
         super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, x, valid));
     }
     fuse
@@ -192,8 +191,7 @@ impl Kernel<'_> {
         let n = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
         let (kv, pv) = (fx.i(k as i64), fx.i(panels as i64));
         for g in 0..geo.groups {
-            let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-            let x = fx.b.ins().iadd(rows.base, off);
+            let x = rows.group(fx, g);
             let w = fx.b.ins().iadd_imm_s(self.w, (4 * g * panels * k * PANEL) as i64);
             gemm(fx, &[x, n, kv, w, pv, tile]);
             let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;

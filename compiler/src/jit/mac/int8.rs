@@ -137,8 +137,7 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, s_x: f32, z_x: i
     let batch = fx.batch();
     let n = fx.b.ins().imul_imm_s(batch, (geo.positions * geo.k) as i64);
     for g in 0..geo.groups {
-        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-        let x = fx.b.ins().iadd(rows.base, off);
+        let x = rows.group(fx, g);
         let dst = fx.b.ins().iadd_imm_s(base, (4 * g * MAX_BATCH * geo.positions * geo.k) as i64);
         let zero = fx.i(0);
         fx.for_range(zero, n, 1, |fx, i| {
@@ -421,28 +420,17 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]
     let Some(Prepared::Int8 { codes, scales, zero_points }) = prepared else { unreachable!("int8 weights") };
     let (s_x, _) = input_params(&node.hw.format);
     let bias = node.param("bias").map(|b| &b.data[..]);
-    let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
-    let g_all = geo.groups * panels;
+    let (pg, k) = (geo.per_group(), geo.k);
     let sum = plan(node, geo, entries).expect("planned when compiling");
-    let mut out = vec![0.0f32; g_all * PANEL * (k + 3) + if entries.is_some() { 65536 } else { 0 }];
-    let params = g_all * PANEL * k;
-    for g in 0..geo.groups {
-        for o in 0..pg {
-            let (panel, lane) = (o / PANEL, o % PANEL);
-            let col = g * pg + o;
-            let gp = g * panels + panel;
-            for j in 0..k {
-                out[(gp * k + j) * PANEL + lane] = f32::from_bits(codes[col * k + j] as u32);
-            }
-            let group = if scales.len() == 1 { 0 } else { col };
-            let at = params + gp * PANEL + lane;
-            out[at] = f32::from_bits(zero_points[group] as u32);
-            out[at + g_all * PANEL] = s_x * scales[group];
-            out[at + 2 * g_all * PANEL] = bias.map_or(0.0, |b| b[col]);
-        }
-    }
+    let mut out = vec![0.0f32; super::panel_words(geo, k + 3) + if entries.is_some() { 65536 } else { 0 }];
+    let group = |col: usize| if scales.len() == 1 { 0 } else { col };
+    let region = |n: usize| super::panel_words(geo, n);
+    super::put_panels(geo, &mut out, 0, k, |col, j| f32::from_bits(codes[col * k + j] as u32));
+    super::put_panels(geo, &mut out, region(k), 1, |col, _| f32::from_bits(zero_points[group(col)] as u32));
+    super::put_panels(geo, &mut out, region(k + 1), 1, |col, _| s_x * scales[group(col)]);
+    super::put_panels(geo, &mut out, region(k + 2), 1, |col, _| bias.map_or(0.0, |b| b[col]));
     if let Some(e) = entries {
-        let at = g_all * PANEL * (k + 3);
+        let at = region(k + 3);
         for (dst, e) in out[at..].iter_mut().zip(e) {
             *dst = f32::from_bits(*e as u32);
         }

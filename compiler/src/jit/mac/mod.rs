@@ -93,22 +93,33 @@ impl Geometry {
     }
 }
 
+/// Writes `n` values per output column, `value(col, j)`, as panels
+/// `[group][panel][n][8]` from `out[at]` (lanes past a group's last column
+/// keep their zeros). Every packed layout is a run of these regions.
+pub fn put_panels(geo: &Geometry, out: &mut [f32], at: usize, n: usize, value: impl Fn(usize, usize) -> f32) {
+    let (pg, panels) = (geo.per_group(), geo.panels());
+    for g in 0..geo.groups {
+        for o in 0..pg {
+            let gp = g * panels + o / PANEL;
+            for j in 0..n {
+                out[at + (gp * n + j) * PANEL + o % PANEL] = value(g * pg + o, j);
+            }
+        }
+    }
+}
+
+/// Elements of one [`put_panels`] region of `n` values per column.
+pub fn panel_words(geo: &Geometry, n: usize) -> usize {
+    geo.groups * geo.panels() * n * PANEL
+}
+
 /// FP32 weights `[cols][k]` in panels `[group][panel][k][8]` (zero-padded),
 /// then the bias `[group][panel][8]`.
 pub fn pack_f32(geo: &Geometry, w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let (pg, panels, k) = (geo.per_group(), geo.panels(), geo.k);
-    let mut out = vec![0.0; geo.groups * panels * (k + 1) * PANEL];
-    for g in 0..geo.groups {
-        for o in 0..pg {
-            let (panel, lane) = (o / PANEL, o % PANEL);
-            let col = g * pg + o;
-            for j in 0..k {
-                out[((g * panels + panel) * k + j) * PANEL + lane] = w[col * k + j];
-            }
-            let bias_at = geo.groups * panels * k * PANEL + (g * panels + panel) * PANEL + lane;
-            out[bias_at] = bias.map_or(0.0, |b| b[col]);
-        }
-    }
+    let k = geo.k;
+    let mut out = vec![0.0; panel_words(geo, k + 1)];
+    put_panels(geo, &mut out, 0, k, |col, j| w[col * k + j]);
+    put_panels(geo, &mut out, panel_words(geo, k), 1, |col, _| bias.map_or(0.0, |b| b[col]));
     out
 }
 
@@ -136,6 +147,14 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
 pub struct Rows {
     pub base: Value,
     pub group_stride: Value,
+}
+
+impl Rows {
+    /// The first row of group `g`.
+    pub fn group(&self, fx: &mut Fx, g: usize) -> Value {
+        let off = fx.b.ins().imul_imm_s(self.group_stride, g as i64);
+        fx.b.ins().iadd(self.base, off)
+    }
 }
 
 /// Copies every conv patch into scratch (`[group][batch][positions][k]`),
@@ -247,18 +266,8 @@ fn full_scale(layer: &mut Layer, geo: &Geometry, x: Value) -> Option<usize> {
     let (zero, batch) = (fx.i(0), fx.batch());
     fx.for_range(zero, batch, 1, |fx, b| {
         let xb = fx.at(x, b, 4 * geo.in_size as i64);
-        let init = fx.f(0.0);
-        let m = fx.var(F32, init);
         let (lo, hi) = (fx.i(0), fx.i(geo.in_size as i64));
-        fx.for_range(lo, hi, 1, |fx, i| {
-            let at = fx.at(xb, i, 4);
-            let v = fx.ld(F32, at, 0);
-            let a = fx.abs(v);
-            let cur = fx.b.use_var(m);
-            let new = fx.max(cur, a);
-            fx.b.def_var(m, new);
-        });
-        let m = fx.b.use_var(m);
+        let m = fx.max_abs(xb, lo, hi);
         let wm = fx.f(w_max);
         let s = fx.b.ins().fmul(m, wm);
         let at = fx.at(out, b, 4);

@@ -123,8 +123,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
                 _ => &[Mask::All],
             };
             for g in 0..geo.groups {
-                let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-                let x = fx.b.ins().iadd(rows.base, off);
+                let x = rows.group(fx, g);
                 let k = Lanes { geo, fold, order, perm, passes, out, w, x, g };
                 super::for_each_panel(fx, geo, |fx, panel, valid| k.panel(fx, panel, valid));
             }
@@ -246,8 +245,7 @@ fn sorted(
     let prod = fx.scratch(prod_off);
     let keys = fx.scratch(keys_off);
     for g in 0..geo.groups {
-        let off = fx.b.ins().imul_imm_s(rows.group_stride, g as i64);
-        let x = fx.b.ins().iadd(rows.base, off);
+        let x = rows.group(fx, g);
         let batch = fx.batch();
         let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
         let zero = fx.i(0);

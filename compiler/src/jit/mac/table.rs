@@ -96,18 +96,19 @@ pub unsafe extern "C" fn table_i8(
         let words = data.add(k * pad) as *const i32;
         (std::slice::from_raw_parts(words, pad), std::slice::from_raw_parts(words.add(pad), pad))
     };
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = std::arch::is_x86_feature_detected!("avx512bw");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx512 = false;
     for r in 0..rows {
         let x = &q[r * k..(r + 1) * k];
         let acc = &mut out[r * pad..(r + 1) * pad];
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512bw") {
+        match avx512 {
             // SAFETY: the CPU has AVX-512BW; the slices' sizes as above.
-            unsafe { row_avx512(x, idx, table, acc, pad, unsigned != 0) };
-        } else {
-            row_portable(x, idx, table, acc, pad, unsigned != 0);
+            #[cfg(target_arch = "x86_64")]
+            true => unsafe { row_avx512(x, idx, table, acc, pad, unsigned != 0) },
+            _ => row_portable(x, idx, table, acc, pad, unsigned != 0),
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        row_portable(x, idx, table, acc, pad, unsigned != 0);
         let sum_x = x.iter().fold(0i32, |s, v| s.wrapping_add(*v));
         for c in 0..pad {
             let corr = zw[c].wrapping_mul(sum_x).wrapping_add(z_x.wrapping_mul(sum_w[c]));
