@@ -85,8 +85,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     // With the host kernels, every tile's sums of a group come from the host GEMM first.
     let sums = (kernels == Kernels::Native).then(|| {
         let buf = fx.scratch(sums_off);
-        let batch = fx.batch();
-        let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+        let nrows = geo.rows(fx);
         (buf, nrows)
     });
     let mut kern = Kernel { geo, pr: &pr, post, fuse, out, w, xq, sx, eps: [adc_eps, lsb_eps], count, sums };
@@ -119,8 +118,7 @@ fn tile_range(fx: &mut Fx, t: Value, n: usize, k: usize) -> (Value, Value) {
 fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, pr: &Params, xq: usize, sx: usize) {
     let k = geo.k;
     let (xq_base, sx_base) = (fx.scratch(xq), fx.scratch(sx));
-    let batch = fx.batch();
-    let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+    let nrows = geo.rows(fx);
     for g in 0..geo.groups {
         let x = rows.group(fx, g);
         let gq = fx.b.ins().iadd_imm_s(xq_base, (4 * g * MAX_BATCH * geo.positions * k) as i64);
@@ -167,8 +165,7 @@ struct Kernel<'a> {
 
 impl Kernel<'_> {
     fn panel(&self, fx: &mut Fx, g: usize, panel: Value, valid: usize) {
-        let batch = fx.batch();
-        let rows = fx.b.ins().imul_imm_s(batch, self.geo.positions as i64);
+        let rows = self.geo.rows(fx);
         let zero = fx.i(0);
         fx.for_range(zero, rows, 1, |fx, r| self.row(fx, r, g, panel, valid));
     }

@@ -78,8 +78,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &
     let (k, pg) = (geo.k, geo.per_group());
     for g in 0..geo.groups {
         let x = rows.group(fx, g);
-        let batch = fx.batch();
-        let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+        let nrows = geo.rows(fx);
         let zero = fx.i(0);
         fx.for_range(zero, nrows, 1, |fx, r| {
             // The input codes of row `r`.

@@ -81,8 +81,7 @@ impl Kernel<'_> {
         let wp = fx.at(self.w, first, (4 * k * PANEL) as i64);
         let bias = fx.b.ins().iadd_imm_s(first, (self.geo.groups * panels * k) as i64);
         let bias = fx.at(self.w, bias, (4 * PANEL) as i64);
-        let batch = fx.batch();
-        let rows = fx.b.ins().imul_imm_s(batch, self.geo.positions as i64);
+        let rows = self.geo.rows(fx);
         let blocked = fx.b.ins().band_imm_s(rows, !(MR as i64 - 1));
         let zero = fx.i(0);
         fx.for_range(zero, blocked, MR as i64, |fx, r| self.block(fx, MR, r, g, panel, x, wp, bias, valid));
@@ -187,8 +186,7 @@ impl Kernel<'_> {
         let tile = layer.scratch.take(4 * MAX_BATCH * geo.positions * panels * PANEL);
         let fx = &mut layer.fx;
         let tile = fx.scratch(tile);
-        let batch = fx.batch();
-        let n = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+        let n = geo.rows(fx);
         let (kv, pv) = (fx.i(k as i64), fx.i(panels as i64));
         for g in 0..geo.groups {
             let x = rows.group(fx, g);

@@ -185,8 +185,7 @@ fn native(
     let start = host_data_start(geo);
     let table16 = fx.b.ins().iadd_imm_s(w, 4 * start as i64);
     let tile = fx.scratch(tile);
-    let batch = fx.batch();
-    let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+    let nrows = geo.rows(fx);
     let stride = 4 * PANEL as i64 * g_all as i64;
     for g in 0..geo.groups {
         let qg = fx.scratch(q + 4 * g * MAX_BATCH * geo.positions * k);
@@ -227,8 +226,7 @@ fn native(
 
 impl Kernel<'_> {
     fn panel(&self, fx: &mut Fx, g: usize, panel: Value, valid: usize) {
-        let batch = fx.batch();
-        let rows = fx.b.ins().imul_imm_s(batch, self.geo.positions as i64);
+        let rows = self.geo.rows(fx);
         let zero = fx.i(0);
         if self.sum == Sum::Ordered {
             fx.for_range(zero, rows, 1, |fx, r| self.block(fx, 1, r, g, panel, valid));

@@ -87,6 +87,12 @@ impl Geometry {
         self.per_group().div_ceil(PANEL)
     }
 
+    /// Rows of the batch (`i64`): `batch · positions`.
+    pub fn rows(&self, fx: &mut Fx) -> Value {
+        let batch = fx.batch();
+        fx.b.ins().imul_imm_s(batch, self.positions as i64)
+    }
+
     /// Elements of one sample's output.
     pub fn out_size(&self) -> usize {
         self.cols * self.positions

@@ -155,8 +155,7 @@ impl Lanes<'_> {
         let wp = fx.at(self.w, first, (4 * k * PANEL) as i64);
         let bias = fx.b.ins().iadd_imm_s(first, (geo.groups * panels * k) as i64);
         let bias = fx.at(self.w, bias, (4 * PANEL) as i64);
-        let batch = fx.batch();
-        let rows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+        let rows = geo.rows(fx);
         let zero = fx.i(0);
         fx.for_range(zero, rows, 1, |fx, r| {
             let xr = fx.at(self.x, r, 4 * k as i64);
@@ -246,8 +245,7 @@ fn sorted(
     let keys = fx.scratch(keys_off);
     for g in 0..geo.groups {
         let x = rows.group(fx, g);
-        let batch = fx.batch();
-        let nrows = fx.b.ins().imul_imm_s(batch, geo.positions as i64);
+        let nrows = geo.rows(fx);
         let zero = fx.i(0);
         fx.for_range(zero, nrows, 1, |fx, r| {
             let xr = fx.at(x, r, 4 * k as i64);
