@@ -1,6 +1,7 @@
-//! The JIT against the reference interpreter: for every `lower` fixture and
-//! every example, both kernel sets, the compiled code gives the interpreter's
-//! values (bit for bit; ±0 compare equal), whatever the batch split.
+//! The JIT against the reference interpreter: for every `lower` and `jit`
+//! fixture, every example and every benchmark model (`bench/`), both kernel
+//! sets, the compiled code gives the interpreter's values (bit for bit; ±0
+//! compare equal), whatever the batch split.
 
 mod support;
 
@@ -79,10 +80,13 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
         .map(|f| (fixtures.clone(), Path::new("lower").join(f)))
         .collect();
     out.extend(anl_files(&fixtures.join("jit")).into_iter().map(|f| (fixtures.clone(), Path::new("jit").join(f))));
-    for file in anl_files(&repo().join("examples")) {
-        let path = Path::new("examples").join(&file);
-        if check_file(&path, &Rooted::new(repo())).model.is_some() {
-            out.push((repo(), path));
+    // The examples and the benchmark models (`bench/`).
+    for dir in ["examples", "bench"] {
+        for file in anl_files(&repo().join(dir)) {
+            let path = Path::new(dir).join(&file);
+            if check_file(&path, &Rooted::new(repo())).model.is_some() {
+                out.push((repo(), path));
+            }
         }
     }
     out
