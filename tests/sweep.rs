@@ -4,6 +4,7 @@
 
 mod support;
 
+use analogc::sweep::grid::parse_sigma;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -146,10 +147,7 @@ fn midpoint_is_interpolated_in_log_sigma() {
 
 #[test]
 fn sigma_grids_are_parsed_with_exact_endpoints() {
-    let grid = |spec: &str| -> Vec<f64> {
-        let out = analogc(&["sweep", WALKING, "--limit", "1", "--trials", "1", "--sigma", spec, "--json"]);
-        json_of(&out)["grid"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
-    };
+    let grid = |spec: &str| -> Vec<f64> { parse_sigma(spec).unwrap() };
     let g = grid("1e-3..1e1:25");
     assert_eq!(g.len(), 25);
     assert_eq!((g[0], g[24]), (1e-3, 10.0));

@@ -6,7 +6,7 @@ use analog_runtime::interp::{Interpreter, Trial};
 use analog_runtime::ir::Graph;
 use std::path::Path;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
     /// Native code compiled by Cranelift.
     #[default]

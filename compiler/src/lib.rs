@@ -2,15 +2,51 @@
 //! approximate hardware they run on.
 //!
 //! The pipeline, one stage per module: [`source`] text → [`syntax`] tree →
-//! [`check`]ed model. Diagnostics ([`diag`]) are data collected by every stage
-//! and rendered once. See `docs/architecture.md`.
+//! [`check`]ed model → [`lower`]ed graph IR (`analog_runtime::ir`) →
+//! [`passes`] → the reference interpreter or the Cranelift [`jit`], behind one
+//! [`engine`]. Diagnostics ([`diag`]) are data collected by every stage and
+//! rendered by the caller.
+//!
+//! The library API, the one door for every client (the CLI in [`cli`], the
+//! Python package, tests, your own code):
+//! - [`Model::load`] a model file with `--set`-style overrides: checked, lowered, optimized;
+//! - [`Model::engine`] compiles it for a [`Backend`]; [`infer::run`] runs inputs through it;
+//! - [`evaluate()`] accuracy over a [`Data`]set with Monte-Carlo trials;
+//! - [`sweep()`] Walking Noise or any annotation over a grid, [`sweep::merge`] shards;
+//! - [`analysis`]: per-layer reports, calibration, the AME fit;
+//! - [`bench()`] speed.
+//!
+//! Results are typed (serde); errors are [`Error`]s; progress and
+//! cancellation are the caller's ([`control`]). No library code prints, exits
+//! or reads a global. See `docs/architecture.md`.
 
+pub mod analysis;
+pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod control;
+pub mod data;
 pub mod diag;
 pub mod engine;
+pub mod error;
+pub mod evaluate;
+pub mod files;
+pub mod infer;
 pub mod jit;
+pub mod json;
 pub mod lower;
+pub mod model;
 pub mod passes;
 pub mod source;
+pub mod sweep;
 pub mod syntax;
+
+pub use bench::bench;
+pub use control::{Cancel, Control, Progress};
+pub use data::Data;
+pub use engine::{Backend, Engine};
+pub use error::{Error, Result};
+pub use evaluate::{evaluate, EvalOptions, EvalReport};
+pub use jit::Kernels;
+pub use model::{Exec, Model};
+pub use sweep::{sweep, SweepOptions, SweepResult};

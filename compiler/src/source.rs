@@ -36,13 +36,14 @@ impl Span {
     }
 }
 
+#[derive(Clone, Debug)]
 pub struct SourceFile {
     /// The path as the user wrote it or as resolved from an import.
     pub path: PathBuf,
     pub text: String,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
 }

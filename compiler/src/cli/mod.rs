@@ -1,26 +1,25 @@
-//! The `analogc` command line. Subcommands are added here as the pipeline
-//! grows (`emit --stage ir|opt|clif`, `run`, `eval`, `sweep`, `analyze`).
+//! The `analogc` command line: a thin door onto the library. One file per
+//! command parses its arguments, calls the library and prints; clap's types
+//! stay here.
 
 mod analyze;
 mod bench;
-mod calibrate;
+mod emit;
 mod eval;
 mod fit_ame;
 mod merge;
+mod output;
+mod progress;
 mod run;
 mod sweep;
 
-use crate::check::{self, FrontEnd};
-use crate::diag::{render, Diagnostic, Severity};
-use crate::lower::{self, Lowered};
-use crate::passes;
-use crate::source::FsLoader;
-use crate::syntax;
-use analog_runtime::ir::{print_graph, Graph};
+use crate::engine::Backend;
+use crate::jit::Kernels;
+use crate::model::{default_threads, Exec, Model};
 use clap::{Parser, Subcommand, ValueEnum};
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-use std::io::Write;
-use std::path::PathBuf;
+pub use output::Outcome;
+use output::{fail, report};
+use std::path::{Path, PathBuf};
 
 /// Compile neural networks together with the analog or approximate hardware
 /// they run on.
@@ -77,27 +76,35 @@ pub enum Command {
     /// Compile time, samples/s with and without noise, and each layer's rate.
     Bench(bench::BenchArgs),
     /// Print one stage of the pipeline for a file.
-    Emit {
-        /// The stage to print.
-        #[arg(long, value_enum)]
-        stage: Stage,
-        file: PathBuf,
-        /// With `--stage clif`: which kernels.
-        #[arg(long, value_enum, default_value_t = Kernels::Native)]
-        kernels: Kernels,
-    },
+    Emit(emit::EmitArgs),
 }
 
+/// The backend (`--backend`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Stage {
-    /// The syntax tree, as parsed (with byte spans).
-    Ast,
-    /// The graph IR, as lowered from the checked model.
-    Ir,
-    /// The graph IR after the pass pipeline (see `analogc passes`).
-    Opt,
-    /// The Cranelift IR of every kernel (for x86-64 with AVX and FMA, whatever the host).
-    Clif,
+pub enum BackendArg {
+    /// Native code compiled by Cranelift.
+    Jit,
+    /// The reference interpreter (the definition; slow).
+    Interp,
+}
+
+/// Where the JIT's hot loops come from (`--kernels`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelsArg {
+    /// Cranelift code, calling precompiled Rust micro-kernels (with run-time
+    /// CPU-feature dispatch) for the FP32 GEMM and the Gaussian generator.
+    Native,
+    /// Cranelift code only (slower; the same results).
+    Cranelift,
+}
+
+impl From<KernelsArg> for Kernels {
+    fn from(k: KernelsArg) -> Kernels {
+        match k {
+            KernelsArg::Native => Kernels::Native,
+            KernelsArg::Cranelift => Kernels::Cranelift,
+        }
+    }
 }
 
 /// Options of every command that executes a model.
@@ -114,65 +121,32 @@ pub struct ExecArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// The backend.
-    #[arg(long, value_enum, default_value_t = Backend::Jit)]
-    pub backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+    pub backend: BackendArg,
     /// Where the JIT's hot loops come from (results are the same).
-    #[arg(long, value_enum, default_value_t = Kernels::Native)]
-    pub kernels: Kernels,
+    #[arg(long, value_enum, default_value_t = KernelsArg::Native)]
+    pub kernels: KernelsArg,
 }
 
 impl ExecArgs {
-    pub fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
-    }
-}
-
-pub use crate::engine::Backend;
-use crate::jit::Kernels;
-
-impl ExecArgs {
-    /// The engine these options select for `graph`, or the failure reported.
-    pub(crate) fn engine<'g>(&self, cli: &Cli, graph: &'g Graph) -> Result<crate::engine::Engine<'g>, Outcome> {
-        match crate::engine::Engine::new(graph, self.backend, self.kernels) {
-            Ok(e) => Ok(e),
-            Err(crate::engine::EngineError::Table(msg)) => Err(fail(cli, crate::diag::Code::BadTable, msg)),
-            Err(crate::engine::EngineError::Jit(msg)) => {
-                // Every op has a JIT path, so this is a bug of ours, not of the model.
-                eprintln!("internal error: the JIT could not compile this model: {msg} (`--backend interp` runs it)");
-                Err(Outcome::Internal)
-            }
+    pub fn exec(&self) -> Exec {
+        Exec {
+            seed: self.seed,
+            threads: self.threads.unwrap_or_else(default_threads).max(1),
+            backend: match self.backend {
+                BackendArg::Jit => Backend::Jit,
+                BackendArg::Interp => Backend::Interp,
+            },
+            kernels: self.kernels.into(),
         }
     }
-}
-
-/// Reports a problem that has no place in a source file (data, output files).
-pub(crate) fn fail(cli: &Cli, code: crate::diag::Code, message: String) -> Outcome {
-    let fe = FrontEnd { map: Default::default(), diags: Default::default(), ast: None, model: None };
-    report(cli, &fe, &[Diagnostic::error(code, message)]);
-    Outcome::UserError
-}
-
-/// How a run ended; the process exit code.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ok = 0,
-    UserError = 1,
-    Internal = 2,
 }
 
 pub fn run(cli: &Cli) -> Outcome {
     match &cli.command {
-        Command::Check { files } => {
-            let loader = FsLoader::default();
-            let mut outcome = Outcome::Ok;
-            for file in files {
-                let fe = check::check_file(file, &loader);
-                if report(cli, &fe, &fe.diags.list) {
-                    outcome = Outcome::UserError;
-                }
-            }
-            outcome
-        }
+        Command::Check { files } => emit::check(cli, files),
+        Command::Passes => emit::passes(),
+        Command::Emit(args) => emit::emit(cli, args),
         Command::Run(args) => run::run(cli, args),
         Command::Eval(args) => eval::eval(cli, args),
         Command::Sweep(args) => sweep::sweep(cli, args),
@@ -180,106 +154,16 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::FitAme(args) => fit_ame::fit_ame(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
         Command::Bench(args) => bench::bench(cli, args),
-        Command::Passes => {
-            let lines: Vec<String> =
-                passes::PIPELINE.iter().map(|p| format!("{:<16} {}\n", p.name(), p.description())).collect();
-            print_stdout(&lines.concat())
-        }
-        Command::Emit { stage: Stage::Ast, file, .. } => {
-            let fe = check::parse_file(file, &FsLoader::default());
-            if report(cli, &fe, &fe.diags.list) {
-                return Outcome::UserError;
-            }
-            let Some(ast) = &fe.ast else { return Outcome::UserError };
-            print_stdout(&syntax::print_file(ast))
-        }
-        Command::Emit { stage, file, kernels } => {
-            let loader = FsLoader::default();
-            let Some((_, mut lowered)) = compile(cli, file, &loader, &[]) else { return Outcome::UserError };
-            let mut text = String::new();
-            if *stage == Stage::Clif {
-                passes::run_pipeline(&mut lowered);
-                return match crate::jit::clif(&lowered.graph, *kernels) {
-                    Ok(text) => print_stdout(&text),
-                    Err(msg) => {
-                        eprintln!("error: internal: {msg}");
-                        Outcome::Internal
-                    }
-                };
-            }
-            if *stage == Stage::Opt {
-                let ran = passes::run_pipeline(&mut lowered);
-                text = ran.iter().map(|(name, n)| format!("// pass {name}: {n} changed\n")).collect();
-            }
-            text.push_str(&print_graph(&lowered.graph));
-            print_stdout(&text)
-        }
     }
 }
 
-/// Runs the front end and lowers the model; `None` (after printing the
-/// diagnostics) when there is none.
-fn compile(cli: &Cli, file: &std::path::Path, loader: &FsLoader, settings: &[String]) -> Option<(FrontEnd, Lowered)> {
-    let fe = check::check_file_with(file, loader, settings);
-    if report(cli, &fe, &fe.diags.list) {
-        return None;
-    }
-    let Some(model) = &fe.model else {
-        let d = Diagnostic::error(crate::diag::Code::NoModel, format!("`{}` defines no model", file.display()))
-            .note("a profile library can be checked, but there is nothing to compile");
-        report(cli, &fe, &[d]);
-        return None;
-    };
-    match lower::lower(model, loader) {
-        Ok(l) => Some((fe, l)),
-        Err(d) => {
-            report(cli, &fe, &[*d]);
-            None
+/// Loads a model (its warnings printed), or reports why it cannot.
+fn load(cli: &Cli, file: &Path, settings: &[String]) -> Result<Model, Outcome> {
+    match Model::load(file, settings) {
+        Ok(model) => {
+            report(cli, model.sources(), model.warnings());
+            Ok(model)
         }
+        Err(e) => Err(fail(cli, e)),
     }
-}
-
-pub(crate) fn print_stdout(text: &str) -> Outcome {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Outcome::Ok,
-        // A closed pipe (`analogc emit … | head`) is not an error of ours.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Ok,
-        Err(e) => {
-            eprintln!("error: cannot write the output: {e}");
-            Outcome::UserError
-        }
-    }
-}
-
-/// Prints diagnostics to stderr; true if any is an error.
-pub(crate) fn report(cli: &Cli, fe: &FrontEnd, diags: &[Diagnostic]) -> bool {
-    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
-    if diags.is_empty() {
-        return false;
-    }
-    match cli.message_format {
-        MessageFormat::Json => {
-            eprint!("{}", render::to_json_lines(&fe.map, diags));
-        }
-        MessageFormat::Human => {
-            let choice = match cli.color {
-                Color::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ColorChoice::Auto,
-                Color::Auto | Color::Never => ColorChoice::Never,
-                Color::Always => ColorChoice::Always,
-            };
-            let mut err = StandardStream::stderr(choice);
-            let _ = render::emit(&mut err, &fe.map, diags);
-            let warnings = diags.len() - errors;
-            let mut parts = vec![];
-            if errors > 0 {
-                parts.push(format!("{errors} error{}", if errors == 1 { "" } else { "s" }));
-            }
-            if warnings > 0 {
-                parts.push(format!("{warnings} warning{}", if warnings == 1 { "" } else { "s" }));
-            }
-            let _ = writeln!(err, "{} emitted", parts.join(", "));
-        }
-    }
-    errors > 0
 }

@@ -45,7 +45,7 @@ use module::{CodeModule, Target};
 use std::collections::HashMap;
 
 /// Where the hot loops come from.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum Kernels {
     /// Cranelift code, calling precompiled Rust micro-kernels (with run-time
     /// CPU-feature dispatch) for the FP32 GEMM and the Gaussian generator.

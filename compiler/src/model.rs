@@ -1,0 +1,172 @@
+//! A model file loaded through the whole front end: checked (with `--set`
+//! overrides), lowered to the graph IR and optimized by the pass pipeline.
+//! The door every client starts from.
+
+use crate::check::{self, FrontEnd};
+use crate::diag::{Code, Diagnostic, Severity};
+use crate::engine::{Backend, Engine, EngineError};
+use crate::error::{Error, Result};
+use crate::jit::Kernels;
+use crate::lower::{self, Lowered};
+use crate::passes;
+use crate::source::{FsLoader, SourceMap};
+use analog_runtime::ir::Graph;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A checked, lowered model; optimized unless loaded with [`Model::load_unoptimized`].
+pub struct Model {
+    file: PathBuf,
+    settings: Vec<String>,
+    front: FrontEnd,
+    lowered: Lowered,
+    optimized: bool,
+    /// The passes run and how many changes each made (none when unoptimized).
+    passes_run: Vec<(&'static str, usize)>,
+    /// Weights and tables read once, shared by every model loaded from this one.
+    loader: Arc<FsLoader>,
+}
+
+impl Model {
+    /// Loads `file` with `settings` (`--set` overrides, `PATH=VALUE`), checks
+    /// it, lowers it and runs the pass pipeline.
+    pub fn load(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
+        Model::load_with(file.as_ref(), settings, Arc::default(), true)
+    }
+
+    /// As [`Model::load`], without the passes (the graph as lowered).
+    pub fn load_unoptimized(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
+        Model::load_with(file.as_ref(), settings, Arc::default(), false)
+    }
+
+    /// The same file loaded again with `extra` overrides after this model's own
+    /// (weights and tables are not read again).
+    pub fn with_settings(&self, extra: &[String]) -> Result<Model> {
+        let settings: Vec<String> = self.settings.iter().chain(extra).cloned().collect();
+        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized)
+    }
+
+    fn load_with(file: &Path, settings: &[String], loader: Arc<FsLoader>, optimize: bool) -> Result<Model> {
+        let front = check::check_file_with(file, &*loader, settings);
+        if front.diags.has_errors() {
+            return Err(Error::User { sources: Box::new(front.map), diagnostics: front.diags.list });
+        }
+        let Some(checked) = &front.model else {
+            let d = Diagnostic::error(Code::NoModel, format!("`{}` defines no model", file.display()))
+                .note("a profile library can be checked, but there is nothing to compile");
+            let mut diagnostics = front.diags.list;
+            diagnostics.push(d);
+            return Err(Error::User { sources: Box::new(front.map), diagnostics });
+        };
+        let mut lowered = match lower::lower(checked, &*loader) {
+            Ok(l) => l,
+            Err(d) => {
+                let mut diagnostics = front.diags.list;
+                diagnostics.push(*d);
+                return Err(Error::User { sources: Box::new(front.map), diagnostics });
+            }
+        };
+        let passes_run = if optimize { passes::run_pipeline(&mut lowered) } else { vec![] };
+        Ok(Model {
+            file: file.to_path_buf(),
+            settings: settings.to_vec(),
+            front,
+            lowered,
+            optimized: optimize,
+            passes_run,
+            loader,
+        })
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.lowered.graph.name
+    }
+
+    /// The file it was loaded from, as given.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The `--set` overrides it was loaded with.
+    pub fn settings(&self) -> &[String] {
+        &self.settings
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.lowered.graph
+    }
+
+    pub fn lowered(&self) -> &Lowered {
+        &self.lowered
+    }
+
+    /// The passes run, with how many changes each made.
+    pub fn passes_run(&self) -> &[(&'static str, usize)] {
+        &self.passes_run
+    }
+
+    /// The front end's warnings (the model loaded, so there is no error).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.front.diags.list
+    }
+
+    /// The source files read, for rendering [`Model::warnings`].
+    pub fn sources(&self) -> &SourceMap {
+        &self.front.map
+    }
+
+    /// The `data` folder the model names, if any (resolved against its file).
+    pub fn data(&self) -> Option<&Path> {
+        self.front.model.as_ref().and_then(|m| m.data.as_deref())
+    }
+
+    /// The number of classes: elements of the first output.
+    pub fn classes(&self) -> usize {
+        let g = self.graph();
+        g.node(g.outputs[0].1).shape.iter().product()
+    }
+
+    /// The model's graph compiled for a backend.
+    pub fn engine(&self, backend: Backend, kernels: Kernels) -> Result<Engine<'_>> {
+        engine_for(self.graph(), backend, kernels)
+    }
+}
+
+/// An engine for any graph (a variant of a model's: without noise, ideal…).
+pub fn engine_for(graph: &Graph, backend: Backend, kernels: Kernels) -> Result<Engine<'_>> {
+    Engine::new(graph, backend, kernels).map_err(|e| match e {
+        EngineError::Table(msg) => Error::user(Code::BadTable, msg),
+        // Every op has a JIT path, so this is a bug of ours, not of the model.
+        EngineError::Jit(msg) => {
+            Error::Internal(format!("the JIT could not compile this model: {msg} (`--backend interp` runs it)"))
+        }
+    })
+}
+
+/// How commands that execute a model run it. Results never depend on
+/// `threads`, `backend` or `kernels`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    /// The seed of every random draw.
+    pub seed: u64,
+    pub threads: usize,
+    pub backend: Backend,
+    pub kernels: Kernels,
+}
+
+impl Default for Exec {
+    fn default() -> Self {
+        Exec { seed: 0, threads: default_threads(), backend: Backend::Jit, kernels: Kernels::Native }
+    }
+}
+
+/// One thread per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Whether any of `diagnostics` is an error.
+pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().any(|d| d.severity == Severity::Error)
+}
