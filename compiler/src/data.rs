@@ -22,20 +22,9 @@ impl Data {
     /// `$ANALOGC_DATA`, `./data` and the model's `../data`), or the model's own
     /// `data`; its first `limit` samples (all when `None`).
     pub fn open(model: &Model, arg: Option<&str>, limit: Option<usize>) -> Result<Data> {
-        Data::open_for(model.graph(), model.data(), model.file(), arg, limit)
-    }
-
-    /// As [`Data::open`], for a graph whose model names `model_data` and was read from `model_file`.
-    pub fn open_for(
-        graph: &Graph,
-        model_data: Option<&Path>,
-        model_file: &Path,
-        arg: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<Data> {
-        let dir = locate(arg, model_data, model_file).map_err(|e| Error::user(Code::DataUnreadable, e))?;
+        let dir = locate(arg, model.data(), model.file()).map_err(|e| Error::user(Code::DataUnreadable, e))?;
         let set = Dataset::open(&dir).map_err(|e| Error::user(Code::DataCorrupt, e))?;
-        fits(graph, &set).map_err(|(code, e)| Error::user(code, e))?;
+        fits(model.graph(), &set).map_err(|(code, e)| Error::user(code, e))?;
         let n = limit.map_or(set.len(), |l| l.min(set.len()));
         if n == 0 {
             return Err(Error::user(Code::DataShape, "no samples to evaluate"));

@@ -65,6 +65,10 @@ impl<'g> Engine<'g> {
     /// Runs samples `first..first + n`; `inputs[i]` holds the raw values of
     /// the graph's `i`-th input for those samples, one after another. Returns
     /// each output's values, sample after sample.
+    ///
+    /// # Panics
+    /// If `chip` and `ws` were not made by this engine ([`Engine::chip`],
+    /// [`Engine::workspace`]), or `inputs` do not hold `n` samples of each input.
     pub fn run(&self, chip: &Chip, ws: &mut Workspace, first: u32, inputs: &[&[f32]], n: usize) -> Vec<Vec<f32>> {
         match (self, chip, &mut ws.0) {
             (Engine::Jit(c), Chip::Jit(chip), Some(ws)) => c.run(chip, ws, first, inputs, n),

@@ -105,11 +105,12 @@ fn read_one(node: &Node, path: &str) -> Result<Batch, (Code, String)> {
     Ok(Batch { samples, data: array.data })
 }
 
-/// Runs every sample of `batches` on `chip` of `engine`, split over `threads`
+/// Runs every sample of `batches` (one per input of `graph`, as
+/// [`read_inputs`] gives them) on `chip` of `engine`, split over `threads`
 /// (samples are independent and keyed by their index: any split gives the
 /// same bits).
 pub fn run(graph: &Graph, engine: &Engine, chip: &crate::engine::Chip, batches: &[Batch], threads: usize) -> Outputs {
-    let samples = batches[0].samples;
+    let samples = batches.first().map_or(0, |b| b.samples);
     let per_thread = samples.div_ceil(threads.max(1)).max(1);
     let mut values: Vec<Vec<Vec<f32>>> = vec![vec![]; samples];
     let inputs = input_nodes(graph);

@@ -3,7 +3,7 @@
 //! The door every client starts from.
 
 use crate::check::{self, FrontEnd};
-use crate::diag::{Code, Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic};
 use crate::engine::{Backend, Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::jit::Kernels;
@@ -97,10 +97,6 @@ impl Model {
         &self.lowered.graph
     }
 
-    pub fn lowered(&self) -> &Lowered {
-        &self.lowered
-    }
-
     /// The passes run, with how many changes each made.
     pub fn passes_run(&self) -> &[(&'static str, usize)] {
         &self.passes_run
@@ -164,9 +160,4 @@ impl Default for Exec {
 /// One thread per core.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Whether any of `diagnostics` is an error.
-pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
-    diagnostics.iter().any(|d| d.severity == Severity::Error)
 }

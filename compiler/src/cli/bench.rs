@@ -1,9 +1,8 @@
 //! `analogc bench`: how fast a model compiles and runs.
 
-use super::output::{fail, print_or_fail};
-use super::{load, Cli, ExecArgs, Outcome};
+use super::output::print_or_fail;
+use super::{load_with_data, Cli, ExecArgs, Outcome};
 use crate::bench as library;
-use crate::data::Data;
 use crate::json::to_sorted_json;
 use std::path::PathBuf;
 
@@ -31,13 +30,9 @@ pub struct BenchArgs {
 }
 
 pub fn bench(cli: &Cli, args: &BenchArgs) -> Outcome {
-    let model = match load(cli, &args.file, &args.exec.set) {
-        Ok(m) => m,
+    let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
+        Ok(md) => md,
         Err(o) => return o,
-    };
-    let data = match Data::open(&model, args.data.as_deref(), args.limit) {
-        Ok(d) => d,
-        Err(e) => return fail(cli, e),
     };
     let result = library::bench(&model, &data, &args.exec.exec(), args.batch, args.repeat);
     print_or_fail(

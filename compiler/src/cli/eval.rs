@@ -1,9 +1,8 @@
 //! `analogc eval`: how accurate is this network on that hardware?
 
-use super::output::{fail, print_or_fail};
+use super::output::print_or_fail;
 use super::progress::Bar;
-use super::{load, Cli, ExecArgs, Outcome};
-use crate::data::Data;
+use super::{load_with_data, Cli, ExecArgs, Outcome};
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::json::to_sorted_json;
 use std::path::PathBuf;
@@ -34,13 +33,9 @@ pub struct EvalArgs {
 }
 
 pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
-    let model = match load(cli, &args.file, &args.exec.set) {
-        Ok(m) => m,
+    let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
+        Ok(md) => md,
         Err(o) => return o,
-    };
-    let data = match Data::open(&model, args.data.as_deref(), args.limit) {
-        Ok(d) => d,
-        Err(e) => return fail(cli, e),
     };
     let options = EvalOptions { trials: args.trials, batch: args.batch, exec: args.exec.exec() };
     let bar = Bar::new("{msg:>12} [{bar:40}] {pos}/{len} samples, {per_sec}, eta {eta}");

@@ -13,6 +13,7 @@ mod progress;
 mod run;
 mod sweep;
 
+use crate::data::Data;
 use crate::engine::Backend;
 use crate::jit::Kernels;
 use crate::model::{default_threads, Exec, Model};
@@ -164,6 +165,21 @@ fn load(cli: &Cli, file: &Path, settings: &[String]) -> Result<Model, Outcome> {
             report(cli, model.sources(), model.warnings());
             Ok(model)
         }
+        Err(e) => Err(fail(cli, e)),
+    }
+}
+
+/// Loads a model and the dataset it is evaluated on (`--data`, `--limit`).
+fn load_with_data(
+    cli: &Cli,
+    file: &Path,
+    settings: &[String],
+    data: Option<&str>,
+    limit: Option<usize>,
+) -> Result<(Model, Data), Outcome> {
+    let model = load(cli, file, settings)?;
+    match Data::open(&model, data, limit) {
+        Ok(d) => Ok((model, d)),
         Err(e) => Err(fail(cli, e)),
     }
 }

@@ -3,8 +3,7 @@
 
 use super::output::{fail, print_stdout};
 use super::progress::Bar;
-use super::{load, Cli, ExecArgs, Outcome};
-use crate::data::Data;
+use super::{load_with_data, Cli, ExecArgs, Outcome};
 use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::json::to_sorted_json;
@@ -108,13 +107,9 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
         Ok(o) => o,
         Err(e) => return fail(cli, e),
     };
-    let model = match load(cli, &args.file, &args.exec.set) {
-        Ok(m) => m,
+    let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
+        Ok(md) => md,
         Err(o) => return o,
-    };
-    let data = match Data::open(&model, args.data.as_deref(), args.limit) {
-        Ok(d) => d,
-        Err(e) => return fail(cli, e),
     };
     let bar = Bar::new("{msg:>24} [{bar:30}] {pos}/{len} samples, {per_sec}, eta {eta}");
     let result = sweep::sweep(&model, &data, &options, bar.control());
