@@ -16,8 +16,8 @@
 //! - Every sum runs in a fixed order written in the loops (the batch index
 //!   outermost for parameter gradients), so a gradient is the same bits
 //!   whatever computes the other elements, and for any thread count. Sums over
-//!   the batch of a parameter gradient are f32 like the forward's sums; the
-//!   per-channel statistics of batchnorm are f64.
+//!   the batch of a parameter gradient are f32 like the forward's sums;
+//!   batchnorm's per-channel sums (its statistics, `Σ dy`, `Σ dy·x̂`) are f64.
 //! - Flatten and reshape move no value: their rule is the identity on the
 //!   row-major buffer ([`elementwise::flatten`]).
 //!
