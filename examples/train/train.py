@@ -447,8 +447,8 @@ def train(name, dataset, data, hp, seed, log=print):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.path.join(REPO_ROOT, "..", "shared", "data"),
-                    help="folder holding mnist/ and fashion-mnist/ (default: ../shared/data from the repo root)")
+    ap.add_argument("--data", default=os.path.join(REPO_ROOT, "data"),
+                    help="folder holding mnist/ and fashion-mnist/ (default: the repository's data/)")
     ap.add_argument("--out", default=os.path.join(REPO_ROOT, "examples", "weights"),
                     help="output folder (default: examples/weights)")
     ap.add_argument("--only", default=None,

@@ -1,18 +1,50 @@
-//! Labelled datasets for `analogc eval`: a folder holding the images and the
-//! labels, either as IDX files (the MNIST container, plain or gzip'd) or as
-//! `images.npy` + `labels.npy`.
+//! Labelled datasets: a folder holding the images and the labels of a test
+//! split (what `analogc eval` reads) and optionally of a training split, either
+//! as IDX files (the MNIST container, plain or gzip'd) or as `.npy` files.
+//! Also the order training visits a split in ([`epoch_order`]) and the
+//! validation samples it holds out ([`hold_out`]).
 
 use crate::ir::Dtype;
 use crate::npy;
+use crate::rng;
 use flate2::read::GzDecoder;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// The file names looked for in a dataset folder, first match wins.
+/// The file names of the test split looked for in a dataset folder, first match wins.
 pub const IMAGES: &[&str] =
     &["t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte", "images.npy"];
 pub const LABELS: &[&str] =
     &["t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte", "labels.npy"];
+/// The file names of the training split, first match wins: MNIST's names, or
+/// `train-images.npy` + `train-labels.npy` beside a test split's `images.npy`.
+pub const TRAIN_IMAGES: &[&str] =
+    &["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "train-images.idx3-ubyte", "train-images.npy"];
+pub const TRAIN_LABELS: &[&str] =
+    &["train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte", "train-labels.idx1-ubyte", "train-labels.npy"];
+
+/// Which half of a dataset folder: `eval` reads the test split, training the
+/// training split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Split {
+    /// The image and label file names of this split, first match wins.
+    pub fn names(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Split::Train => (TRAIN_IMAGES, TRAIN_LABELS),
+            Split::Test => (IMAGES, LABELS),
+        }
+    }
+}
+
+/// The site of the per-epoch shuffle's draws (see [`epoch_order`]): above every
+/// noise site and below the per-layer sites of `interp` (`ORDER_SITE`, `ADC_SITE`).
+pub const SHUFFLE_SITE: u32 = 0x2000_0000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Header {
@@ -31,16 +63,27 @@ pub struct Dataset {
     pub labels: Vec<u32>,
 }
 
-/// The image and label files of a dataset folder.
+/// The image and label files of a dataset folder's test split.
 pub fn files(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    split_files(dir, Split::Test)
+}
+
+/// The image and label files of a split of a dataset folder.
+pub fn split_files(dir: &Path, split: Split) -> Result<(PathBuf, PathBuf), String> {
     let find = |names: &[&str], what: &str| {
-        names
-            .iter()
-            .map(|n| dir.join(n))
-            .find(|p| p.is_file())
-            .ok_or_else(|| format!("`{}` has no {what} file (looked for {})", dir.display(), names.join(", ")))
+        let found = names.iter().map(|n| dir.join(n)).find(|p| p.is_file());
+        found.ok_or_else(|| {
+            let looked = names.join(", ");
+            match split {
+                Split::Test => format!("`{}` has no {what} file (looked for {looked})", dir.display()),
+                Split::Train => {
+                    format!("`{}` has no training split: no training {what} file (looked for {looked})", dir.display())
+                }
+            }
+        })
     };
-    Ok((find(IMAGES, "images")?, find(LABELS, "labels")?))
+    let (images, labels) = split.names();
+    Ok((find(images, "images")?, find(labels, "labels")?))
 }
 
 fn is_gz(bytes: &[u8]) -> bool {
@@ -125,9 +168,14 @@ pub fn read_array(bytes: &[u8]) -> Result<(Header, Vec<f32>), String> {
 }
 
 impl Dataset {
-    /// Reads the dataset in `dir`.
+    /// Reads the test split of the dataset in `dir`.
     pub fn open(dir: &Path) -> Result<Dataset, String> {
-        let (images_path, labels_path) = files(dir)?;
+        Dataset::open_split(dir, Split::Test)
+    }
+
+    /// Reads one split of the dataset in `dir`.
+    pub fn open_split(dir: &Path, split: Split) -> Result<Dataset, String> {
+        let (images_path, labels_path) = split_files(dir, split)?;
         let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
         let (ih, images) = read_array(&read(&images_path)?).map_err(|e| format!("`{}`: {e}", images_path.display()))?;
         let (lh, labels) = read_array(&read(&labels_path)?).map_err(|e| format!("`{}`: {e}", labels_path.display()))?;
@@ -159,6 +207,28 @@ impl Dataset {
         let n: usize = self.sample_shape.iter().product();
         &self.images[i * n..(i + 1) * n]
     }
+}
+
+/// The order in which training visits the samples `0..n` in epoch `epoch`:
+/// a Fisher–Yates permutation drawn by [`rng::permutation`] with
+/// `trial = epoch` and `site =` [`SHUFFLE_SITE`], so it depends on nothing but
+/// `(n, seed, epoch)`: the same on every machine, for any thread count.
+///
+/// Panics if `n > 2^32`.
+pub fn epoch_order(n: usize, seed: u64, epoch: u32) -> Vec<u32> {
+    rng::permutation(seed, epoch, SHUFFLE_SITE, n)
+}
+
+/// The validation hold-out of a training split of `n` samples: the last `val`
+/// samples validate, the ones before them train. Returns `(training,
+/// validation)` index ranges; an error when no training sample would be left.
+pub fn hold_out(n: usize, val: usize) -> Result<(Range<usize>, Range<usize>), String> {
+    if val >= n {
+        return Err(format!(
+            "cannot hold out {val} validation samples of a training split of {n}: none would be left to train on"
+        ));
+    }
+    Ok((0..n - val, n - val..n))
 }
 
 /// Whether a dataset sample of `data` shape can feed an input of `input`

@@ -12,4 +12,5 @@ pub mod product_table;
 pub mod quant;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 pub mod weights;

@@ -1,0 +1,43 @@
+//! The ops whose rule needs no sum over the batch: the activations, softmax
+//! (per row), add, flatten/reshape. Each works on any batch, since an element's
+//! gradient depends only on its own sample.
+
+/// ReLU, `y = max(x, 0)`, from its output: `dx = dy` where `y > 0`, else 0
+/// (the gradient at 0 is 0, as PyTorch's).
+pub fn relu(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    y.iter().zip(dy).map(|(y, d)| if *y > 0.0 { *d } else { 0.0 }).collect()
+}
+
+/// Sigmoid, from its output: `dx = dy·y·(1 − y)`.
+pub fn sigmoid(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    y.iter().zip(dy).map(|(y, d)| d * (y * (1.0 - y))).collect()
+}
+
+/// Tanh, from its output: `dx = dy·(1 − y²)`.
+pub fn tanh(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    y.iter().zip(dy).map(|(y, d)| d * (1.0 - y * y)).collect()
+}
+
+/// Softmax over rows of `n` (the last axis), from its output:
+/// `dx_i = y_i·(dy_i − Σ_j dy_j·y_j)`, the row's sum in `j` order. At the end
+/// of a network with a cross-entropy loss use the fused
+/// [`softmax_cross_entropy`](crate::train::loss::softmax_cross_entropy) instead.
+pub fn softmax(y: &[f32], dy: &[f32], n: usize) -> Vec<f32> {
+    let mut dx = Vec::with_capacity(y.len());
+    for (y, dy) in y.chunks(n).zip(dy.chunks(n)) {
+        let dot = y.iter().zip(dy).fold(0.0f32, |s, (y, d)| s + d * y);
+        dx.extend(y.iter().zip(dy).map(|(y, d)| y * (d - dot)));
+    }
+    dx
+}
+
+/// Add, `y = x + other`: both operands get `dy`. (When one tensor feeds both,
+/// the engine adds the two.)
+pub fn add(dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (dy.to_vec(), dy.to_vec())
+}
+
+/// Flatten and reshape keep the row-major buffer: `dx = dy`.
+pub fn flatten(dy: &[f32]) -> Vec<f32> {
+    dy.to_vec()
+}
