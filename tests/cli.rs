@@ -285,6 +285,24 @@ fn eval_json_is_the_same_for_any_threads_and_batch() {
 }
 
 #[test]
+fn eval_says_which_backend_ran_and_counts_in_words() {
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "examples/mnist_mlp_walking.anl", "--limit", "1", "--trials", "1"];
+        args.extend_from_slice(extra);
+        let r = analogc(&args);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+        text(&r.stdout)
+    };
+    let backend = |extra: &[&str]| {
+        let v: serde_json::Value = serde_json::from_str(&eval(&[extra, &["--json"]].concat())).unwrap();
+        v["backend"].as_str().unwrap().to_string()
+    };
+    assert_eq!(backend(&[]), "jit");
+    assert_eq!(backend(&["--backend", "interp"]), "interp");
+    assert!(eval(&[]).contains("(1 sample), 1 trial, seed 0"), "{}", eval(&[]));
+}
+
+#[test]
 fn eval_reports_bad_datasets() {
     let r = analogc(&["eval", "examples/mnist_mlp_walking.anl", "--data", "tests/fixtures/run", "--limit", "10"]);
     assert_eq!(r.status.code(), Some(1));

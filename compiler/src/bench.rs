@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::evaluate::correct;
 use crate::jit::{self, mac_count};
 use crate::model::{engine_for, Exec, Model};
+use crate::words::count;
 use analog_runtime::ir::NodeKind;
 use serde::Serialize;
 use std::time::Instant;
@@ -98,7 +99,7 @@ pub fn bench(model: &Model, data: &Data, exec: &Exec, batch: usize, repeat: usiz
     }
     Ok(BenchReport {
         model: graph.name.clone(),
-        backend: format!("{:?}", exec.backend).to_lowercase(),
+        backend: exec.backend.name().to_string(),
         kernels: format!("{:?}", exec.kernels).to_lowercase(),
         threads: exec.threads,
         batch,
@@ -116,12 +117,12 @@ impl BenchReport {
     /// The table `analogc bench` prints.
     pub fn text(&self, repeat: usize) -> String {
         let mut t = format!(
-            "{} on {} samples, backend {}, kernels {}, {} threads, batch {}, medians of {}\n",
+            "{} on {} samples, backend {}, kernels {}, {}, batch {}, medians of {}\n",
             self.model,
             self.samples,
             self.backend,
             self.kernels,
-            self.threads,
+            count(self.threads as u64, "thread"),
             self.batch,
             repeat.max(1)
         );

@@ -34,6 +34,16 @@ pub enum EngineError {
     Jit(String),
 }
 
+impl Backend {
+    /// As `--backend` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Jit => "jit",
+            Backend::Interp => "interp",
+        }
+    }
+}
+
 impl<'g> Engine<'g> {
     pub fn new(graph: &'g Graph, backend: Backend, kernels: Kernels) -> Result<Self, EngineError> {
         let read = |p: &Path| std::fs::read(p);

@@ -8,6 +8,7 @@ use crate::data::Data;
 use crate::engine::{Chip, Engine};
 use crate::error::{Error, Result};
 use crate::model::{engine_for, Exec, Model};
+use crate::words::count;
 use analog_runtime::dataset::Dataset;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -206,7 +207,7 @@ pub fn evaluate(model: &Model, data: &Data, options: &EvalOptions, control: Cont
             .collect(),
         seconds,
         samples_per_second: evaluated as f64 / seconds,
-        backend: "interp",
+        backend: exec.backend.name(),
     })
 }
 
@@ -216,11 +217,11 @@ impl EvalReport {
         let pct = |a: f64| format!("{:.2}%", 100.0 * a);
         let a = &self.accuracy;
         format!(
-            "{} on {} ({} samples), {} trials, seed {}\n  clean accuracy  {}\n  accuracy        {} ± {} (std over trials), 95% CI [{}, {}], min {}, max {}\n  {:.1} s, {:.0} samples/s\n",
+            "{} on {} ({}), {}, seed {}\n  clean accuracy  {}\n  accuracy        {} ± {} (std over trials), 95% CI [{}, {}], min {}, max {}\n  {:.1} s, {:.0} samples/s\n",
             self.model,
             self.data,
-            self.samples,
-            self.trials.len(),
+            count(self.samples as u64, "sample"),
+            count(self.trials.len() as u64, "trial"),
             self.seed,
             pct(self.clean_accuracy),
             pct(a.mean),

@@ -40,6 +40,7 @@ pub mod passes;
 pub mod source;
 pub mod sweep;
 pub mod syntax;
+pub mod words;
 
 pub use bench::bench;
 pub use control::{Cancel, Control, Progress};

@@ -1,6 +1,7 @@
 //! The table `analogc fit-ame` prints.
 
 use super::fit_ame::FitAmeReport;
+use crate::words::count;
 
 /// A finite value, or `None` (what the `--json` report holds as null).
 fn finite(v: f64) -> Option<f64> {
@@ -13,15 +14,14 @@ impl FitAmeReport {
         let pct = |v: Option<f64>| v.and_then(finite).map_or("—".to_string(), |a| format!("{:.2}%", 100.0 * a));
         let pts = |v: Option<f64>| v.and_then(finite).map_or("—".to_string(), |a| format!("{:.2}", 100.0 * a));
         let mut out = format!(
-            "{} on {} ({} samples, {} trial{} per multiplier, seed {}); multipliers on {}\nAME from one calibration on {} samples with exact multipliers ({:.1} s)\n\n",
+            "{} on {} ({}, {} per multiplier, seed {}); multipliers on {}\nAME from one calibration on {} with exact multipliers ({:.1} s)\n\n",
             self.model,
             self.data,
-            self.samples,
-            self.trials,
-            if self.trials == 1 { "" } else { "s" },
+            count(self.samples as u64, "sample"),
+            count(self.trials, "trial"),
             self.seed,
             self.int8_layers.join(", "),
-            self.calibration_samples,
+            count(self.calibration_samples as u64, "sample"),
             f(self.calibration_seconds),
         );
         let w = self.multipliers.iter().map(|m| m.multiplier.len()).max().unwrap_or(10).max(10);

@@ -1,6 +1,7 @@
 //! The table `analogc analyze` prints.
 
 use super::report::{Analysis, CalibrationReport, DenoisePlacement, LayerAnalysis};
+use crate::words::count;
 use serde::Serialize;
 
 /// A number in a short, readable form (4 significant digits); `—` for none
@@ -93,7 +94,12 @@ fn hardware(l: &LayerAnalysis) -> String {
 }
 
 fn activations(c: &CalibrationReport) -> String {
-    let mut out = format!("\ncalibrated on {} ({} samples, every noise off, seed {})\n\n", c.data, c.samples, c.seed);
+    let mut out = format!(
+        "\ncalibrated on {} ({}, every noise off, seed {})\n\n",
+        c.data,
+        count(c.samples as u64, "sample"),
+        c.seed
+    );
     out.push_str(&format!(
         "{:<12} {:<14} {:>10} {:>10} {:>10} {:>10}\n",
         "activations", "shape", "min", "max", "mean |x|", "p99.9 |x|"
@@ -194,10 +200,9 @@ fn placement(d: &DenoisePlacement, c: &CalibrationReport) -> String {
     }
     if accuracy.is_some() {
         out.push_str(&format!(
-            "(accuracy on the {} calibration samples, {} trial{}, seed {})\n",
-            c.samples,
-            d.trials,
-            if d.trials == 1 { "" } else { "s" },
+            "(accuracy on the {}, {}, seed {})\n",
+            count(c.samples as u64, "calibration sample"),
+            count(d.trials, "trial"),
             c.seed
         ));
     }

@@ -6,6 +6,7 @@
 use super::grid::{fmt_num, grid_of, midpoint, point_seed, GridValue};
 use crate::evaluate::Spread;
 use crate::json::to_sorted_json;
+use crate::words::count;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -269,11 +270,11 @@ impl SweepResult {
         let pct = |a: f64| format!("{:.2}%", 100.0 * a);
         let axis = self.axis();
         let mut out = format!(
-            "{} on {} ({} samples), {} trials per point, seed {}\n  clean accuracy {}, chance {}, midpoint level {}\n\n",
+            "{} on {} ({}), {} per point, seed {}\n  clean accuracy {}, chance {}, midpoint level {}\n\n",
             self.model,
             st.data,
-            st.samples,
-            st.trials,
+            count(st.samples as u64, "sample"),
+            count(st.trials, "trial"),
             st.seed,
             pct(self.clean()),
             pct(self.chance()),
