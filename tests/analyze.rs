@@ -243,7 +243,7 @@ fn fit_ame_refuses_what_it_cannot_fit() {
     // Too few multipliers for a checked quadratic; an empty one; no trial.
     err(&["fit-ame", "tests/fixtures/analyze/int8.anl", "--multipliers", "exact,drum(3),drum(4)"], "E0018");
     err(&["fit-ame", "tests/fixtures/analyze/int8.anl", "--multipliers", "exact,,drum(4),mitchell"], "E0018");
-    err(&["fit-ame", "tests/fixtures/analyze/int8.anl", "--multipliers", four, "--trials", "0"], "E0018");
+    err(&["fit-ame", "tests/fixtures/analyze/int8.anl", "--multipliers", four, "--trials", "0"], "E0020");
     // A multiplier that is not one: the front end's diagnostics, in the `--set` text.
     err(&["fit-ame", "tests/fixtures/analyze/int8.anl", "--multipliers", "exact,drum(3),drum(4),mitchel"], "E0111");
     err(&["fit-ame", "tests/fixtures/analyze/int8.anl", "--multipliers", "exact,drum(3),drum(4),drum(k = 2)"], "E0303");
@@ -262,7 +262,7 @@ fn analyze_calibrate_refuses_bad_options() {
         assert!(text(&out.stderr).contains(&format!("error[{code}]")), "{args:?}: {}", text(&out.stderr));
     };
     let f = "tests/fixtures/analyze/int8.anl";
-    err(&["analyze", f, "--calibrate", "--trials", "0"], "E0018");
+    err(&["analyze", f, "--calibrate", "--trials", "0"], "E0020");
     err(&["analyze", f, "--calibrate", "--sweep-dir", "no/such/sweep"], "E0018");
     err(&["analyze", f, "--calibrate", "no/such/data"], "E0801");
     err(&["analyze", f, "--calibrate", "tests/fixtures/data/ds_wide"], "E0803");

@@ -303,6 +303,31 @@ fn eval_says_which_backend_ran_and_counts_in_words() {
 }
 
 #[test]
+fn counts_follow_one_rule_in_every_command() {
+    let m = "examples/mnist_mlp_walking.anl";
+    let input = "tests/fixtures/run/mnist_one.npy";
+    for args in [
+        &["eval", m, "--trials", "0"][..],
+        &["eval", m, "--trials", "1000000000"],
+        &["eval", m, "--threads", "100000"],
+        &["eval", m, "--threads", "0"],
+        &["eval", m, "--batch", "0"],
+        &["sweep", m, "--trials", "0"],
+        &["sweep", m, "--threads", "5000"],
+        &["analyze", m, "--calibrate", "--trials", "100001"],
+        &["bench", m, "--batch", "0"],
+        &["bench", m, "--repeat", "0"],
+        &["run", m, "--input", input, "--threads", "0"],
+    ] {
+        let r = analogc(args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        let err = text(&r.stderr);
+        assert!(err.contains("error[E0020]") && err.contains(" must be 1 to "), "{args:?}: {err}");
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn eval_reports_bad_datasets() {
     let r = analogc(&["eval", "examples/mnist_mlp_walking.anl", "--data", "tests/fixtures/run", "--limit", "10"]);
     assert_eq!(r.status.code(), Some(1));

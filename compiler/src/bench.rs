@@ -49,6 +49,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Measures `model` on the samples of `data`, `repeat` times each (medians).
 pub fn bench(model: &Model, data: &Data, exec: &Exec, batch: usize, repeat: usize) -> Result<BenchReport> {
+    crate::limits::batch(batch)?;
+    crate::limits::count("repeat", repeat as u64, 1000)?;
+    exec.check()?;
     let graph = model.graph();
     let (reps, batch, n) = (repeat.max(1), batch.max(1), data.n);
     let compile_ms = median(

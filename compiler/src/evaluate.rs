@@ -7,6 +7,7 @@ use crate::control::Control;
 use crate::data::Data;
 use crate::engine::{Chip, Engine};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::model::{engine_for, Exec, Model};
 use crate::words::count;
 use analog_runtime::dataset::Dataset;
@@ -129,6 +130,14 @@ pub struct EvalOptions {
     pub exec: Exec,
 }
 
+impl EvalOptions {
+    pub fn check(&self) -> Result<()> {
+        limits::trials(self.trials)?;
+        limits::batch(self.batch)?;
+        self.exec.check()
+    }
+}
+
 /// Accuracy over trials: their spread, least and greatest.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Accuracy {
@@ -156,7 +165,7 @@ pub struct EvalReport {
     pub seed: u64,
     /// With every noise off.
     pub clean_accuracy: f64,
-    /// Over the trials (the clean accuracy when there are none).
+    /// Over the trials.
     pub accuracy: Accuracy,
     pub trials: Vec<TrialAccuracy>,
     pub seconds: f64,
@@ -167,6 +176,7 @@ pub struct EvalReport {
 /// Accuracy of `model` on `data`: clean, and over `options.trials` chips.
 /// Progress counts samples: `(trials + 1)·n` in all.
 pub fn evaluate(model: &Model, data: &Data, options: &EvalOptions, control: Control) -> Result<EvalReport> {
+    options.check()?;
     let started = Instant::now();
     let exec = &options.exec;
     let clean_graph = model.graph().without_noise();
@@ -191,7 +201,7 @@ pub fn evaluate(model: &Model, data: &Data, options: &EvalOptions, control: Cont
     let seconds = started.elapsed().as_secs_f64();
     let evaluated = (options.trials as usize + 1) * n;
     let clean_accuracy = clean_hits as f64 / n as f64;
-    let spread = if trials.is_empty() { Spread::of(&[clean_accuracy]) } else { Spread::of(&trials) };
+    let spread = Spread::of(&trials);
     let (min, max) = trials.iter().fold((spread.mean, spread.mean), |(lo, hi), a| (lo.min(*a), hi.max(*a)));
     Ok(EvalReport {
         model: model.name().to_string(),

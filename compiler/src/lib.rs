@@ -34,6 +34,7 @@ pub mod files;
 pub mod infer;
 pub mod jit;
 pub mod json;
+pub mod limits;
 pub mod lower;
 pub mod model;
 pub mod passes;

@@ -157,7 +157,13 @@ impl Default for Exec {
     }
 }
 
-/// One thread per core.
+impl Exec {
+    pub fn check(&self) -> Result<()> {
+        crate::limits::threads(self.threads)
+    }
+}
+
+/// One thread per core (within [`limits::MAX_THREADS`](crate::limits::MAX_THREADS)).
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::limits::MAX_THREADS as usize)
 }

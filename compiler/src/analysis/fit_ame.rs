@@ -90,9 +90,6 @@ impl FitAmeOptions {
     /// The checks that need no model.
     pub fn check(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::user(Code::BadAnalysis, msg));
-        if self.trials == 0 {
-            return bad("`--trials 0`: each multiplier needs at least one trial".into());
-        }
         if self.calibrate_limit == 0 {
             return bad("`--calibrate-limit 0`: the calibration needs at least one sample".into());
         }
@@ -106,7 +103,8 @@ impl FitAmeOptions {
                 self.multipliers.len()
             ));
         }
-        Ok(())
+        crate::limits::trials(self.trials)?;
+        self.exec.check()
     }
 }
 

@@ -184,10 +184,8 @@ pub struct CalibrateOptions {
 impl CalibrateOptions {
     /// The checks that need no model.
     pub fn check(&self) -> Result<()> {
-        if self.trials == 0 {
-            return Err(Error::user(Code::BadAnalysis, "`--trials 0`: the denoise gain needs at least one trial"));
-        }
-        Ok(())
+        crate::limits::trials(self.trials)?;
+        self.exec.check()
     }
 }
 

@@ -133,7 +133,7 @@ impl ExecArgs {
     pub fn exec(&self) -> Exec {
         Exec {
             seed: self.seed,
-            threads: self.threads.unwrap_or_else(default_threads).max(1),
+            threads: self.threads.unwrap_or_else(default_threads),
             backend: match self.backend {
                 BackendArg::Jit => Backend::Jit,
                 BackendArg::Interp => Backend::Interp,

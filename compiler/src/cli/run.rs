@@ -30,6 +30,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         Err(o) => return o,
     };
     let exec = args.exec.exec();
+    if let Err(e) = exec.check() {
+        return fail(cli, e);
+    }
     let batches = match infer::read_inputs(model.graph(), &args.input) {
         Ok(b) => b,
         Err(e) => return fail(cli, e),

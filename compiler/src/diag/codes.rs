@@ -36,6 +36,7 @@ codes! {
     BadSweep = "E0017", "sweep options that cannot be used";
     BadAnalysis = "E0018", "analysis options that cannot be used";
     NoInt8 = "E0019", "the model has no int8 layer for a multiplier";
+    BadCount = "E0020", "a count on the command line is out of range";
     // names
     UnknownName = "E0101", "unknown tensor name";
     DuplicateName = "E0102", "name defined twice";

@@ -54,13 +54,11 @@ impl SweepOptions {
         if !(0.0..=1.0).contains(&self.ratio) {
             return bad(format!("`--ratio {}`: the ratio must be in [0, 1]", self.ratio));
         }
-        if self.trials == 0 {
-            return bad("`--trials 0`: a sweep needs at least one trial per point".into());
-        }
         if self.sweep.is_some() && self.global {
             return bad("`--global` walks noise sites; it does not go with `--sweep`".into());
         }
-        Ok(())
+        crate::limits::trials(self.trials)?;
+        self.exec.check()
     }
 }
 
