@@ -233,6 +233,65 @@ fn bad_data_is_a_diagnostic_and_leaves_no_file() {
 }
 
 #[test]
+fn outputs_replace_only_regular_files_and_write_through_symlinks() {
+    let dir = std::env::temp_dir().join(format!("analogc-dest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("a-dir")).unwrap();
+    let run = |out: &std::path::Path| {
+        let out = out.to_string_lossy().into_owned();
+        analogc(&["run", "examples/mnist_mlp.anl", "--input", "tests/fixtures/run/mnist_one.npy", "--output", &out])
+    };
+    // A directory, a FIFO and a symlink to nothing are refused and left as they are.
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let dangling = dir.join("dangling");
+    std::os::unix::fs::symlink(dir.join("nothing"), &dangling).unwrap();
+    for (path, what) in [
+        (dir.join("a-dir"), "a directory"),
+        (fifo.clone(), "a device, FIFO"),
+        (dangling.clone(), "a symlink to nothing"),
+    ] {
+        let r = run(&path);
+        assert_eq!(r.status.code(), Some(1), "{}", path.display());
+        let err = text(&r.stderr);
+        assert!(err.contains("error[E0705]") && err.contains(what), "{err}");
+    }
+    assert!(dir.join("a-dir").is_dir());
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&std::fs::symlink_metadata(&fifo).unwrap().file_type()));
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+    // A symlink to a file: the file is replaced, the link stays a link.
+    let target = dir.join("target.npy");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.join("link.npy");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let r = run(&link);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::read(&target).unwrap().starts_with(b"\x93NUMPY"));
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!names.iter().any(|n| n.to_string_lossy().contains("partial")), "{names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_sweep_on_a_busy_output_folder_fails_at_once() {
+    let dir = std::env::temp_dir().join(format!("analogc-busy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let held = analogc::files::Lock::take(&dir).unwrap();
+    let out = dir.to_string_lossy().into_owned();
+    let sweep = ["sweep", "examples/mnist_mlp_walking.anl", "--limit", "5", "--trials", "1", "--sigma", "0.1,1"];
+    let r = analogc(&[&sweep[..], &["--out", &out]].concat());
+    assert_eq!(r.status.code(), Some(1));
+    assert!(text(&r.stderr).contains("error[E0708]"), "{}", text(&r.stderr));
+    assert!(!dir.join("sweep.json").exists());
+    drop(held);
+    let r = analogc(&[&sweep[..], &["--out", &out]].concat());
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(dir.join("sweep.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn passes_are_listed_and_opt_shows_them_ran() {
     let r = analogc(&["passes"]);
     assert_eq!(r.status.code(), Some(0));

@@ -6,6 +6,7 @@ use super::sweep::finish;
 use super::{Cli, Outcome};
 use crate::diag::Code;
 use crate::error::Error;
+use crate::files::Lock;
 use crate::sweep::{merge::join, output};
 use std::path::PathBuf;
 
@@ -30,8 +31,12 @@ pub fn merge(cli: &Cli, args: &MergeArgs) -> Outcome {
             Err(e) => return fail(cli, Error::user(Code::BadShards, e)),
         }
     }
-    match join(results) {
-        Ok(r) => finish(cli, &r, Some(&args.out), args.json, None),
-        Err(e) => fail(cli, Error::user(Code::BadShards, e)),
+    let merged = match join(results) {
+        Ok(r) => r,
+        Err(e) => return fail(cli, Error::user(Code::BadShards, e)),
+    };
+    match Lock::take(&args.out) {
+        Ok(out) => finish(cli, &merged, Some(&out), args.json, None),
+        Err(e) => fail(cli, e),
     }
 }

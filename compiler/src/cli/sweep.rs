@@ -6,11 +6,12 @@ use super::progress::Bar;
 use super::{load_with_data, Cli, ExecArgs, Outcome};
 use crate::diag::Code;
 use crate::error::{Error, Result};
+use crate::files::Lock;
 use crate::json::to_sorted_json;
 use crate::sweep::grid::parse_shard;
 use crate::sweep::{self, output, Kind, Sites, SweepOptions, SweepResult};
 use clap::ValueEnum;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,6 +108,11 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
         Ok(o) => o,
         Err(e) => return fail(cli, e),
     };
+    // The output folder is taken first: a second run on it fails now, not at the end.
+    let out = match args.out.as_deref().map(Lock::take).transpose() {
+        Ok(o) => o,
+        Err(e) => return fail(cli, e),
+    };
     let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
         Ok(md) => md,
         Err(o) => return o,
@@ -115,15 +121,15 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
     let result = sweep::sweep(&model, &data, &options, bar.control());
     bar.end(&result);
     match result {
-        Ok(r) => finish(cli, &r, args.out.as_deref(), args.json, Some(started.elapsed().as_secs_f64())),
+        Ok(r) => finish(cli, &r, out.as_ref(), args.json, Some(started.elapsed().as_secs_f64())),
         Err(e) => fail(cli, e),
     }
 }
 
 /// Writes the files (with `--out`) and prints the table or the JSON.
-pub fn finish(cli: &Cli, result: &SweepResult, out: Option<&Path>, json: bool, seconds: Option<f64>) -> Outcome {
-    if let Some(dir) = out {
-        if let Err(e) = output::write(result, dir) {
+pub fn finish(cli: &Cli, result: &SweepResult, out: Option<&Lock>, json: bool, seconds: Option<f64>) -> Outcome {
+    if let Some(lock) = out {
+        if let Err(e) = output::write(result, lock) {
             return fail(cli, e);
         }
     }

@@ -106,6 +106,7 @@ codes! {
     OutputUnwritable = "E0705", "output file cannot be written";
     Interrupted = "E0706", "interrupted";
     BadShards = "E0707", "sweep outputs that cannot be merged";
+    OutputBusy = "E0708", "another run is writing the output folder";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }

@@ -5,13 +5,13 @@ use super::plot::{plot_png, plot_svg};
 use super::result::{Stored, SweepResult};
 use crate::diag::Code;
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::{write_atomic, Lock};
 use std::path::Path;
 
-/// Writes the result's files into `dir` (created if need be).
-pub fn write(result: &SweepResult, dir: &Path) -> Result<()> {
+/// Writes the result's files into the folder `out` holds.
+pub fn write(result: &SweepResult, out: &Lock) -> Result<()> {
     let unwritable = |what: String| Error::user(Code::OutputUnwritable, what);
-    std::fs::create_dir_all(dir).map_err(|e| unwritable(format!("cannot create `{}`: {e}", dir.display())))?;
+    let dir = out.dir();
     let mut files: Vec<(&str, Vec<u8>)> =
         vec![("sweep.csv", result.csv().into_bytes()), ("sweep.json", result.json_pretty().into_bytes())];
     if result.shard.is_none() {
