@@ -291,6 +291,50 @@ fn a_second_sweep_on_a_busy_output_folder_fails_at_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A C-ordered uint8 `.npy` of `shape`.
+fn npy_u8(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {tuple}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+#[test]
+fn run_takes_inputs_by_the_rule_of_a_dataset_folder() {
+    // `u8[1, 28, 28]` takes `[N, 28, 28]` as a dataset folder does, with the same outputs.
+    let dir = std::env::temp_dir().join(format!("analogc-shapes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pixels: Vec<u8> = (0..2 * 784).map(|i| (i * 37 % 256) as u8).collect();
+    let outputs = |shape: &[usize]| {
+        let path = dir.join(format!("x{}.npy", shape.len()));
+        std::fs::write(&path, npy_u8(shape, &pixels)).unwrap();
+        let r = analogc(&["run", "examples/mnist_mlp.anl", "--input", path.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(0), "{shape:?}: {}", text(&r.stderr));
+        text(&r.stdout)
+    };
+    let batch = outputs(&[2, 1, 28, 28]);
+    assert_eq!(batch.lines().count(), 2);
+    assert_eq!(outputs(&[2, 28, 28]), batch);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_takes_set_like_every_command_that_loads_a_model() {
+    let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc1.noise.sigma=0.2"]);
+    assert_eq!((r.status.code(), r.stderr.is_empty()), (Some(0), true), "{}", text(&r.stderr));
+    let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc9.noise.sigma=0.2"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(text(&r.stderr).contains("error[E0016]"), "{}", text(&r.stderr));
+}
+
 #[test]
 fn passes_are_listed_and_opt_shows_them_ran() {
     let r = analogc(&["passes"]);

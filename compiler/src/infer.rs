@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::argmax;
 use crate::files::write_atomic_with;
 use analog_runtime::ir::{Graph, Node, NodeKind};
-use analog_runtime::npy;
+use analog_runtime::{dataset, npy};
 use std::path::{Path, PathBuf};
 
 /// One input's samples, matched to the graph's input node.
@@ -92,14 +92,19 @@ fn read_one(node: &Node, path: &str) -> Result<Batch, (Code, String)> {
     if array.dtype != *dtype {
         return Err((Code::InputDtype, format!("`{path}` holds {} but input `{}` is {dtype}", array.dtype, node.name)));
     }
-    let samples = if array.shape == *shape {
+    // The rule of a dataset folder: axes of length 1 do not count, so `[N, 28, 28]`
+    // feeds `u8[1, 28, 28]`; one sample may come without its batch axis.
+    let samples = if dataset::fits(&array.shape, shape) {
         1
-    } else if array.shape.len() == shape.len() + 1 && array.shape[1..] == shape[..] {
+    } else if !array.shape.is_empty() && dataset::fits(&array.shape[1..], shape) {
         array.shape[0]
     } else {
         return Err((
             Code::InputShape,
-            format!("`{path}` has shape {:?}; input `{}` takes {:?} or [N, …] of it", array.shape, node.name, shape),
+            format!(
+                "`{path}` has shape {:?}; input `{}` takes {:?} or [N, …] of it (axes of length 1 aside)",
+                array.shape, node.name, shape
+            ),
         ));
     };
     Ok(Batch { samples, data: array.data })

@@ -34,11 +34,11 @@ enum Stage {
     Clif,
 }
 
-pub fn check(cli: &Cli, files: &[PathBuf]) -> Outcome {
+pub fn check(cli: &Cli, files: &[PathBuf], settings: &[String]) -> Outcome {
     let loader = FsLoader::default();
     let mut outcome = Outcome::Ok;
     for file in files {
-        let fe = check::check_file(file, &loader);
+        let fe = check::check_file_with(file, &loader, settings);
         if report(cli, &fe.map, &fe.diags.list) {
             outcome = Outcome::UserError;
         }

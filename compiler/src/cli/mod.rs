@@ -57,6 +57,10 @@ pub enum Command {
         /// Model (`*.anl`) or profile files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Override an annotation, as the commands that run a model take it
+        /// (`fc1.noise.sigma=0.2`), and check the result. Repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
     /// List the passes of the optimization pipeline, in the order they run.
     Passes,
@@ -145,7 +149,7 @@ impl ExecArgs {
 
 pub fn run(cli: &Cli) -> Outcome {
     match &cli.command {
-        Command::Check { files } => emit::check(cli, files),
+        Command::Check { files, set } => emit::check(cli, files, set),
         Command::Passes => emit::passes(),
         Command::Emit(args) => emit::emit(cli, args),
         Command::Run(args) => run::run(cli, args),
