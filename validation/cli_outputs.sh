@@ -21,7 +21,8 @@ mask() {
     -e 's/^  [0-9.]+ s(, [0-9]+ samples\/s)?$/  T s/' \
     -e 's/\(([0-9.]+) s\)$/(T s)/' \
     -e 's/ +[0-9.]+s$/ Ts/' \
-    -e 's/^prediction .*$/prediction T/'
+    -e 's/^prediction .*$/prediction T/' \
+    -e "s|$tmp|TMP|g"
 }
 
 # run NAME ARGS...: one command, its outputs under NAME.
@@ -36,12 +37,13 @@ run() {
 
 # files NAME DIR: the files a command wrote (PNG by hash).
 files() {
+  local file
   mkdir -p "$out/$1.files"
-  for f in "$2"/*; do
-    case "$f" in
-      *.png) sha256sum <"$f" >"$out/$1.files/$(basename "$f").sha256" ;;
-      *.json) mask <"$f" >"$out/$1.files/$(basename "$f")" ;;
-      *) cp "$f" "$out/$1.files/" ;;
+  for file in "$2"/*; do
+    case "$file" in
+      *.png) sha256sum <"$file" >"$out/$1.files/$(basename "$file").sha256" ;;
+      *.json) mask <"$file" >"$out/$1.files/$(basename "$file")" ;;
+      *) cp "$file" "$out/$1.files/" ;;
     esac
   done
 }
