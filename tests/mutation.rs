@@ -1,7 +1,9 @@
 //! The front end never panics, whatever the input: every fixture and example
 //! is mutated many ways (truncation, token deletion, duplication and swaps,
 //! garbage bytes, numbers replaced by 0, −1, 1e40, NaN…) and each mutant must
-//! come back as diagnostics or a checked model — and render — without a panic.
+//! come back as diagnostics or a checked model — and render — without a panic;
+//! and every mutant that checks clean runs on the interpreter and on the JIT,
+//! which must agree bit for bit.
 
 mod support;
 
@@ -130,14 +132,21 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
     }
 }
 
-/// Lowers, optimizes and interprets `model` on one all-zero sample of every input.
+/// Lowers, optimizes and runs `model` on one sample of every input, on the
+/// interpreter and on the JIT: the two must agree bit for bit.
 fn run_backend(model: &analogc::check::CheckedModel, loader: &Rooted) {
+    use analog_runtime::ir::hardware::Multiplier;
     use analog_runtime::ir::NodeKind;
+    use analogc::engine::{Backend, Engine};
     let mut lowered = analogc::lower::lower(model, loader).expect("a checked model lowers");
     analogc::passes::run_pipeline(&mut lowered);
+    // Table paths are relative to the root; both backends read them from here.
+    for n in &mut lowered.graph.nodes {
+        if let Multiplier::Table { path, .. } = &mut n.hw.multiplier {
+            *path = loader.root.join(&*path);
+        }
+    }
     let g = &lowered.graph;
-    let interp = analog_runtime::interp::Interpreter::new(g, |p| std::fs::read(loader.root.join(p)))
-        .expect("the checked tables load");
     let inputs: Vec<Vec<f32>> = g
         .nodes
         .iter()
@@ -147,8 +156,17 @@ fn run_backend(model: &analogc::check::CheckedModel, loader: &Rooted) {
         })
         .collect();
     let refs: Vec<&[f32]> = inputs.iter().map(|v| &v[..]).collect();
-    let outputs = interp.run(&interp.trial(1, 0), 0, &refs);
-    assert_eq!(outputs.len(), g.outputs.len());
+    let outputs = |backend| {
+        let engine = Engine::new(g, backend, analogc::Kernels::Native)
+            .unwrap_or_else(|_| panic!("{backend:?} cannot run a checked model"));
+        let chip = engine.chip(1, 0);
+        engine.run(&chip, &mut engine.workspace(), 0, &refs, 1)
+    };
+    let interp = outputs(Backend::Interp);
+    assert_eq!(interp.len(), g.outputs.len());
+    let bits =
+        |ys: &[Vec<f32>]| -> Vec<Vec<u32>> { ys.iter().map(|y| y.iter().map(|v| v.to_bits()).collect()).collect() };
+    assert_eq!(bits(&outputs(Backend::Jit)), bits(&interp), "the JIT and the interpreter disagree");
 }
 
 /// The message of the latest panic, kept by the panic hook.
@@ -167,7 +185,9 @@ fn no_mutant_panics() {
         }
     }
     assert!(corpus.len() >= 10, "too few files to mutate: {}", corpus.len());
-    let per_file = MUTANTS.div_ceil(corpus.len());
+    // ANALOGC_MUTANTS=100000 for a long run outside CI.
+    let mutants = std::env::var("ANALOGC_MUTANTS").ok().and_then(|n| n.parse().ok()).unwrap_or(MUTANTS);
+    let per_file = mutants.div_ceil(corpus.len());
 
     let loader = Rooted::new(root.clone());
     let failures: Mutex<Vec<(PathBuf, String, String)>> = Mutex::new(vec![]);
