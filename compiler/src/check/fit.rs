@@ -3,9 +3,9 @@
 //! that agree with each other.
 
 use super::hardware::*;
-use super::ops::OpClass;
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
+use analog_runtime::ir::op::OpClass;
 
 /// Where a checked tensor comes from, for messages.
 pub struct Target<'a> {

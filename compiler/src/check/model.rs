@@ -4,11 +4,12 @@
 use super::args::{bind, param, positional, Bound, Kind, Param};
 use super::effects::{bind_block, Ctx};
 use super::hardware::Hardware;
-use super::ops::{self, Op, OpClass, TensorUse};
+use super::ops::{self, Op, TensorUse};
 use super::{fit, shapes, weights};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{Loader, Span};
 use crate::syntax::ast::{self, Stmt, ValueKind};
+use analog_runtime::ir::op::OpClass;
 pub use analog_runtime::ir::{Dtype, Step};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -442,7 +443,7 @@ impl ModelChecker<'_> {
         };
         let hardware = hardware?;
         let what = format!("`{}` ({})", l.name.name, op.name());
-        fit::check(&hardware, &fit::Target { what: &what, class: ops::class(&op), is_input: false }, self.diags);
+        fit::check(&hardware, &fit::Target { what: &what, class: op.class(), is_input: false }, self.diags);
         let tensors = ops::tensors(&l.name.name, &op, &args, &operands[0].shape);
         Some(CheckedLayer { name: l.name.name.clone(), op, inputs, shape, hardware, tensors, span: l.span })
     }

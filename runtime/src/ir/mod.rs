@@ -10,6 +10,7 @@
 pub mod hardware;
 pub mod op;
 mod print;
+pub mod shape;
 
 use crate::quant::Prepared;
 use crate::tensor::Tensor;
