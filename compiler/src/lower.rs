@@ -5,13 +5,29 @@ use crate::check::hardware::Hardware;
 use crate::check::model::{CheckedModel, TensorRef};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{Loader, Span};
-use analog_runtime::ir::{Graph, Node, NodeHardware, NodeId, NodeKind, NoiseSite, Param};
+use analog_runtime::ir::{self, Graph, Node, NodeHardware, NodeId, NodeKind, NoiseSite, Param};
 use analog_runtime::tensor::Tensor;
 
 /// A graph and, for each node, where it was written.
 pub struct Lowered {
     pub graph: Graph,
     pub spans: Vec<Span>,
+}
+
+impl Lowered {
+    /// In debug builds (and tests), panics unless the graph holds the IR's
+    /// invariants ([`ir::verify`]) and every node has its span: a compiler
+    /// bug, made by `step`.
+    pub fn assert_valid(&self, step: &str) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        if let Err(e) = ir::verify(&self.graph) {
+            panic!("compiler bug: {step} left a malformed graph: {e}");
+        }
+        let (spans, nodes) = (self.spans.len(), self.graph.nodes.len());
+        assert_eq!(spans, nodes, "compiler bug: {step} left {spans} spans for {nodes} nodes");
+    }
 }
 
 /// Lowers a checked model. The weights were verified by the checks; reading
@@ -100,5 +116,7 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
         spans.push(l.span);
     }
     let outputs = m.outputs.iter().map(|o| (o.name.clone(), id(o.source))).collect();
-    Ok(Lowered { graph: Graph { name: m.name.clone(), nodes, outputs }, spans })
+    let lowered = Lowered { graph: Graph { name: m.name.clone(), nodes, outputs }, spans };
+    lowered.assert_valid("lowering");
+    Ok(lowered)
 }

@@ -11,12 +11,14 @@ pub mod hardware;
 pub mod op;
 mod print;
 pub mod shape;
+mod verify;
 
 use crate::quant::Prepared;
 use crate::tensor::Tensor;
 use hardware::{Accumulate, Format, Multiplier, Noise};
 pub use op::Op;
-pub use print::print_graph;
+pub use print::{dims, print_graph};
+pub use verify::{verify, Invariant, VerifyError};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u32);
