@@ -11,6 +11,7 @@ pub mod model;
 pub mod ops;
 mod settings;
 mod shapes;
+mod value;
 mod weights;
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
