@@ -5,6 +5,7 @@
 use super::ops::Op;
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
+use analog_runtime::ir::dims;
 use analog_runtime::ir::shape::ShapeError;
 
 /// A tensor argument of an op.
@@ -17,19 +18,15 @@ pub struct Operand {
     pub defined: Span,
 }
 
-pub fn show(shape: &[usize]) -> String {
-    format!("[{}]", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
-}
-
 type Result<T> = std::result::Result<T, Box<Diagnostic>>;
 
 fn rank_error(op: &Op, x: &Operand, wanted: &str) -> Box<Diagnostic> {
     let mut d = Diagnostic::error(
         Code::RankMismatch,
-        format!("`{}` expects {wanted}, but `{}` has shape {}", op.name(), x.name, show(&x.shape)),
+        format!("`{}` expects {wanted}, but `{}` has shape {}", op.name(), x.name, dims(&x.shape)),
     )
-    .primary(x.used, format!("shape {}", show(&x.shape)))
-    .secondary(x.defined, format!("`{}` gets shape {} here", x.name, show(&x.shape)));
+    .primary(x.used, format!("shape {}", dims(&x.shape)))
+    .secondary(x.defined, format!("`{}` gets shape {} here", x.name, dims(&x.shape)));
     if matches!(op, Op::Dense { .. }) && x.shape.len() > 1 {
         d = d.help(format!("flatten it first: `{0}_flat = flatten({0})`", x.name));
     }
@@ -86,7 +83,7 @@ fn shape_error(
                 ),
             )
             .primary(arg("kernel").unwrap_or(call), format!("kernel {}×{}", kernel[0], kernel[1]))
-            .secondary(x.defined, format!("`{}` has shape {}", x.name, show(&x.shape)))
+            .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
         }
         ShapeError::EvenKernel => {
             let Op::Denoise { kernel, .. } = op else { unreachable!("only denoise blocks need an odd kernel") };
@@ -98,11 +95,11 @@ fn shape_error(
             let y = &operands[1];
             Diagnostic::error(
                 Code::ShapeMismatch,
-                format!("`add` needs equal shapes, found {} and {}", show(&x.shape), show(&y.shape)),
+                format!("`add` needs equal shapes, found {} and {}", dims(&x.shape), dims(&y.shape)),
             )
             .primary(call, "shapes differ")
-            .secondary(x.defined, format!("`{}` has shape {}", x.name, show(&x.shape)))
-            .secondary(y.defined, format!("`{}` has shape {}", y.name, show(&y.shape)))
+            .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
+            .secondary(y.defined, format!("`{}` has shape {}", y.name, dims(&y.shape)))
         }
     };
     Box::new(d)
