@@ -1,5 +1,6 @@
 //! Checked model → graph IR: weights loaded, hardware stripped of its source
-//! positions, noise sites numbered. Spans stay beside the graph.
+//! positions, noise sites numbered. Spans stay beside the graph. In debug
+//! builds the result is verified ([`Lowered::assert_valid`]).
 
 use crate::check::hardware::Hardware;
 use crate::check::model::{CheckedModel, TensorRef};

@@ -10,7 +10,7 @@ use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{Loader, Span};
 use crate::syntax::ast::{self, Stmt, ValueKind};
 use analog_runtime::ir::{self, op::OpClass};
-pub use analog_runtime::ir::{Dtype, Step};
+use analog_runtime::ir::{Dtype, Step};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,6 @@
-//! The layer operations: their parameters, output shapes and weight tensors.
+//! The layer operations as the language spells them: their parameters, the
+//! [`Op`] a call builds, and the names of the weight tensors it reads (their
+//! shapes, like the output shapes, are the IR's rules: [`Op::param_shapes`]).
 
 use super::args::{param, positional, Args, Bound, Kind, Param, Val};
 use crate::syntax::ast::Call;

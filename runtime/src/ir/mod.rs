@@ -1,11 +1,12 @@
 //! The graph IR: what a model *means*, shared by the compiler's passes, the
-//! reference interpreter and (later) the JIT.
+//! reference interpreter and the JIT.
 //!
 //! Nodes live in one arena (`Graph::nodes`) addressed by [`NodeId`], in an
 //! order where every node comes after its inputs. Each node carries its
 //! shape, its effective hardware (profiles and overrides already applied,
 //! units already normalized) and its weights. Source spans are not here: the
-//! compiler keeps them beside the graph, indexed by `NodeId`.
+//! compiler keeps them beside the graph, indexed by `NodeId`. [`verify`]
+//! states and checks the invariants every graph holds.
 
 pub mod hardware;
 pub mod op;
