@@ -2,7 +2,7 @@
 //! positions, noise sites numbered. Spans stay beside the graph. In debug
 //! builds the result is verified ([`Lowered::assert_valid`]).
 
-use crate::check::hardware::Hardware;
+use crate::check::hardware::{Accumulate, Hardware, Multiplier, Noise, Sourced};
 use crate::check::model::{CheckedModel, TensorRef};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{Loader, Span};
@@ -44,7 +44,7 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
         None => None,
     };
     let mut next_site = 0u32;
-    let mut site = |n: &Option<crate::check::hardware::Sourced<analog_runtime::ir::hardware::Noise>>| {
+    let mut site = |n: &Option<Sourced<Noise>>| {
         n.as_ref().map(|s| {
             next_site += 1;
             NoiseSite { site: next_site - 1, noise: s.value.clone() }
@@ -57,15 +57,9 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
         NodeHardware {
             noise,
             weight_noise,
-            accumulate: hw
-                .accumulate
-                .as_ref()
-                .map_or(analog_runtime::ir::hardware::Accumulate::Exact, |a| a.value.clone()),
+            accumulate: hw.accumulate.as_ref().map_or(Accumulate::Exact, |a| a.value.clone()),
             format: hw.format().clone(),
-            multiplier: hw
-                .multiplier
-                .as_ref()
-                .map_or(analog_runtime::ir::hardware::Multiplier::Exact, |m| m.value.clone()),
+            multiplier: hw.multiplier.as_ref().map_or(Multiplier::Exact, |m| m.value.clone()),
         }
     };
     let mut nodes = vec![];

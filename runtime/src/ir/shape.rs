@@ -29,7 +29,7 @@ impl std::fmt::Display for ShapeError {
         match self {
             ShapeError::Rank { wanted } => write!(f, "it takes {wanted}"),
             ShapeError::Groups { channels } => {
-                write!(f, "its groups do not divide {channels} input channels and its outputs")
+                write!(f, "its groups must divide both its {channels} input channels and its outputs")
             }
             ShapeError::PoolPadding { axis: a } => write!(f, "its {} padding is more than half its kernel", axis(*a)),
             ShapeError::KernelTooLarge { axis: a } => write!(f, "its kernel is larger than the padded {}", axis(*a)),
