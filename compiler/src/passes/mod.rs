@@ -2,7 +2,9 @@
 //! lists them; `analogc emit --stage opt` shows the graph after them). A pass
 //! never changes what a model means: the reference interpreter gives the
 //! same outputs before and after, up to f32 rounding where a pass refolds
-//! arithmetic (stated per pass).
+//! arithmetic (stated per pass), and leaves a graph that holds the IR's
+//! invariants (`analog_runtime::ir::verify`, checked after every pass in
+//! debug builds).
 
 mod dead_nodes;
 mod fold_batchnorm;
