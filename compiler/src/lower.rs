@@ -1,17 +1,34 @@
 //! Checked model → graph IR: weights loaded, hardware stripped of its source
-//! positions, noise sites numbered. Spans stay beside the graph.
+//! positions, noise sites numbered. Spans stay beside the graph. In debug
+//! builds the result is verified ([`Lowered::assert_valid`]).
 
-use crate::check::hardware::Hardware;
+use crate::check::hardware::{Accumulate, Hardware, Multiplier, Noise, Sourced};
 use crate::check::model::{CheckedModel, TensorRef};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{Loader, Span};
-use analog_runtime::ir::{Graph, Node, NodeHardware, NodeId, NodeKind, NoiseSite, Param};
+use analog_runtime::ir::{self, Graph, Node, NodeHardware, NodeId, NodeKind, NoiseSite, Param};
 use analog_runtime::tensor::Tensor;
 
 /// A graph and, for each node, where it was written.
 pub struct Lowered {
     pub graph: Graph,
     pub spans: Vec<Span>,
+}
+
+impl Lowered {
+    /// In debug builds (and tests), panics unless the graph holds the IR's
+    /// invariants ([`ir::verify`]) and every node has its span: a compiler
+    /// bug, made by `step`.
+    pub fn assert_valid(&self, step: &str) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        if let Err(e) = ir::verify(&self.graph) {
+            panic!("compiler bug: {step} left a malformed graph: {e}");
+        }
+        let (spans, nodes) = (self.spans.len(), self.graph.nodes.len());
+        assert_eq!(spans, nodes, "compiler bug: {step} left {spans} spans for {nodes} nodes");
+    }
 }
 
 /// Lowers a checked model. The weights were verified by the checks; reading
@@ -27,7 +44,7 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
         None => None,
     };
     let mut next_site = 0u32;
-    let mut site = |n: &Option<crate::check::hardware::Sourced<analog_runtime::ir::hardware::Noise>>| {
+    let mut site = |n: &Option<Sourced<Noise>>| {
         n.as_ref().map(|s| {
             next_site += 1;
             NoiseSite { site: next_site - 1, noise: s.value.clone() }
@@ -40,15 +57,9 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
         NodeHardware {
             noise,
             weight_noise,
-            accumulate: hw
-                .accumulate
-                .as_ref()
-                .map_or(analog_runtime::ir::hardware::Accumulate::Exact, |a| a.value.clone()),
+            accumulate: hw.accumulate.as_ref().map_or(Accumulate::Exact, |a| a.value.clone()),
             format: hw.format().clone(),
-            multiplier: hw
-                .multiplier
-                .as_ref()
-                .map_or(analog_runtime::ir::hardware::Multiplier::Exact, |m| m.value.clone()),
+            multiplier: hw.multiplier.as_ref().map_or(Multiplier::Exact, |m| m.value.clone()),
         }
     };
     let mut nodes = vec![];
@@ -100,5 +111,7 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
         spans.push(l.span);
     }
     let outputs = m.outputs.iter().map(|o| (o.name.clone(), id(o.source))).collect();
-    Ok(Lowered { graph: Graph { name: m.name.clone(), nodes, outputs }, spans })
+    let lowered = Lowered { graph: Graph { name: m.name.clone(), nodes, outputs }, spans };
+    lowered.assert_valid("lowering");
+    Ok(lowered)
 }

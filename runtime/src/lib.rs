@@ -1,7 +1,18 @@
-//! Runtime support for analogc: tensors and trained weights.
+//! The runtime of analogc: what a compiled model is and how it computes,
+//! without the compiler's front end. The compiler lowers a model file to an
+//! [`ir::Graph`]; everything that runs one lives here, so any backend and any
+//! client can link it alone.
 //!
-//! The compiler's checks read weights through [`weights::WeightsFile`]; later
-//! stages (the reference interpreter, host kernels) build on [`tensor::Tensor`].
+//! - [`ir`]: the graph IR (nodes with shapes, effective hardware and weights),
+//!   its printer and its verifier (the IR's invariants).
+//! - [`interp`]: the reference interpreter, the definition of what a graph
+//!   computes; the JIT must agree with it bit for bit.
+//! - [`rng`]: the counter-based generator every random draw comes from.
+//! - [`quant`]: quantization shared by the passes and every backend.
+//! - [`multiplier`], [`product_table`]: approximate 8-bit multipliers, closed
+//!   form or as 256×256 tables.
+//! - [`weights`], [`dataset`], [`npy`], [`tensor`]: safetensors weights, test
+//!   sets, `.npy` arrays and the tensor type.
 
 pub mod dataset;
 pub mod interp;

@@ -1,6 +1,6 @@
 //! Effect statements → typed [`Hardware`]: each design's parameters, units
 //! and ranges. What does not depend on the layer is checked here; whether an
-//! effect fits its layer is [`super::fit`]'s job.
+//! effect fits its layer is `check::fit`'s job.
 
 use super::args::{bind, exclusive, param, required, Args, Bound, Kind, Param, Unit};
 use super::hardware::*;

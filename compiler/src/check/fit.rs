@@ -3,9 +3,9 @@
 //! that agree with each other.
 
 use super::hardware::*;
-use super::ops::OpClass;
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
+use analog_runtime::ir::op::OpClass;
 
 /// Where a checked tensor comes from, for messages.
 pub struct Target<'a> {
@@ -28,68 +28,89 @@ fn at<T>(slot: &Sourced<T>, code: Code, message: String, label: &str) -> Diagnos
 }
 
 pub fn check(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
-    let mac = t.class == OpClass::Mac;
     if t.class == OpClass::Digital {
-        let set: Vec<Span> = [
-            hw.noise.as_ref().map(|s| (s.span, s.via)),
-            hw.weight_noise.as_ref().map(|s| (s.span, s.via)),
-            hw.accumulate.as_ref().map(|s| (s.span, s.via)),
-            hw.format.as_ref().map(|s| (s.span, s.via)),
-            hw.multiplier.as_ref().map(|s| (s.span, s.via)),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|(span, via)| via.unwrap_or(span))
-        .collect();
-        if let Some(first) = set.first() {
-            diags.push(
-                Diagnostic::error(
-                    Code::EffectNotApplicable,
-                    format!("{} is a digital block and takes no hardware effects", t.what),
-                )
-                .primary(*first, "effects given here")
-                .note("denoise blocks model noise-free digital logic between analog layers"),
-            );
-        }
+        digital(hw, t, diags);
         return;
     }
-    let not_here = |name: &str| format!("`{name}` does not apply to {}", t.what);
+    let mac = t.class == OpClass::Mac;
     if !mac {
-        if let Some(s) = &hw.weight_noise {
-            if s.value.kind != NoiseKind::Off {
-                diags.push(at(
-                    s,
-                    Code::EffectNotApplicable,
-                    not_here("weight_noise"),
-                    "needs a layer with weights (dense, conv2d)",
-                ));
-            }
-        }
-        if let Some(s) = hw.accumulate.as_ref().filter(|s| s.value != Accumulate::Exact) {
+        mac_only(hw, t, diags);
+    }
+    sigma_units(hw, t, diags);
+    if mac {
+        multiplier(hw, t, diags);
+        accumulate(hw, t, diags);
+    }
+}
+
+/// A digital block takes no effect at all.
+fn digital(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
+    let set: Vec<Span> = [
+        hw.noise.as_ref().map(|s| (s.span, s.via)),
+        hw.weight_noise.as_ref().map(|s| (s.span, s.via)),
+        hw.accumulate.as_ref().map(|s| (s.span, s.via)),
+        hw.format.as_ref().map(|s| (s.span, s.via)),
+        hw.multiplier.as_ref().map(|s| (s.span, s.via)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(span, via)| via.unwrap_or(span))
+    .collect();
+    if let Some(first) = set.first() {
+        diags.push(
+            Diagnostic::error(
+                Code::EffectNotApplicable,
+                format!("{} is a digital block and takes no hardware effects", t.what),
+            )
+            .primary(*first, "effects given here")
+            .note("denoise blocks model noise-free digital logic between analog layers"),
+        );
+    }
+}
+
+/// Weight noise, accumulation, formats and multipliers need a layer that
+/// multiplies and accumulates; the ideal setting of each is allowed anywhere.
+fn mac_only(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
+    let not_here = |name: &str| format!("`{name}` does not apply to {}", t.what);
+    if let Some(s) = &hw.weight_noise {
+        if s.value.kind != NoiseKind::Off {
             diags.push(at(
                 s,
                 Code::EffectNotApplicable,
-                not_here("accumulate"),
-                "accumulation order needs a multiply-accumulate layer (dense, conv2d)",
-            ));
-        }
-        if let Some(s) = hw.format.as_ref().filter(|s| s.value != Format::Fp32) {
-            diags.push(at(
-                s,
-                Code::EffectNotApplicable,
-                not_here("format"),
-                "number formats apply to multiply-accumulate layers (dense, conv2d)",
-            ));
-        }
-        if let Some(s) = hw.multiplier.as_ref().filter(|s| s.value != Multiplier::Exact) {
-            diags.push(at(
-                s,
-                Code::EffectNotApplicable,
-                not_here("multiplier"),
-                "multipliers apply to multiply-accumulate layers (dense, conv2d)",
+                not_here("weight_noise"),
+                "needs a layer with weights (dense, conv2d)",
             ));
         }
     }
+    if let Some(s) = hw.accumulate.as_ref().filter(|s| s.value != Accumulate::Exact) {
+        diags.push(at(
+            s,
+            Code::EffectNotApplicable,
+            not_here("accumulate"),
+            "accumulation order needs a multiply-accumulate layer (dense, conv2d)",
+        ));
+    }
+    if let Some(s) = hw.format.as_ref().filter(|s| s.value != Format::Fp32) {
+        diags.push(at(
+            s,
+            Code::EffectNotApplicable,
+            not_here("format"),
+            "number formats apply to multiply-accumulate layers (dense, conv2d)",
+        ));
+    }
+    if let Some(s) = hw.multiplier.as_ref().filter(|s| s.value != Multiplier::Exact) {
+        diags.push(at(
+            s,
+            Code::EffectNotApplicable,
+            not_here("multiplier"),
+            "multipliers apply to multiply-accumulate layers (dense, conv2d)",
+        ));
+    }
+}
+
+/// σ in `lsb` needs an ADC; σ in `fs` a full scale (a MAC layer).
+fn sigma_units(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
+    let mac = t.class == OpClass::Mac;
     for noise in [&hw.noise, &hw.weight_noise].into_iter().flatten() {
         let sigmas = match &noise.value.kind {
             NoiseKind::Additive { sigma } => vec![*sigma],
@@ -124,9 +145,10 @@ pub fn check(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
             }
         }
     }
-    if !mac {
-        return;
-    }
+}
+
+/// An approximate multiplier needs int8 operands, a table their signedness.
+fn multiplier(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
     let format = hw.format.as_ref();
     if let Some(m) = hw.multiplier.as_ref().filter(|m| m.value != Multiplier::Exact) {
         match format.map(|f| &f.value) {
@@ -166,6 +188,11 @@ pub fn check(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
             }
         }
     }
+}
+
+/// A format with an ADC accumulates in its own way: no order can be added.
+fn accumulate(hw: &Hardware, t: &Target, diags: &mut Diagnostics) {
+    let format = hw.format.as_ref();
     if let (Some(acc), Some(f)) = (hw.accumulate.as_ref().filter(|a| a.value != Accumulate::Exact), format) {
         if f.value.has_adc() {
             diags.push(

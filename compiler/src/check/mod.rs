@@ -9,16 +9,16 @@ mod fit;
 pub mod hardware;
 pub mod model;
 pub mod ops;
+mod profiles;
 mod settings;
 mod shapes;
+mod value;
 mod weights;
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, Loader, SourceMap, Span};
 use crate::syntax::{self, ast};
-use hardware::Hardware;
 pub use model::CheckedModel;
-use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// Everything one front-end run produced.
@@ -174,7 +174,7 @@ impl Checker<'_> {
     }
 
     fn check_all(&mut self, root: FileId) -> Option<CheckedModel> {
-        let profiles = self.profiles();
+        let profiles = profiles::resolve(&self.files, self.loader, &mut self.diags);
         let mut models = vec![];
         for f in &self.files {
             for item in &f.ast.items {
@@ -218,121 +218,5 @@ impl Checker<'_> {
         } else {
             checked
         }
-    }
-
-    /// Every profile of every loaded file, with `extends` resolved.
-    fn profiles(&mut self) -> HashMap<String, (Hardware, Span)> {
-        let mut defs: HashMap<String, (&ast::Profile, PathBuf)> = HashMap::new();
-        for f in &self.files {
-            for item in &f.ast.items {
-                let ast::Item::Profile(p) = item else { continue };
-                if p.name.name == "digital" {
-                    self.diags.push(
-                        Diagnostic::error(Code::DuplicateProfile, "`digital` is the built-in ideal profile")
-                            .primary(p.name.span, "cannot be redefined")
-                            .help("choose another name, and write `extends digital` if you mean to start from it"),
-                    );
-                    continue;
-                }
-                if let Some((first, _)) = defs.get(&p.name.name) {
-                    self.diags.push(
-                        Diagnostic::error(
-                            Code::DuplicateProfile,
-                            format!("profile `{}` is defined twice", p.name.name),
-                        )
-                        .primary(p.name.span, "defined again here")
-                        .secondary(first.name.span, "first defined here"),
-                    );
-                    continue;
-                }
-                defs.insert(p.name.name.clone(), (p, dir_of(&f.path)));
-            }
-        }
-        // Each profile's own effects.
-        let mut own: HashMap<String, Hardware> = HashMap::new();
-        let mut names: Vec<&String> = defs.keys().collect();
-        names.sort_by_key(|n| (defs[*n].0.span.file, defs[*n].0.span.start));
-        for name in &names {
-            let (p, dir) = &defs[*name];
-            let ctx = effects::Ctx { loader: self.loader, dir };
-            own.insert((*name).clone(), effects::bind_block(&p.effects, &ctx, &mut self.diags));
-        }
-        // Then `extends`, base first.
-        let mut done: HashMap<String, (Hardware, Span)> = HashMap::new();
-        let mut in_cycle: std::collections::HashSet<String> = Default::default();
-        let mut broken_profiles = vec![];
-        for name in names {
-            let mut chain: Vec<&str> = vec![];
-            let mut cur = name.as_str();
-            let mut broken = false;
-            loop {
-                if let Some(pos) = chain.iter().position(|c| *c == cur) {
-                    // Report each cycle once, at the member that closes it.
-                    let cycle: Vec<&str> = chain[pos..].to_vec();
-                    if !cycle.iter().any(|c| in_cycle.contains(*c)) {
-                        in_cycle.extend(cycle.iter().map(|c| c.to_string()));
-                        let last = defs[*cycle.last().expect("non-empty")].0;
-                        let message = match cycle.len() {
-                            1 => format!("profile `{cur}` extends itself"),
-                            _ => format!(
-                                "profiles {} extend each other",
-                                cycle.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-                            ),
-                        };
-                        self.diags.push(
-                            Diagnostic::error(Code::ProfileCycle, message)
-                                .primary(last.extends.as_ref().map_or(last.name.span, |e| e.span), "closes the cycle")
-                                .note(format!("cycle: {} → {cur}", cycle.join(" → "))),
-                        );
-                    }
-                    broken = true;
-                    break;
-                }
-                chain.push(cur);
-                if done.contains_key(cur) {
-                    break;
-                }
-                match &defs[cur].0.extends {
-                    None => break,
-                    Some(b) if b.name == "digital" => break,
-                    Some(b) if defs.contains_key(&b.name) => cur = defs.get_key_value(&b.name).expect("present").0,
-                    Some(b) => {
-                        let mut known: Vec<&str> = defs.keys().map(String::as_str).collect();
-                        known.push("digital");
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::UnknownProfile,
-                                format!("profile `{}` extends unknown profile `{}`", cur, b.name),
-                            )
-                            .primary(b.span, "unknown profile")
-                            .suggest(&b.name, known),
-                        );
-                        broken = true;
-                        break;
-                    }
-                }
-            }
-            if broken {
-                broken_profiles.push(name.clone());
-                continue;
-            }
-            // Fold base to derived.
-            let mut hw = Hardware::default();
-            for n in chain.iter().rev() {
-                hw = match done.get(*n) {
-                    Some((h, _)) => h.clone(),
-                    None => hw.overlay(&own[*n]),
-                };
-            }
-            let span = defs[name.as_str()].0.span;
-            done.insert(name.clone(), (hw, span));
-        }
-        // A profile whose chain is broken was reported; layers using it get
-        // no further error.
-        for name in broken_profiles {
-            let span = defs[name.as_str()].0.span;
-            done.insert(name, (Hardware::default(), span));
-        }
-        done
     }
 }

@@ -4,12 +4,13 @@
 use super::args::{bind, param, positional, Bound, Kind, Param};
 use super::effects::{bind_block, Ctx};
 use super::hardware::Hardware;
-use super::ops::{self, Op, OpClass, TensorUse};
+use super::ops::{self, Op, TensorUse};
 use super::{fit, shapes, weights};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{Loader, Span};
 use crate::syntax::ast::{self, Stmt, ValueKind};
-pub use analog_runtime::ir::{Dtype, Step};
+use analog_runtime::ir::{self, op::OpClass};
+use analog_runtime::ir::{Dtype, Step};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -117,58 +118,92 @@ impl ModelChecker<'_> {
             match stmt {
                 Stmt::Weights(w) => self.file_once(&mut weights_at, w, Code::DuplicateWeights, "weights file"),
                 Stmt::Data(d) => self.file_once(&mut data_at, d, Code::DuplicateData, "dataset"),
-                Stmt::Input(i) => {
-                    if !self.define(&mut defs, &i.name, TensorRef::Input(out.inputs.len())) {
-                        continue;
-                    }
-                    if let Some(input) = self.input(i) {
-                        defs.get_mut(&i.name.name).expect("just defined").shape = input.out_shape.clone();
-                        out.inputs.push(input);
-                    } else {
-                        defs.remove(&i.name.name);
-                    }
-                }
-                Stmt::Layer(l) => {
-                    // Defined only once its own arguments resolve: `h = relu(h)` reads nothing.
-                    if let Some(prev) = defs.get(&l.name.name) {
-                        self.diags.push(
-                            Diagnostic::error(Code::DuplicateName, format!("`{}` is defined twice", l.name.name))
-                                .primary(l.name.span, "defined again here")
-                                .secondary(prev.span, "first defined here"),
-                        );
-                        continue;
-                    }
-                    self.defining = Some(l.name.name.clone());
-                    let checked = self.layer(l, &defs, &all_names);
-                    self.defining = None;
-                    if let Some(layer) = checked {
-                        self.define(&mut defs, &l.name, TensorRef::Layer(out.layers.len()));
-                        defs.get_mut(&l.name.name).expect("just defined").shape = layer.shape.clone();
-                        if !layer.tensors.is_empty() {
-                            pending_tensors.push((out.layers.len(), l.op.name.span));
-                        }
-                        out.layers.push(layer);
-                    }
-                }
-                Stmt::Output(o) => {
-                    if let Some(first) = output_spans.get(&o.name.name) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::DuplicateName,
-                                format!("output `{}` is declared twice", o.name.name),
-                            )
-                            .primary(o.name.span, "declared again here")
-                            .secondary(*first, "first declared here"),
-                        );
-                        continue;
-                    }
-                    output_spans.insert(o.name.name.clone(), o.name.span);
-                    if let Some(def) = self.lookup(&defs, &all_names, &o.source) {
-                        out.outputs.push(CheckedOutput { name: o.name.name.clone(), source: def.r, span: o.span });
-                    }
-                }
+                Stmt::Input(i) => self.input_stmt(i, &mut defs, &mut out),
+                Stmt::Layer(l) => self.layer_stmt(l, &mut defs, &all_names, &mut out, &mut pending_tensors),
+                Stmt::Output(o) => self.output_stmt(o, &defs, &all_names, &mut output_spans, &mut out),
             }
         }
+        self.require_interface(m);
+        self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
+        if let Some((dir, span)) = &data_at {
+            if !out.inputs.is_empty() {
+                super::data::check(dir, *span, &out.inputs, self.loader, self.diags);
+            }
+        }
+        out.data = data_at.map(|(p, _)| p);
+        self.warn_unused(&out);
+        out.weights = weights_at.map(|(p, _)| p);
+        (self.diags.error_count() == errors_before).then_some(out)
+    }
+
+    /// An input statement: defines its name when it checks.
+    fn input_stmt(&mut self, i: &ast::Input, defs: &mut HashMap<String, Def>, out: &mut CheckedModel) {
+        if !self.define(defs, &i.name, TensorRef::Input(out.inputs.len())) {
+            return;
+        }
+        if let Some(input) = self.input(i) {
+            defs.get_mut(&i.name.name).expect("just defined").shape = input.out_shape.clone();
+            out.inputs.push(input);
+        } else {
+            defs.remove(&i.name.name);
+        }
+    }
+
+    /// A layer statement: defines its name when it checks, and notes its
+    /// weight tensors in `pending` (checked against the file at the end).
+    fn layer_stmt(
+        &mut self,
+        l: &ast::Layer,
+        defs: &mut HashMap<String, Def>,
+        all_names: &HashMap<&str, Span>,
+        out: &mut CheckedModel,
+        pending: &mut Vec<(usize, Span)>,
+    ) {
+        // Defined only once its own arguments resolve: `h = relu(h)` reads nothing.
+        if let Some(prev) = defs.get(&l.name.name) {
+            self.diags.push(
+                Diagnostic::error(Code::DuplicateName, format!("`{}` is defined twice", l.name.name))
+                    .primary(l.name.span, "defined again here")
+                    .secondary(prev.span, "first defined here"),
+            );
+            return;
+        }
+        self.defining = Some(l.name.name.clone());
+        let checked = self.layer(l, defs, all_names);
+        self.defining = None;
+        let Some(layer) = checked else { return };
+        self.define(defs, &l.name, TensorRef::Layer(out.layers.len()));
+        defs.get_mut(&l.name.name).expect("just defined").shape = layer.shape.clone();
+        if !layer.tensors.is_empty() {
+            pending.push((out.layers.len(), l.op.name.span));
+        }
+        out.layers.push(layer);
+    }
+
+    fn output_stmt(
+        &mut self,
+        o: &ast::Output,
+        defs: &HashMap<String, Def>,
+        all_names: &HashMap<&str, Span>,
+        output_spans: &mut HashMap<String, Span>,
+        out: &mut CheckedModel,
+    ) {
+        if let Some(first) = output_spans.get(&o.name.name) {
+            self.diags.push(
+                Diagnostic::error(Code::DuplicateName, format!("output `{}` is declared twice", o.name.name))
+                    .primary(o.name.span, "declared again here")
+                    .secondary(*first, "first declared here"),
+            );
+            return;
+        }
+        output_spans.insert(o.name.name.clone(), o.name.span);
+        if let Some(def) = self.lookup(defs, all_names, &o.source) {
+            out.outputs.push(CheckedOutput { name: o.name.name.clone(), source: def.r, span: o.span });
+        }
+    }
+
+    /// A model needs an input and an output.
+    fn require_interface(&mut self, m: &ast::Model) {
         if !m.stmts.iter().any(|s| matches!(s, Stmt::Input(_))) {
             self.diags.push(
                 Diagnostic::error(Code::NoInput, format!("model `{}` has no input", m.name.name))
@@ -183,16 +218,6 @@ impl ModelChecker<'_> {
                     .help("name the result, e.g. `output logits = fc3`"),
             );
         }
-        self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
-        if let Some((dir, span)) = &data_at {
-            if !out.inputs.is_empty() {
-                super::data::check(dir, *span, &out.inputs, self.loader, self.diags);
-            }
-        }
-        out.data = data_at.map(|(p, _)| p);
-        self.warn_unused(&out);
-        out.weights = weights_at.map(|(p, _)| p);
-        (self.diags.error_count() == errors_before).then_some(out)
     }
 
     /// Records a file a model may name once (`weights`, `data`), relative to the model.
@@ -282,87 +307,89 @@ impl ModelChecker<'_> {
         let mut cur = shape.clone();
         let mut steps = vec![];
         for call in &i.steps {
-            let Some((_, params)) = STEPS.iter().find(|(n, _)| *n == call.name.name) else {
-                self.diags.push(
-                    Diagnostic::error(Code::UnknownStep, format!("unknown preprocessing step `{}`", call.name.name))
-                        .primary(call.name.span, "unknown step")
-                        .suggest(&call.name.name, STEPS.iter().map(|(n, _)| *n))
-                        .note("steps: scale, normalize, reshape, flatten"),
-                );
-                return None;
-            };
-            let args = bind(call, params, &format!("`{}`", call.name.name), self.diags);
-            if !args.ok {
-                return None;
-            }
-            let step = match call.name.name.as_str() {
-                "scale" => Step::Scale(args.float("factor")?),
-                "normalize" => {
-                    let mean = args.floats("mean").map_or(vec![0.0], <[f64]>::to_vec);
-                    let std = args.floats("std").map_or(vec![1.0], <[f64]>::to_vec);
-                    let channels = cur[0];
-                    for (name, list) in [("mean", &mean), ("std", &std)] {
-                        if list.len() != 1 && list.len() != channels {
-                            let values =
-                                if list.len() == 1 { "1 value".to_string() } else { format!("{} values", list.len()) };
-                            let d = Diagnostic::error(
-                                Code::ChannelListMismatch,
-                                format!("`{name}` has {values} but the data has {channels} along its first axis"),
-                            )
-                            .primary(args.span(name).expect("given"), values);
-                            let d = if cur == shape {
-                                d.secondary(i.shape_span, format!("{channels} channels (the first axis)"))
-                            } else {
-                                d.note(format!("after the steps before it, the data has shape {}", shapes::show(&cur)))
-                            };
-                            self.diags.push(d.help("give one value for all channels, or one per channel"));
-                            return None;
-                        }
-                    }
-                    Step::Normalize { mean, std }
-                }
-                "reshape" => {
-                    let dims: Vec<usize> = args.ints("shape")?.iter().map(|d| *d as usize).collect();
-                    let (from, to) = (cur.iter().product::<usize>(), dims.iter().product::<usize>());
-                    if dims.is_empty() || dims.len() > 3 {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::ReshapeMismatch,
-                                format!("`reshape` takes 1 to 3 dimensions, found {}", dims.len()),
-                            )
-                            .primary(call.span, "[features] or [channels, height, width]"),
-                        );
-                        return None;
-                    }
-                    if from != to {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::ReshapeMismatch,
-                                format!(
-                                    "cannot reshape {} ({from} values) to {}",
-                                    shapes::show(&cur),
-                                    shapes::show(&dims)
-                                ),
-                            )
-                            .primary(call.span, format!("{to} values"))
-                            .secondary(i.shape_span, format!("{from} values")),
-                        );
-                        return None;
-                    }
-                    cur = dims.clone();
-                    Step::Reshape(dims)
-                }
-                "flatten" => {
-                    cur = vec![cur.iter().product()];
-                    Step::Flatten
-                }
-                _ => unreachable!("step in STEPS"),
-            };
-            steps.push(step);
+            steps.push(self.step(call, i, &shape, &mut cur)?);
         }
         let what = format!("input `{}`", i.name.name);
         fit::check(&hardware, &fit::Target { what: &what, class: OpClass::Plain, is_input: true }, self.diags);
         Some(CheckedInput { name: i.name.name.clone(), dtype, shape, steps, out_shape: cur, hardware, span: i.span })
+    }
+
+    /// One preprocessing step of input `i` (declared `shape`), applied to
+    /// `cur`, the shape before it.
+    fn step(&mut self, call: &ast::Call, i: &ast::Input, shape: &[usize], cur: &mut Vec<usize>) -> Option<Step> {
+        let Some((_, params)) = STEPS.iter().find(|(n, _)| *n == call.name.name) else {
+            self.diags.push(
+                Diagnostic::error(Code::UnknownStep, format!("unknown preprocessing step `{}`", call.name.name))
+                    .primary(call.name.span, "unknown step")
+                    .suggest(&call.name.name, STEPS.iter().map(|(n, _)| *n))
+                    .note("steps: scale, normalize, reshape, flatten"),
+            );
+            return None;
+        };
+        let args = bind(call, params, &format!("`{}`", call.name.name), self.diags);
+        if !args.ok {
+            return None;
+        }
+        let step = match call.name.name.as_str() {
+            "scale" => Step::Scale(args.float("factor")?),
+            "normalize" => {
+                let mean = args.floats("mean").map_or(vec![0.0], <[f64]>::to_vec);
+                let std = args.floats("std").map_or(vec![1.0], <[f64]>::to_vec);
+                let channels = cur[0];
+                for (name, list) in [("mean", &mean), ("std", &std)] {
+                    if list.len() != 1 && list.len() != channels {
+                        let values =
+                            if list.len() == 1 { "1 value".to_string() } else { format!("{} values", list.len()) };
+                        let d = Diagnostic::error(
+                            Code::ChannelListMismatch,
+                            format!("`{name}` has {values} but the data has {channels} along its first axis"),
+                        )
+                        .primary(args.span(name).expect("given"), values);
+                        let d = if cur == shape {
+                            d.secondary(i.shape_span, format!("{channels} channels (the first axis)"))
+                        } else {
+                            d.note(format!("after the steps before it, the data has shape {}", ir::dims(cur)))
+                        };
+                        self.diags.push(d.help("give one value for all channels, or one per channel"));
+                        return None;
+                    }
+                }
+                Step::Normalize { mean, std }
+            }
+            "reshape" => {
+                let dims: Vec<usize> = args.ints("shape")?.iter().map(|d| *d as usize).collect();
+                let (from, to) = (cur.iter().product::<usize>(), dims.iter().product::<usize>());
+                if dims.is_empty() || dims.len() > 3 {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::ReshapeMismatch,
+                            format!("`reshape` takes 1 to 3 dimensions, found {}", dims.len()),
+                        )
+                        .primary(call.span, "[features] or [channels, height, width]"),
+                    );
+                    return None;
+                }
+                if from != to {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::ReshapeMismatch,
+                            format!("cannot reshape {} ({from} values) to {}", ir::dims(cur), ir::dims(&dims)),
+                        )
+                        .primary(call.span, format!("{to} values"))
+                        .secondary(i.shape_span, format!("{from} values")),
+                    );
+                    return None;
+                }
+                *cur = dims.clone();
+                Step::Reshape(dims)
+            }
+            "flatten" => {
+                *cur = vec![cur.iter().product()];
+                Step::Flatten
+            }
+            _ => unreachable!("step in STEPS"),
+        };
+        Some(step)
     }
 
     fn input_shape(&mut self, i: &ast::Input) -> Option<Vec<usize>> {
@@ -442,7 +469,7 @@ impl ModelChecker<'_> {
         };
         let hardware = hardware?;
         let what = format!("`{}` ({})", l.name.name, op.name());
-        fit::check(&hardware, &fit::Target { what: &what, class: ops::class(&op), is_input: false }, self.diags);
+        fit::check(&hardware, &fit::Target { what: &what, class: op.class(), is_input: false }, self.diags);
         let tensors = ops::tensors(&l.name.name, &op, &args, &operands[0].shape);
         Some(CheckedLayer { name: l.name.name.clone(), op, inputs, shape, hardware, tensors, span: l.span })
     }

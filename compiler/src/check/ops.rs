@@ -1,6 +1,8 @@
-//! The layer operations: their parameters, output shapes and weight tensors.
+//! The layer operations as the language spells them: their parameters, the
+//! [`Op`] a call builds, and the names of the weight tensors it reads (their
+//! shapes, like the output shapes, are the IR's rules: [`Op::param_shapes`]).
 
-use super::args::{param, positional, Args, Bound, Kind, Param};
+use super::args::{param, positional, Args, Bound, Kind, Param, Val};
 use crate::syntax::ast::Call;
 pub use analog_runtime::ir::op::Op;
 
@@ -50,26 +52,6 @@ pub const OPS: &[(&str, &[Param])] = &[
     ("add", ADD),
     ("denoise", DENOISE),
 ];
-
-/// What hardware effects an op can carry.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum OpClass {
-    /// dense, conv2d: every effect.
-    Mac,
-    /// Output noise only.
-    Plain,
-    /// A digital block: no effect at all.
-    Digital,
-}
-
-/// The class of an op, for [`super::fit`].
-pub fn class(op: &Op) -> OpClass {
-    match op {
-        Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
-        Op::Denoise { .. } => OpClass::Digital,
-        _ => OpClass::Plain,
-    }
-}
 
 fn pair(args: &Args, name: &str, default: [i64; 2]) -> [usize; 2] {
     let p = args.pair(name).unwrap_or(default);
@@ -121,53 +103,18 @@ pub struct TensorUse {
     pub shape: Vec<usize>,
 }
 
-/// The weight tensors of `op` named `layer`, given its input shape.
+/// The weight tensors of `op` named `layer`, given its input shape: each
+/// named by the layer's argument of its role when given (a `bias = false`
+/// drops the bias), `LAYER.ROLE` otherwise.
 pub fn tensors(layer: &str, op: &Op, args: &Args, input: &[usize]) -> Vec<TensorUse> {
-    let named = |role: &'static str, param: &str, shape: Vec<usize>| TensorUse {
-        role,
-        name: args.str(param).map_or_else(|| format!("{layer}.{role}"), str::to_string),
-        shape,
-    };
-    let with_bias = |mut list: Vec<TensorUse>, out: usize| {
-        match args.get("bias") {
-            Some(super::args::Val::Bool(false)) => {}
-            Some(super::args::Val::Str(name)) => {
-                list.push(TensorUse { role: "bias", name: name.clone(), shape: vec![out] })
-            }
-            _ => list.push(TensorUse { role: "bias", name: format!("{layer}.bias"), shape: vec![out] }),
-        }
-        list
-    };
-    match op {
-        Op::Dense { out } => with_bias(vec![named("weight", "weight", vec![*out, input[0]])], *out),
-        Op::Conv2d { out, kernel, groups, .. } => {
-            with_bias(vec![named("weight", "weight", vec![*out, input[0] / groups, kernel[0], kernel[1]])], *out)
-        }
-        Op::BatchNorm { .. } => {
-            let c = vec![input[0]];
-            vec![
-                named("weight", "weight", c.clone()),
-                named("bias", "bias", c.clone()),
-                named("running_mean", "running_mean", c.clone()),
-                named("running_var", "running_var", c),
-            ]
-        }
-        Op::Denoise { hidden, kernel } => {
-            let (h, c) = (*hidden, input[0]);
-            let (down, up) = if input.len() == 1 {
-                (vec![h, c], vec![c, h])
-            } else {
-                (vec![h, c, *kernel, *kernel], vec![c, h, *kernel, *kernel])
-            };
-            let t =
-                |role: &'static str, suffix: &str, shape| TensorUse { role, name: format!("{layer}.{suffix}"), shape };
-            vec![
-                t("down.weight", "down.weight", down),
-                t("down.bias", "down.bias", vec![h]),
-                t("up.weight", "up.weight", up),
-                t("up.bias", "up.bias", vec![c]),
-            ]
-        }
-        _ => vec![],
+    let mut uses = vec![];
+    for p in op.param_shapes(input) {
+        let name = match args.get(p.role) {
+            Some(Val::Bool(false)) => continue,
+            Some(Val::Str(name)) => name.clone(),
+            _ => format!("{layer}.{}", p.role),
+        };
+        uses.push(TensorUse { role: p.role, name, shape: p.shape });
     }
+    uses
 }

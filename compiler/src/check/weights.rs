@@ -4,6 +4,7 @@
 use super::ops::TensorUse;
 use crate::diag::{closest, Code, Diagnostic, Diagnostics};
 use crate::source::{Loader, Span};
+use analog_runtime::ir::dims;
 use analog_runtime::weights::{LoadError, WeightsFile};
 use std::path::Path;
 use std::sync::Arc;
@@ -27,17 +28,13 @@ pub fn load(path: &Path, span: Span, loader: &dyn Loader, diags: &mut Diagnostic
     }
 }
 
-fn shape(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
-}
-
 /// Checks one layer's tensors against the file.
 pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUse], diags: &mut Diagnostics) {
     for u in uses {
         let Some(t) = file.tensors.get(&u.name) else {
             let mut d =
                 Diagnostic::error(Code::TensorMissing, format!("tensor `{}` is not in the weights file", u.name))
-                    .primary(span, format!("`{layer}` needs its {} {}", u.role, shape(&u.shape)));
+                    .primary(span, format!("`{layer}` needs its {} {}", u.role, dims(&u.shape)));
             d = match (closest(&u.name, file.tensors.keys().map(String::as_str)), param_for(u.role)) {
                 (Some(near), Some(param)) => {
                     d.help(format!("the file has `{near}`; name it with `{param} = \"{near}\"`"))
@@ -62,15 +59,10 @@ pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUs
             diags.push(
                 Diagnostic::error(
                     Code::TensorShape,
-                    format!(
-                        "tensor `{}` has shape {}, but `{layer}` needs {}",
-                        u.name,
-                        shape(&t.shape),
-                        shape(&u.shape)
-                    ),
+                    format!("tensor `{}` has shape {}, but `{layer}` needs {}", u.name, dims(&t.shape), dims(&u.shape)),
                 )
-                .primary(span, format!("expects {} {}", u.role, shape(&u.shape)))
-                .note(format!("in the file: `{}` {}", u.name, shape(&t.shape))),
+                .primary(span, format!("expects {} {}", u.role, dims(&u.shape)))
+                .note(format!("in the file: `{}` {}", u.name, dims(&t.shape))),
             );
             continue;
         }

@@ -2,7 +2,9 @@
 //! lists them; `analogc emit --stage opt` shows the graph after them). A pass
 //! never changes what a model means: the reference interpreter gives the
 //! same outputs before and after, up to f32 rounding where a pass refolds
-//! arithmetic (stated per pass).
+//! arithmetic (stated per pass), and leaves a graph that holds the IR's
+//! invariants (`analog_runtime::ir::verify`, checked after every pass in
+//! debug builds).
 
 mod dead_nodes;
 mod fold_batchnorm;
@@ -22,9 +24,18 @@ pub trait Pass: Sync {
 pub const PIPELINE: &[&dyn Pass] =
     &[&dead_nodes::DeadNodes, &fold_batchnorm::FoldBatchNorm, &prepare_weights::PrepareWeights];
 
-/// Runs every pass in order; returns each pass's name and change count.
+/// Runs every pass in order; returns each pass's name and change count. In
+/// debug builds the graph is verified after each pass (a pass that breaks an
+/// IR invariant panics, naming itself).
 pub fn run_pipeline(l: &mut Lowered) -> Vec<(&'static str, usize)> {
-    PIPELINE.iter().map(|p| (p.name(), p.run(l))).collect()
+    PIPELINE
+        .iter()
+        .map(|p| {
+            let changed = p.run(l);
+            l.assert_valid(&format!("pass `{}`", p.name()));
+            (p.name(), changed)
+        })
+        .collect()
 }
 
 /// Keeps the nodes with `keep[i]`, renumbering ids (order is preserved, so

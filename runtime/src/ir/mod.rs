@@ -1,21 +1,25 @@
 //! The graph IR: what a model *means*, shared by the compiler's passes, the
-//! reference interpreter and (later) the JIT.
+//! reference interpreter and the JIT.
 //!
 //! Nodes live in one arena (`Graph::nodes`) addressed by [`NodeId`], in an
 //! order where every node comes after its inputs. Each node carries its
 //! shape, its effective hardware (profiles and overrides already applied,
 //! units already normalized) and its weights. Source spans are not here: the
-//! compiler keeps them beside the graph, indexed by `NodeId`.
+//! compiler keeps them beside the graph, indexed by `NodeId`. [`verify`]
+//! states and checks the invariants every graph holds.
 
 pub mod hardware;
 pub mod op;
 mod print;
+pub mod shape;
+mod verify;
 
 use crate::quant::Prepared;
 use crate::tensor::Tensor;
 use hardware::{Accumulate, Format, Multiplier, Noise};
 pub use op::Op;
-pub use print::print_graph;
+pub use print::{dims, print_graph};
+pub use verify::{verify, Invariant, VerifyError};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u32);

@@ -41,7 +41,26 @@ pub enum Op {
     },
 }
 
+/// What hardware effects an op can carry.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OpClass {
+    /// dense, conv2d: every effect.
+    Mac,
+    /// Output noise only.
+    Plain,
+    /// A digital block: no effect at all.
+    Digital,
+}
+
 impl Op {
+    pub fn class(&self) -> OpClass {
+        match self {
+            Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
+            Op::Denoise { .. } => OpClass::Digital,
+            _ => OpClass::Plain,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::Dense { .. } => "dense",

@@ -59,7 +59,8 @@ pub fn print_graph(g: &Graph) -> String {
     out
 }
 
-fn dims(shape: &[usize]) -> String {
+/// A shape as the printer and messages show it: `[1, 28, 28]`.
+pub fn dims(shape: &[usize]) -> String {
     format!("[{}]", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
 }
 

@@ -1,0 +1,208 @@
+//! What an op needs and gives: its output shape for given input shapes, and
+//! the weight tensors it reads. The compiler's checks report these rules'
+//! failures with source positions; the IR verifier holds every node to them.
+
+use super::op::Op;
+
+/// Why an op cannot take its inputs' shapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShapeError {
+    /// The first input has the wrong rank; `wanted` says what the op takes
+    /// ("a vector", "[channels, height, width]"…).
+    Rank { wanted: &'static str },
+    /// `groups` does not divide both the input and the output channels.
+    Groups { channels: usize },
+    /// A pooling window's padding is more than half its kernel along `axis`
+    /// (0 height, 1 width): a window could see only padding.
+    PoolPadding { axis: usize },
+    /// The kernel is larger than the padded input along `axis`.
+    KernelTooLarge { axis: usize },
+    /// A denoise block on `[C, H, W]` has an even kernel (same padding needs an odd one).
+    EvenKernel,
+    /// `add`'s operands differ in shape.
+    Unequal,
+}
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let axis = |a: usize| ["height", "width"][a];
+        match self {
+            ShapeError::Rank { wanted } => write!(f, "it takes {wanted}"),
+            ShapeError::Groups { channels } => {
+                write!(f, "its groups must divide both its {channels} input channels and its outputs")
+            }
+            ShapeError::PoolPadding { axis: a } => write!(f, "its {} padding is more than half its kernel", axis(*a)),
+            ShapeError::KernelTooLarge { axis: a } => write!(f, "its kernel is larger than the padded {}", axis(*a)),
+            ShapeError::EvenKernel => f.write_str("its kernel is even"),
+            ShapeError::Unequal => f.write_str("its operands differ"),
+        }
+    }
+}
+
+/// A weight tensor an op reads, for an input of a given shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamShape {
+    /// `weight`, `bias`, `running_mean`, `down.weight`…
+    pub role: &'static str,
+    pub shape: Vec<usize>,
+    /// A layer may go without it (a dense or conv2d layer's bias).
+    pub optional: bool,
+}
+
+/// Output size of a sliding window along one axis, or `None` if it does not fit.
+fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    let padded = size + 2 * padding;
+    (padded >= kernel).then(|| (padded - kernel) / stride + 1)
+}
+
+const CHW: &str = "[channels, height, width]";
+const VECTOR_OR_CHW: &str = "a vector or [channels, height, width]";
+
+impl Op {
+    /// How many tensors the op reads.
+    pub fn arity(&self) -> usize {
+        match self {
+            Op::Add => 2,
+            _ => 1,
+        }
+    }
+
+    /// The shape of one sample of the op's output, given its inputs' shapes
+    /// (`inputs.len()` is the op's [`arity`](Self::arity)). Conditions are
+    /// tested in a fixed order and the first that fails is returned.
+    ///
+    /// # Panics
+    /// If a stride is 0, or `groups` is 0 (the language requires at least 1).
+    pub fn output_shape(&self, inputs: &[&[usize]]) -> Result<Vec<usize>, ShapeError> {
+        let x = inputs[0];
+        let rank = x.len();
+        match self {
+            Op::Dense { out } => {
+                if rank != 1 {
+                    return Err(ShapeError::Rank { wanted: "a vector" });
+                }
+                Ok(vec![*out])
+            }
+            Op::Conv2d { out, kernel, stride, padding, groups } => {
+                if rank != 3 {
+                    return Err(ShapeError::Rank { wanted: CHW });
+                }
+                if !x[0].is_multiple_of(*groups) || !out.is_multiple_of(*groups) {
+                    return Err(ShapeError::Groups { channels: x[0] });
+                }
+                let [h, w] = spatial(self, x, *kernel, *stride, *padding)?;
+                Ok(vec![*out, h, w])
+            }
+            Op::MaxPool2d { kernel, stride, padding } | Op::AvgPool2d { kernel, stride, padding } => {
+                if rank != 3 {
+                    return Err(ShapeError::Rank { wanted: CHW });
+                }
+                let [h, w] = spatial(self, x, *kernel, *stride, *padding)?;
+                Ok(vec![x[0], h, w])
+            }
+            Op::Flatten => Ok(vec![x.iter().product()]),
+            Op::Relu | Op::Sigmoid | Op::Tanh | Op::Softmax => Ok(x.to_vec()),
+            Op::BatchNorm { .. } => {
+                if rank != 1 && rank != 3 {
+                    return Err(ShapeError::Rank { wanted: VECTOR_OR_CHW });
+                }
+                Ok(x.to_vec())
+            }
+            Op::Denoise { kernel, .. } => {
+                if rank != 1 && rank != 3 {
+                    return Err(ShapeError::Rank { wanted: VECTOR_OR_CHW });
+                }
+                if rank == 3 && kernel % 2 == 0 {
+                    return Err(ShapeError::EvenKernel);
+                }
+                Ok(x.to_vec())
+            }
+            Op::Add => {
+                if inputs[0] != inputs[1] {
+                    return Err(ShapeError::Unequal);
+                }
+                Ok(x.to_vec())
+            }
+        }
+    }
+
+    /// The weight tensors the op reads, in the order a node lists them, for an
+    /// input of shape `input` that the op accepts.
+    pub fn param_shapes(&self, input: &[usize]) -> Vec<ParamShape> {
+        let needed = |role, shape| ParamShape { role, shape, optional: false };
+        let bias = |out| ParamShape { role: "bias", shape: vec![out], optional: true };
+        match self {
+            Op::Dense { out } => vec![needed("weight", vec![*out, input[0]]), bias(*out)],
+            Op::Conv2d { out, kernel, groups, .. } => {
+                vec![needed("weight", vec![*out, input[0] / groups, kernel[0], kernel[1]]), bias(*out)]
+            }
+            Op::BatchNorm { .. } => ["weight", "bias", "running_mean", "running_var"]
+                .into_iter()
+                .map(|role| needed(role, vec![input[0]]))
+                .collect(),
+            Op::Denoise { hidden, kernel } => {
+                let (h, c, k) = (*hidden, input[0], *kernel);
+                let (down, up) =
+                    if input.len() == 1 { (vec![h, c], vec![c, h]) } else { (vec![h, c, k, k], vec![c, h, k, k]) };
+                vec![
+                    needed("down.weight", down),
+                    needed("down.bias", vec![h]),
+                    needed("up.weight", up),
+                    needed("up.bias", vec![c]),
+                ]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// The output height and width of a sliding-window op on `[C, H, W]`.
+fn spatial(
+    op: &Op,
+    x: &[usize],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Result<[usize; 2], ShapeError> {
+    let pooling = matches!(op, Op::MaxPool2d { .. } | Op::AvgPool2d { .. });
+    let mut out = [0; 2];
+    for axis in 0..2 {
+        if pooling && padding[axis] * 2 > kernel[axis] {
+            return Err(ShapeError::PoolPadding { axis });
+        }
+        out[axis] = window(x[axis + 1], kernel[axis], stride[axis], padding[axis])
+            .ok_or(ShapeError::KernelTooLarge { axis })?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_output_follows_stride_padding_and_groups() {
+        let conv = Op::Conv2d { out: 4, kernel: [3, 3], stride: [2, 1], padding: [1, 0], groups: 2 };
+        assert_eq!(conv.output_shape(&[&[2, 7, 5]]), Ok(vec![4, 4, 3]));
+        assert_eq!(conv.output_shape(&[&[3, 7, 5]]), Err(ShapeError::Groups { channels: 3 }));
+        assert_eq!(conv.output_shape(&[&[2, 7, 2]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
+        assert_eq!(conv.param_shapes(&[2, 7, 5])[0].shape, vec![4, 1, 3, 3]);
+    }
+
+    #[test]
+    fn pooling_padding_is_at_most_half_the_kernel() {
+        let pool = Op::MaxPool2d { kernel: [2, 3], stride: [2, 2], padding: [1, 2] };
+        assert_eq!(pool.output_shape(&[&[1, 4, 4]]), Err(ShapeError::PoolPadding { axis: 1 }));
+        let pool = Op::AvgPool2d { kernel: [2, 3], stride: [2, 2], padding: [1, 1] };
+        assert_eq!(pool.output_shape(&[&[5, 4, 4]]), Ok(vec![5, 3, 2]));
+    }
+
+    #[test]
+    fn denoise_params_follow_the_input_rank() {
+        let d = Op::Denoise { hidden: 2, kernel: 3 };
+        assert_eq!(d.output_shape(&[&[3, 4, 4]]), Ok(vec![3, 4, 4]));
+        assert_eq!(Op::Denoise { hidden: 2, kernel: 4 }.output_shape(&[&[3, 4, 4]]), Err(ShapeError::EvenKernel));
+        let shapes: Vec<_> = d.param_shapes(&[3]).into_iter().map(|p| p.shape).collect();
+        assert_eq!(shapes, vec![vec![2, 3], vec![2], vec![3, 2], vec![3]]);
+    }
+}
