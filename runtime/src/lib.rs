@@ -11,8 +11,11 @@
 //! - [`quant`]: quantization shared by the passes and every backend.
 //! - [`multiplier`], [`product_table`]: approximate 8-bit multipliers, closed
 //!   form or as 256×256 tables.
-//! - [`weights`], [`dataset`], [`npy`], [`tensor`]: safetensors weights, test
-//!   sets, `.npy` arrays and the tensor type.
+//! - [`train`]: the reference backward rules of every op, the loss, the
+//!   optimizers and learning-rate schedules training is built from.
+//! - [`weights`], [`dataset`], [`npy`], [`tensor`]: safetensors weights,
+//!   datasets (training and test splits, the epoch order), `.npy` arrays and
+//!   the tensor type.
 
 pub mod dataset;
 pub mod interp;
