@@ -116,6 +116,19 @@ fn sensitivity_is_the_gain_from_a_layer_to_the_output() {
     assert_eq!(ranking, ["fc", "fc2"]);
 }
 
+#[test]
+fn the_interpreter_calibrates_a_subset_and_denoise_gains_use_every_sample() {
+    let m = "examples/mnist_mlp_walking.anl";
+    let r = json(&["analyze", m, "--calibrate", "--limit", "90", "--calibrate-limit", "30", "--json"]);
+    assert_eq!(r["calibration"]["samples"], 30);
+    assert_eq!(r["denoise"]["samples"], 90);
+    // The gains' baseline is eval's accuracy on all 90 samples.
+    let eval = eval_accuracy(&[m, "--limit", "90", "--trials", "1"]);
+    close(&r["denoise"]["accuracy"], eval, 1e-12);
+    let r = json(&["analyze", m, "--calibrate", "--limit", "20", "--calibrate-limit", "30", "--json"]);
+    assert_eq!((r["calibration"]["samples"].as_u64(), r["denoise"]["samples"].as_u64()), (Some(20), Some(20)));
+}
+
 /// `eval`'s mean accuracy over trials, as JSON.
 fn eval_accuracy(args: &[&str]) -> f64 {
     let mut all = vec!["eval"];

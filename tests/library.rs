@@ -130,7 +130,7 @@ fn calibrated_analysis_ranks_the_layer_with_the_larger_gain_first() {
     // fc2's weight is 2 × a signed permutation: |fc2(δ)| = 2|δ| for every δ.
     let model = Model::load(repo().join("tests/fixtures/analyze/two_layers.anl"), &[]).unwrap();
     let data = Data::open(&model, None, None).unwrap();
-    let options = CalibrateOptions { trials: 1, midpoints: None, exec: exec() };
+    let options = CalibrateOptions { trials: 1, calibrate_limit: 1000, midpoints: None, exec: exec() };
     let report = analyze_calibrated(&model, &data, &options, Control::none()).unwrap();
     let sensitivity =
         |name: &str| report.layers.iter().find(|l| l.name == name).unwrap().sensitivity.flatten().unwrap();

@@ -156,6 +156,8 @@ pub struct ActivationReport {
 pub struct DenoisePlacement {
     /// `midpoint` or `sensitivity`.
     pub ranked_by: &'static str,
+    /// The samples the gains are measured on.
+    pub samples: usize,
     pub trials: u32,
     /// Accuracy with all the model's noise (`None` when no layer adds noise).
     pub accuracy: Option<f64>,
@@ -176,6 +178,10 @@ pub struct DenoiseRank {
 pub struct CalibrateOptions {
     /// Simulated chips over which denoise gains are measured.
     pub trials: u32,
+    /// Calibrate (activations, clipping, operand histograms, sensitivities:
+    /// traced by the reference interpreter) on the first N samples; denoise
+    /// gains are measured on all of them.
+    pub calibrate_limit: usize,
     /// Walking-Noise midpoints per site, to rank layers by instead of sensitivity.
     pub midpoints: Option<Vec<(String, Option<f64>)>>,
     pub exec: Exec,
@@ -185,6 +191,12 @@ impl CalibrateOptions {
     /// The checks that need no model.
     pub fn check(&self) -> Result<()> {
         crate::limits::trials(self.trials)?;
+        if self.calibrate_limit == 0 {
+            return Err(Error::user(
+                Code::BadAnalysis,
+                "`--calibrate-limit 0`: the calibration needs at least one sample",
+            ));
+        }
         self.exec.check()
     }
 }
@@ -293,7 +305,8 @@ pub fn analyze_calibrated(
     options.check()?;
     let started = Instant::now();
     let g = model.graph();
-    let (seed, threads, n) = (options.exec.seed, options.exec.threads, data.n);
+    // The interpreter traces the first `calibrate_limit` samples; denoise gains use all.
+    let (seed, threads, n) = (options.exec.seed, options.exec.threads, options.calibrate_limit.min(data.n));
     let interrupted = || Error::interrupted("during calibration");
     let quiet = g.without_noise();
     let interp = Interpreter::new(&quiet, |p| std::fs::read(p)).map_err(bad_table)?;
@@ -412,6 +425,7 @@ fn placement(
     }
     Ok(DenoisePlacement {
         ranked_by: if midpoints.is_some() { "midpoint" } else { "sensitivity" },
+        samples: data.n,
         trials: options.trials,
         accuracy: baseline,
         ranking: ranking

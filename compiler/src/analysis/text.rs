@@ -200,8 +200,8 @@ fn placement(d: &DenoisePlacement, c: &CalibrationReport) -> String {
     }
     if accuracy.is_some() {
         out.push_str(&format!(
-            "(accuracy on the {}, {}, seed {})\n",
-            count(c.samples as u64, "calibration sample"),
+            "(accuracy on {}, {}, seed {})\n",
+            count(d.samples as u64, "sample"),
             count(d.trials, "trial"),
             c.seed
         ));

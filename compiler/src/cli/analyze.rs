@@ -22,9 +22,15 @@ pub struct AnalyzeArgs {
     /// errors, the AME and a denoiser placement.
     #[arg(long, value_name = "DATA", num_args = 0..=1, default_missing_value = "")]
     pub calibrate: Option<String>,
-    /// Calibrate on the first N samples only.
+    /// Use only the first N samples (for the denoise gains; the calibration
+    /// takes the first `--calibrate-limit` of them).
     #[arg(long, requires = "calibrate")]
     pub limit: Option<usize>,
+    /// Calibrate on the first N samples: activation ranges, ADC clipping,
+    /// operand histograms and sensitivities are traced by the reference
+    /// interpreter, about 70× slower than the JIT that measures denoise gains.
+    #[arg(long, default_value_t = 1000, requires = "calibrate")]
+    pub calibrate_limit: usize,
     /// Simulated chips over which the gain of a denoise block is measured.
     #[arg(long, default_value_t = 1, requires = "calibrate")]
     pub trials: u32,
@@ -42,7 +48,12 @@ pub struct AnalyzeArgs {
 fn calibrated(model: &Model, data_arg: &str, args: &AnalyzeArgs) -> Result<crate::analysis::Analysis> {
     // The static report first: its errors come before those of the data.
     static_report(model)?;
-    let mut options = CalibrateOptions { trials: args.trials, midpoints: None, exec: args.exec.exec() };
+    let mut options = CalibrateOptions {
+        trials: args.trials,
+        calibrate_limit: args.calibrate_limit,
+        midpoints: None,
+        exec: args.exec.exec(),
+    };
     options.check()?;
     let data = Data::open(model, Some(data_arg).filter(|d| !d.is_empty()), args.limit)?;
     if let Some(dir) = &args.sweep_dir {
