@@ -194,3 +194,23 @@ fn assert_spans_nest(file: &ast::File) {
         }
     }
 }
+
+/// A file full of unknown names: each is reported, "did you mean" while its
+/// comparison budget lasts, and the work stays linear in the file (the budget,
+/// not the wall clock, is what bounds it).
+#[test]
+fn many_unknown_names_are_each_reported_within_the_suggestion_budget() {
+    let n = 4000;
+    let mut text = String::from("model big {\n  input x: f32[4]\n");
+    for i in 0..n {
+        text.push_str(&format!("  h{i} = relu(h{i}x)\n"));
+    }
+    text.push_str("  output y = x\n}\n");
+    let fe = analogc::check::check_source(Path::new("big.anl"), text, &Rooted::new(repo()));
+    let unknown: Vec<_> = fe.diags.list.iter().filter(|d| d.code == Code::UnknownName).collect();
+    assert_eq!(unknown.len(), n);
+    let suggested = unknown.iter().filter(|d| d.notes.iter().any(|n| n.contains("did you mean"))).count();
+    // Each comparison set is every name of the model (4001): the budget pays for about 65.
+    let per_name = n + 1;
+    assert!(suggested > 0 && suggested <= analogc::diag::SUGGESTION_BUDGET / per_name, "{suggested}");
+}

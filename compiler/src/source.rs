@@ -41,6 +41,8 @@ pub struct SourceFile {
     /// The path as the user wrote it or as resolved from an import.
     pub path: PathBuf,
     pub text: String,
+    /// The byte offset of each line's start, so a position is found in log time.
+    line_starts: Vec<usize>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -50,7 +52,8 @@ pub struct SourceMap {
 
 impl SourceMap {
     pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
-        self.files.push(SourceFile { path, text });
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        self.files.push(SourceFile { path, text, line_starts });
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -68,11 +71,11 @@ impl SourceMap {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
-        let text = &self.get(file).text;
-        let offset = (offset as usize).min(text.len());
-        let before = &text[..floor_char_boundary(text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let f = self.get(file);
+        let offset = floor_char_boundary(&f.text, (offset as usize).min(f.text.len()));
+        // The last line starting at or before the offset.
+        let line = f.line_starts.partition_point(|start| *start <= offset);
+        let col = f.text[f.line_starts[line - 1]..offset].chars().count() + 1;
         (line, col)
     }
 }
@@ -136,5 +139,24 @@ impl Loader for FsLoader {
     fn read_bytes(&self, path: &Path) -> Result<Arc<Vec<u8>>, Arc<std::io::Error>> {
         let mut cache = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
         cache.entry(path.to_path_buf()).or_insert_with(|| std::fs::read(path).map(Arc::new).map_err(Arc::new)).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_of_every_offset() {
+        let text = "ab\nσ = 0.1\n\n  x\n";
+        let mut map = SourceMap::default();
+        let id = map.add("t.anl".into(), text.to_string());
+        for offset in 0..=text.len() + 2 {
+            // By the definition: lines and characters before the offset.
+            let before = &text[..floor_char_boundary(text, offset.min(text.len()))];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
+            assert_eq!(map.line_col(id, offset as u32), (line, col), "offset {offset}");
+        }
     }
 }

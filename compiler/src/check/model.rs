@@ -278,10 +278,11 @@ impl ModelChecker<'_> {
             // Otherwise its definition failed and was reported already.
             return None;
         }
+        let candidates = self.diags.budgeted(all.keys().copied());
         self.diags.push(
             Diagnostic::error(Code::UnknownName, format!("no tensor named `{}`", name.name))
                 .primary(name.span, "not defined in this model")
-                .suggest(&name.name, all.keys().copied()),
+                .suggest(&name.name, candidates),
         );
         None
     }
@@ -484,8 +485,7 @@ impl ModelChecker<'_> {
             Some(p) => match self.profiles.get(&p.name) {
                 Some((hw, _)) => hw.applied_at(p.span),
                 None => {
-                    let mut names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-                    names.push("digital");
+                    let names = self.diags.budgeted(self.profiles.keys().map(String::as_str).chain(["digital"]));
                     self.diags.push(
                         Diagnostic::error(Code::UnknownProfile, format!("no profile named `{}`", p.name))
                             .primary(p.span, "unknown profile")

@@ -113,8 +113,7 @@ fn chain<'d>(
             Some(b) if b.name == "digital" => return Some(chain),
             Some(b) if defs.contains_key(&b.name) => cur = defs.get_key_value(&b.name).expect("present").0,
             Some(b) => {
-                let mut known: Vec<&str> = defs.keys().map(String::as_str).collect();
-                known.push("digital");
+                let known = diags.budgeted(defs.keys().map(String::as_str).chain(["digital"]));
                 diags.push(
                     Diagnostic::error(
                         Code::UnknownProfile,

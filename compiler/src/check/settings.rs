@@ -91,10 +91,11 @@ pub fn apply(files: &mut [&mut File], s: &Setting, diags: &mut Diagnostics) {
 }
 
 fn unknown_target(diags: &mut Diagnostics, target: &Ident, known: &[String]) {
+    let known = diags.budgeted(known.iter().map(String::as_str));
     diags.push(
         Diagnostic::error(Code::BadSetting, format!("no layer, input or profile named `{}`", target.name))
             .primary(target.span, "unknown")
-            .suggest(&target.name, known.iter().map(String::as_str)),
+            .suggest(&target.name, known),
     );
 }
 

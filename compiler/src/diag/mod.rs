@@ -78,13 +78,41 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// How many candidates "did you mean" compares names with in one front-end
+/// run. Each unknown name is compared with every name of its kind, so a file
+/// full of unknown names would take time quadratic in its length; past the
+/// budget, diagnostics come without a suggestion.
+pub const SUGGESTION_BUDGET: usize = 1 << 18;
+
 /// The diagnostics of one front-end run, in the order they were found.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct Diagnostics {
     pub list: Vec<Diagnostic>,
+    /// Candidates suggestions may still compare with.
+    suggestions_left: usize,
+}
+
+impl Default for Diagnostics {
+    fn default() -> Self {
+        Diagnostics { list: vec![], suggestions_left: SUGGESTION_BUDGET }
+    }
 }
 
 impl Diagnostics {
+    /// The candidates a suggestion for one name compares with: all of them
+    /// while the run's budget lasts, none once they would exceed it (all or
+    /// nothing, so the suggestion never depends on the candidates' order).
+    /// Give them to [`Diagnostic::suggest`].
+    pub fn budgeted<'a>(&mut self, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let within: Vec<&str> = candidates.into_iter().take(self.suggestions_left + 1).collect();
+        if within.len() > self.suggestions_left {
+            self.suggestions_left = 0;
+            return vec![];
+        }
+        self.suggestions_left -= within.len();
+        within
+    }
+
     pub fn push(&mut self, d: Diagnostic) {
         self.list.push(d);
     }
@@ -95,5 +123,20 @@ impl Diagnostics {
 
     pub fn error_count(&self) -> usize {
         self.list.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_stop_when_the_budget_is_spent_all_or_nothing() {
+        let mut d = Diagnostics { list: vec![], suggestions_left: 5 };
+        assert_eq!(d.budgeted(["a", "b", "c"]), ["a", "b", "c"]);
+        // Three more would exceed the two left: none, and nothing more after.
+        assert!(d.budgeted(["a", "b", "c"]).is_empty());
+        assert!(d.budgeted(["a"]).is_empty());
+        assert_eq!(d.suggestions_left, 0);
     }
 }
