@@ -4,6 +4,7 @@
 //! stages (the reference interpreter, host kernels) build on [`tensor::Tensor`].
 
 pub mod dataset;
+pub mod derived;
 pub mod interp;
 pub mod ir;
 pub mod multiplier;

@@ -1,8 +1,12 @@
 //! The network's driver: calls each layer's function in order, and runs a
 //! node `repeat = R` times, averaging in f64 as the interpreter does.
 
-use super::emit::Fx;
-use super::{define, dynamic, layer_signature, layout, noise};
+use super::dynamic::DYNAMIC_LAYER;
+use super::emit::{Fx, Imports};
+use super::layout::{self, layer_signature};
+use super::module::define;
+use analog_runtime::derived::noise::repeat;
+use analog_runtime::interp::weights_redrawn;
 use analog_runtime::ir::{Graph, NodeKind};
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, UserFuncName, Value};
@@ -13,7 +17,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 pub fn define_driver(
     graph: &Graph,
     module: &mut dyn Module,
-    imports: &super::Imports,
+    imports: &Imports,
     layers: &[Option<FuncId>],
     scratch: &mut layout::Scratch,
     fctx: &mut FunctionBuilderContext,
@@ -25,19 +29,14 @@ pub fn define_driver(
     ctx.func.signature = sig;
     ctx.func.name = UserFuncName::user(0, id.as_u32());
     // The repeat sums live across calls of a layer, after every layer's scratch.
-    let largest = graph
-        .nodes
-        .iter()
-        .filter(|n| noise::repeat(n) > 1)
-        .map(|n| n.shape.iter().product::<usize>())
-        .max()
-        .unwrap_or(0);
+    let largest =
+        graph.nodes.iter().filter(|n| repeat(n) > 1).map(|n| n.shape.iter().product::<usize>()).max().unwrap_or(0);
     let sums = scratch.max_layer + scratch.take_persistent(8 * largest * layout::MAX_BATCH);
     // An input preprocesses in place, so a repeated one restarts from a copy of its raw values.
     let largest_input = graph
         .nodes
         .iter()
-        .filter(|n| noise::repeat(n) > 1 && matches!(n.kind, NodeKind::Input { .. }))
+        .filter(|n| repeat(n) > 1 && matches!(n.kind, NodeKind::Input { .. }))
         .map(|n| n.shape.iter().product::<usize>())
         .max()
         .unwrap_or(0);
@@ -53,16 +52,16 @@ pub fn define_driver(
             let Some(layer) = layer else { continue };
             let f = fx.module.declare_func_in_func(*layer, fx.b.func);
             // A layer whose weights are redrawn per inference runs through the host, sample by sample.
-            let call = |fx: &mut Fx, rep: Value| match dynamic::redrawn(node) {
+            let call = |fx: &mut Fx, rep: Value| match weights_redrawn(node) {
                 false => {
                     fx.b.ins().call(f, &[c, rep]);
                 }
                 true => {
                     let (node, addr) = (fx.i32(index as i64), fx.b.ins().func_addr(I64, f));
-                    fx.call(dynamic::DYNAMIC_LAYER, &[c, rep, node, addr]);
+                    fx.call(DYNAMIC_LAYER, &[c, rep, node, addr]);
                 }
             };
-            let repeat = noise::repeat(node);
+            let repeat = repeat(node);
             if repeat <= 1 {
                 let zero = fx.i32(0);
                 call(&mut fx, zero);

@@ -4,20 +4,31 @@
 use super::layout::{Ctx, MAX_BATCH};
 use super::mac;
 use super::module::CodeModule;
-use super::{Kernels, Program};
+use super::Kernels;
 use analog_runtime::interp::noise::Ctx as DrawCtx;
-use analog_runtime::interp::{noisy_weights, weights_vary};
-use analog_runtime::ir::hardware::{Accumulate, Order};
+use analog_runtime::interp::{noisy_weights, random_order, weights_redrawn, weights_vary};
 use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
+use cranelift_module::FuncId;
 
+/// A compiled layer or driver: `extern "C" fn(ctx, rep)`.
 pub type Entry = unsafe extern "C" fn(*const Ctx, u32);
+
+/// What compiling leaves for the executor.
+pub struct Program {
+    pub driver: FuncId,
+    pub scratch_size: usize,
+    /// Each computed node's function.
+    pub layers: Vec<(NodeId, FuncId)>,
+    /// Per node: its product table's entries, built once (`mac::tables`).
+    pub tables: Vec<Option<Vec<i32>>>,
+}
 
 pub struct Compiled {
     /// Declared before `code`: dropped first (nothing here points into it,
     /// but keep the order obvious).
     entry: Entry,
     /// Each computed node's function (for per-layer timing).
-    layers: Vec<(NodeId, Entry)>,
+    pub(super) layers: Vec<(NodeId, Entry)>,
     graph: Graph,
     sizes: Vec<usize>,
     scratch_size: usize,
@@ -123,19 +134,14 @@ impl Compiled {
         for (i, node) in self.graph.nodes.iter().enumerate() {
             if let Some(c) = &self.constant[i] {
                 ptrs[2 * i] = c.as_ptr() as *const u8;
-            } else if is_mac(node) && weights_vary(node) && !super::dynamic::redrawn(node) {
+            } else if is_mac(node) && weights_vary(node) && !weights_redrawn(node) {
                 let ctx = DrawCtx { seed, trial, sample: analog_runtime::rng::PER_CHIP, rep: 0 };
                 let (w, _prepared) = noisy_weights(node, ctx);
                 let packed = pack(&self.graph, node, &w, self.table(i));
                 ptrs[2 * i] = packed.as_ptr() as *const u8;
                 owned.push(packed);
             }
-            if let (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) =
-                (&node.hw.accumulate, node.param("weight"))
-            {
-                let k = w.len() / w.shape[0];
-                let site = analog_runtime::interp::ORDER_SITE.wrapping_add(node.uid);
-                let p = analog_runtime::rng::permutation(seed, trial, site, k);
+            if let Some(p) = random_order(node, seed, trial) {
                 ptrs[2 * i + 1] = p.as_ptr() as *const u8;
                 orders.push(p);
             }
@@ -143,44 +149,7 @@ impl Compiled {
         Chip { seed, trial, ptrs, _owned: owned, _orders: orders }
     }
 
-    /// The median seconds each layer takes on samples `0..n` (`n ≤ MAX_BATCH`)
-    /// over `reps` calls, after one run of the network fills every buffer.
-    /// Input nodes (which preprocess in place) are not timed.
-    pub fn time_layers(
-        &self,
-        chip: &Chip,
-        ws: &mut Workspace,
-        inputs: &[&[f32]],
-        n: usize,
-        reps: usize,
-    ) -> Vec<(NodeId, f64)> {
-        let n = n.min(MAX_BATCH);
-        self.run(chip, ws, 0, inputs, n);
-        let ctx = self.context(chip, ws, 0, n);
-        let mut out = vec![];
-        for (id, f) in &self.layers {
-            if matches!(self.graph.node(*id).kind, NodeKind::Input { .. }) {
-                continue;
-            }
-            let redrawn = super::dynamic::redrawn(self.graph.node(*id));
-            let mut times: Vec<f64> = (0..reps.max(1))
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    // SAFETY: as in `run`; the buffers hold a whole batch.
-                    match redrawn {
-                        true => unsafe { super::dynamic::dynamic_layer(&ctx, 0, id.index() as u32, *f) },
-                        false => unsafe { f(&ctx, 0) },
-                    }
-                    t.elapsed().as_secs_f64()
-                })
-                .collect();
-            times.sort_by(f64::total_cmp);
-            out.push((*id, times[times.len() / 2]));
-        }
-        out
-    }
-
-    fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
+    pub(super) fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
         Ctx {
             bufs: ws.ptrs.as_ptr(),
             chip: chip.ptrs.as_ptr(),

@@ -1,10 +1,7 @@
 //! The ops without hardware effects, one sample at a time, as plainly as
 //! possible. Layouts are row-major: `[n]` or `[c, h, w]`.
 
-/// Output size of a sliding window along one axis.
-pub fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
-    (size + 2 * padding - kernel) / stride + 1
-}
+use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window};
 
 /// `x[c, i, j]` with zero (or `pad`) outside the input.
 fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32 {
@@ -16,30 +13,23 @@ fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32
     }
 }
 
-pub fn pool(
-    x: &[f32],
-    shape: &[usize],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    max: bool,
-) -> Vec<f32> {
+/// Max or average pooling of `x` (`[c, h, w]`) by `win`.
+pub fn pool(x: &[f32], shape: &[usize], win: Window, max: bool) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
-    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
+    let [oh, ow] = win.out(h, w);
+    let pad = Window::pool_pad(max);
     let mut out = Vec::with_capacity(c * oh * ow);
     for ch in 0..c {
         for i in 0..oh {
             for j in 0..ow {
-                let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
-                for u in 0..kernel[0] {
-                    for v in 0..kernel[1] {
-                        let r = (i * stride[0] + u) as isize - padding[0] as isize;
-                        let s = (j * stride[1] + v) as isize - padding[1] as isize;
-                        let value = at(x, shape, ch, r, s, if max { f32::NEG_INFINITY } else { 0.0 });
+                let mut acc = pad;
+                for u in 0..win.kernel[0] {
+                    for v in 0..win.kernel[1] {
+                        let value = at(x, shape, ch, win.tap(0, i, u), win.tap(1, j, v), pad);
                         acc = if max { acc.max(value) } else { acc + value };
                     }
                 }
-                out.push(if max { acc } else { acc / (kernel[0] * kernel[1]) as f32 });
+                out.push(if max { acc } else { acc / win.pool_divisor() });
             }
         }
     }
@@ -49,28 +39,19 @@ pub fn pool(
 /// The input patches a conv2d reduces over: for group `g` and output position
 /// `p`, the `(c, u, v)` values in weight order, zero outside the input.
 /// Returns `[groups][positions][k]` flattened, and `(positions, k)`.
-pub fn patches(
-    x: &[f32],
-    shape: &[usize],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    groups: usize,
-) -> (Vec<f32>, usize, usize) {
+pub fn patches(x: &[f32], shape: &[usize], win: Window, groups: usize) -> (Vec<f32>, usize, usize) {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let cg = c / groups;
-    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
-    let k = cg * kernel[0] * kernel[1];
+    let [oh, ow] = win.out(h, w);
+    let k = conv_k(c, groups, &win);
     let mut out = Vec::with_capacity(groups * oh * ow * k);
     for g in 0..groups {
         for i in 0..oh {
             for j in 0..ow {
                 for ch in 0..cg {
-                    for u in 0..kernel[0] {
-                        for v in 0..kernel[1] {
-                            let r = (i * stride[0] + u) as isize - padding[0] as isize;
-                            let s = (j * stride[1] + v) as isize - padding[1] as isize;
-                            out.push(at(x, shape, g * cg + ch, r, s, 0.0));
+                    for u in 0..win.kernel[0] {
+                        for v in 0..win.kernel[1] {
+                            out.push(at(x, shape, g * cg + ch, win.tap(0, i, u), win.tap(1, j, v), 0.0));
                         }
                     }
                 }
@@ -96,8 +77,8 @@ pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
 
 /// Ideal conv2d (same padding on both axes), used by denoise blocks.
 pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b: &[f32]) -> Vec<f32> {
-    let pad = (kernel - 1) / 2;
-    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], [pad; 2], 1);
+    let win = Window { kernel: [kernel; 2], stride: [1; 2], padding: [same_padding(kernel); 2] };
+    let (p, positions, k) = patches(x, shape, win, 1);
     let mut y = vec![0.0; out * positions];
     for o in 0..out {
         for q in 0..positions {
@@ -125,7 +106,7 @@ pub fn batchnorm(
         .enumerate()
         .map(|(i, v)| {
             let c = i / per;
-            (v - mean[c]) / (var[c] + eps as f32).sqrt() * gamma[c] + beta[c]
+            (v - mean[c]) / batchnorm_std(var[c], eps) * gamma[c] + beta[c]
         })
         .collect()
 }
@@ -154,22 +135,24 @@ mod tests {
     #[test]
     fn pools_by_hand() {
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
-        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [1, 1], [0, 0], true), vec![5.0, 6.0, 8.0, 9.0]);
-        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [2, 2], [0, 0], false), vec![3.0]);
+        let win = |k, s, p| Window { kernel: [k; 2], stride: [s; 2], padding: [p; 2] };
+        assert_eq!(pool(&x, &[1, 3, 3], win(2, 1, 0), true), vec![5.0, 6.0, 8.0, 9.0]);
+        assert_eq!(pool(&x, &[1, 3, 3], win(2, 2, 0), false), vec![3.0]);
         // Padding counts as zero in the average and never wins the max.
-        assert_eq!(pool(&[-1.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], true), vec![-1.0]);
-        assert_eq!(pool(&[9.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], false), vec![1.0]);
+        assert_eq!(pool(&[-1.0], &[1, 1, 1], win(3, 1, 1), true), vec![-1.0]);
+        assert_eq!(pool(&[9.0], &[1, 1, 1], win(3, 1, 1), false), vec![1.0]);
     }
 
     #[test]
     fn conv_patches_follow_weight_order() {
         // 2 channels of 2×2, kernel 2: one position, k = 8 in (c, u, v) order.
         let x: Vec<f32> = (1..=8).map(|v| v as f32).collect();
-        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 1);
+        let win = Window { kernel: [2, 2], stride: [1, 1], padding: [0, 0] };
+        let (p, positions, k) = patches(&x, &[2, 2, 2], win, 1);
         assert_eq!((positions, k), (1, 8));
         assert_eq!(p, x);
         // groups = 2: each group sees its own channel.
-        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 2);
+        let (p, positions, k) = patches(&x, &[2, 2, 2], win, 2);
         assert_eq!((positions, k), (1, 4));
         assert_eq!(p, x);
     }

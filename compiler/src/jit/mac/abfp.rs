@@ -11,12 +11,13 @@
 use super::common;
 use super::{gemm, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::layout::{self, MAX_BATCH};
 use crate::jit::noise::{self, Post};
-use crate::jit::{host, Kernels, Layer};
-use analog_runtime::interp::noise::lsb_sigma;
-use analog_runtime::interp::ADC_SITE;
-use analog_runtime::ir::hardware::{Format, NoiseShape};
+use crate::jit::{host, Kernels};
+use analog_runtime::derived::format::{Abfp, SQRT_3};
+use analog_runtime::derived::noise::{adc_site, lsb_noise};
+use analog_runtime::ir::hardware::NoiseShape;
 use analog_runtime::ir::Node;
 use analog_runtime::quant::{self, Prepared};
 use analog_runtime::tensor::Tensor;
@@ -24,59 +25,40 @@ use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32, F32X4, I32};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
+/// The format's constants, and the node's noise keys.
 struct Params {
-    n: usize,
-    tiles: usize,
-    input_bits: u32,
-    adc_bits: u32,
-    gain: f32,
-    delta_out: f32,
-    /// The format's ADC noise: σ and shape.
-    adc: Option<(f32, NoiseShape)>,
+    c: Abfp,
     /// A user site's noise in `lsb`: site and σ.
     lsb: Option<(u32, f32)>,
     uid: u32,
 }
 
 impl Params {
-    fn of(node: &Node, k: usize) -> Params {
-        let Format::Abfp { block, input_bits, adc_bits, gain, adc_noise, adc_noise_kind, .. } = node.hw.format else {
-            unreachable!("an abfp layer")
-        };
-        let n = block as usize;
-        Params {
-            n,
-            tiles: k.div_ceil(n),
-            input_bits,
-            adc_bits,
-            gain: gain as f32,
-            delta_out: 1.0 / ((1u64 << (adc_bits - 1)) - 1) as f32,
-            adc: (adc_noise > 0.0).then_some((adc_noise as f32, adc_noise_kind)),
-            lsb: node.hw.noise.as_ref().map(|s| (s.site, lsb_sigma(s))).filter(|(_, s)| *s > 0.0),
-            uid: node.uid,
-        }
+    fn of(node: &Node, k: usize) -> Result<Params, String> {
+        let c = Abfp::of(&node.hw.format, k).ok_or_else(|| format!("`{}` is not abfp", node.name))?;
+        Ok(Params { c, lsb: lsb_noise(node), uid: node.uid })
     }
 }
 
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let pr = Params::of(node, geo.k);
+    let pr = Params::of(node, geo.k)?;
     let per_group_rows = MAX_BATCH * geo.positions;
     let xq = layer.scratch.take(4 * geo.groups * per_group_rows * geo.k);
-    let sx = layer.scratch.take(4 * geo.groups * per_group_rows * pr.tiles);
+    let sx = layer.scratch.take(4 * geo.groups * per_group_rows * pr.c.tiles);
     let fuse = geo.positions == 1 && post.vectorizes();
-    let count = geo.cols * geo.positions * pr.tiles;
+    let count = geo.cols * geo.positions * pr.c.tiles;
     // Gaussian draws of the batch, `[batch][count]` per site, made up front.
-    let gaussian_adc = matches!(pr.adc, Some((_, NoiseShape::Gaussian)));
+    let gaussian_adc = matches!(pr.c.adc_noise, Some((_, NoiseShape::Gaussian)));
     let adc_eps = gaussian_adc.then(|| layer.scratch.take(4 * MAX_BATCH * count));
     let lsb_eps = pr.lsb.map(|_| layer.scratch.take(4 * MAX_BATCH * count));
-    let sums_off = layer.scratch.take(4 * per_group_rows * pr.tiles * geo.panels() * PANEL);
+    let sums_off = layer.scratch.take(4 * per_group_rows * pr.c.tiles * geo.panels() * PANEL);
     let (id, kernels) = (layer.id.index(), layer.kernels);
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
     if let Some(off) = adc_eps {
-        noise::fill_batch(fx, off, ADC_SITE.wrapping_add(pr.uid), count);
+        noise::fill_batch(fx, off, adc_site(pr.uid), count);
     }
     if let (Some(off), Some((site, _))) = (lsb_eps, pr.lsb) {
         noise::fill_batch(fx, off, site, count);
@@ -95,7 +77,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
             let x = fx.scratch(xq);
             let x = fx.b.ins().iadd_imm_s(x, (4 * g * MAX_BATCH * geo.positions * geo.k) as i64);
             let wg = fx.b.ins().iadd_imm_s(w, (4 * g * panels * geo.k * PANEL) as i64);
-            let (kv, pv, nv) = (fx.i(geo.k as i64), fx.i(panels as i64), fx.i(pr.n as i64));
+            let (kv, pv, nv) = (fx.i(geo.k as i64), fx.i(panels as i64), fx.i(pr.c.n as i64));
             fx.call(gemm::GEMM_TILES, &[x, nrows, kv, wg, pv, buf, nv]);
             kern.sums = Some((buf, nrows));
         }
@@ -122,15 +104,15 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, pr: &Params, xq: usize, sx
     for g in 0..geo.groups {
         let x = rows.group(fx, g);
         let gq = fx.b.ins().iadd_imm_s(xq_base, (4 * g * MAX_BATCH * geo.positions * k) as i64);
-        let gs = fx.b.ins().iadd_imm_s(sx_base, (4 * g * MAX_BATCH * geo.positions * pr.tiles) as i64);
+        let gs = fx.b.ins().iadd_imm_s(sx_base, (4 * g * MAX_BATCH * geo.positions * pr.c.tiles) as i64);
         let zero = fx.i(0);
         fx.for_range(zero, nrows, 1, |fx, r| {
             let xr = fx.at(x, r, 4 * k as i64);
             let qr = fx.at(gq, r, 4 * k as i64);
-            let sr = fx.at(gs, r, 4 * pr.tiles as i64);
-            let (zero, tiles) = (fx.i(0), fx.i(pr.tiles as i64));
+            let sr = fx.at(gs, r, 4 * pr.c.tiles as i64);
+            let (zero, tiles) = (fx.i(0), fx.i(pr.c.tiles as i64));
             fx.for_range(zero, tiles, 1, |fx, t| {
-                let (lo, hi) = tile_range(fx, t, pr.n, k);
+                let (lo, hi) = tile_range(fx, t, pr.c.n, k);
                 let s = fx.max_abs(xr, lo, hi);
                 let at = fx.at(sr, t, 4);
                 fx.st(s, at, 0);
@@ -138,7 +120,7 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, pr: &Params, xq: usize, sx
                     let at = fx.at(xr, j, 4);
                     let v = fx.ld(F32, at, 0);
                     let v = fx.b.ins().fdiv(v, s);
-                    let q = common::q_bits(fx, v, pr.input_bits);
+                    let q = common::q_bits(fx, v, pr.c.input_bits);
                     let at = fx.at(qr, j, 4);
                     fx.st(q, at, 0);
                 });
@@ -177,19 +159,19 @@ impl Kernel<'_> {
         let first = fx.b.ins().iadd_imm_s(panel, (g * geo.panels()) as i64);
         let wp = fx.at(self.w, first, (4 * k * PANEL) as i64);
         let sw_base = fx.b.ins().iadd_imm_s(self.w, 4 * PANEL as i64 * g_all * k as i64);
-        let sw_p = fx.at(sw_base, first, (4 * PANEL * pr.tiles) as i64);
-        let bias = fx.b.ins().iadd_imm_s(first, g_all * (k + pr.tiles) as i64);
+        let sw_p = fx.at(sw_base, first, (4 * PANEL * pr.c.tiles) as i64);
+        let bias = fx.b.ins().iadd_imm_s(first, g_all * (k + pr.c.tiles) as i64);
         let bias = fx.at(self.w, bias, (4 * PANEL) as i64);
         let xq = fx.scratch(self.xq);
         let xq = fx.b.ins().iadd_imm_s(xq, (4 * g * MAX_BATCH * geo.positions * k) as i64);
         let xr = fx.at(xq, r, 4 * k as i64);
         let sx = fx.scratch(self.sx);
-        let sx = fx.b.ins().iadd_imm_s(sx, (4 * g * MAX_BATCH * geo.positions * pr.tiles) as i64);
-        let sr = fx.at(sx, r, 4 * pr.tiles as i64);
+        let sx = fx.b.ins().iadd_imm_s(sx, (4 * g * MAX_BATCH * geo.positions * pr.c.tiles) as i64);
+        let sr = fx.at(sx, r, 4 * pr.c.tiles as i64);
         // Output columns of this panel's lanes (first lane) and the noise keys.
         let o0 = fx.b.ins().imul_imm_s(panel, PANEL as i64);
         let o0 = fx.b.ins().iadd_imm_s(o0, (g * geo.per_group()) as i64);
-        let noisy = pr.adc.is_some() || pr.lsb.is_some();
+        let noisy = pr.c.adc_noise.is_some() || pr.lsb.is_some();
         let keys = noisy.then(|| {
             let pos = fx.i(geo.positions as i64);
             let b = fx.b.ins().udiv(r, pos);
@@ -198,11 +180,11 @@ impl Kernel<'_> {
             let first_sample = fx.field(I32, layout::FIRST_SAMPLE);
             let sample = fx.b.ins().iadd(first_sample, b32);
             // element = rep·count + ((o·positions + p)·tiles + t)
-            let count = (geo.cols * geo.positions * pr.tiles) as u32 as i32 as i64;
+            let count = (geo.cols * geo.positions * pr.c.tiles) as u32 as i32 as i64;
             let base = fx.b.ins().imul_imm_s(fx.rep, count);
             let conv = fx.b.ins().imul_imm_s(o0, geo.positions as i64);
             let conv = fx.b.ins().iadd(conv, p);
-            let conv = fx.b.ins().imul_imm_s(conv, pr.tiles as i64);
+            let conv = fx.b.ins().imul_imm_s(conv, pr.c.tiles as i64);
             let conv64 = conv;
             let conv = fx.b.ins().ireduce(I32, conv);
             let first_element = fx.b.ins().iadd(base, conv);
@@ -213,9 +195,9 @@ impl Kernel<'_> {
         });
         let zero = fx.fc(F32X4, 0.0);
         let y = [fx.var(F32X4, zero), fx.var(F32X4, zero)];
-        let (t0, tiles) = (fx.i(0), fx.i(pr.tiles as i64));
+        let (t0, tiles) = (fx.i(0), fx.i(pr.c.tiles as i64));
         fx.for_range(t0, tiles, 1, |fx, t| {
-            let (lo, hi) = tile_range(fx, t, pr.n, k);
+            let (lo, hi) = tile_range(fx, t, pr.c.n, k);
             let zero = fx.fc(F32X4, 0.0);
             let p = [fx.var(F32X4, zero), fx.var(F32X4, zero)];
             match self.sums {
@@ -261,7 +243,7 @@ impl Kernel<'_> {
                         let d = fx.b.ins().iadd(drawn, t);
                         let l: Vec<Value> = (0..lanes)
                             .map(|lane| {
-                                let step = ((4 * v + lane) * geo.positions * pr.tiles) as i64;
+                                let step = ((4 * v + lane) * geo.positions * pr.c.tiles) as i64;
                                 let e = fx.b.ins().iadd_imm_s(e, step);
                                 let d = fx.b.ins().iadd_imm_s(d, step);
                                 self.noise(fx, sample, e, d)
@@ -272,17 +254,17 @@ impl Kernel<'_> {
                     None => fx.fc(F32X4, 0.0),
                 };
                 let pv = fx.b.use_var(p[v]);
-                let gn = fx.fc(F32X4, pr.gain / pr.n as f32);
+                let gn = fx.fc(F32X4, pr.c.gain_per_input);
                 let a = fx.b.ins().fmul(gn, pv);
-                let d = fx.fc(F32X4, pr.delta_out);
+                let d = fx.fc(F32X4, pr.c.delta_out);
                 let nd = fx.b.ins().fmul(nu, d);
                 let value = fx.b.ins().fadd(a, nd);
-                let q = common::q_bits(fx, value, pr.adc_bits);
+                let q = common::q_bits(fx, value, pr.c.adc_bits);
                 let s_w = fx.ld_ro(F32X4, swt, 16 * v as i64);
                 let s = fx.b.ins().fmul(s_w, s_xv);
-                let nf = fx.fc(F32X4, pr.n as f32);
+                let nf = fx.fc(F32X4, pr.c.n as f32);
                 let s = fx.b.ins().fmul(s, nf);
-                let gv = fx.fc(F32X4, pr.gain);
+                let gv = fx.fc(F32X4, pr.c.gain);
                 let s = fx.b.ins().fdiv(s, gv);
                 let term = fx.b.ins().fmul(s, q);
                 let old = fx.b.use_var(y[v]);
@@ -319,8 +301,8 @@ impl Kernel<'_> {
         };
         let ctx = fx.ctx;
         let mut nu = fx.f(0.0);
-        if let Some((sigma, shape)) = self.pr.adc {
-            let site = fx.i32(ADC_SITE.wrapping_add(self.pr.uid) as i64);
+        if let Some((sigma, shape)) = self.pr.c.adc_noise {
+            let site = fx.i32(adc_site(self.pr.uid) as i64);
             let d = match shape {
                 NoiseShape::Gaussian => drawn(fx, self.eps[0].expect("pre-drawn ADC noise")),
                 NoiseShape::Uniform => {
@@ -329,7 +311,7 @@ impl Kernel<'_> {
                     let d = fx.b.ins().fmul(two, u);
                     let one = fx.f(1.0);
                     let d = fx.b.ins().fsub(d, one);
-                    let r3 = fx.f(3.0f32.sqrt());
+                    let r3 = fx.f(SQRT_3);
                     fx.b.ins().fmul(d, r3)
                 }
             };

@@ -6,8 +6,8 @@
 //! activation follow as a pass (`Post`).
 
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
-use crate::jit::Layer;
 use analog_runtime::ir::{Node, NodeKind, Op};
 use cranelift_codegen::ir::types::F32;
 use cranelift_codegen::ir::{InstBuilder, Value};

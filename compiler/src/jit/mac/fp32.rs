@@ -6,10 +6,11 @@
 use super::gemm::GEMM;
 use super::{Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
 use crate::jit::noise::Post;
-use crate::jit::{Kernels, Layer};
-use analog_runtime::ir::hardware::Accumulate;
+use crate::jit::Kernels;
+use analog_runtime::derived::format::clamp_bounds;
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;
@@ -51,10 +52,7 @@ pub fn emit_host(
 
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> bool {
-    let clamp = match layer.node().hw.accumulate {
-        Accumulate::Clamp { lo, hi } => Some((lo as f32, hi as f32)),
-        _ => None,
-    };
+    let clamp = clamp_bounds(&layer.node().hw.accumulate);
     let fuse = geo.positions == 1 && post.vectorizes();
     let w = layer.fx.chip(2 * layer.id.index());
     let kern = Kernel { geo, post, clamp, fuse, out, w };

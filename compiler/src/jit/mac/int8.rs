@@ -14,27 +14,18 @@
 use super::common::{self, Products};
 use super::{table, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
 use crate::jit::noise::Post;
-use crate::jit::{Kernels, Layer};
-use analog_runtime::ir::hardware::{Accumulate, Format};
+use crate::jit::Kernels;
+use analog_runtime::derived::format::{clamp_bounds, Int8Input, Leaky};
+use analog_runtime::ir::hardware::{Accumulate, Order};
 use analog_runtime::ir::Node;
 use analog_runtime::quant::{self, Prepared};
 use analog_runtime::tensor::Tensor;
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64, I64X2};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;
-
-/// The input quantization of the format: `(s_x, z_x)`.
-fn input_params(format: &Format) -> (f32, i32) {
-    let Format::Int8 { signed, input_range, .. } = format else { unreachable!("an int8 layer") };
-    let (lo, hi) = (input_range[0] as f32, input_range[1] as f32);
-    if *signed {
-        (quant::symmetric_scale(lo.abs().max(hi.abs())), 0)
-    } else {
-        quant::asymmetric_params(lo, hi)
-    }
-}
 
 #[derive(Copy, Clone, PartialEq)]
 enum Sum {
@@ -69,8 +60,7 @@ struct Kernel<'a> {
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
-    let (s_x, z_x) = input_params(&node.hw.format);
+    let input = input_of(node)?;
     let entries = layer.tables[layer.id.index()].as_deref();
     let sum = plan(node, geo, entries)?;
     let table = entries;
@@ -84,15 +74,15 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let (id, kernels) = (layer.id.index(), layer.kernels);
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
-    let perm = matches!(accumulate, Accumulate::Ordered { order: analog_runtime::ir::hardware::Order::Random, .. })
-        .then(|| fx.chip(2 * id + 1));
+    let perm = matches!(accumulate, Accumulate::Ordered { order: Order::Random, .. }).then(|| fx.chip(2 * id + 1));
     let g_all = geo.groups * geo.panels();
     let table = table.map(|_| fx.b.ins().iadd_imm_s(w, (4 * PANEL * g_all * (geo.k + 3)) as i64));
-    quantize(fx, geo, rows, q, s_x, z_x, signed);
+    quantize(fx, geo, rows, q, input);
     if let Some(unsigned) = host_table(sum, entries).filter(|_| kernels == Kernels::Native) {
-        native(fx, geo, w, q, tile, z_x, unsigned, post, fuse, out);
+        native(fx, geo, w, q, tile, input.zero, unsigned, post, fuse, out);
         return Ok(fuse);
     }
+    let (signed, z_x) = (input.signed, input.zero);
     let kern = Kernel { geo, post, fuse, out, w, table, signed, z_x, sum, q, products, perm, accumulate };
     for g in 0..geo.groups {
         super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
@@ -100,13 +90,19 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     Ok(fuse)
 }
 
+/// The input quantization of an int8 node.
+fn input_of(node: &Node) -> Result<Int8Input, String> {
+    Int8Input::of(&node.hw.format).ok_or_else(|| format!("`{}` is not int8", node.name))
+}
+
 /// How the layer sums, given its product table's entries (if it has one).
 fn plan(node: &Node, geo: &Geometry, entries: Option<&[i32]>) -> Result<Sum, String> {
-    let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
-    let (_, z_x) = input_params(&node.hw.format);
-    // Bound on |term|, and on every integer sum.
-    let max_q: i64 = if signed { 127 } else { 255 };
-    let max_zw: i64 = if signed { 0 } else { 255 };
+    let Int8Input { signed, zero: z_x, .. } = input_of(node)?;
+    // Bound on |term|, and on every integer sum: codes of either operand
+    // within `int8_codes`, a weight zero point within the unsigned codes.
+    let (lo, hi) = quant::int8_codes(signed);
+    let max_q = (lo as i64).abs().max(hi as i64);
+    let max_zw: i64 = if signed { 0 } else { max_q };
     let max_p: i64 = match entries {
         Some(e) => e.iter().map(|e| (*e as i64).abs()).max().unwrap_or(0),
         None => max_q * max_q,
@@ -119,7 +115,10 @@ fn plan(node: &Node, geo: &Geometry, entries: Option<&[i32]>) -> Result<Sum, Str
     let sum = match node.hw.accumulate {
         Accumulate::Exact if (geo.k as i64).saturating_mul(bound) <= i32::MAX as i64 => Sum::I32,
         Accumulate::Exact => Sum::I64,
-        Accumulate::Clamp { lo, hi } => Sum::Clamp(lo as f32, hi as f32),
+        Accumulate::Clamp { .. } => {
+            let (lo, hi) = clamp_bounds(&node.hw.accumulate).expect("a clamped sum");
+            Sum::Clamp(lo, hi)
+        }
         Accumulate::Ordered { .. } => Sum::Ordered,
     };
     Ok(sum)
@@ -131,8 +130,11 @@ fn host_table(sum: Sum, entries: Option<&[i32]>) -> Option<bool> {
     entries.filter(|_| sum == Sum::I32).and_then(table::entries16)
 }
 
-/// Input codes of every row into scratch `q`: `[group][rows][k]` i32.
-fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, s_x: f32, z_x: i32, signed: bool) {
+/// Input codes of every row into scratch `q`: `[group][rows][k]` i32
+/// (`Int8Input::code`).
+fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, input: Int8Input) {
+    let Int8Input { signed, scale: s_x, zero: z_x } = input;
+    let (lo, hi) = quant::int8_codes(signed);
     let base = fx.scratch(q);
     let batch = fx.batch();
     let n = fx.b.ins().imul_imm_s(batch, (geo.positions * geo.k) as i64);
@@ -147,8 +149,8 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, s_x: f32, z_x: i
             let v = fx.b.ins().fdiv(v, s);
             let v = fx.b.ins().nearest(v);
             let c = fx.b.ins().fcvt_to_sint_sat(I32, v);
-            let (c, lo, hi) = if signed { (c, -127, 127) } else { (fx.b.ins().iadd_imm_s(c, z_x as i64), 0, 255) };
-            let (lo, hi) = (fx.i32(lo), fx.i32(hi));
+            let c = if signed { c } else { fx.b.ins().iadd_imm_s(c, z_x as i64) };
+            let (lo, hi) = (fx.i32(lo as i64), fx.i32(hi as i64));
             let c = fx.b.ins().smax(c, lo);
             let c = fx.b.ins().smin(c, hi);
             let at = fx.at(dst, i, 4);
@@ -351,14 +353,14 @@ impl Kernel<'_> {
                         fx.clamp(a, lo, hi)
                     }
                     Sum::Ordered => {
-                        let Accumulate::Ordered { order, lo, hi, leak } = self.accumulate else { unreachable!() };
+                        let Some(Leaky { order, lo, hi, leak }) = Leaky::of(&self.accumulate) else { unreachable!() };
                         let (pb, keys) = (pbase.expect("products"), self.products.expect("products").1);
                         let keys = fx.scratch(keys);
                         let mut l = vec![];
                         for lane in 0..lanes {
                             let base = fx.b.ins().iadd_imm_s(pb, (4 * (4 * v + lane)) as i64);
                             let p = Products { base, stride: (4 * PANEL) as i64, k, perm: self.perm, keys };
-                            l.push(common::ordered_sum(fx, order, lo as f32, hi as f32, leak as f32, &p));
+                            l.push(common::ordered_sum(fx, order, lo, hi, leak, &p));
                         }
                         common::vector(fx, &l)
                     }
@@ -416,12 +418,12 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]
     let shape = node.param("weight").expect("a MAC layer has weights").shape.clone();
     let prepared = quant::prepare(&node.hw.format, &Tensor::new(shape, weights.to_vec()));
     let Some(Prepared::Int8 { codes, scales, zero_points }) = prepared else { unreachable!("int8 weights") };
-    let (s_x, _) = input_params(&node.hw.format);
+    let s_x = input_of(node).expect("an int8 layer").scale;
     let bias = node.param("bias").map(|b| &b.data[..]);
     let (pg, k) = (geo.per_group(), geo.k);
     let sum = plan(node, geo, entries).expect("planned when compiling");
     let mut out = vec![0.0f32; super::panel_words(geo, k + 3) + if entries.is_some() { 65536 } else { 0 }];
-    let group = |col: usize| if scales.len() == 1 { 0 } else { col };
+    let group = |col: usize| quant::scale_index(scales.len(), col);
     let region = |n: usize| super::panel_words(geo, n);
     super::put_panels(geo, &mut out, 0, k, |col, j| f32::from_bits(codes[col * k + j] as u32));
     super::put_panels(geo, &mut out, region(k), 1, |col, _| f32::from_bits(zero_points[group(col)] as u32));
@@ -438,7 +440,7 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]
         out.extend(table::pack_table(entries.expect("a table")));
         for g in 0..geo.groups {
             let cols = g * pg..(g + 1) * pg;
-            let zp: Vec<i32> = cols.clone().map(|c| zero_points[if scales.len() == 1 { 0 } else { c }]).collect();
+            let zp: Vec<i32> = cols.clone().map(|c| zero_points[group(c)]).collect();
             out.extend(table::pack_group(&codes[cols.start * k..cols.end * k], &zp, k, pg));
         }
     }

@@ -21,11 +21,14 @@ mod ordered;
 mod table;
 
 use super::emit::Fx;
+use super::layer::Layer;
+use super::layout::MAX_BATCH;
 use super::noise::Post;
-use super::Layer;
-use analog_runtime::interp::ops::window;
+use analog_runtime::derived::noise::uses_full_scale;
+use analog_runtime::derived::window::{conv_k, Window};
 use analog_runtime::ir::hardware::{Accumulate, Format};
-use analog_runtime::ir::{Node, NodeKind, Op};
+use analog_runtime::ir::{Graph, Node, NodeKind, Op};
+use analog_runtime::quant;
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
@@ -50,28 +53,37 @@ pub struct Geometry {
 #[derive(Clone, Debug)]
 pub struct Conv {
     pub shape: [usize; 3],
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
+    pub window: Window,
+}
+
+/// Multiply-accumulates per sample of a node (0 for ops without weights).
+pub fn mac_count(g: &Graph, node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => {
+            let geo = Geometry::of(g, node);
+            geo.out_size() * geo.k
+        }
+        _ => 0,
+    }
 }
 
 impl Geometry {
-    pub fn of(g: &analog_runtime::ir::Graph, node: &Node) -> Geometry {
+    /// The GEMM of a dense or conv2d node (of a graph that passed `interp::check`).
+    pub fn of(g: &Graph, node: &Node) -> Geometry {
         let NodeKind::Op { op, inputs } = &node.kind else { unreachable!("a MAC node") };
         let x_shape = &g.node(inputs[0]).shape;
         let in_size = x_shape.iter().product();
-        match op {
-            Op::Conv2d { out, kernel, stride, padding, groups } => {
+        match (op, Window::of(op)) {
+            (Op::Conv2d { out, groups, .. }, Some(window)) => {
                 let (c, h, w) = (x_shape[0], x_shape[1], x_shape[2]);
-                let positions =
-                    window(h, kernel[0], stride[0], padding[0]) * window(w, kernel[1], stride[1], padding[1]);
+                let [oh, ow] = window.out(h, w);
                 Geometry {
                     cols: *out,
                     groups: *groups,
-                    k: c / groups * kernel[0] * kernel[1],
-                    positions,
+                    k: conv_k(c, *groups, &window),
+                    positions: oh * ow,
                     in_size,
-                    conv: Some(Conv { shape: [c, h, w], kernel: *kernel, stride: *stride, padding: *padding }),
+                    conv: Some(Conv { shape: [c, h, w], window }),
                 }
             }
             _ => Geometry { cols: node.shape[0], groups: 1, k: in_size, positions: 1, in_size, conv: None },
@@ -172,17 +184,17 @@ fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
         let zero = layer.fx.i(0);
         return Rows { base: x, group_stride: zero };
     };
-    let group_bytes = 4 * super::layout::MAX_BATCH * geo.positions * geo.k;
+    let group_bytes = 4 * MAX_BATCH * geo.positions * geo.k;
     let off = layer.scratch.take(group_bytes * geo.groups);
     let [c, h, w] = conv.shape;
-    let ([ph, pw], [kh, kw], [sh, sw]) = (conv.padding, conv.kernel, conv.stride);
+    let Window { padding: [ph, pw], kernel: [kh, kw], stride: [sh, sw] } = conv.window;
     let (hp, wp) = (h + 2 * ph, w + 2 * pw);
     let padded = (ph, pw) != (0, 0);
     let plane_off = padded.then(|| layer.scratch.take(4 * c * hp * wp));
     let fx = &mut layer.fx;
     let base = fx.scratch(off);
     let cg = c / geo.groups;
-    let (oh, ow) = (window(h, kh, sh, ph), window(w, kw, sw, pw));
+    let [oh, ow] = conv.window.out(h, w);
     let batch_bytes = (4 * geo.positions * geo.k) as i64;
     let plane = plane_off.map(|o| fx.scratch(o));
     if let Some(plane) = plane {
@@ -262,11 +274,11 @@ fn copy_run(fx: &mut Fx, src: Value, from: i64, dst: Value, to: i64, n: usize) {
 /// Per sample, `max|x|·max|w|` into scratch (for σ in `fs`); its offset.
 fn full_scale(layer: &mut Layer, geo: &Geometry, x: Value) -> Option<usize> {
     let node = layer.node();
-    if !node.hw.noise.as_ref().is_some_and(analog_runtime::interp::noise::uses_full_scale) {
+    if !node.hw.noise.as_ref().is_some_and(uses_full_scale) {
         return None;
     }
-    let w_max = node.param("weight").map_or(0.0, |w| w.data.iter().fold(0.0f32, |m, v| m.max(v.abs())));
-    let off = layer.scratch.take(4 * super::layout::MAX_BATCH);
+    let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
+    let off = layer.scratch.take(4 * MAX_BATCH);
     let fx = &mut layer.fx;
     let out = fx.scratch(off);
     let (zero, batch) = (fx.i(0), fx.batch());
@@ -395,14 +407,9 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
     Ok(())
 }
 
-/// Emits a denoise block.
-pub fn emit_denoise(layer: &mut Layer) -> Result<(), String> {
-    denoise::emit(layer)
-}
-
 /// Every node's product table entries (`common::table_entries`): int8
 /// nodes with a non-exact multiplier; read or tabulated once per compile.
-pub fn tables(g: &analog_runtime::ir::Graph) -> Result<Vec<Option<Vec<i32>>>, String> {
+pub fn tables(g: &Graph) -> Result<Vec<Option<Vec<i32>>>, String> {
     g.nodes
         .iter()
         .map(|node| match node.hw.format {
@@ -414,7 +421,7 @@ pub fn tables(g: &analog_runtime::ir::Graph) -> Result<Vec<Option<Vec<i32>>>, St
 
 /// A MAC layer's weights (`[cols][k]`, after any weight noise) packed for
 /// its kernel, bias included (`table`: its entry of [`tables`]).
-pub fn pack(g: &analog_runtime::ir::Graph, node: &Node, weights: &[f32], table: Option<&[i32]>) -> Vec<f32> {
+pub fn pack(g: &Graph, node: &Node, weights: &[f32], table: Option<&[i32]>) -> Vec<f32> {
     let geo = Geometry::of(g, node);
     match (&node.hw.format, &node.hw.accumulate) {
         (Format::Fp32, Accumulate::Exact | Accumulate::Clamp { .. }) => {

@@ -14,9 +14,11 @@
 
 use super::{fold, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
-use crate::jit::{Kernels, Layer};
-use analog_runtime::ir::hardware::{Accumulate, Order};
+use crate::jit::Kernels;
+use analog_runtime::derived::format::Leaky;
+use analog_runtime::ir::hardware::Order;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
@@ -81,10 +83,10 @@ enum Mask {
 /// with the host's fold; the Cranelift kernels leave it to the caller).
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let Accumulate::Ordered { order, lo, hi, leak } = node.hw.accumulate else {
+    let Some(Leaky { order, lo, hi, leak }) = Leaky::of(&node.hw.accumulate) else {
         return Err(format!("`{}` is not ordered", node.name));
     };
-    let fold = Fold { lo: lo as f32, hi: hi as f32, leak: leak as f32 };
+    let fold = Fold { lo, hi, leak };
     let id = layer.id.index();
     match order {
         Order::Ascending | Order::Descending => {
