@@ -26,8 +26,14 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 /// `sort(keys: *mut u64, n: u64)`: sorts `n` keys ascending (host code).
 pub const SORT: &str = "analogc_sort_u64";
 
-extern "C" fn sort_u64(keys: *mut u64, n: u64) {
-    // SAFETY: compiled code passes its scratch region of `n` keys.
+/// Sorts the `n` keys at `keys` ascending.
+///
+/// # Safety
+/// `keys` points to `n` writable, initialized u64 that nothing else
+/// accesses during the call (compiled code passes its scratch region of
+/// `n` keys).
+unsafe extern "C" fn sort_u64(keys: *mut u64, n: u64) {
+    // SAFETY: the caller's contract.
     let keys = unsafe { std::slice::from_raw_parts_mut(keys, n as usize) };
     keys.sort_unstable();
 }
