@@ -9,6 +9,7 @@ use analog_runtime::interp::noise::Ctx as DrawCtx;
 use analog_runtime::interp::{noisy_weights, random_order, weights_redrawn, weights_vary};
 use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
 use cranelift_module::FuncId;
+use std::sync::Arc;
 
 /// A compiled layer or driver: `extern "C" fn(ctx, rep)`.
 pub type Entry = unsafe extern "C" fn(*const Ctx, u32);
@@ -32,8 +33,10 @@ pub struct Compiled {
     graph: Graph,
     sizes: Vec<usize>,
     scratch_size: usize,
-    /// Per MAC node: its packed weights when they are the same for every chip.
-    constant: Vec<Option<Vec<f32>>>,
+    /// Per MAC node: its packed weights when they are the same for every
+    /// chip. Chips and workspaces hold it too: it keeps the weights a chip
+    /// points to alive, and tells which model a chip or workspace belongs to.
+    constant: Arc<[Option<Vec<f32>>]>,
     inputs: Vec<NodeId>,
     /// Per node: its product table's entries (`mac::tables`).
     tables: Vec<Option<Vec<i32>>>,
@@ -52,17 +55,21 @@ pub struct Chip {
     pub trial: u32,
     /// Per node: slot 0 (weights), slot 1 (accumulation order).
     ptrs: Vec<*const u8>,
+    /// The model's constant weights (some of `ptrs` point into them).
+    model: Arc<[Option<Vec<f32>>]>,
     _owned: Vec<Vec<f32>>,
     _orders: Vec<Vec<u32>>,
 }
 
-// SAFETY: the pointers point into `Chip`'s own vectors or the `Compiled`
-// model's constants, which are immutable.
+// SAFETY: the pointers point into `Chip`'s own vectors or the model's
+// constants it holds (`model`), all immutable.
 unsafe impl Sync for Chip {}
 unsafe impl Send for Chip {}
 
 /// A thread's buffers: every node's activations for a batch, and scratch.
 pub struct Workspace {
+    /// The constant weights of the model it was made for.
+    model: Arc<[Option<Vec<f32>>]>,
     bufs: Vec<Vec<f32>>,
     ptrs: Vec<*mut f32>,
     scratch: Vec<u64>,
@@ -104,7 +111,7 @@ impl Compiled {
             layers,
             sizes: graph.nodes.iter().map(|n| n.shape.iter().product()).collect(),
             scratch_size: program.scratch_size,
-            constant,
+            constant: constant.into(),
             inputs: graph.ids().filter(|i| matches!(graph.node(*i).kind, NodeKind::Input { .. })).collect(),
             tables: program.tables,
             graph: graph.clone(),
@@ -146,7 +153,23 @@ impl Compiled {
                 orders.push(p);
             }
         }
-        Chip { seed, trial, ptrs, _owned: owned, _orders: orders }
+        Chip { seed, trial, ptrs, model: self.constant.clone(), _owned: owned, _orders: orders }
+    }
+
+    /// The preconditions of [`run`](Self::run).
+    fn check_run(&self, chip: &Chip, ws: &Workspace, inputs: &[&[f32]], n: usize) {
+        assert!(Arc::ptr_eq(&chip.model, &self.constant), "a chip of another model");
+        assert!(Arc::ptr_eq(&ws.model, &self.constant), "a workspace of another model");
+        assert!(inputs.len() >= self.inputs.len(), "{} inputs for a model of {}", inputs.len(), self.inputs.len());
+        for (input, id) in inputs.iter().zip(&self.inputs) {
+            let need = n * self.sizes[id.index()];
+            assert!(
+                input.len() >= need,
+                "input `{}`: {} values for {n} samples of {need}",
+                self.graph.node(*id).name,
+                input.len()
+            );
+        }
     }
 
     pub(super) fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
@@ -165,7 +188,8 @@ impl Compiled {
 
     pub fn workspace(&self) -> Workspace {
         let bufs: Vec<Vec<f32>> = self.sizes.iter().map(|s| vec![0.0; s * MAX_BATCH + 16]).collect();
-        let mut ws = Workspace { ptrs: vec![], bufs, scratch: vec![0; (self.scratch_size + 128).div_ceil(8)] };
+        let scratch = vec![0; (self.scratch_size + 128).div_ceil(8)];
+        let mut ws = Workspace { model: self.constant.clone(), ptrs: vec![], bufs, scratch };
         ws.ptrs = ws.bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
         ws
     }
@@ -173,7 +197,13 @@ impl Compiled {
     /// Runs samples `first..first + n`: `inputs[i]` holds the raw values of
     /// the `i`-th input for the `n` samples, one after another. Returns each
     /// output's values, `n` samples one after another.
+    ///
+    /// # Panics
+    /// If `chip` or `ws` was made by another model, or `inputs` has fewer
+    /// slices than the graph has inputs, or a slice holds fewer than `n`
+    /// samples (compiled code would read memory it does not own).
     pub fn run(&self, chip: &Chip, ws: &mut Workspace, first: u32, inputs: &[&[f32]], n: usize) -> Vec<Vec<f32>> {
+        self.check_run(chip, ws, inputs, n);
         let mut outs: Vec<Vec<f32>> =
             self.graph.outputs.iter().map(|(_, id)| Vec::with_capacity(n * self.sizes[id.index()])).collect();
         let mut start = 0;
@@ -194,5 +224,77 @@ impl Compiled {
             start += batch;
         }
         outs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::jit::{compile, Kernels};
+    use analog_runtime::ir::{Dtype, Graph, Node, NodeHardware, NodeId, NodeKind, Op};
+
+    /// `relu(x)` of a `[n]` input; with `add`, `x + x` after it, its second operand missing.
+    fn graph(n: usize, add: bool) -> Graph {
+        let node = |uid: u32, kind: NodeKind| Node {
+            uid,
+            name: format!("n{uid}"),
+            kind,
+            shape: vec![n],
+            hw: NodeHardware::default(),
+            params: vec![],
+            prepared: None,
+        };
+        let mut nodes = vec![
+            node(0, NodeKind::Input { dtype: Dtype::F32, shape: vec![n], steps: vec![] }),
+            node(1, NodeKind::Op { op: Op::Relu, inputs: vec![NodeId(0)] }),
+        ];
+        if add {
+            nodes.push(node(2, NodeKind::Op { op: Op::Add, inputs: vec![NodeId(1)] }));
+        }
+        let out = NodeId(nodes.len() as u32 - 1);
+        Graph { name: "g".into(), nodes, outputs: vec![("y".into(), out)] }
+    }
+
+    #[test]
+    fn a_graph_the_backends_cannot_run_is_an_error() {
+        let Err(e) = compile(&graph(3, true), Kernels::Native) else { panic!("compiled an add of one operand") };
+        assert!(e.contains("node `n2`"), "{e}");
+        assert!(crate::jit::clif(&graph(3, true), Kernels::Cranelift).is_err());
+    }
+
+    #[test]
+    fn runs_with_its_own_chip_and_workspace() {
+        let c = compile(&graph(3, false), Kernels::Native).expect("compiles");
+        let (chip, mut ws) = (c.chip(0, 0), c.workspace());
+        assert_eq!(c.run(&chip, &mut ws, 0, &[&[1.0, -2.0, 3.0]], 1), vec![vec![1.0, 0.0, 3.0]]);
+    }
+
+    #[test]
+    #[should_panic(expected = "a chip of another model")]
+    fn a_chip_of_another_model_panics() {
+        let (a, b) = (
+            compile(&graph(3, false), Kernels::Native).expect("a"),
+            compile(&graph(3, false), Kernels::Native).expect("b"),
+        );
+        let mut ws = a.workspace();
+        a.run(&b.chip(0, 0), &mut ws, 0, &[&[1.0, 2.0, 3.0]], 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "a workspace of another model")]
+    fn a_workspace_of_another_model_panics() {
+        let (a, b) = (
+            compile(&graph(3, false), Kernels::Native).expect("a"),
+            compile(&graph(64, false), Kernels::Native).expect("b"),
+        );
+        let mut ws = b.workspace();
+        a.run(&a.chip(0, 0), &mut ws, 0, &[&[1.0, 2.0, 3.0]], 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "2 values for 1 samples of 3")]
+    fn a_short_input_panics() {
+        let c = compile(&graph(3, false), Kernels::Native).expect("compiles");
+        let mut ws = c.workspace();
+        c.run(&c.chip(0, 0), &mut ws, 0, &[&[1.0, 2.0]], 1);
     }
 }

@@ -10,6 +10,9 @@ impl Compiled {
     /// The median seconds each layer takes on samples `0..n` (`n ≤ MAX_BATCH`)
     /// over `reps` calls, after one run of the network fills every buffer.
     /// Input nodes (which preprocess in place) are not timed.
+    ///
+    /// # Panics
+    /// As [`run`](Self::run).
     pub fn time_layers(
         &self,
         chip: &Chip,
