@@ -1970,3 +1970,16 @@ fn a_window_larger_than_the_padded_input_is_rejected() {
     let y = b.op(pool, &[x], &[1, 1, 1], vec![], NodeHardware::default());
     assert_rejected(&b.finish(&[y]), "n1", "a window of");
 }
+
+#[test]
+fn an_input_reshaped_to_another_size_or_without_a_mean_is_rejected() {
+    let steps = |steps: Vec<Step>| {
+        let mut b = Builder::default();
+        let x =
+            b.push(NodeKind::Input { dtype: Dtype::F32, shape: vec![4], steps }, &[4], NodeHardware::default(), vec![]);
+        b.finish(&[x])
+    };
+    assert_rejected(&steps(vec![Step::Reshape(vec![3])]), "n0", "a reshape of 4 values");
+    assert_rejected(&steps(vec![Step::Normalize { mean: vec![], std: vec![1.0] }]), "n0", "without a mean");
+    assert_eq!(run(&steps(vec![Step::Reshape(vec![2, 2])]), 0, 0, &[1.0, 2.0, 3.0, 4.0]), vec![1.0, 2.0, 3.0, 4.0]);
+}

@@ -5,7 +5,7 @@
 
 use crate::derived::window::{conv_k, Window};
 use crate::ir::hardware::Format;
-use crate::ir::{Graph, Node, NodeKind, Op};
+use crate::ir::{Graph, Node, NodeKind, Op, Step};
 use crate::quant::Prepared;
 
 /// Checks that every node's operands come before it and exist, that each op
@@ -19,11 +19,9 @@ pub fn check(graph: &Graph) -> Result<(), String> {
 }
 
 fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
-    let NodeKind::Op { op, inputs } = &node.kind else {
-        return match node.shape.first() {
-            Some(_) => Ok(()),
-            None => Err("an input of rank 0".into()),
-        };
+    let (op, inputs) = match &node.kind {
+        NodeKind::Input { shape, steps, .. } => return input(shape, steps),
+        NodeKind::Op { op, inputs } => (op, inputs),
     };
     if inputs.is_empty() {
         return Err("an op without operands".into());
@@ -65,6 +63,27 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
     }
 }
 
+/// An input's shape and preprocessing: reshapes that keep its size, a
+/// mean and a std for every normalization.
+fn input(shape: &[usize], steps: &[Step]) -> Result<(), String> {
+    let len: usize = shape.iter().product();
+    if shape.first().is_none_or(|c| *c == 0) || len == 0 {
+        return Err(format!("an input of shape {shape:?}"));
+    }
+    for step in steps {
+        match step {
+            Step::Reshape(d) if d.iter().product::<usize>() != len || d.first().is_none_or(|r| *r == 0) => {
+                return Err(format!("a reshape of {len} values to {d:?}"));
+            }
+            Step::Normalize { mean, std } if mean.is_empty() || std.is_empty() => {
+                return Err("a normalization without a mean or a std".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A conv or pooling window over `[c, h, w]` that fits the padded input.
 fn window(op: &Op, x_shape: &[usize]) -> Result<Window, String> {
     let win = Window::of(op).expect("a windowed op");
@@ -91,6 +110,9 @@ fn mac(node: &Node, op: &Op, x_shape: &[usize]) -> Result<(), String> {
         }
         _ => (*node.shape.first().ok_or("a dense layer of rank 0")?, x_shape.iter().product()),
     };
+    if rows == 0 || k == 0 {
+        return Err(format!("a layer of {rows} outputs over {k} inputs"));
+    }
     let w = node.param("weight").ok_or("no `weight` tensor")?;
     if w.shape.first() != Some(&rows) || w.len() != rows * k {
         return Err(format!("its `weight` tensor has shape {:?}, not {rows} rows of {k}", w.shape));
