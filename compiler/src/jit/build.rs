@@ -23,7 +23,7 @@ pub fn compile(graph: &Graph, kernels: Kernels) -> Result<Compiled, String> {
     let mut code = CodeModule::new(Target::Host, &link::symbols())?;
     let program = build(graph, kernels, &mut *code.module, None)?;
     code.finalize()?;
-    Compiled::new(graph, kernels, code, program)
+    Compiled::new(graph, code, program)
 }
 
 /// The CLIF of every function of `graph`, for the pinned x86-64 ISA.

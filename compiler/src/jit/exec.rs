@@ -4,7 +4,6 @@
 use super::layout::{Ctx, MAX_BATCH};
 use super::mac;
 use super::module::CodeModule;
-use super::Kernels;
 use analog_runtime::interp::noise::Ctx as DrawCtx;
 use analog_runtime::interp::{noisy_weights, random_order, weights_redrawn, weights_vary};
 use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
@@ -40,7 +39,6 @@ pub struct Compiled {
     inputs: Vec<NodeId>,
     /// Per node: its product table's entries (`mac::tables`).
     tables: Vec<Option<Vec<i32>>>,
-    pub kernels: Kernels,
     _code: CodeModule,
 }
 
@@ -82,7 +80,7 @@ fn is_mac(node: &Node) -> bool {
 use mac::pack;
 
 impl Compiled {
-    pub(super) fn new(graph: &Graph, kernels: Kernels, code: CodeModule, program: Program) -> Result<Compiled, String> {
+    pub(super) fn new(graph: &Graph, code: CodeModule, program: Program) -> Result<Compiled, String> {
         let ptr = code.module.get_finalized_function(program.driver);
         // SAFETY: the driver was defined with this signature (`layer_signature`).
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
@@ -115,7 +113,6 @@ impl Compiled {
             inputs: graph.ids().filter(|i| matches!(graph.node(*i).kind, NodeKind::Input { .. })).collect(),
             tables: program.tables,
             graph: graph.clone(),
-            kernels,
             _code: code,
         })
     }

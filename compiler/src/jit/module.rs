@@ -28,7 +28,7 @@ fn flags() -> settings::Flags {
     settings::Flags::new(b)
 }
 
-pub fn isa(target: Target) -> Result<OwnedTargetIsa, String> {
+fn isa(target: Target) -> Result<OwnedTargetIsa, String> {
     let builder = match target {
         Target::Host => cranelift_native::builder().map_err(|e| format!("unsupported host: {e}"))?,
         Target::PinnedX86_64 => {

@@ -15,7 +15,7 @@ fn mulhilo(fx: &mut Fx, m: u32, c: Value) -> (Value, Value) {
     (fx.b.ins().umulhi(m, c), fx.b.ins().imul(m, c))
 }
 
-pub fn philox(fx: &mut Fx, counter: [Value; 4], key: [Value; 2]) -> [Value; 4] {
+fn philox(fx: &mut Fx, counter: [Value; 4], key: [Value; 2]) -> [Value; 4] {
     let [mut c0, mut c1, mut c2, mut c3] = counter;
     let [mut k0, mut k1] = key;
     for round in 0..10 {

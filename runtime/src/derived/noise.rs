@@ -38,7 +38,7 @@ pub fn uses_full_scale(site: &NoiseSite) -> bool {
 }
 
 /// σ of noise in `lsb` that a site adds at each ADC conversion (0 if none).
-pub fn lsb_sigma(site: &NoiseSite) -> f32 {
+fn lsb_sigma(site: &NoiseSite) -> f32 {
     let n = &site.noise;
     if !active(n) {
         return 0.0;
@@ -81,7 +81,7 @@ pub struct OutputNoise {
 
 impl OutputNoise {
     /// The output noise of `site`; `None` when it is off, or additive with σ
-    /// in `lsb` (which the ADC adds, see [`lsb_sigma`]).
+    /// in `lsb` (which the ADC adds, see [`lsb_noise`]).
     pub fn of(site: &NoiseSite) -> Option<OutputNoise> {
         let n = &site.noise;
         if !active(n) {

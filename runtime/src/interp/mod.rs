@@ -10,7 +10,7 @@ mod check;
 mod mac;
 pub mod noise;
 pub mod observe;
-pub mod ops;
+mod ops;
 
 pub use check::check;
 

@@ -19,7 +19,7 @@ pub struct Ctx {
 }
 
 /// The ε of element `e` of `count` elements at `site`.
-pub fn eps(ctx: Ctx, draw: Draw, site: u32, count: usize, e: usize) -> f32 {
+pub(super) fn eps(ctx: Ctx, draw: Draw, site: u32, count: usize, e: usize) -> f32 {
     let (sample, rep) = match draw {
         Draw::Dynamic => (ctx.sample, ctx.rep),
         Draw::Static => (PER_CHIP, 0),
@@ -44,7 +44,7 @@ fn eps_all(ctx: Ctx, draw: Draw, site: u32, count: usize, n: usize) -> Vec<f32> 
 
 /// Applies `site`'s noise to `y`. `full_scale` converts σ in `fs` to absolute
 /// units; σ in `lsb` was added at the ADC and is skipped here.
-pub fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
+pub(super) fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
     let Some(n) = OutputNoise::of(site) else { return };
     let draw = site.noise.draw;
     let sa = if n.full_scale { n.sigma_add * full_scale } else { n.sigma_add };

@@ -24,7 +24,7 @@ use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 
 /// `sort(keys: *mut u64, n: u64)`: sorts `n` keys ascending (host code).
-pub const SORT: &str = "analogc_sort_u64";
+const SORT: &str = "analogc_sort_u64";
 
 /// Sorts the `n` keys at `keys` ascending.
 ///
