@@ -67,46 +67,10 @@ pub fn define_driver(
                 call(&mut fx, zero);
                 continue;
             }
-            let count = node.shape.iter().product::<usize>() as i64;
-            let batch = fx.batch();
-            let n = fx.b.ins().imul_imm_s(batch, count);
-            let sum = fx.scratch(sums);
-            let out = fx.buf(index);
-            let zero = fx.i(0);
-            fx.for_range(zero, n, 1, |fx, i| {
-                let z = fx.b.ins().f64const(0.0);
-                let at = fx.at(sum, i, 8);
-                fx.st(z, at, 0);
-            });
             let input = matches!(node.kind, NodeKind::Input { .. });
-            let raw = fx.scratch(raw);
-            if input {
-                copy(&mut fx, out, raw, n);
-            }
-            let reps = fx.i(repeat as i64);
-            fx.for_range(zero, reps, 1, |fx, r| {
-                if input {
-                    copy(fx, raw, out, n);
-                }
-                let r32 = fx.b.ins().ireduce(I32, r);
-                call(fx, r32);
-                fx.for_range(zero, n, 1, |fx, i| {
-                    let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
-                    let s = fx.ld(F64, s_at, 0);
-                    let y = fx.ld(F32, y_at, 0);
-                    let y = fx.b.ins().fpromote(F64, y);
-                    let s = fx.b.ins().fadd(s, y);
-                    fx.st(s, s_at, 0);
-                });
-            });
-            let div = fx.b.ins().f64const(repeat as f64);
-            fx.for_range(zero, n, 1, |fx, i| {
-                let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
-                let s = fx.ld(F64, s_at, 0);
-                let m = fx.b.ins().fdiv(s, div);
-                let y = fx.b.ins().fdemote(F32, m);
-                fx.st(y, y_at, 0);
-            });
+            let count = node.shape.iter().product::<usize>();
+            let scratch = Repeats { sums, raw };
+            repeated(&mut fx, &call, index, count, input, repeat, scratch);
         }
         fx.b.ins().return_(&[]);
         fx.b.seal_all_blocks();
@@ -115,6 +79,64 @@ pub fn define_driver(
     }
     define(module, id, "the network's driver", &mut ctx, text)?;
     Ok(id)
+}
+
+/// Scratch of the repeats: the f64 sums, and a repeated input's raw values.
+struct Repeats {
+    sums: usize,
+    raw: usize,
+}
+
+/// `call(rep)` for `rep < repeat` on node `index` (`count` values per
+/// sample), its outputs summed in f64 and averaged; a repeated input
+/// restarts from its raw values each time.
+fn repeated(
+    fx: &mut Fx,
+    call: &dyn Fn(&mut Fx, Value),
+    index: usize,
+    count: usize,
+    input: bool,
+    repeat: u32,
+    scratch: Repeats,
+) {
+    let batch = fx.batch();
+    let n = fx.b.ins().imul_imm_s(batch, count as i64);
+    let sum = fx.scratch(scratch.sums);
+    let out = fx.buf(index);
+    let zero = fx.i(0);
+    fx.for_range(zero, n, 1, |fx, i| {
+        let z = fx.b.ins().f64const(0.0);
+        let at = fx.at(sum, i, 8);
+        fx.st(z, at, 0);
+    });
+    let raw = fx.scratch(scratch.raw);
+    if input {
+        copy(fx, out, raw, n);
+    }
+    let reps = fx.i(repeat as i64);
+    fx.for_range(zero, reps, 1, |fx, r| {
+        if input {
+            copy(fx, raw, out, n);
+        }
+        let r32 = fx.b.ins().ireduce(I32, r);
+        call(fx, r32);
+        fx.for_range(zero, n, 1, |fx, i| {
+            let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
+            let s = fx.ld(F64, s_at, 0);
+            let y = fx.ld(F32, y_at, 0);
+            let y = fx.b.ins().fpromote(F64, y);
+            let s = fx.b.ins().fadd(s, y);
+            fx.st(s, s_at, 0);
+        });
+    });
+    let div = fx.b.ins().f64const(repeat as f64);
+    fx.for_range(zero, n, 1, |fx, i| {
+        let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
+        let s = fx.ld(F64, s_at, 0);
+        let m = fx.b.ins().fdiv(s, div);
+        let y = fx.b.ins().fdemote(F32, m);
+        fx.st(y, y_at, 0);
+    });
 }
 
 /// Copies `n` f32 values from `src` to `dst`.

@@ -8,12 +8,12 @@
 //! counter-based generator, and transcendental functions are the host's libm,
 //! as in the interpreter. `docs/architecture.md` describes the kernels.
 //!
-//! The modules depend on each other in one direction, from the entry points
-//! down: `build` (compile a graph) → `driver`, `link` → `ops`, `mac` → `noise`
-//! (output noise, the epilogue) → `layer` → `activation` → `emit` (`Fx`) →
-//! `layout`, `module`, `host` (names); at run time `timing` → `dynamic` →
-//! `exec` → `mac` (packing). This file only declares them, defines `Kernels`
-//! and re-exports the API.
+//! Each module uses only modules to its right: `build` (compile a graph) →
+//! `driver`, `link`, `timing` → `dynamic` → `exec` → `mac` (its kernels over
+//! `mac::geometry`), `ops` → `noise` (the epilogue) → `layer` →
+//! `activation`, `rng` → `emit` (`Fx`) → `layout`, `module`, `host` (symbol
+//! names). This file only declares them, defines `Kernels` (read at every
+//! level) and re-exports the API.
 
 mod activation;
 mod build;

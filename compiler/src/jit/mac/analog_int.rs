@@ -9,7 +9,7 @@
 //! Per row, the input codes go to scratch once; each output then reduces
 //! them against its weight codes (`[cols][k]` i32, then `s_w`, then the bias).
 
-use super::{Geometry, Rows};
+use super::geometry::{self, Geometry, Rows};
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
@@ -77,7 +77,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &
             fx.for_range(lo, cols, 1, |fx, o| {
                 let col = fx.b.ins().iadd_imm_s(o, (g * pg) as i64);
                 let y = output(fx, &c, geo, w, xq, col, sample_b, p);
-                let at = super::out_addr(fx, geo, out, r, col);
+                let at = geometry::out_addr(fx, geo, out, r, col);
                 fx.st(y, at, 0);
             });
         });

@@ -4,7 +4,7 @@
 //! interpreter does, so the results are the interpreter's bits.
 
 use super::gemm::GEMM;
-use super::{Geometry, Rows, PANEL};
+use super::geometry::{self, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
@@ -66,7 +66,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let fx = &mut layer.fx;
     for g in 0..geo.groups {
         let x = rows.group(fx, g);
-        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, x, valid));
+        geometry::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, x, valid));
     }
     fuse
 }
@@ -171,8 +171,8 @@ impl Kernel<'_> {
             y = self.post.apply(fx, y, r, o);
         }
         match split {
-            Some((b, p)) => super::store_lanes_split(fx, self.geo, self.out, y, b, p, o, lanes),
-            None => super::store_lanes(fx, self.geo, self.out, y, r, o, lanes),
+            Some((b, p)) => geometry::store_lanes_split(fx, self.geo, self.out, y, b, p, o, lanes),
+            None => geometry::store_lanes(fx, self.geo, self.out, y, r, o, lanes),
         }
     }
 
@@ -191,7 +191,7 @@ impl Kernel<'_> {
             let w = fx.b.ins().iadd_imm_s(self.w, (4 * g * panels * k * PANEL) as i64);
             gemm(fx, &[x, n, kv, w, pv, tile]);
             let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;
-            super::for_each_row(fx, geo, |fx, r, split| {
+            geometry::for_each_row(fx, geo, |fx, r, split| {
                 let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
                 let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
                     let at = fx.at(row, panel, (4 * PANEL) as i64);
@@ -202,7 +202,7 @@ impl Kernel<'_> {
                         self.epilogue(fx, y, r, Some(split), g, panel, v, bias, valid);
                     }
                 };
-                super::for_each_panel(fx, geo, panel_body);
+                geometry::for_each_panel(fx, geo, panel_body);
             });
         }
     }

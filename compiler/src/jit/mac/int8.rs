@@ -12,7 +12,8 @@
 //! (f32) and the bias (f32), then the 65,536 table entries (i32), if any.
 
 use super::common::{self, Products};
-use super::{table, Geometry, Rows, PANEL};
+use super::geometry::{self, Geometry, Rows, PANEL};
+use super::table;
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
@@ -85,7 +86,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let (signed, z_x) = (input.signed, input.zero);
     let kern = Kernel { geo, post, fuse, out, w, table, signed, z_x, sum, q, products, perm, accumulate };
     for g in 0..geo.groups {
-        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
+        geometry::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
     }
     Ok(fuse)
 }
@@ -195,7 +196,7 @@ fn native(
         let data = fx.b.ins().iadd_imm_s(w, data as i64);
         let (kv, cv, zx, un) = (fx.i(k as i64), fx.i(pg as i64), fx.i32(z_x as i64), fx.i32(unsigned as i64));
         fx.call(table::TABLE, &[qg, nrows, kv, data, cv, tile, zx, table16, un]);
-        super::for_each_row(fx, geo, |fx, r, (b, p)| {
+        geometry::for_each_row(fx, geo, |fx, r, (b, p)| {
             let row = fx.at(tile, r, 4 * pad as i64);
             let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
                 let first = fx.b.ins().iadd_imm_s(panel, (g * panels) as i64);
@@ -218,10 +219,10 @@ fn native(
                     if fuse {
                         y = post.apply(fx, y, r, o);
                     }
-                    super::store_lanes_split(fx, geo, out, y, b, p, o, lanes);
+                    geometry::store_lanes_split(fx, geo, out, y, b, p, o, lanes);
                 }
             };
-            super::for_each_panel(fx, geo, panel_body);
+            geometry::for_each_panel(fx, geo, panel_body);
         });
     }
 }
@@ -262,26 +263,7 @@ impl Kernel<'_> {
                 fx.at(qbase, ri, 4 * k as i64)
             })
             .collect();
-        // Accumulators per row: 2 (i32 / f32) or 4 (i64) vectors.
-        let acc: Vec<Vec<Variable>> = (0..mr)
-            .map(|_| match self.sum {
-                Sum::I32 => {
-                    let z = fx.i32(0);
-                    let z = fx.b.ins().splat(I32X4, z);
-                    (0..2).map(|_| fx.var(I32X4, z)).collect()
-                }
-                Sum::I64 => {
-                    let z = fx.i(0);
-                    let z = fx.b.ins().splat(I64X2, z);
-                    (0..4).map(|_| fx.var(I64X2, z)).collect()
-                }
-                Sum::Clamp(..) => {
-                    let z = fx.fc(F32X4, 0.0);
-                    (0..2).map(|_| fx.var(F32X4, z)).collect()
-                }
-                Sum::Ordered => vec![],
-            })
-            .collect();
+        let acc: Vec<Vec<Variable>> = (0..mr).map(|_| self.accumulators(fx)).collect();
         let pbase = self.products.map(|(p, _)| fx.scratch(p));
         let (lo, end) = (fx.i(0), fx.i(k as i64));
         fx.for_range(lo, end, 1, |fx, kk| {
@@ -293,33 +275,7 @@ impl Kernel<'_> {
                 let xs = fx.b.ins().splat(I32X4, xq);
                 for v in 0..2 {
                     let t = self.term(fx, w[v], xq, xs, zw[v], zxzw[v]);
-                    match self.sum {
-                        Sum::I32 => {
-                            let a = fx.b.use_var(acc[i][v]);
-                            let s = fx.b.ins().iadd(a, t);
-                            fx.b.def_var(acc[i][v], s);
-                        }
-                        Sum::I64 => {
-                            let halves = [fx.b.ins().swiden_low(t), fx.b.ins().swiden_high(t)];
-                            for (h, part) in halves.into_iter().enumerate() {
-                                let a = fx.b.use_var(acc[i][2 * v + h]);
-                                let s = fx.b.ins().iadd(a, part);
-                                fx.b.def_var(acc[i][2 * v + h], s);
-                            }
-                        }
-                        Sum::Clamp(..) | Sum::Ordered => {
-                            let tf = fx.b.ins().fcvt_from_sint(F32X4, t);
-                            let p = fx.b.ins().fmul(scale[v], tf);
-                            if let Some(pb) = pbase {
-                                let at = fx.at(pb, kk, (4 * PANEL) as i64);
-                                fx.st(p, at, 16 * v as i64);
-                            } else {
-                                let a = fx.b.use_var(acc[i][v]);
-                                let s = fx.b.ins().fadd(a, p);
-                                fx.b.def_var(acc[i][v], s);
-                            }
-                        }
-                    }
+                    self.add(fx, &acc[i], v, t, scale[v], pbase.map(|pb| (pb, kk)));
                 }
             }
         });
@@ -330,48 +286,109 @@ impl Kernel<'_> {
                 if lanes == 0 {
                     continue;
                 }
-                let mut y = match self.sum {
-                    Sum::I32 => {
-                        let a = fx.b.use_var(acc[v]);
-                        let f = fx.b.ins().fcvt_from_sint(F32X4, a);
-                        fx.b.ins().fmul(scale[v], f)
-                    }
-                    Sum::I64 => {
-                        let mut l = vec![];
-                        for h in 0..2 {
-                            let a = fx.b.use_var(acc[2 * v + h]);
-                            for lane in 0..2 {
-                                let s = fx.b.ins().extractlane(a, lane);
-                                l.push(fx.b.ins().fcvt_from_sint(F32, s));
-                            }
-                        }
-                        let f = common::vector(fx, &l);
-                        fx.b.ins().fmul(scale[v], f)
-                    }
-                    Sum::Clamp(lo, hi) => {
-                        let a = fx.b.use_var(acc[v]);
-                        fx.clamp(a, lo, hi)
-                    }
-                    Sum::Ordered => {
-                        let Some(Leaky { order, lo, hi, leak }) = Leaky::of(&self.accumulate) else { unreachable!() };
-                        let (pb, keys) = (pbase.expect("products"), self.products.expect("products").1);
-                        let keys = fx.scratch(keys);
-                        let mut l = vec![];
-                        for lane in 0..lanes {
-                            let base = fx.b.ins().iadd_imm_s(pb, (4 * (4 * v + lane)) as i64);
-                            let p = Products { base, stride: (4 * PANEL) as i64, k, perm: self.perm, keys };
-                            l.push(common::ordered_sum(fx, order, lo, hi, leak, &p));
-                        }
-                        common::vector(fx, &l)
-                    }
-                };
+                let mut y = self.sum(fx, acc, v, lanes, scale[v], pbase);
                 y = fx.b.ins().fadd(y, bias[v]);
                 let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
                 let o = fx.b.ins().iadd_imm_s(o, (g * geo.per_group() + 4 * v) as i64);
                 if self.fuse {
                     y = self.post.apply(fx, y, ri, o);
                 }
-                super::store_lanes(fx, geo, self.out, y, ri, o, lanes);
+                geometry::store_lanes(fx, geo, self.out, y, ri, o, lanes);
+            }
+        }
+    }
+
+    /// A row's accumulators: 2 (i32 / f32) or 4 (i64) vectors, none for ordered sums.
+    fn accumulators(&self, fx: &mut Fx) -> Vec<Variable> {
+        match self.sum {
+            Sum::I32 => {
+                let z = fx.i32(0);
+                let z = fx.b.ins().splat(I32X4, z);
+                (0..2).map(|_| fx.var(I32X4, z)).collect()
+            }
+            Sum::I64 => {
+                let z = fx.i(0);
+                let z = fx.b.ins().splat(I64X2, z);
+                (0..4).map(|_| fx.var(I64X2, z)).collect()
+            }
+            Sum::Clamp(..) => {
+                let z = fx.fc(F32X4, 0.0);
+                (0..2).map(|_| fx.var(F32X4, z)).collect()
+            }
+            Sum::Ordered => vec![],
+        }
+    }
+
+    /// Adds the terms `t` of columns `4v..4v+4` to a row's accumulators
+    /// (`acc`), or stores their products `scale·t` at step `kk` of the
+    /// products scratch (`products`, ordered sums).
+    fn add(&self, fx: &mut Fx, acc: &[Variable], v: usize, t: Value, scale: Value, products: Option<(Value, Value)>) {
+        match self.sum {
+            Sum::I32 => {
+                let a = fx.b.use_var(acc[v]);
+                let s = fx.b.ins().iadd(a, t);
+                fx.b.def_var(acc[v], s);
+            }
+            Sum::I64 => {
+                let halves = [fx.b.ins().swiden_low(t), fx.b.ins().swiden_high(t)];
+                for (h, part) in halves.into_iter().enumerate() {
+                    let a = fx.b.use_var(acc[2 * v + h]);
+                    let s = fx.b.ins().iadd(a, part);
+                    fx.b.def_var(acc[2 * v + h], s);
+                }
+            }
+            Sum::Clamp(..) | Sum::Ordered => {
+                let tf = fx.b.ins().fcvt_from_sint(F32X4, t);
+                let p = fx.b.ins().fmul(scale, tf);
+                if let Some((pb, kk)) = products {
+                    let at = fx.at(pb, kk, (4 * PANEL) as i64);
+                    fx.st(p, at, 16 * v as i64);
+                } else {
+                    let a = fx.b.use_var(acc[v]);
+                    let s = fx.b.ins().fadd(a, p);
+                    fx.b.def_var(acc[v], s);
+                }
+            }
+        }
+    }
+
+    /// The dequantized (and clamped, or ordered-folded) sums of columns
+    /// `4v..4v+lanes` of a row, before the bias.
+    fn sum(&self, fx: &mut Fx, acc: &[Variable], v: usize, lanes: usize, scale: Value, pbase: Option<Value>) -> Value {
+        let k = self.geo.k;
+        match self.sum {
+            Sum::I32 => {
+                let a = fx.b.use_var(acc[v]);
+                let f = fx.b.ins().fcvt_from_sint(F32X4, a);
+                fx.b.ins().fmul(scale, f)
+            }
+            Sum::I64 => {
+                let mut l = vec![];
+                for h in 0..2 {
+                    let a = fx.b.use_var(acc[2 * v + h]);
+                    for lane in 0..2 {
+                        let s = fx.b.ins().extractlane(a, lane);
+                        l.push(fx.b.ins().fcvt_from_sint(F32, s));
+                    }
+                }
+                let f = common::vector(fx, &l);
+                fx.b.ins().fmul(scale, f)
+            }
+            Sum::Clamp(lo, hi) => {
+                let a = fx.b.use_var(acc[v]);
+                fx.clamp(a, lo, hi)
+            }
+            Sum::Ordered => {
+                let Some(Leaky { order, lo, hi, leak }) = Leaky::of(&self.accumulate) else { unreachable!() };
+                let (pb, keys) = (pbase.expect("products"), self.products.expect("products").1);
+                let keys = fx.scratch(keys);
+                let mut l = vec![];
+                for lane in 0..lanes {
+                    let base = fx.b.ins().iadd_imm_s(pb, (4 * (4 * v + lane)) as i64);
+                    let p = Products { base, stride: (4 * PANEL) as i64, k, perm: self.perm, keys };
+                    l.push(common::ordered_sum(fx, order, lo, hi, leak, &p));
+                }
+                common::vector(fx, &l)
             }
         }
     }
@@ -422,13 +439,13 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]
     let bias = node.param("bias").map(|b| &b.data[..]);
     let (pg, k) = (geo.per_group(), geo.k);
     let sum = plan(node, geo, entries).expect("planned when compiling");
-    let mut out = vec![0.0f32; super::panel_words(geo, k + 3) + if entries.is_some() { 65536 } else { 0 }];
+    let mut out = vec![0.0f32; geometry::panel_words(geo, k + 3) + if entries.is_some() { 65536 } else { 0 }];
     let group = |col: usize| quant::scale_index(scales.len(), col);
-    let region = |n: usize| super::panel_words(geo, n);
-    super::put_panels(geo, &mut out, 0, k, |col, j| f32::from_bits(codes[col * k + j] as u32));
-    super::put_panels(geo, &mut out, region(k), 1, |col, _| f32::from_bits(zero_points[group(col)] as u32));
-    super::put_panels(geo, &mut out, region(k + 1), 1, |col, _| s_x * scales[group(col)]);
-    super::put_panels(geo, &mut out, region(k + 2), 1, |col, _| bias.map_or(0.0, |b| b[col]));
+    let region = |n: usize| geometry::panel_words(geo, n);
+    geometry::put_panels(geo, &mut out, 0, k, |col, j| f32::from_bits(codes[col * k + j] as u32));
+    geometry::put_panels(geo, &mut out, region(k), 1, |col, _| f32::from_bits(zero_points[group(col)] as u32));
+    geometry::put_panels(geo, &mut out, region(k + 1), 1, |col, _| s_x * scales[group(col)]);
+    geometry::put_panels(geo, &mut out, region(k + 2), 1, |col, _| bias.map_or(0.0, |b| b[col]));
     if let Some(e) = entries {
         let at = region(k + 3);
         for (dst, e) in out[at..].iter_mut().zip(e) {

@@ -12,7 +12,8 @@
 //! magnitude bits inverted for descending), sorted (any sort of these
 //! distinct keys gives the stable order), and folded in key order.
 
-use super::{fold, Geometry, Rows, PANEL};
+use super::fold;
+use super::geometry::{self, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
@@ -133,7 +134,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
             for g in 0..geo.groups {
                 let x = rows.group(fx, g);
                 let k = Lanes { geo, fold, order, perm, passes, out, w, x, g };
-                super::for_each_panel(fx, geo, |fx, panel, valid| k.panel(fx, panel, valid));
+                geometry::for_each_panel(fx, geo, |fx, panel, valid| k.panel(fx, panel, valid));
             }
         }
     }
@@ -218,7 +219,7 @@ impl Lanes<'_> {
                 let y = fx.b.ins().fadd(s, b);
                 let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
                 let o = fx.b.ins().iadd_imm_s(o, (self.g * geo.per_group() + 4 * v) as i64);
-                let at = super::out_addr(fx, geo, self.out, r, o);
+                let at = geometry::out_addr(fx, geo, self.out, r, o);
                 if geo.positions == 1 && lanes == 4 {
                     fx.st(y, at, 0);
                 } else {
@@ -309,7 +310,7 @@ fn sorted(
                 let ba = fx.at(w, ba, 4);
                 let bias = fx.ld_ro(F32, ba, 0);
                 let y = fx.b.ins().fadd(sv, bias);
-                let at = super::out_addr(fx, geo, out, r, col);
+                let at = geometry::out_addr(fx, geo, out, r, col);
                 fx.st(y, at, 0);
             });
         });
@@ -380,5 +381,5 @@ fn sift_down(fx: &mut Fx, a: Value, root: Value, end: Value) {
 
 /// FP32 weights in panels `[group][panel][k][8]`, then the bias (as `fp32`).
 pub fn pack(geo: &Geometry, node: &analog_runtime::ir::Node, weights: &[f32]) -> Vec<f32> {
-    super::pack_f32(geo, weights, node.param("bias").map(|b| &b.data[..]))
+    geometry::pack_f32(geo, weights, node.param("bias").map(|b| &b.data[..]))
 }
