@@ -24,6 +24,9 @@ pub enum Prepared {
 
 /// `2^(bits−1) − 1` as f32: the largest code of a symmetric `bits`-bit
 /// quantizer, whose step is `δ_b = 1 / levels(bits)`.
+///
+/// # Panics
+/// If `bits` is 0 or over 64.
 pub fn levels(bits: u32) -> f32 {
     ((1u64 << (bits - 1)) - 1) as f32
 }

@@ -61,6 +61,10 @@ pub struct Abfp {
 }
 
 impl Abfp {
+    /// `None` for another format.
+    ///
+    /// # Panics
+    /// If the block is 0 or a bit width is 0 (`interp::check` rejects both).
     pub fn of(format: &Format, k: usize) -> Option<Abfp> {
         let Format::Abfp { block, input_bits, adc_bits, gain, adc_noise, adc_noise_kind, .. } = *format else {
             return None;
@@ -104,6 +108,11 @@ pub struct AnalogInt {
 }
 
 impl AnalogInt {
+    /// `None` for another format.
+    ///
+    /// # Panics
+    /// If the block is 0 or a bit width is 0 or over 62 (`interp::check`
+    /// rejects them).
     pub fn of(format: &Format, k: usize) -> Option<AnalogInt> {
         let Format::AnalogInt { block, input_bits, input_signed, adc_bits, gain, input_scale, adc_noise, .. } = *format
         else {

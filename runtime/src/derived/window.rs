@@ -4,6 +4,10 @@
 use crate::ir::Op;
 
 /// Output size of a sliding window along one axis.
+///
+/// # Panics
+/// If `stride` is 0 or `kernel` exceeds the padded size (`interp::check`
+/// rejects both).
 pub fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
     (size + 2 * padding - kernel) / stride + 1
 }

@@ -272,6 +272,9 @@ pub fn noisy_weights(node: &Node, ctx: Ctx) -> (Vec<f32>, Option<Prepared>) {
 
 /// The permutation of a chip's `order = random` accumulation over the
 /// node's `k` products (`None` for other accumulations, or without weights).
+///
+/// # Panics
+/// If the weight tensor has no rows (`check` rejects such a node).
 pub fn random_order(node: &Node, seed: u64, trial: u32) -> Option<Vec<u32>> {
     match (&node.hw.accumulate, node.param("weight")) {
         (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) => {
