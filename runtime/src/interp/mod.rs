@@ -10,7 +10,7 @@ mod check;
 mod mac;
 pub mod noise;
 pub mod observe;
-mod ops;
+pub mod ops;
 
 pub use check::check;
 
@@ -187,8 +187,8 @@ impl<'g> Interpreter<'g> {
             _ => (&w.data, node.prepared.as_ref().or(self.prepared[i].as_ref())),
         };
         let (patches, positions, k, groups) = match (op, Window::of(op)) {
-            (Op::Conv2d { groups, .. }, Some(win)) => {
-                let (p, positions, k) = ops::patches(x, x_shape, win, *groups);
+            (Op::Conv2d { groups, .. }, Some(w)) => {
+                let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
                 (p, positions, k, *groups)
             }
             _ => (x.to_vec(), 1, x.len(), 1),
@@ -320,8 +320,8 @@ fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
 fn plain(node: &Node, op: &Op, x: &[f32], shape: &[usize], other: Option<&[f32]>) -> Vec<f32> {
     let p = |role: &str| &node.param(role).expect("checked tensor").data[..];
     match (op, Window::of(op)) {
-        (Op::MaxPool2d { .. }, Some(win)) => ops::pool(x, shape, win, true),
-        (Op::AvgPool2d { .. }, Some(win)) => ops::pool(x, shape, win, false),
+        (Op::MaxPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, true),
+        (Op::AvgPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, false),
         (Op::Flatten, _) => x.to_vec(),
         (Op::Relu, _) => x.iter().map(|v| v.max(0.0)).collect(),
         (Op::Sigmoid, _) => x.iter().map(|v| ops::sigmoid(*v)).collect(),

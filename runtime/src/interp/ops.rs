@@ -1,5 +1,8 @@
 //! The ops without hardware effects, one sample at a time, as plainly as
-//! possible. Layouts are row-major: `[n]` or `[c, h, w]`.
+//! possible. Layouts are row-major: `[n]` or `[c, h, w]`. Each function
+//! expects values of the shape it is given, and tensors of the sizes the
+//! shape implies (as `interp::check` ensures for a graph); it panics
+//! otherwise.
 
 use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window};
 
@@ -13,8 +16,16 @@ fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32
     }
 }
 
-/// Max or average pooling of `x` (`[c, h, w]`) by `win`.
-pub fn pool(x: &[f32], shape: &[usize], win: Window, max: bool) -> Vec<f32> {
+/// Max or average pooling of `x` (`[c, h, w]`).
+pub fn pool(
+    x: &[f32],
+    shape: &[usize],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    max: bool,
+) -> Vec<f32> {
+    let win = Window { kernel, stride, padding };
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let pad = Window::pool_pad(max);
@@ -39,7 +50,15 @@ pub fn pool(x: &[f32], shape: &[usize], win: Window, max: bool) -> Vec<f32> {
 /// The input patches a conv2d reduces over: for group `g` and output position
 /// `p`, the `(c, u, v)` values in weight order, zero outside the input.
 /// Returns `[groups][positions][k]` flattened, and `(positions, k)`.
-pub fn patches(x: &[f32], shape: &[usize], win: Window, groups: usize) -> (Vec<f32>, usize, usize) {
+pub fn patches(
+    x: &[f32],
+    shape: &[usize],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    groups: usize,
+) -> (Vec<f32>, usize, usize) {
+    let win = Window { kernel, stride, padding };
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let cg = c / groups;
     let [oh, ow] = win.out(h, w);
@@ -77,8 +96,7 @@ pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
 
 /// Ideal conv2d (same padding on both axes), used by denoise blocks.
 pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b: &[f32]) -> Vec<f32> {
-    let win = Window { kernel: [kernel; 2], stride: [1; 2], padding: [same_padding(kernel); 2] };
-    let (p, positions, k) = patches(x, shape, win, 1);
+    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], [same_padding(kernel); 2], 1);
     let mut y = vec![0.0; out * positions];
     for o in 0..out {
         for q in 0..positions {
@@ -135,24 +153,22 @@ mod tests {
     #[test]
     fn pools_by_hand() {
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
-        let win = |k, s, p| Window { kernel: [k; 2], stride: [s; 2], padding: [p; 2] };
-        assert_eq!(pool(&x, &[1, 3, 3], win(2, 1, 0), true), vec![5.0, 6.0, 8.0, 9.0]);
-        assert_eq!(pool(&x, &[1, 3, 3], win(2, 2, 0), false), vec![3.0]);
+        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [1, 1], [0, 0], true), vec![5.0, 6.0, 8.0, 9.0]);
+        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [2, 2], [0, 0], false), vec![3.0]);
         // Padding counts as zero in the average and never wins the max.
-        assert_eq!(pool(&[-1.0], &[1, 1, 1], win(3, 1, 1), true), vec![-1.0]);
-        assert_eq!(pool(&[9.0], &[1, 1, 1], win(3, 1, 1), false), vec![1.0]);
+        assert_eq!(pool(&[-1.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], true), vec![-1.0]);
+        assert_eq!(pool(&[9.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], false), vec![1.0]);
     }
 
     #[test]
     fn conv_patches_follow_weight_order() {
         // 2 channels of 2×2, kernel 2: one position, k = 8 in (c, u, v) order.
         let x: Vec<f32> = (1..=8).map(|v| v as f32).collect();
-        let win = Window { kernel: [2, 2], stride: [1, 1], padding: [0, 0] };
-        let (p, positions, k) = patches(&x, &[2, 2, 2], win, 1);
+        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 1);
         assert_eq!((positions, k), (1, 8));
         assert_eq!(p, x);
         // groups = 2: each group sees its own channel.
-        let (p, positions, k) = patches(&x, &[2, 2, 2], win, 2);
+        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 2);
         assert_eq!((positions, k), (1, 4));
         assert_eq!(p, x);
     }

@@ -49,27 +49,17 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     vec![(SORT, vec![I64, I64], None)]
 }
 
-/// The fold's constants.
-#[derive(Copy, Clone)]
-struct Fold {
-    lo: f32,
-    hi: f32,
-    leak: f32,
-}
-
-impl Fold {
-    /// `clamp(leak·s + p, lo, hi)`
-    fn step(self, fx: &mut Fx, s: Value, p: Value) -> Value {
-        let ty = fx.b.func.dfg.value_type(s);
-        let ls = if self.leak == 1.0 {
-            s
-        } else {
-            let l = fx.fc(ty, self.leak);
-            fx.b.ins().fmul(l, s)
-        };
-        let v = fx.b.ins().fadd(ls, p);
-        fx.clamp(v, self.lo, self.hi)
-    }
+/// One step of the fold, `clamp(leak·s + p, lo, hi)`.
+fn step(fx: &mut Fx, fold: Leaky, s: Value, p: Value) -> Value {
+    let ty = fx.b.func.dfg.value_type(s);
+    let ls = if fold.leak == 1.0 {
+        s
+    } else {
+        let l = fx.fc(ty, fold.leak);
+        fx.b.ins().fmul(l, s)
+    };
+    let v = fx.b.ins().fadd(ls, p);
+    fx.clamp(v, fold.lo, fold.hi)
 }
 
 /// Which products a pass over the natural order folds.
@@ -90,10 +80,10 @@ enum Mask {
 /// with the host's fold; the Cranelift kernels leave it to the caller).
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let Some(Leaky { order, lo, hi, leak }) = Leaky::of(&node.hw.accumulate) else {
+    let Some(fold) = Leaky::of(&node.hw.accumulate) else {
         return Err(format!("`{}` is not ordered", node.name));
     };
-    let fold = Fold { lo, hi, leak };
+    let order = fold.order;
     let id = layer.id.index();
     match order {
         Order::Ascending | Order::Descending => {
@@ -144,7 +134,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
 /// The vectorized kernel of one group.
 struct Lanes<'a> {
     geo: &'a Geometry,
-    fold: Fold,
+    fold: Leaky,
     order: Order,
     perm: Option<Value>,
     passes: &'a [Mask],
@@ -196,7 +186,7 @@ impl Lanes<'_> {
                         let w = fx.ld_ro(F32X4, wk, 16 * v as i64);
                         let p = fx.b.ins().fmul(w, xs);
                         let s = fx.b.use_var(*acc);
-                        let new = self.fold.step(fx, s, p);
+                        let new = step(fx, self.fold, s, p);
                         let zero = fx.fc(F32X4, 0.0);
                         let s = match mask {
                             Mask::All => new,
@@ -243,7 +233,7 @@ fn sorted(
     rows: &Rows,
     out: Value,
     w: Value,
-    fold: Fold,
+    fold: Leaky,
     descending: bool,
     prod_off: usize,
     keys_off: usize,
@@ -300,7 +290,7 @@ fn sorted(
                     let pa = fx.at(prod, j, 4);
                     let p = fx.ld(F32, pa, 0);
                     let cur = fx.b.use_var(s);
-                    let new = fold.step(fx, cur, p);
+                    let new = step(fx, fold, cur, p);
                     fx.b.def_var(s, new);
                 });
                 let sv = fx.b.use_var(s);
