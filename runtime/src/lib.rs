@@ -18,6 +18,7 @@
 //!   the tensor type.
 
 pub mod dataset;
+pub mod derived;
 pub mod interp;
 pub mod ir;
 pub mod multiplier;

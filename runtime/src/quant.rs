@@ -22,14 +22,43 @@ pub enum Prepared {
     AnalogInt { codes: Vec<i32>, scale: f32 },
 }
 
+/// `2^(bits−1) − 1` as f32: the largest code of a symmetric `bits`-bit
+/// quantizer, whose step is `δ_b = 1 / levels(bits)`.
+///
+/// # Panics
+/// If `bits` is 0 or over 64.
+pub fn levels(bits: u32) -> f32 {
+    ((1u64 << (bits - 1)) - 1) as f32
+}
+
 /// `Q_b(a) = round(clamp(a, −1, 1) / δ_b) · δ_b`, `δ_b = 1 / (2^(b−1) − 1)`.
 pub fn q_bits(a: f32, bits: u32) -> f32 {
-    let levels = ((1u64 << (bits - 1)) - 1) as f32;
+    let levels = levels(bits);
     (a.clamp(-1.0, 1.0) * levels).round_ties_even() / levels
 }
 
-fn max_abs(v: &[f32]) -> f32 {
+/// `max |v|`, folded from 0 in index order (0 for an empty slice).
+pub fn max_abs(v: &[f32]) -> f32 {
     v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// The 8-bit codes `(lo, hi)`: `[−127, 127]` signed, `[0, 255]` unsigned.
+pub fn int8_codes(signed: bool) -> (i32, i32) {
+    if signed {
+        (-127, 127)
+    } else {
+        (0, 255)
+    }
+}
+
+/// Which of `scales` (and zero points) belongs to weight row `row`: one per
+/// row (per channel), or one for all (per tensor).
+pub fn scale_index(scales: usize, row: usize) -> usize {
+    if scales == 1 {
+        0
+    } else {
+        row
+    }
 }
 
 /// Symmetric 8-bit: scale `max|v| / 127` (1 for an all-zero slice).
@@ -42,7 +71,8 @@ pub fn symmetric_scale(max_abs: f32) -> f32 {
 }
 
 pub fn symmetric_code(v: f32, scale: f32) -> i32 {
-    ((v / scale).round_ties_even() as i32).clamp(-127, 127)
+    let (lo, hi) = int8_codes(true);
+    ((v / scale).round_ties_even() as i32).clamp(lo, hi)
 }
 
 /// Asymmetric 8-bit over `[lo, hi]` widened to contain 0: `(scale, zero point)`.
@@ -54,7 +84,8 @@ pub fn asymmetric_params(lo: f32, hi: f32) -> (f32, i32) {
 }
 
 pub fn asymmetric_code(v: f32, scale: f32, zero: i32) -> i32 {
-    ((v / scale).round_ties_even() as i32 + zero).clamp(0, 255)
+    let (lo, hi) = int8_codes(false);
+    ((v / scale).round_ties_even() as i32 + zero).clamp(lo, hi)
 }
 
 /// Prepares `weight` (`[rows, …]`) for `format`; `None` for fp32.
@@ -83,10 +114,10 @@ pub fn prepare(format: &Format, weight: &Tensor) -> Option<Prepared> {
                     zero_points.push(z);
                 }
             }
-            let group_of = |r: usize| if groups.len() == 1 { 0 } else { r };
             let codes = (0..rows)
                 .flat_map(|r| {
-                    let (s, z) = (scales[group_of(r)], zero_points[group_of(r)]);
+                    let i = scale_index(scales.len(), r);
+                    let (s, z) = (scales[i], zero_points[i]);
                     row(r).iter().map(move |w| if *signed { symmetric_code(*w, s) } else { asymmetric_code(*w, s, z) })
                 })
                 .collect();
@@ -107,7 +138,7 @@ pub fn prepare(format: &Format, weight: &Tensor) -> Option<Prepared> {
             Some(Prepared::Abfp { mantissas, scales, tiles })
         }
         Format::AnalogInt { weight_bits, .. } => {
-            let levels = ((1u64 << (weight_bits - 1)) - 1) as f32;
+            let levels = levels(*weight_bits);
             let m = max_abs(&weight.data);
             let scale = if m > 0.0 { m / levels } else { 1.0 };
             let codes = weight

@@ -15,6 +15,7 @@
 // Index loops mirror the formulas' subscripts; tables of test cases are tuples.
 #![allow(clippy::needless_range_loop, clippy::type_complexity)]
 
+use analog_runtime::derived::noise::{ADC_SITE, ORDER_SITE};
 use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::hardware::{
     Accumulate, Draw, Format, MixOrder, Multiplier, Noise, NoiseKind, NoiseShape, Order, Phase, Sigma, SigmaUnit,
@@ -26,12 +27,6 @@ use analog_runtime::quant;
 use analog_runtime::rng::{self, PER_CHIP};
 use analog_runtime::tensor::Tensor;
 use std::path::PathBuf;
-
-/// The sites of draws that belong to a node rather than to a noise site, plus
-/// the node's uid. Private constants of `interp/mac.rs` (`mod mac` is not
-/// public), copied here.
-const ORDER_SITE: u32 = 0x4000_0000;
-const ADC_SITE: u32 = 0x8000_0000;
 
 const SEED: u64 = 0x5EED_2024;
 
@@ -697,7 +692,7 @@ fn ordered_accumulation_by_hand() {
 #[test]
 fn random_order_is_one_permutation_per_chip() {
     // §6.2: `random` is a permutation drawn once per chip, the same for every
-    // output: rng::permutation(seed, trial, ORDER_SITE + uid, K) (interp/mac.rs).
+    // output: rng::permutation(seed, trial, ORDER_SITE + uid, K) (interp::random_order).
     // Saturating bounds make the result order-dependent. The fold is computed
     // here in f32 with the documented formula, and must match exactly.
     let (rows, k) = (2, 16);
@@ -1873,4 +1868,118 @@ fn observers_see_node_outputs_adc_inputs_and_int8_operands() {
         assert!((rec.adc[0].1 - want).abs() <= 1e-6, "G = {gain}: v = {} vs {want}", rec.adc[0].1);
         assert!(rec.operands.is_empty());
     }
+}
+
+// ---------------------------------------------------------------------------
+// Graphs the interpreter cannot run: an error naming the node, never a panic
+// ---------------------------------------------------------------------------
+
+/// The error `Interpreter::new` gives for `g`.
+fn rejected(g: &Graph) -> String {
+    match Interpreter::new(g, |p| std::fs::read(p)) {
+        Ok(_) => panic!("the interpreter accepted a graph it cannot run"),
+        Err(e) => e,
+    }
+}
+
+fn assert_rejected(g: &Graph, node: &str, says: &str) {
+    let e = rejected(g);
+    assert!(e.contains(&format!("node `{node}`")) && e.contains(says), "{e}");
+}
+
+#[test]
+fn prepared_weights_of_another_format_are_rejected() {
+    let w = Tensor::new(vec![2, 3], data(6, 1, -1.0, 1.0));
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let y = b.dense(x, &w, None, with_format(int8(true, WeightScale::PerChannel, -1.0, 1.0)));
+    let mut g = b.finish(&[y]);
+    g.nodes[y.index()].prepared = quant::prepare(&abfp(2, 8, 8, 8, 1.0), &w);
+    assert_rejected(&g, "n1", "prepared weights");
+    // Prepared for the format, the same graph runs.
+    g.nodes[y.index()].prepared = quant::prepare(&g.nodes[y.index()].hw.format, &w);
+    assert_eq!(run(&g, 0, 0, &[0.5, -0.5, 0.25]).len(), 2);
+}
+
+#[test]
+fn prepared_weights_of_another_size_are_rejected() {
+    let w = Tensor::new(vec![2, 3], data(6, 2, -1.0, 1.0));
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let y = b.dense(x, &w, None, with_format(abfp(2, 8, 8, 8, 1.0)));
+    let mut g = b.finish(&[y]);
+    let small = Tensor::new(vec![1, 3], w.data[..3].to_vec());
+    g.nodes[y.index()].prepared = quant::prepare(&g.nodes[y.index()].hw.format, &small);
+    assert_rejected(&g, "n1", "prepared weights are not 2 rows of 3");
+}
+
+#[test]
+fn a_mac_layer_without_matching_weights_is_rejected() {
+    let w = Tensor::new(vec![2, 3], data(6, 3, -1.0, 1.0));
+    let mut b = Builder::default();
+    let x = b.input(&[4]);
+    let y = b.dense(x, &w, None, NodeHardware::default());
+    let g = b.finish(&[y]);
+    assert_rejected(&g, "n1", "not 2 rows of 4");
+
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let y = b.op(Op::Dense { out: 2 }, &[x], &[2], vec![], NodeHardware::default());
+    assert_rejected(&b.finish(&[y]), "n1", "no `weight` tensor");
+
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let params = vec![param("weight", &[2, 3], w.data.clone()), param("bias", &[1], vec![1.0])];
+    let y = b.op(Op::Dense { out: 2 }, &[x], &[2], params, NodeHardware::default());
+    assert_rejected(&b.finish(&[y]), "n1", "`bias` tensor has 1 values, not 2");
+}
+
+#[test]
+fn a_format_without_blocks_is_rejected() {
+    let w = Tensor::new(vec![1, 3], data(3, 4, -1.0, 1.0));
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let y = b.dense(x, &w, None, with_format(abfp(0, 8, 8, 8, 1.0)));
+    assert_rejected(&b.finish(&[y]), "n1", "block 0");
+}
+
+#[test]
+fn ops_missing_operands_or_tensors_are_rejected() {
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let y = b.unary(Op::Add, x, NodeHardware::default());
+    assert_rejected(&b.finish(&[y]), "n1", "one operand");
+
+    let mut b = Builder::default();
+    let x = b.input(&[2, 1, 1]);
+    let y = b.unary(Op::BatchNorm { eps: 1e-5 }, x, NodeHardware::default());
+    assert_rejected(&b.finish(&[y]), "n1", "no `weight` tensor");
+
+    let mut b = Builder::default();
+    let x = b.input(&[3]);
+    let y = b.op(Op::Relu, &[NodeId(2)], &[3], vec![], NodeHardware::default());
+    let z = b.unary(Op::Relu, x, NodeHardware::default());
+    assert_rejected(&b.finish(&[y, z]), "n1", "does not come before");
+}
+
+#[test]
+fn a_window_larger_than_the_padded_input_is_rejected() {
+    let mut b = Builder::default();
+    let x = b.input(&[1, 2, 2]);
+    let pool = Op::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [0, 0] };
+    let y = b.op(pool, &[x], &[1, 1, 1], vec![], NodeHardware::default());
+    assert_rejected(&b.finish(&[y]), "n1", "a window of");
+}
+
+#[test]
+fn an_input_reshaped_to_another_size_or_without_a_mean_is_rejected() {
+    let steps = |steps: Vec<Step>| {
+        let mut b = Builder::default();
+        let x =
+            b.push(NodeKind::Input { dtype: Dtype::F32, shape: vec![4], steps }, &[4], NodeHardware::default(), vec![]);
+        b.finish(&[x])
+    };
+    assert_rejected(&steps(vec![Step::Reshape(vec![3])]), "n0", "a reshape of 4 values");
+    assert_rejected(&steps(vec![Step::Normalize { mean: vec![], std: vec![1.0] }]), "n0", "without a mean");
+    assert_eq!(run(&steps(vec![Step::Reshape(vec![2, 2])]), 0, 0, &[1.0, 2.0, 3.0, 4.0]), vec![1.0, 2.0, 3.0, 4.0]);
 }

@@ -1,8 +1,12 @@
 //! The network's driver: calls each layer's function in order, and runs a
 //! node `repeat = R` times, averaging in f64 as the interpreter does.
 
-use super::emit::Fx;
-use super::{define, dynamic, layer_signature, layout, noise};
+use super::dynamic::DYNAMIC_LAYER;
+use super::emit::{Fx, Imports};
+use super::layout::{self, layer_signature};
+use super::module::define;
+use analog_runtime::derived::noise::repeat;
+use analog_runtime::interp::weights_redrawn;
 use analog_runtime::ir::{Graph, NodeKind};
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, UserFuncName, Value};
@@ -13,7 +17,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 pub fn define_driver(
     graph: &Graph,
     module: &mut dyn Module,
-    imports: &super::Imports,
+    imports: &Imports,
     layers: &[Option<FuncId>],
     scratch: &mut layout::Scratch,
     fctx: &mut FunctionBuilderContext,
@@ -25,19 +29,14 @@ pub fn define_driver(
     ctx.func.signature = sig;
     ctx.func.name = UserFuncName::user(0, id.as_u32());
     // The repeat sums live across calls of a layer, after every layer's scratch.
-    let largest = graph
-        .nodes
-        .iter()
-        .filter(|n| noise::repeat(n) > 1)
-        .map(|n| n.shape.iter().product::<usize>())
-        .max()
-        .unwrap_or(0);
+    let largest =
+        graph.nodes.iter().filter(|n| repeat(n) > 1).map(|n| n.shape.iter().product::<usize>()).max().unwrap_or(0);
     let sums = scratch.max_layer + scratch.take_persistent(8 * largest * layout::MAX_BATCH);
     // An input preprocesses in place, so a repeated one restarts from a copy of its raw values.
     let largest_input = graph
         .nodes
         .iter()
-        .filter(|n| noise::repeat(n) > 1 && matches!(n.kind, NodeKind::Input { .. }))
+        .filter(|n| repeat(n) > 1 && matches!(n.kind, NodeKind::Input { .. }))
         .map(|n| n.shape.iter().product::<usize>())
         .max()
         .unwrap_or(0);
@@ -53,61 +52,25 @@ pub fn define_driver(
             let Some(layer) = layer else { continue };
             let f = fx.module.declare_func_in_func(*layer, fx.b.func);
             // A layer whose weights are redrawn per inference runs through the host, sample by sample.
-            let call = |fx: &mut Fx, rep: Value| match dynamic::redrawn(node) {
+            let call = |fx: &mut Fx, rep: Value| match weights_redrawn(node) {
                 false => {
                     fx.b.ins().call(f, &[c, rep]);
                 }
                 true => {
                     let (node, addr) = (fx.i32(index as i64), fx.b.ins().func_addr(I64, f));
-                    fx.call(dynamic::DYNAMIC_LAYER, &[c, rep, node, addr]);
+                    fx.call(DYNAMIC_LAYER, &[c, rep, node, addr]);
                 }
             };
-            let repeat = noise::repeat(node);
+            let repeat = repeat(node);
             if repeat <= 1 {
                 let zero = fx.i32(0);
                 call(&mut fx, zero);
                 continue;
             }
-            let count = node.shape.iter().product::<usize>() as i64;
-            let batch = fx.batch();
-            let n = fx.b.ins().imul_imm_s(batch, count);
-            let sum = fx.scratch(sums);
-            let out = fx.buf(index);
-            let zero = fx.i(0);
-            fx.for_range(zero, n, 1, |fx, i| {
-                let z = fx.b.ins().f64const(0.0);
-                let at = fx.at(sum, i, 8);
-                fx.st(z, at, 0);
-            });
             let input = matches!(node.kind, NodeKind::Input { .. });
-            let raw = fx.scratch(raw);
-            if input {
-                copy(&mut fx, out, raw, n);
-            }
-            let reps = fx.i(repeat as i64);
-            fx.for_range(zero, reps, 1, |fx, r| {
-                if input {
-                    copy(fx, raw, out, n);
-                }
-                let r32 = fx.b.ins().ireduce(I32, r);
-                call(fx, r32);
-                fx.for_range(zero, n, 1, |fx, i| {
-                    let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
-                    let s = fx.ld(F64, s_at, 0);
-                    let y = fx.ld(F32, y_at, 0);
-                    let y = fx.b.ins().fpromote(F64, y);
-                    let s = fx.b.ins().fadd(s, y);
-                    fx.st(s, s_at, 0);
-                });
-            });
-            let div = fx.b.ins().f64const(repeat as f64);
-            fx.for_range(zero, n, 1, |fx, i| {
-                let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
-                let s = fx.ld(F64, s_at, 0);
-                let m = fx.b.ins().fdiv(s, div);
-                let y = fx.b.ins().fdemote(F32, m);
-                fx.st(y, y_at, 0);
-            });
+            let count = node.shape.iter().product::<usize>();
+            let scratch = Repeats { sums, raw };
+            repeated(&mut fx, &call, index, count, input, repeat, scratch);
         }
         fx.b.ins().return_(&[]);
         fx.b.seal_all_blocks();
@@ -116,6 +79,64 @@ pub fn define_driver(
     }
     define(module, id, "the network's driver", &mut ctx, text)?;
     Ok(id)
+}
+
+/// Scratch of the repeats: the f64 sums, and a repeated input's raw values.
+struct Repeats {
+    sums: usize,
+    raw: usize,
+}
+
+/// `call(rep)` for `rep < repeat` on node `index` (`count` values per
+/// sample), its outputs summed in f64 and averaged; a repeated input
+/// restarts from its raw values each time.
+fn repeated(
+    fx: &mut Fx,
+    call: &dyn Fn(&mut Fx, Value),
+    index: usize,
+    count: usize,
+    input: bool,
+    repeat: u32,
+    scratch: Repeats,
+) {
+    let batch = fx.batch();
+    let n = fx.b.ins().imul_imm_s(batch, count as i64);
+    let sum = fx.scratch(scratch.sums);
+    let out = fx.buf(index);
+    let zero = fx.i(0);
+    fx.for_range(zero, n, 1, |fx, i| {
+        let z = fx.b.ins().f64const(0.0);
+        let at = fx.at(sum, i, 8);
+        fx.st(z, at, 0);
+    });
+    let raw = fx.scratch(scratch.raw);
+    if input {
+        copy(fx, out, raw, n);
+    }
+    let reps = fx.i(repeat as i64);
+    fx.for_range(zero, reps, 1, |fx, r| {
+        if input {
+            copy(fx, raw, out, n);
+        }
+        let r32 = fx.b.ins().ireduce(I32, r);
+        call(fx, r32);
+        fx.for_range(zero, n, 1, |fx, i| {
+            let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
+            let s = fx.ld(F64, s_at, 0);
+            let y = fx.ld(F32, y_at, 0);
+            let y = fx.b.ins().fpromote(F64, y);
+            let s = fx.b.ins().fadd(s, y);
+            fx.st(s, s_at, 0);
+        });
+    });
+    let div = fx.b.ins().f64const(repeat as f64);
+    fx.for_range(zero, n, 1, |fx, i| {
+        let (s_at, y_at) = (fx.at(sum, i, 8), fx.at(out, i, 4));
+        let s = fx.ld(F64, s_at, 0);
+        let m = fx.b.ins().fdiv(s, div);
+        let y = fx.b.ins().fdemote(F32, m);
+        fx.st(y, y_at, 0);
+    });
 }
 
 /// Copies `n` f32 values from `src` to `dst`.

@@ -7,18 +7,12 @@
 
 use super::exec::{Compiled, Entry};
 use super::layout::Ctx;
+use super::mac;
 use analog_runtime::interp::noise::Ctx as DrawCtx;
-use analog_runtime::interp::{noisy_weights, weights_vary};
-use analog_runtime::ir::hardware::Draw;
-use analog_runtime::ir::Node;
+use analog_runtime::interp::noisy_weights;
 
 /// `dynamic_layer(ctx, rep, node, layer)`.
 pub const DYNAMIC_LAYER: &str = "analogc_dynamic_layer";
-
-/// Whether `node`'s weights are redrawn for every inference.
-pub fn redrawn(node: &Node) -> bool {
-    weights_vary(node) && node.hw.weight_noise.as_ref().is_some_and(|s| s.noise.draw == Draw::Dynamic)
-}
 
 /// Runs `layer` (node `node`'s function) on each sample of the batch with
 /// that sample's noisy weights in the node's chip slot.
@@ -42,7 +36,7 @@ pub unsafe extern "C" fn dynamic_layer(ctx: *const Ctx, rep: u32, node: u32, lay
         let sample = ctx.first_sample.wrapping_add(b as u32);
         let draw = DrawCtx { seed: ctx.seed, trial: ctx.trial, sample, rep };
         let (w, _prepared) = noisy_weights(&graph.nodes[node], draw);
-        let packed = super::mac::pack(graph, &graph.nodes[node], &w, model.table(node));
+        let packed = mac::pack(graph, &graph.nodes[node], &w, model.table(node));
         chip[2 * node] = packed.as_ptr() as *const u8;
         for (s, (buf, size)) in shifted.iter_mut().zip(bufs.iter().zip(sizes)) {
             // SAFETY: every buffer holds `batch` samples of its node.

@@ -8,8 +8,14 @@ use cranelift_codegen::ir::types::{F32, F32X4, I32, I64, I8};
 use cranelift_codegen::ir::FuncRef;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
-use cranelift_module::Module;
+use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
+
+/// Host (and module) functions compiled code may call, by symbol name
+/// (declared by `link::declare`).
+pub struct Imports {
+    pub ids: HashMap<&'static str, FuncId>,
+}
 
 /// Memory the kernels touch is always valid; no access traps.
 pub fn flags() -> MemFlagsData {
@@ -28,7 +34,7 @@ pub struct Fx<'a> {
     /// The repetition (`repeat = R`), an `i32`.
     pub rep: Value,
     pub module: &'a mut dyn Module,
-    pub imports: &'a super::Imports,
+    pub imports: &'a Imports,
     pub refs: HashMap<&'static str, FuncRef>,
 }
 
@@ -38,7 +44,7 @@ impl<'a> Fx<'a> {
         ctx: Value,
         rep: Value,
         module: &'a mut dyn Module,
-        imports: &'a super::Imports,
+        imports: &'a Imports,
     ) -> Self {
         Fx { b, ctx, rep, module, imports, refs: HashMap::new() }
     }
@@ -150,23 +156,6 @@ impl<'a> Fx<'a> {
         let next = self.b.ins().iadd_imm_s(i, step);
         self.b.ins().jump(header, &[next.into()]);
         self.b.switch_to_block(exit);
-    }
-
-    /// `for i in 0..n` with a constant `n`.
-    pub fn for_n(&mut self, n: usize, body: impl FnOnce(&mut Self, Value)) {
-        let (lo, hi) = (self.i(0), self.i(n as i64));
-        self.for_range(lo, hi, 1, body);
-    }
-
-    /// Emits `then` only when the `i8` condition holds.
-    pub fn when(&mut self, cond: Value, then: impl FnOnce(&mut Self)) {
-        let yes = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.ins().brif(cond, yes, &[], done, &[]);
-        self.b.switch_to_block(yes);
-        then(self);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
     }
 
     /// `if a ⋚ b { x } else { y }` lane-wise, for scalars and vectors.

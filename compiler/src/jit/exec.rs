@@ -4,29 +4,41 @@
 use super::layout::{Ctx, MAX_BATCH};
 use super::mac;
 use super::module::CodeModule;
-use super::{Kernels, Program};
 use analog_runtime::interp::noise::Ctx as DrawCtx;
-use analog_runtime::interp::{noisy_weights, weights_vary};
-use analog_runtime::ir::hardware::{Accumulate, Order};
+use analog_runtime::interp::{noisy_weights, random_order, weights_redrawn, weights_vary};
 use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
+use cranelift_module::FuncId;
+use std::sync::Arc;
 
+/// A compiled layer or driver: `extern "C" fn(ctx, rep)`.
 pub type Entry = unsafe extern "C" fn(*const Ctx, u32);
+
+/// What compiling leaves for the executor.
+pub struct Program {
+    pub driver: FuncId,
+    pub scratch_size: usize,
+    /// Each computed node's function.
+    pub layers: Vec<(NodeId, FuncId)>,
+    /// Per node: its product table's entries, built once (`mac::tables`).
+    pub tables: Vec<Option<Vec<i32>>>,
+}
 
 pub struct Compiled {
     /// Declared before `code`: dropped first (nothing here points into it,
     /// but keep the order obvious).
     entry: Entry,
     /// Each computed node's function (for per-layer timing).
-    layers: Vec<(NodeId, Entry)>,
+    pub(super) layers: Vec<(NodeId, Entry)>,
     graph: Graph,
     sizes: Vec<usize>,
     scratch_size: usize,
-    /// Per MAC node: its packed weights when they are the same for every chip.
-    constant: Vec<Option<Vec<f32>>>,
+    /// Per MAC node: its packed weights when they are the same for every
+    /// chip. Chips and workspaces hold it too: it keeps the weights a chip
+    /// points to alive, and tells which model a chip or workspace belongs to.
+    constant: Arc<[Option<Vec<f32>>]>,
     inputs: Vec<NodeId>,
     /// Per node: its product table's entries (`mac::tables`).
     tables: Vec<Option<Vec<i32>>>,
-    pub kernels: Kernels,
     _code: CodeModule,
 }
 
@@ -41,17 +53,21 @@ pub struct Chip {
     pub trial: u32,
     /// Per node: slot 0 (weights), slot 1 (accumulation order).
     ptrs: Vec<*const u8>,
+    /// The model's constant weights (some of `ptrs` point into them).
+    model: Arc<[Option<Vec<f32>>]>,
     _owned: Vec<Vec<f32>>,
     _orders: Vec<Vec<u32>>,
 }
 
-// SAFETY: the pointers point into `Chip`'s own vectors or the `Compiled`
-// model's constants, which are immutable.
+// SAFETY: the pointers point into `Chip`'s own vectors or the model's
+// constants it holds (`model`), all immutable.
 unsafe impl Sync for Chip {}
 unsafe impl Send for Chip {}
 
 /// A thread's buffers: every node's activations for a batch, and scratch.
 pub struct Workspace {
+    /// The constant weights of the model it was made for.
+    model: Arc<[Option<Vec<f32>>]>,
     bufs: Vec<Vec<f32>>,
     ptrs: Vec<*mut f32>,
     scratch: Vec<u64>,
@@ -64,7 +80,7 @@ fn is_mac(node: &Node) -> bool {
 use mac::pack;
 
 impl Compiled {
-    pub(super) fn new(graph: &Graph, kernels: Kernels, code: CodeModule, program: Program) -> Result<Compiled, String> {
+    pub(super) fn new(graph: &Graph, code: CodeModule, program: Program) -> Result<Compiled, String> {
         let ptr = code.module.get_finalized_function(program.driver);
         // SAFETY: the driver was defined with this signature (`layer_signature`).
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
@@ -93,11 +109,10 @@ impl Compiled {
             layers,
             sizes: graph.nodes.iter().map(|n| n.shape.iter().product()).collect(),
             scratch_size: program.scratch_size,
-            constant,
+            constant: constant.into(),
             inputs: graph.ids().filter(|i| matches!(graph.node(*i).kind, NodeKind::Input { .. })).collect(),
             tables: program.tables,
             graph: graph.clone(),
-            kernels,
             _code: code,
         })
     }
@@ -123,64 +138,38 @@ impl Compiled {
         for (i, node) in self.graph.nodes.iter().enumerate() {
             if let Some(c) = &self.constant[i] {
                 ptrs[2 * i] = c.as_ptr() as *const u8;
-            } else if is_mac(node) && weights_vary(node) && !super::dynamic::redrawn(node) {
+            } else if is_mac(node) && weights_vary(node) && !weights_redrawn(node) {
                 let ctx = DrawCtx { seed, trial, sample: analog_runtime::rng::PER_CHIP, rep: 0 };
                 let (w, _prepared) = noisy_weights(node, ctx);
                 let packed = pack(&self.graph, node, &w, self.table(i));
                 ptrs[2 * i] = packed.as_ptr() as *const u8;
                 owned.push(packed);
             }
-            if let (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) =
-                (&node.hw.accumulate, node.param("weight"))
-            {
-                let k = w.len() / w.shape[0];
-                let site = analog_runtime::interp::ORDER_SITE.wrapping_add(node.uid);
-                let p = analog_runtime::rng::permutation(seed, trial, site, k);
+            if let Some(p) = random_order(node, seed, trial) {
                 ptrs[2 * i + 1] = p.as_ptr() as *const u8;
                 orders.push(p);
             }
         }
-        Chip { seed, trial, ptrs, _owned: owned, _orders: orders }
+        Chip { seed, trial, ptrs, model: self.constant.clone(), _owned: owned, _orders: orders }
     }
 
-    /// The median seconds each layer takes on samples `0..n` (`n ≤ MAX_BATCH`)
-    /// over `reps` calls, after one run of the network fills every buffer.
-    /// Input nodes (which preprocess in place) are not timed.
-    pub fn time_layers(
-        &self,
-        chip: &Chip,
-        ws: &mut Workspace,
-        inputs: &[&[f32]],
-        n: usize,
-        reps: usize,
-    ) -> Vec<(NodeId, f64)> {
-        let n = n.min(MAX_BATCH);
-        self.run(chip, ws, 0, inputs, n);
-        let ctx = self.context(chip, ws, 0, n);
-        let mut out = vec![];
-        for (id, f) in &self.layers {
-            if matches!(self.graph.node(*id).kind, NodeKind::Input { .. }) {
-                continue;
-            }
-            let redrawn = super::dynamic::redrawn(self.graph.node(*id));
-            let mut times: Vec<f64> = (0..reps.max(1))
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    // SAFETY: as in `run`; the buffers hold a whole batch.
-                    match redrawn {
-                        true => unsafe { super::dynamic::dynamic_layer(&ctx, 0, id.index() as u32, *f) },
-                        false => unsafe { f(&ctx, 0) },
-                    }
-                    t.elapsed().as_secs_f64()
-                })
-                .collect();
-            times.sort_by(f64::total_cmp);
-            out.push((*id, times[times.len() / 2]));
+    /// The preconditions of [`run`](Self::run).
+    fn check_run(&self, chip: &Chip, ws: &Workspace, inputs: &[&[f32]], n: usize) {
+        assert!(Arc::ptr_eq(&chip.model, &self.constant), "a chip of another model");
+        assert!(Arc::ptr_eq(&ws.model, &self.constant), "a workspace of another model");
+        assert!(inputs.len() >= self.inputs.len(), "{} inputs for a model of {}", inputs.len(), self.inputs.len());
+        for (input, id) in inputs.iter().zip(&self.inputs) {
+            let need = n * self.sizes[id.index()];
+            assert!(
+                input.len() >= need,
+                "input `{}`: {} values for {n} samples of {need}",
+                self.graph.node(*id).name,
+                input.len()
+            );
         }
-        out
     }
 
-    fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
+    pub(super) fn context(&self, chip: &Chip, ws: &mut Workspace, first: u32, batch: usize) -> Ctx {
         Ctx {
             bufs: ws.ptrs.as_ptr(),
             chip: chip.ptrs.as_ptr(),
@@ -196,7 +185,8 @@ impl Compiled {
 
     pub fn workspace(&self) -> Workspace {
         let bufs: Vec<Vec<f32>> = self.sizes.iter().map(|s| vec![0.0; s * MAX_BATCH + 16]).collect();
-        let mut ws = Workspace { ptrs: vec![], bufs, scratch: vec![0; (self.scratch_size + 128).div_ceil(8)] };
+        let scratch = vec![0; (self.scratch_size + 128).div_ceil(8)];
+        let mut ws = Workspace { model: self.constant.clone(), ptrs: vec![], bufs, scratch };
         ws.ptrs = ws.bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
         ws
     }
@@ -204,7 +194,13 @@ impl Compiled {
     /// Runs samples `first..first + n`: `inputs[i]` holds the raw values of
     /// the `i`-th input for the `n` samples, one after another. Returns each
     /// output's values, `n` samples one after another.
+    ///
+    /// # Panics
+    /// If `chip` or `ws` was made by another model, or `inputs` has fewer
+    /// slices than the graph has inputs, or a slice holds fewer than `n`
+    /// samples (compiled code would read memory it does not own).
     pub fn run(&self, chip: &Chip, ws: &mut Workspace, first: u32, inputs: &[&[f32]], n: usize) -> Vec<Vec<f32>> {
+        self.check_run(chip, ws, inputs, n);
         let mut outs: Vec<Vec<f32>> =
             self.graph.outputs.iter().map(|(_, id)| Vec::with_capacity(n * self.sizes[id.index()])).collect();
         let mut start = 0;
@@ -225,5 +221,77 @@ impl Compiled {
             start += batch;
         }
         outs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::jit::{compile, Kernels};
+    use analog_runtime::ir::{Dtype, Graph, Node, NodeHardware, NodeId, NodeKind, Op};
+
+    /// `relu(x)` of a `[n]` input; with `add`, `x + x` after it, its second operand missing.
+    fn graph(n: usize, add: bool) -> Graph {
+        let node = |uid: u32, kind: NodeKind| Node {
+            uid,
+            name: format!("n{uid}"),
+            kind,
+            shape: vec![n],
+            hw: NodeHardware::default(),
+            params: vec![],
+            prepared: None,
+        };
+        let mut nodes = vec![
+            node(0, NodeKind::Input { dtype: Dtype::F32, shape: vec![n], steps: vec![] }),
+            node(1, NodeKind::Op { op: Op::Relu, inputs: vec![NodeId(0)] }),
+        ];
+        if add {
+            nodes.push(node(2, NodeKind::Op { op: Op::Add, inputs: vec![NodeId(1)] }));
+        }
+        let out = NodeId(nodes.len() as u32 - 1);
+        Graph { name: "g".into(), nodes, outputs: vec![("y".into(), out)] }
+    }
+
+    #[test]
+    fn a_graph_the_backends_cannot_run_is_an_error() {
+        let Err(e) = compile(&graph(3, true), Kernels::Native) else { panic!("compiled an add of one operand") };
+        assert!(e.contains("node `n2`"), "{e}");
+        assert!(crate::jit::clif(&graph(3, true), Kernels::Cranelift).is_err());
+    }
+
+    #[test]
+    fn runs_with_its_own_chip_and_workspace() {
+        let c = compile(&graph(3, false), Kernels::Native).expect("compiles");
+        let (chip, mut ws) = (c.chip(0, 0), c.workspace());
+        assert_eq!(c.run(&chip, &mut ws, 0, &[&[1.0, -2.0, 3.0]], 1), vec![vec![1.0, 0.0, 3.0]]);
+    }
+
+    #[test]
+    #[should_panic(expected = "a chip of another model")]
+    fn a_chip_of_another_model_panics() {
+        let (a, b) = (
+            compile(&graph(3, false), Kernels::Native).expect("a"),
+            compile(&graph(3, false), Kernels::Native).expect("b"),
+        );
+        let mut ws = a.workspace();
+        a.run(&b.chip(0, 0), &mut ws, 0, &[&[1.0, 2.0, 3.0]], 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "a workspace of another model")]
+    fn a_workspace_of_another_model_panics() {
+        let (a, b) = (
+            compile(&graph(3, false), Kernels::Native).expect("a"),
+            compile(&graph(64, false), Kernels::Native).expect("b"),
+        );
+        let mut ws = b.workspace();
+        a.run(&a.chip(0, 0), &mut ws, 0, &[&[1.0, 2.0, 3.0]], 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "2 values for 1 samples of 3")]
+    fn a_short_input_panics() {
+        let c = compile(&graph(3, false), Kernels::Native).expect("compiles");
+        let mut ws = c.workspace();
+        c.run(&c.chip(0, 0), &mut ws, 0, &[&[1.0, 2.0]], 1);
     }
 }

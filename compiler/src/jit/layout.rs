@@ -1,6 +1,10 @@
 //! What compiled code and the host share: the context every kernel receives,
 //! and the per-thread scratch memory laid out at compile time.
 
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{AbiParam, Signature};
+use cranelift_module::Module;
+
 /// Samples per call of the compiled network; `run_batch` splits larger batches.
 pub const MAX_BATCH: usize = 64;
 
@@ -25,6 +29,15 @@ pub struct Ctx {
     /// redo interpreter work (per-inference weight noise).
     pub seed: u64,
     pub model: *const std::ffi::c_void,
+}
+
+/// The signature of every layer function and the driver:
+/// `extern "C" fn(ctx: *const Ctx, rep: u32)`.
+pub fn layer_signature(module: &dyn Module) -> Signature {
+    let mut sig = module.make_signature();
+    sig.params.push(AbiParam::new(I64));
+    sig.params.push(AbiParam::new(I32));
+    sig
 }
 
 pub const BUFS: usize = std::mem::offset_of!(Ctx, bufs);

@@ -3,7 +3,9 @@
 
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
 use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Module};
 use std::mem::ManuallyDrop;
 
 /// Which machine the code is for.
@@ -26,7 +28,7 @@ fn flags() -> settings::Flags {
     settings::Flags::new(b)
 }
 
-pub fn isa(target: Target) -> Result<OwnedTargetIsa, String> {
+fn isa(target: Target) -> Result<OwnedTargetIsa, String> {
     let builder = match target {
         Target::Host => cranelift_native::builder().map_err(|e| format!("unsupported host: {e}"))?,
         Target::PinnedX86_64 => {
@@ -69,4 +71,21 @@ impl Drop for CodeModule {
         // SAFETY: as above, no code of the module runs after this.
         unsafe { module.free_memory() };
     }
+}
+
+/// Defines function `id` of `module` from `ctx`; with `text`, first appends
+/// its CLIF under the heading `; label`.
+pub fn define(
+    module: &mut dyn Module,
+    id: FuncId,
+    label: &str,
+    ctx: &mut Context,
+    text: Option<&mut String>,
+) -> Result<(), String> {
+    if let Some(t) = text {
+        t.push_str(&format!("; {label}\n"));
+        t.push_str(&ctx.func.display().to_string());
+        t.push('\n');
+    }
+    module.define_function(id, ctx).map_err(|e| format!("cranelift: {e:?}"))
 }

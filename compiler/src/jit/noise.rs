@@ -3,27 +3,15 @@
 //! whole batch are generated first (by `fill`, the generator's host or
 //! Cranelift version), then read where the output is produced.
 
+use super::activation::Activation;
 use super::emit::Fx;
-use super::ops::Activation;
-use super::{host, layout, Layer};
-use analog_runtime::interp::noise::active;
-use analog_runtime::ir::hardware::{Draw, MixOrder, NoiseKind, SigmaUnit};
-use analog_runtime::ir::Node;
+use super::layer::Layer;
+use super::{host, layout};
+use analog_runtime::derived::noise::{Combine, OutputNoise};
+use analog_runtime::ir::hardware::{Draw, MixOrder};
 use analog_runtime::rng::PER_CHIP;
 use cranelift_codegen::ir::types::{F32, F32X4, I32};
 use cranelift_codegen::ir::{InstBuilder, Value};
-
-/// How many times a node is evaluated and averaged (`repeat = R`, dynamic noise only).
-pub fn repeat(node: &Node) -> u32 {
-    node.hw.noise.as_ref().filter(|s| s.noise.draw == Draw::Dynamic && active(&s.noise)).map_or(1, |s| s.noise.repeat)
-}
-
-#[derive(Copy, Clone)]
-enum Kind {
-    Add,
-    Mul,
-    Mixed(MixOrder),
-}
 
 /// The epilogue of one layer.
 pub struct Post {
@@ -32,7 +20,7 @@ pub struct Post {
 }
 
 struct NoiseCode {
-    kind: Kind,
+    combine: Combine,
     /// σ of the additive part in absolute units (times the full scale for `fs`).
     sigma_add: f32,
     sigma_mul: f32,
@@ -50,27 +38,12 @@ impl Post {
         let node = layer.node();
         let count = node.shape.iter().product::<usize>();
         let act = layer.fused;
-        let Some(site) = node.hw.noise.clone().filter(|s| active(&s.noise)) else { return Post { noise: None, act } };
-        let abs = |unit: SigmaUnit, v: f64| match unit {
-            SigmaUnit::Abs | SigmaUnit::FullScale => Some(v as f32),
-            SigmaUnit::Lsb => None,
-        };
-        let uses_fs = |unit: SigmaUnit| unit == SigmaUnit::FullScale;
-        let (kind, sigma_add, sigma_mul, fs) = match &site.noise.kind {
-            NoiseKind::Off => return Post { noise: None, act },
-            NoiseKind::Additive { sigma } => match abs(sigma.unit, sigma.value) {
-                Some(s) => (Kind::Add, s, 0.0, uses_fs(sigma.unit)),
-                // σ in lsb was added at the ADC.
-                None => return Post { noise: None, act },
-            },
-            NoiseKind::Multiplicative { sigma } => (Kind::Mul, 0.0, *sigma as f32, false),
-            NoiseKind::Mixed { add, mul, order } => {
-                (Kind::Mixed(*order), abs(add.unit, add.value).unwrap_or(0.0), *mul as f32, uses_fs(add.unit))
-            }
+        let Some((site, n)) = node.hw.noise.clone().and_then(|s| OutputNoise::of(&s).map(|n| (s, n))) else {
+            return Post { noise: None, act };
         };
         // Only MAC layers have a full scale; elsewhere σ in `fs` is σ·0.
-        let sigma_add = if fs && full_scale.is_none() { 0.0 } else { sigma_add };
-        let per_sample = if matches!(kind, Kind::Mixed(_)) { 2 * count } else { count };
+        let sigma_add = if n.full_scale && full_scale.is_none() { 0.0 } else { n.sigma_add };
+        let per_sample = n.draws_per_element() * count;
         let dynamic = site.noise.draw == Draw::Dynamic;
         let rows = if dynamic { layout::MAX_BATCH } else { 1 };
         let eps = layer.scratch.take(4 * per_sample * rows);
@@ -84,8 +57,9 @@ impl Post {
             fx.call(host::FILL, &[ctx, sample, site_v, first, base, n]);
         }
         let stride = if dynamic { 4 * per_sample as i64 } else { 0 };
-        let full_scale = if fs { full_scale } else { None };
-        Post { noise: Some(NoiseCode { kind, sigma_add, sigma_mul, full_scale, eps, stride }), act }
+        let full_scale = if n.full_scale { full_scale } else { None };
+        let (combine, sigma_mul) = (n.combine, n.sigma_mul);
+        Post { noise: Some(NoiseCode { combine, sigma_add, sigma_mul, full_scale, eps, stride }), act }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -94,7 +68,7 @@ impl Post {
 
     /// Whether `apply` takes four consecutive elements at once.
     pub fn vectorizes(&self) -> bool {
-        !matches!(self.noise, Some(NoiseCode { kind: Kind::Mixed(_), .. }))
+        !matches!(self.noise, Some(NoiseCode { combine: Combine::Mixed(_), .. }))
     }
 
     /// The epilogue of `v` (`F32`, or `F32X4` when `vectorizes`), the value
@@ -179,15 +153,15 @@ impl NoiseCode {
                 fx.b.ins().splat(ty, s)
             }
         };
-        match self.kind {
-            Kind::Add => {
+        match self.combine {
+            Combine::Add => {
                 let at = fx.at(row, e, 4);
                 let eps = fx.ld(ty, at, 0);
                 let s = sigma_add(fx);
                 let t = fx.b.ins().fmul(s, eps);
                 fx.b.ins().fadd(v, t)
             }
-            Kind::Mul => {
+            Combine::Mul => {
                 let at = fx.at(row, e, 4);
                 let eps = fx.ld(ty, at, 0);
                 let s = fx.fc(ty, self.sigma_mul);
@@ -195,7 +169,7 @@ impl NoiseCode {
                 let t = fx.b.ins().fadd(one, t);
                 fx.b.ins().fmul(v, t)
             }
-            Kind::Mixed(order) => {
+            Combine::Mixed(order) => {
                 let at = fx.at(row, e, 8);
                 let em = fx.ld(F32, at, 0);
                 let ea = fx.ld(F32, at, 4);

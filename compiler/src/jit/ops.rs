@@ -1,100 +1,21 @@
 //! The ops without multiply-accumulate hardware: input preprocessing,
-//! activations, pooling, softmax, batch norm, residual adds, flatten; and
-//! which activations fuse into the epilogue of the layer before them.
+//! activations, pooling, softmax, batch norm, residual adds, flatten.
 
+use super::activation::Activation;
 use super::emit::Fx;
-use super::noise::{self, Post};
-use super::{host, mac, Layer};
-use analog_runtime::ir::{Graph, NodeKind, Op, Step};
+use super::host;
+use super::layer::Layer;
+use super::noise::Post;
+use analog_runtime::derived::window::{batchnorm_std, normalization, Window};
+use analog_runtime::ir::{NodeKind, Op, Step};
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Activation {
-    Relu,
-    Sigmoid,
-    Tanh,
-}
-
-impl Activation {
-    fn of(op: &Op) -> Option<Activation> {
-        match op {
-            Op::Relu => Some(Activation::Relu),
-            Op::Sigmoid => Some(Activation::Sigmoid),
-            Op::Tanh => Some(Activation::Tanh),
-            _ => None,
-        }
-    }
-
-    /// The activation of `v` (`F32` or `F32X4`), as the interpreter computes it.
-    pub fn emit(self, fx: &mut Fx, v: Value) -> Value {
-        if fx.is_vector(v) && self != Activation::Relu {
-            // The host's libm, one lane at a time.
-            let mut out = v;
-            for lane in 0..4u8 {
-                let x = fx.b.ins().extractlane(v, lane);
-                let y = self.emit(fx, x);
-                out = fx.b.ins().insertlane(out, y, lane);
-            }
-            return out;
-        }
-        match self {
-            Activation::Relu => fx.relu(v),
-            // 1 / (1 + exp(−v))
-            Activation::Sigmoid => {
-                let n = fx.b.ins().fneg(v);
-                let e = fx.call(host::EXPF, &[n])[0];
-                let one = fx.f(1.0);
-                let d = fx.b.ins().fadd(one, e);
-                fx.b.ins().fdiv(one, d)
-            }
-            Activation::Tanh => fx.call(host::TANHF, &[v])[0],
-        }
-    }
-}
-
-/// Which nodes write an activation's output in their epilogue.
-pub struct Fusion {
-    /// Per node: the activation node it writes for, and the activation.
-    pub into: Vec<Option<(analog_runtime::ir::NodeId, Activation)>>,
-    /// Per node: computed by its input's epilogue.
-    pub fused_away: Vec<bool>,
-}
-
-/// An activation without hardware effects fuses into an op that only it reads.
-pub fn fusion(g: &Graph) -> Fusion {
-    let uses = g.use_counts();
-    let mut f = Fusion { into: vec![None; g.nodes.len()], fused_away: vec![false; g.nodes.len()] };
-    for id in g.ids() {
-        let node = g.node(id);
-        let NodeKind::Op { op, inputs } = &node.kind else { continue };
-        let Some(act) = Activation::of(op) else { continue };
-        let producer = inputs[0];
-        let p = g.node(producer);
-        let fusable = matches!(p.kind, NodeKind::Op { .. })
-            && uses[producer.index()] == 1
-            && node.hw.is_ideal()
-            && noise::repeat(p) == 1
-            && f.into[producer.index()].is_none()
-            && !f.fused_away[producer.index()];
-        if fusable {
-            f.into[producer.index()] = Some((id, act));
-            f.fused_away[id.index()] = true;
-        }
-    }
-    f
-}
-
-/// Emits the body of `layer`'s function. Element-wise ops (preprocessing,
-/// activations, batch norm, adds) run their output noise in the same pass,
-/// four lanes at a time where the noise allows.
+/// Emits the body of a layer without MAC hardware. Element-wise ops
+/// (preprocessing, activations, batch norm, adds) run their output noise in
+/// the same pass, four lanes at a time where the noise allows.
 pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let node = layer.node();
-    match &node.kind {
-        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => return mac::emit(layer),
-        NodeKind::Op { op: Op::Denoise { .. }, .. } => return mac::emit_denoise(layer),
-        _ => {}
-    }
     let size = node.shape.iter().product::<usize>();
     let post = Post::new(layer, None);
     let y = layer.fx.buf(layer.dest.index());
@@ -115,7 +36,9 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
         })
     };
     match op {
-        Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => unreachable!("MAC layers are emitted above"),
+        Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => {
+            return Err(format!("`{}` is a MAC layer, not a plain op", node.name))
+        }
         Op::Relu | Op::Sigmoid | Op::Tanh | Op::Flatten => {
             let act = Activation::of(op);
             each(0, size, &|fx, v| act.map_or(v[0], |a| a.emit(fx, v[0])));
@@ -126,7 +49,7 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
             let (gamma, beta, mean, var) = (p("weight"), p("bias"), p("running_mean"), p("running_var"));
             let per = size / x_shape[0];
             for c in 0..x_shape[0] {
-                let d = (var[c] + *eps as f32).sqrt();
+                let d = batchnorm_std(var[c], *eps);
                 let (m, g, bb) = (mean[c], gamma[c], beta[c]);
                 each(c * per, (c + 1) * per, &|fx, v| {
                     let (m, d, g, bb) = (fx.like(v[0], m), fx.like(v[0], d), fx.like(v[0], g), fx.like(v[0], bb));
@@ -141,12 +64,9 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
             softmax(fx, inputs[0], y, size, *x_shape.last().expect("rank ≥ 1"));
             post.pass(fx, y, size);
         }
-        Op::MaxPool2d { kernel, stride, padding } => {
-            pool(fx, inputs[0], y, x_shape, *kernel, *stride, *padding, true);
-            post.pass(fx, y, size);
-        }
-        Op::AvgPool2d { kernel, stride, padding } => {
-            pool(fx, inputs[0], y, x_shape, *kernel, *stride, *padding, false);
+        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => {
+            let win = Window::of(op).expect("a pooling window");
+            pool(fx, inputs[0], y, x_shape, win, matches!(op, Op::MaxPool2d { .. }));
             post.pass(fx, y, size);
         }
     }
@@ -235,9 +155,8 @@ fn step_constants(shape: &[usize], steps: &[Step], i: usize) -> Vec<(f32, f32, f
         match step {
             Step::Scale(f) => out.push((*f as f32, 0.0, 1.0)),
             Step::Normalize { mean, std } => {
-                let per = len / current[0].max(1);
-                let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
-                out.push((1.0, mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32));
+                let (m, s) = normalization(mean, std, i, len, current[0], channels);
+                out.push((1.0, m, s));
             }
             Step::Reshape(d) => current = d.clone(),
             Step::Flatten => current = vec![len],
@@ -287,22 +206,12 @@ fn softmax(fx: &mut Fx, x: Value, y: Value, size: usize, n: usize) {
 
 /// Max or average pooling of `[c, h, w]` rows; padding never wins a max and
 /// counts as zero in an average.
-#[allow(clippy::too_many_arguments)]
-fn pool(
-    fx: &mut Fx,
-    x: Value,
-    y: Value,
-    shape: &[usize],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    max: bool,
-) {
-    use analog_runtime::interp::ops::window;
+fn pool(fx: &mut Fx, x: Value, y: Value, shape: &[usize], win: Window, max: bool) {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
-    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
+    let [oh, ow] = win.out(h, w);
+    let Window { kernel, stride, padding } = win;
     let (in_size, out_size) = (c * h * w, c * oh * ow);
-    let pad_value = if max { f32::NEG_INFINITY } else { 0.0 };
+    let pad_value = Window::pool_pad(max);
     let (zero, batch) = (fx.i(0), fx.batch());
     fx.for_range(zero, batch, 1, |fx, b| {
         let (xr, yr) = (fx.at(x, b, 4 * in_size as i64), fx.at(y, b, 4 * out_size as i64));
@@ -352,7 +261,7 @@ fn pool(
                         }
                     }
                     if !max {
-                        let k = fx.fc(ty, (kernel[0] * kernel[1]) as f32);
+                        let k = fx.fc(ty, win.pool_divisor());
                         acc = fx.b.ins().fdiv(acc, k);
                     }
                     let idx = fx.b.ins().imul_imm_s(i, ow as i64);

@@ -15,7 +15,7 @@ fn mulhilo(fx: &mut Fx, m: u32, c: Value) -> (Value, Value) {
     (fx.b.ins().umulhi(m, c), fx.b.ins().imul(m, c))
 }
 
-pub fn philox(fx: &mut Fx, counter: [Value; 4], key: [Value; 2]) -> [Value; 4] {
+fn philox(fx: &mut Fx, counter: [Value; 4], key: [Value; 2]) -> [Value; 4] {
     let [mut c0, mut c1, mut c2, mut c3] = counter;
     let [mut k0, mut k1] = key;
     for round in 0..10 {
@@ -183,8 +183,13 @@ pub fn fill_body(fx: &mut Fx, sample: Value, site: Value, first: Value, out: Val
 }
 
 /// The host's `fill`: the runtime's vectorized generator, same bits.
-pub extern "C" fn host_fill(ctx: *const layout::Ctx, sample: u32, site: u32, first: u32, out: *mut f32, n: u64) {
-    // SAFETY: compiled code passes its own context and an `n`-element buffer.
+///
+/// # Safety
+/// `ctx` points to a live `layout::Ctx`, and `out` to `n` writable f32 that
+/// nothing else accesses during the call (compiled code passes its own
+/// context and a scratch region of `n` draws).
+pub unsafe extern "C" fn host_fill(ctx: *const layout::Ctx, sample: u32, site: u32, first: u32, out: *mut f32, n: u64) {
+    // SAFETY: the caller's contract.
     let (ctx, out) = unsafe { (&*ctx, std::slice::from_raw_parts_mut(out, n as usize)) };
     let seed = ctx.key[0] as u64 | (ctx.key[1] as u64) << 32;
     if first == 0 {

@@ -5,15 +5,12 @@
 
 use super::noise::{eps, Ctx};
 use super::observe::Observer;
+use crate::derived::format::{Abfp, AnalogInt, Int8Input, Leaky, SQRT_3};
+use crate::derived::noise::adc_site;
 use crate::ir::hardware::{Accumulate, Draw, Format, NoiseShape, Order};
 use crate::ir::NodeId;
 use crate::product_table::ProductTable;
 use crate::quant::{self, Prepared};
-
-/// Random draws of a node that belong to no noise site are keyed by these
-/// sites plus the node's uid.
-pub const ADC_SITE: u32 = 0x8000_0000;
-pub const ORDER_SITE: u32 = 0x4000_0000;
 
 pub struct Mac<'a> {
     pub rows: usize,
@@ -34,12 +31,14 @@ pub struct Mac<'a> {
     pub order: Option<&'a [u32]>,
     /// The node, for observers.
     pub id: NodeId,
+    pub name: &'a str,
     pub uid: u32,
     /// A user noise site with σ in `lsb`, added at each ADC conversion.
     pub lsb_noise: Option<(u32, f32)>,
 }
 
-/// `[rows][positions]`
+/// `[rows][positions]`. `m.prepared` holds the weights of `m.format`
+/// (`Interpreter::new` checks the graph's; a trial prepares its own).
 pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
     let per_group = m.rows / m.groups;
     let mut out = vec![0.0; m.rows * m.positions];
@@ -49,18 +48,28 @@ pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
         for p in 0..m.positions {
             let x = &m.patches[(g * m.positions + p) * m.k..][..m.k];
             let conversion = o * m.positions + p;
-            let y = match m.format {
+            let y = match (m.format, m.prepared) {
                 // The same left-to-right sum as `accumulate`, without the products vector.
-                Format::Fp32 if *m.accumulate == Accumulate::Exact => {
+                (Format::Fp32, _) if *m.accumulate == Accumulate::Exact => {
                     w.iter().zip(x).fold(0.0f32, |s, (w, x)| s + w * x)
                 }
-                Format::Fp32 => {
+                (Format::Fp32, _) => {
                     let products: Vec<f32> = w.iter().zip(x).map(|(w, x)| w * x).collect();
                     accumulate(m.accumulate, &products, m.order)
                 }
-                Format::Int8 { .. } => int8(m, o, x, obs),
-                Format::Abfp { .. } => abfp(m, o, x, conversion, ctx, obs),
-                Format::AnalogInt { .. } => analog_int(m, x, o, conversion, ctx),
+                (Format::Int8 { .. }, Some(Prepared::Int8 { codes, scales, zero_points })) => {
+                    let i = quant::scale_index(scales.len(), o);
+                    let w_q = &codes[o * m.k..(o + 1) * m.k];
+                    int8(m, x, w_q, scales[i], zero_points[i], obs)
+                }
+                (Format::Abfp { .. }, Some(Prepared::Abfp { mantissas, scales, tiles })) => {
+                    let mant = &mantissas[o * m.k..(o + 1) * m.k];
+                    abfp(m, x, mant, &scales[o * tiles..(o + 1) * tiles], conversion, ctx, obs)
+                }
+                (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, scale })) => {
+                    analog_int(m, x, &codes[o * m.k..(o + 1) * m.k], *scale, conversion, ctx)
+                }
+                _ => unreachable!("`{}`'s weights are not prepared for its format", m.name),
             };
             out[o * m.positions + p] = y + m.bias.map_or(0.0, |b| b[o]);
         }
@@ -68,13 +77,14 @@ pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
     out
 }
 
-/// Sums `products` as the accumulation says.
+/// Sums `products` as the accumulation says (`random`: the chip's
+/// permutation, present for `order = random`).
 pub fn accumulate(acc: &Accumulate, products: &[f32], random: Option<&[u32]>) -> f32 {
     match acc {
         Accumulate::Exact => products.iter().fold(0.0, |s, p| s + p),
         Accumulate::Clamp { lo, hi } => products.iter().fold(0.0f32, |s, p| s + p).clamp(*lo as f32, *hi as f32),
-        Accumulate::Ordered { order, lo, hi, leak } => {
-            let (lo, hi, leak) = (*lo as f32, *hi as f32, *leak as f32);
+        Accumulate::Ordered { .. } => {
+            let Some(Leaky { order, lo, hi, leak }) = Leaky::of(acc) else { unreachable!("an ordered sum") };
             let mut idx: Vec<usize> = (0..products.len()).collect();
             match order {
                 Order::Natural => {}
@@ -93,31 +103,25 @@ pub fn accumulate(acc: &Accumulate, products: &[f32], random: Option<&[u32]>) ->
     }
 }
 
-fn int8<O: Observer + ?Sized>(m: &Mac, o: usize, x: &[f32], obs: &mut O) -> f32 {
-    let Format::Int8 { signed, input_range, .. } = m.format else { unreachable!() };
-    let Some(Prepared::Int8 { codes, scales, zero_points }) = m.prepared else { panic!("int8 weights not prepared") };
-    let group = if scales.len() == 1 { 0 } else { o };
-    let (s_w, z_w) = (scales[group], zero_points[group]);
-    let (lo, hi) = (input_range[0] as f32, input_range[1] as f32);
-    let (s_x, z_x) =
-        if *signed { (quant::symmetric_scale(lo.abs().max(hi.abs())), 0) } else { quant::asymmetric_params(lo, hi) };
-    let w_codes = &codes[o * m.k..(o + 1) * m.k];
+/// Output `o`'s int8 sum: `x` against its weight codes `w_q` (scale `s_w`, zero point `z_w`).
+fn int8<O: Observer + ?Sized>(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, z_w: i32, obs: &mut O) -> f32 {
+    let input = Int8Input::of(m.format).expect("an int8 layer");
+    let z_x = input.zero;
     if obs.wants_operands() {
-        for (x, w_q) in x.iter().zip(w_codes) {
-            let x_q = if *signed { quant::symmetric_code(*x, s_x) } else { quant::asymmetric_code(*x, s_x, z_x) };
-            obs.operands(m.id, x_q, *w_q);
+        for (x, w_q) in x.iter().zip(w_q) {
+            obs.operands(m.id, input.code(*x), *w_q);
         }
     }
     let terms: Vec<i64> = x
         .iter()
-        .zip(w_codes)
+        .zip(w_q)
         .map(|(x, w_q)| {
-            let x_q = if *signed { quant::symmetric_code(*x, s_x) } else { quant::asymmetric_code(*x, s_x, z_x) };
+            let x_q = input.code(*x);
             let product = m.table.map_or(x_q * w_q, |t| t.product(x_q, *w_q)) as i64;
             product - (z_w * x_q) as i64 - (z_x * w_q) as i64 + (z_x * z_w) as i64
         })
         .collect();
-    let scale = s_x * s_w;
+    let scale = input.scale * s_w;
     match m.accumulate {
         // Integer sums are exact; one rounding when dequantizing.
         Accumulate::Exact => scale * terms.iter().sum::<i64>() as f32,
@@ -128,19 +132,19 @@ fn int8<O: Observer + ?Sized>(m: &Mac, o: usize, x: &[f32], obs: &mut O) -> f32 
     }
 }
 
-/// ADC noise of one conversion, in ADC steps: the format's own plus a user
-/// site's `lsb` noise.
-fn adc_noise(m: &Mac, sigma: f64, shape: NoiseShape, conversion: usize, count: usize, ctx: Ctx) -> f32 {
+/// ADC noise of one conversion, in ADC steps: the format's own (`adc`: σ
+/// and shape) plus a user site's `lsb` noise.
+fn adc_noise(m: &Mac, adc: Option<(f32, NoiseShape)>, conversion: usize, count: usize, ctx: Ctx) -> f32 {
     let mut nu = 0.0f32;
-    if sigma > 0.0 {
-        let site = ADC_SITE.wrapping_add(m.uid);
-        nu += sigma as f32
+    if let Some((sigma, shape)) = adc {
+        let site = adc_site(m.uid);
+        nu += sigma
             * match shape {
                 NoiseShape::Gaussian => eps(ctx, Draw::Dynamic, site, count, conversion),
                 NoiseShape::Uniform => {
                     let element = (ctx.rep as usize).wrapping_mul(count).wrapping_add(conversion) as u32;
                     let u = crate::rng::uniform(ctx.seed, ctx.trial, ctx.sample, site, element);
-                    (2.0 * u - 1.0) * 3.0f32.sqrt()
+                    (2.0 * u - 1.0) * SQRT_3
                 }
             };
     }
@@ -150,62 +154,51 @@ fn adc_noise(m: &Mac, sigma: f64, shape: NoiseShape, conversion: usize, count: u
     nu
 }
 
-fn abfp<O: Observer + ?Sized>(m: &Mac, o: usize, x: &[f32], conversion: usize, ctx: Ctx, obs: &mut O) -> f32 {
-    let Format::Abfp { block, input_bits, adc_bits, gain, adc_noise: sigma, adc_noise_kind, .. } = m.format else {
-        unreachable!()
-    };
-    let Some(Prepared::Abfp { mantissas, scales, tiles }) = m.prepared else { panic!("abfp weights not prepared") };
-    let n = *block as usize;
-    let g = *gain as f32;
-    let delta_out = 1.0 / ((1u64 << (adc_bits - 1)) - 1) as f32;
-    let count = m.rows * m.positions * tiles;
+/// Output `(o, p)`'s ABFP sum: `x` against its mantissas and tile scales `s_w`.
+fn abfp<O: Observer + ?Sized>(
+    m: &Mac,
+    x: &[f32],
+    mantissas: &[f32],
+    s_w: &[f32],
+    conversion: usize,
+    ctx: Ctx,
+    obs: &mut O,
+) -> f32 {
+    let c = Abfp::of(m.format, m.k).expect("an abfp layer");
+    let count = m.rows * m.positions * c.tiles;
     let mut y = 0.0f32;
-    for t in 0..*tiles {
-        let range = t * n..((t + 1) * n).min(m.k);
-        let s_w = scales[o * tiles + t];
-        let s_x = x[range.clone()].iter().fold(0.0f32, |a, v| a.max(v.abs()));
-        if s_x == 0.0 || s_w == 0.0 {
+    for (t, s_w) in s_w.iter().enumerate() {
+        let range = c.tile(t, m.k);
+        let s_x = quant::max_abs(&x[range.clone()]);
+        if s_x == 0.0 || *s_w == 0.0 {
             continue;
         }
         let mut p = 0.0f32;
         for j in range {
-            p += mantissas[o * m.k + j] * quant::q_bits(x[j] / s_x, *input_bits);
+            p += mantissas[j] * quant::q_bits(x[j] / s_x, c.input_bits);
         }
-        let nu = adc_noise(m, *sigma, *adc_noise_kind, conversion * tiles + t, count, ctx);
-        let v = g / n as f32 * p + nu * delta_out;
+        let nu = adc_noise(m, c.adc_noise, conversion * c.tiles + t, count, ctx);
+        let v = c.gain_per_input * p + nu * c.delta_out;
         obs.adc(m.id, v);
-        y += s_w * s_x * n as f32 / g * quant::q_bits(v, *adc_bits);
+        y += s_w * s_x * c.n as f32 / c.gain * quant::q_bits(v, c.adc_bits);
     }
     y
 }
 
-fn analog_int(m: &Mac, x: &[f32], o: usize, conversion: usize, ctx: Ctx) -> f32 {
-    let Format::AnalogInt { block, input_bits, input_signed, adc_bits, gain, input_scale, adc_noise: sigma, .. } =
-        m.format
-    else {
-        unreachable!()
-    };
-    let Some(Prepared::AnalogInt { codes, scale: s_w }) = m.prepared else { panic!("analog_int weights not prepared") };
-    let (x_lo, x_hi) = if *input_signed {
-        let l = ((1i64 << (input_bits - 1)) - 1) as f32;
-        (-l, l)
-    } else {
-        (0.0, ((1i64 << input_bits) - 1) as f32)
-    };
-    let adc_lo = -((1i64 << (adc_bits - 1)) as f32);
-    let adc_hi = ((1i64 << (adc_bits - 1)) - 1) as f32;
-    let (n, g, s_in) = (*block as usize, *gain as f32, *input_scale as f32);
-    let blocks = m.k.div_ceil(n);
-    let count = m.rows * m.positions * blocks;
+/// Output `(o, p)`'s integer analog sum: `x` against its weight codes `w_q` (scale `s_w`).
+fn analog_int(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, conversion: usize, ctx: Ctx) -> f32 {
+    let c = AnalogInt::of(m.format, m.k).expect("an analog_int layer");
+    let adc = c.adc_noise.map(|sigma| (sigma, NoiseShape::Gaussian));
+    let count = m.rows * m.positions * c.blocks;
     let mut total = 0.0f32;
-    for b in 0..blocks {
+    for b in 0..c.blocks {
         let mut acc: i64 = 0;
-        for j in b * n..((b + 1) * n).min(m.k) {
-            let x_q = (x[j] / s_in).round_ties_even().clamp(x_lo, x_hi) as i64;
-            acc += x_q * codes[o * m.k + j] as i64;
+        for j in c.block(b, m.k) {
+            let x_q = (x[j] / c.input_scale).round_ties_even().clamp(c.x_lo, c.x_hi) as i64;
+            acc += x_q * w_q[j] as i64;
         }
-        let nu = adc_noise(m, *sigma, NoiseShape::Gaussian, conversion * blocks + b, count, ctx);
-        total += (g * acc as f32 + nu).floor().clamp(adc_lo, adc_hi);
+        let nu = adc_noise(m, adc, conversion * c.blocks + b, count, ctx);
+        total += (c.gain * acc as f32 + nu).floor().clamp(c.adc_lo, c.adc_hi);
     }
-    total.clamp(adc_lo, adc_hi) * s_in * s_w / g
+    total.clamp(c.adc_lo, c.adc_hi) * c.input_scale * s_w / c.gain
 }

@@ -6,12 +6,16 @@
 //! by the sample's index in the dataset, so a sample's result does not depend
 //! on which batch or thread computes it.
 
+mod check;
 mod mac;
-pub use mac::{ADC_SITE, ORDER_SITE};
 pub mod noise;
 pub mod observe;
 pub mod ops;
 
+pub use check::check;
+
+use crate::derived::noise::{lsb_noise, order_site, repeat, uses_full_scale};
+use crate::derived::window::{normalization, Window};
 use crate::ir::hardware::{Accumulate, Draw, Format, Multiplier, Order, TableLayout};
 use crate::ir::{Graph, Node, NodeId, NodeKind, Op, Step};
 use crate::multiplier::{self, Design};
@@ -44,7 +48,11 @@ pub struct Trial {
 
 impl<'g> Interpreter<'g> {
     /// Loads the graph's multiplier tables through `read` (a path → bytes).
+    /// Fails, naming the node, if the graph is not one the interpreter can
+    /// run ([`check`]: operands, tensors, prepared weights), or a table cannot
+    /// be read.
     pub fn new(graph: &'g Graph, read: impl Fn(&Path) -> std::io::Result<Vec<u8>>) -> Result<Self, String> {
+        check(graph)?;
         let tables = load_tables(graph, read)?;
         let prepared = graph
             .nodes
@@ -54,11 +62,8 @@ impl<'g> Interpreter<'g> {
                 _ => None,
             })
             .collect();
-        let weight_max = graph
-            .nodes
-            .iter()
-            .map(|n| n.param("weight").map_or(0.0, |w| w.data.iter().fold(0.0f32, |m, v| m.max(v.abs()))))
-            .collect();
+        let weight_max =
+            graph.nodes.iter().map(|n| n.param("weight").map_or(0.0, |w| quant::max_abs(&w.data))).collect();
         Ok(Interpreter { graph, tables, prepared, weight_max })
     }
 
@@ -72,24 +77,25 @@ impl<'g> Interpreter<'g> {
                 let ctx = Ctx { seed, trial, sample: crate::rng::PER_CHIP, rep: 0 };
                 noisy_weights(node, ctx)
             }));
-            t.orders.push(match (&node.hw.accumulate, node.param("weight")) {
-                (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) => {
-                    let k = w.len() / w.shape[0];
-                    Some(crate::rng::permutation(seed, trial, mac::ORDER_SITE.wrapping_add(node.uid), k))
-                }
-                _ => None,
-            });
+            t.orders.push(random_order(node, seed, trial));
         }
         t
     }
 
     /// Runs one sample: `inputs[i]` holds the raw values (u8 inputs as their
     /// byte values) of the graph's `i`-th input node. Returns every output.
+    ///
+    /// # Panics
+    /// If `inputs` has fewer slices than the graph has inputs, a slice is
+    /// shorter than its input's size, or `t` is not a trial of this interpreter.
     pub fn run(&self, t: &Trial, sample: u32, inputs: &[&[f32]]) -> Vec<Vec<f32>> {
         self.run_observed(t, sample, inputs, &mut Ignore)
     }
 
     /// [`run`](Self::run), telling `obs` what it computes (see [`observe`]).
+    ///
+    /// # Panics
+    /// As [`run`](Self::run).
     pub fn run_observed<O: Observer + ?Sized>(
         &self,
         t: &Trial,
@@ -108,12 +114,7 @@ impl<'g> Interpreter<'g> {
                 }
                 _ => None,
             };
-            let repeat = node
-                .hw
-                .noise
-                .as_ref()
-                .filter(|s| s.noise.draw == Draw::Dynamic && noise::active(&s.noise))
-                .map_or(1, |s| s.noise.repeat);
+            let repeat = repeat(node);
             let value = if repeat <= 1 {
                 self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 }, obs)
             } else {
@@ -175,7 +176,7 @@ impl<'g> Interpreter<'g> {
     ) -> (Vec<f32>, f32) {
         let node = self.graph.node(id);
         let i = id.index();
-        let w = node.param("weight").expect("a MAC layer has weights");
+        let w = node.param("weight").expect("checked: a MAC layer has weights");
         let dynamic;
         let (weight, prepared): (&[f32], Option<&Prepared>) = match (&t.weights[i], &node.hw.weight_noise) {
             (Some((w, p)), _) => (w, p.as_ref()),
@@ -185,14 +186,13 @@ impl<'g> Interpreter<'g> {
             }
             _ => (&w.data, node.prepared.as_ref().or(self.prepared[i].as_ref())),
         };
-        let (patches, positions, k, groups) = match op {
-            Op::Conv2d { kernel, stride, padding, groups, .. } => {
-                let (p, positions, k) = ops::patches(x, x_shape, *kernel, *stride, *padding, *groups);
+        let (patches, positions, k, groups) = match (op, Window::of(op)) {
+            (Op::Conv2d { groups, .. }, Some(w)) => {
+                let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
                 (p, positions, k, *groups)
             }
             _ => (x.to_vec(), 1, x.len(), 1),
         };
-        let lsb_noise = node.hw.noise.as_ref().map(|s| (s.site, noise::lsb_sigma(s))).filter(|(_, s)| *s > 0.0);
         let m = mac::Mac {
             rows: w.shape[0],
             k,
@@ -207,14 +207,13 @@ impl<'g> Interpreter<'g> {
             table: self.tables[i].as_ref(),
             order: t.orders[i].as_deref(),
             id,
+            name: &node.name,
             uid: node.uid,
-            lsb_noise,
+            lsb_noise: lsb_noise(node),
         };
         // Only σ in `fs` needs the full scale; max|w| is the same for every sample.
         let full_scale = match &node.hw.noise {
-            Some(site) if noise::uses_full_scale(site) => {
-                x.iter().fold(0.0f32, |a, v| a.max(v.abs())) * self.weight_max[i]
-            }
+            Some(site) if uses_full_scale(site) => quant::max_abs(x) * self.weight_max[i],
             _ => 0.0,
         };
         (mac::run(&m, ctx, obs), full_scale)
@@ -258,14 +257,32 @@ pub fn node_table(
 
 /// A MAC layer's weights with its weight noise applied (draws of `ctx`),
 /// and prepared for its number format.
+///
+/// # Panics
+/// If `node` has no `weight` tensor or no weight noise (see [`weights_vary`]).
 pub fn noisy_weights(node: &Node, ctx: Ctx) -> (Vec<f32>, Option<Prepared>) {
     let w = node.param("weight").expect("a MAC layer has weights");
     let site = node.hw.weight_noise.as_ref().expect("weight noise");
     let mut data = w.data.clone();
-    let full_scale = w.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let full_scale = quant::max_abs(&w.data);
     noise::apply(site, &mut data, ctx, full_scale);
     let prepared = quant::prepare(&node.hw.format, &crate::tensor::Tensor::new(w.shape.clone(), data.clone()));
     (data, prepared)
+}
+
+/// The permutation of a chip's `order = random` accumulation over the
+/// node's `k` products (`None` for other accumulations, or without weights).
+///
+/// # Panics
+/// If the weight tensor has no rows (`check` rejects such a node).
+pub fn random_order(node: &Node, seed: u64, trial: u32) -> Option<Vec<u32>> {
+    match (&node.hw.accumulate, node.param("weight")) {
+        (Accumulate::Ordered { order: Order::Random, .. }, Some(w)) => {
+            let k = w.len() / w.shape[0];
+            Some(crate::rng::permutation(seed, trial, order_site(node.uid), k))
+        }
+        _ => None,
+    }
 }
 
 /// Whether a node's weights change per chip or per inference (active weight
@@ -274,23 +291,27 @@ pub fn weights_vary(node: &Node) -> bool {
     node.hw.weight_noise.as_ref().is_some_and(|s| noise::active(&s.noise))
 }
 
+/// Whether a node's weights are redrawn for every inference (active dynamic
+/// weight noise); otherwise varying weights are drawn once per chip.
+pub fn weights_redrawn(node: &Node) -> bool {
+    weights_vary(node) && node.hw.weight_noise.as_ref().is_some_and(|s| s.noise.draw == Draw::Dynamic)
+}
+
 fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
     let mut x = raw.to_vec();
-    let channels = shape[0];
+    let (len, channels) = (x.len(), shape[0]);
     let mut shape = shape.to_vec();
     for step in steps {
         match step {
             Step::Scale(f) => x.iter_mut().for_each(|v| *v *= *f as f32),
             Step::Normalize { mean, std } => {
-                let per = x.len() / shape[0].max(1);
                 for (i, v) in x.iter_mut().enumerate() {
-                    let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
-                    let (m, s) = (mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32);
+                    let (m, s) = normalization(mean, std, i, len, shape[0], channels);
                     *v = (*v - m) / s;
                 }
             }
             Step::Reshape(d) => shape = d.clone(),
-            Step::Flatten => shape = vec![x.len()],
+            Step::Flatten => shape = vec![len],
         }
     }
     x
@@ -298,19 +319,19 @@ fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
 
 fn plain(node: &Node, op: &Op, x: &[f32], shape: &[usize], other: Option<&[f32]>) -> Vec<f32> {
     let p = |role: &str| &node.param(role).expect("checked tensor").data[..];
-    match op {
-        Op::MaxPool2d { kernel, stride, padding } => ops::pool(x, shape, *kernel, *stride, *padding, true),
-        Op::AvgPool2d { kernel, stride, padding } => ops::pool(x, shape, *kernel, *stride, *padding, false),
-        Op::Flatten => x.to_vec(),
-        Op::Relu => x.iter().map(|v| v.max(0.0)).collect(),
-        Op::Sigmoid => x.iter().map(|v| ops::sigmoid(*v)).collect(),
-        Op::Tanh => x.iter().map(|v| v.tanh()).collect(),
-        Op::Softmax => ops::softmax(x, shape),
-        Op::BatchNorm { eps } => {
+    match (op, Window::of(op)) {
+        (Op::MaxPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, true),
+        (Op::AvgPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, false),
+        (Op::Flatten, _) => x.to_vec(),
+        (Op::Relu, _) => x.iter().map(|v| v.max(0.0)).collect(),
+        (Op::Sigmoid, _) => x.iter().map(|v| ops::sigmoid(*v)).collect(),
+        (Op::Tanh, _) => x.iter().map(|v| v.tanh()).collect(),
+        (Op::Softmax, _) => ops::softmax(x, shape),
+        (Op::BatchNorm { eps }, _) => {
             ops::batchnorm(x, shape, *eps, p("weight"), p("bias"), p("running_mean"), p("running_var"))
         }
-        Op::Add => x.iter().zip(other.expect("add has two operands")).map(|(a, b)| a + b).collect(),
-        Op::Denoise { hidden, kernel } => {
+        (Op::Add, _) => x.iter().zip(other.expect("checked: add has two operands")).map(|(a, b)| a + b).collect(),
+        (Op::Denoise { hidden, kernel }, _) => {
             let up = if shape.len() == 1 {
                 let h = ops::dense(x, p("down.weight"), Some(p("down.bias")));
                 let h: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
@@ -322,6 +343,8 @@ fn plain(node: &Node, op: &Op, x: &[f32], shape: &[usize], other: Option<&[f32]>
             };
             x.iter().zip(up).map(|(a, b)| a + b).collect()
         }
-        Op::Dense { .. } | Op::Conv2d { .. } => unreachable!("MAC layers go through mac"),
+        (Op::Dense { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }, _) => {
+            unreachable!("MAC layers go through mac; a pooling op has a window")
+        }
     }
 }

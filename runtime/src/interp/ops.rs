@@ -1,10 +1,10 @@
 //! The ops without hardware effects, one sample at a time, as plainly as
-//! possible. Layouts are row-major: `[n]` or `[c, h, w]`.
+//! possible. Layouts are row-major: `[n]` or `[c, h, w]`. Each function
+//! expects values of the shape it is given, and tensors of the sizes the
+//! shape implies (as `interp::check` ensures for a graph); it panics
+//! otherwise.
 
-/// Output size of a sliding window along one axis.
-pub fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
-    (size + 2 * padding - kernel) / stride + 1
-}
+use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window};
 
 /// `x[c, i, j]` with zero (or `pad`) outside the input.
 fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32 {
@@ -16,6 +16,7 @@ fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32
     }
 }
 
+/// Max or average pooling of `x` (`[c, h, w]`).
 pub fn pool(
     x: &[f32],
     shape: &[usize],
@@ -24,22 +25,22 @@ pub fn pool(
     padding: [usize; 2],
     max: bool,
 ) -> Vec<f32> {
+    let win = Window { kernel, stride, padding };
     let (c, h, w) = (shape[0], shape[1], shape[2]);
-    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
+    let [oh, ow] = win.out(h, w);
+    let pad = Window::pool_pad(max);
     let mut out = Vec::with_capacity(c * oh * ow);
     for ch in 0..c {
         for i in 0..oh {
             for j in 0..ow {
-                let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
-                for u in 0..kernel[0] {
-                    for v in 0..kernel[1] {
-                        let r = (i * stride[0] + u) as isize - padding[0] as isize;
-                        let s = (j * stride[1] + v) as isize - padding[1] as isize;
-                        let value = at(x, shape, ch, r, s, if max { f32::NEG_INFINITY } else { 0.0 });
+                let mut acc = pad;
+                for u in 0..win.kernel[0] {
+                    for v in 0..win.kernel[1] {
+                        let value = at(x, shape, ch, win.tap(0, i, u), win.tap(1, j, v), pad);
                         acc = if max { acc.max(value) } else { acc + value };
                     }
                 }
-                out.push(if max { acc } else { acc / (kernel[0] * kernel[1]) as f32 });
+                out.push(if max { acc } else { acc / win.pool_divisor() });
             }
         }
     }
@@ -57,20 +58,19 @@ pub fn patches(
     padding: [usize; 2],
     groups: usize,
 ) -> (Vec<f32>, usize, usize) {
+    let win = Window { kernel, stride, padding };
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let cg = c / groups;
-    let (oh, ow) = (window(h, kernel[0], stride[0], padding[0]), window(w, kernel[1], stride[1], padding[1]));
-    let k = cg * kernel[0] * kernel[1];
+    let [oh, ow] = win.out(h, w);
+    let k = conv_k(c, groups, &win);
     let mut out = Vec::with_capacity(groups * oh * ow * k);
     for g in 0..groups {
         for i in 0..oh {
             for j in 0..ow {
                 for ch in 0..cg {
-                    for u in 0..kernel[0] {
-                        for v in 0..kernel[1] {
-                            let r = (i * stride[0] + u) as isize - padding[0] as isize;
-                            let s = (j * stride[1] + v) as isize - padding[1] as isize;
-                            out.push(at(x, shape, g * cg + ch, r, s, 0.0));
+                    for u in 0..win.kernel[0] {
+                        for v in 0..win.kernel[1] {
+                            out.push(at(x, shape, g * cg + ch, win.tap(0, i, u), win.tap(1, j, v), 0.0));
                         }
                     }
                 }
@@ -96,8 +96,7 @@ pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
 
 /// Ideal conv2d (same padding on both axes), used by denoise blocks.
 pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b: &[f32]) -> Vec<f32> {
-    let pad = (kernel - 1) / 2;
-    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], [pad; 2], 1);
+    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], [same_padding(kernel); 2], 1);
     let mut y = vec![0.0; out * positions];
     for o in 0..out {
         for q in 0..positions {
@@ -125,7 +124,7 @@ pub fn batchnorm(
         .enumerate()
         .map(|(i, v)| {
             let c = i / per;
-            (v - mean[c]) / (var[c] + eps as f32).sqrt() * gamma[c] + beta[c]
+            (v - mean[c]) / batchnorm_std(var[c], eps) * gamma[c] + beta[c]
         })
         .collect()
 }

@@ -9,30 +9,22 @@
 //! Per row, the input codes go to scratch once; each output then reduces
 //! them against its weight codes (`[cols][k]` i32, then `s_w`, then the bias).
 
-use super::{Geometry, Rows};
+use super::geometry::{self, Geometry, Rows};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
-use crate::jit::{host, layout, Layer};
-use analog_runtime::interp::noise::lsb_sigma;
-use analog_runtime::interp::{weights_vary, ADC_SITE};
-use analog_runtime::ir::hardware::Format;
+use crate::jit::{host, layout};
+use analog_runtime::derived::format::AnalogInt;
+use analog_runtime::derived::noise::{adc_site, lsb_noise};
+use analog_runtime::interp::weights_vary;
 use analog_runtime::quant::{self, Prepared};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
-/// The format's constants.
+/// The format's constants and the node's noise keys.
 struct Consts {
-    n: usize,
-    blocks: usize,
-    x_lo: f32,
-    x_hi: f32,
-    adc_lo: f32,
-    adc_hi: f32,
-    gain: f32,
-    s_in: f32,
-    /// σ of the ADC noise (steps), if any.
-    sigma: Option<f32>,
+    c: AnalogInt,
     /// The user site with σ in `lsb`, if any.
     lsb: Option<(u32, f32)>,
     site: u32,
@@ -44,32 +36,14 @@ struct Consts {
 /// (Its epilogue is always the caller's pass: `post` is unused.)
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let Format::AnalogInt { block, input_bits, input_signed, adc_bits, gain, input_scale, adc_noise, .. } =
-        node.hw.format
-    else {
+    let Some(format) = AnalogInt::of(&node.hw.format, geo.k) else {
         return Err(format!("`{}` is not analog_int", node.name));
     };
-    let (x_lo, x_hi) = if input_signed {
-        let l = ((1i64 << (input_bits - 1)) - 1) as f32;
-        (-l, l)
-    } else {
-        (0.0, ((1i64 << input_bits) - 1) as f32)
-    };
-    let n = block as usize;
-    let blocks = geo.k.div_ceil(n);
     let c = Consts {
-        n,
-        blocks,
-        x_lo,
-        x_hi,
-        adc_lo: -((1i64 << (adc_bits - 1)) as f32),
-        adc_hi: ((1i64 << (adc_bits - 1)) - 1) as f32,
-        gain: gain as f32,
-        s_in: input_scale as f32,
-        sigma: (adc_noise > 0.0).then_some(adc_noise as f32),
-        lsb: node.hw.noise.as_ref().map(|s| (s.site, lsb_sigma(s))).filter(|(_, s)| *s > 0.0),
-        site: ADC_SITE.wrapping_add(node.uid),
-        count: geo.cols * geo.positions * blocks,
+        c: format,
+        lsb: lsb_noise(node),
+        site: adc_site(node.uid),
+        count: geo.cols * geo.positions * format.blocks,
     };
     let codes_off = layer.scratch.take(8 * geo.k);
     let fx = &mut layer.fx;
@@ -87,10 +61,10 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &
             fx.for_range(lo, hi, 1, |fx, j| {
                 let xa = fx.at(xr, j, 4);
                 let v = fx.ld_ro(F32, xa, 0);
-                let s = fx.f(c.s_in);
+                let s = fx.f(c.c.input_scale);
                 let v = fx.b.ins().fdiv(v, s);
                 let v = fx.b.ins().nearest(v);
-                let v = fx.clamp(v, c.x_lo, c.x_hi);
+                let v = fx.clamp(v, c.c.x_lo, c.c.x_hi);
                 let q = fx.b.ins().fcvt_to_sint_sat(I64, v);
                 let qa = fx.at(xq, j, 8);
                 fx.st(q, qa, 0);
@@ -103,7 +77,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, _post: &
             fx.for_range(lo, cols, 1, |fx, o| {
                 let col = fx.b.ins().iadd_imm_s(o, (g * pg) as i64);
                 let y = output(fx, &c, geo, w, xq, col, sample_b, p);
-                let at = super::out_addr(fx, geo, out, r, col);
+                let at = geometry::out_addr(fx, geo, out, r, col);
                 fx.st(y, at, 0);
             });
         });
@@ -129,7 +103,7 @@ fn output(
     // conversion = col·positions + p; element = rep·count + conversion·blocks + b.
     let conversion = fx.b.ins().imul_imm_s(col, geo.positions as i64);
     let conversion = fx.b.ins().iadd(conversion, p);
-    let first_e = fx.b.ins().imul_imm_s(conversion, c.blocks as i64);
+    let first_e = fx.b.ins().imul_imm_s(conversion, c.c.blocks as i64);
     let rep = fx.b.ins().uextend(I64, fx.rep);
     let rep_e = fx.b.ins().imul_imm_s(rep, c.count as i64);
     let first_e = fx.b.ins().iadd(first_e, rep_e);
@@ -138,10 +112,10 @@ fn output(
     let sample = fx.b.ins().iadd(first_sample, sb);
     let z = fx.f(0.0);
     let total = fx.var(F32, z);
-    let (lo, nb) = (fx.i(0), fx.i(c.blocks as i64));
+    let (lo, nb) = (fx.i(0), fx.i(c.c.blocks as i64));
     fx.for_range(lo, nb, 1, |fx, b| {
-        let start = fx.b.ins().imul_imm_s(b, c.n as i64);
-        let end = fx.b.ins().iadd_imm_s(start, c.n as i64);
+        let start = fx.b.ins().imul_imm_s(b, c.c.n as i64);
+        let end = fx.b.ins().iadd_imm_s(start, c.c.n as i64);
         let kv = fx.i(k as i64);
         let past = fx.b.ins().icmp(IntCC::SignedGreaterThan, end, kv);
         let end = fx.b.ins().select(past, kv, end);
@@ -160,7 +134,7 @@ fn output(
         let e = fx.b.ins().iadd(first_e, b);
         let e = fx.b.ins().ireduce(I32, e);
         let mut nu = fx.f(0.0);
-        if let Some(sigma) = c.sigma {
+        if let Some(sigma) = c.c.adc_noise {
             let (ctx, site) = (fx.ctx, fx.i32(c.site as i64));
             let eps = fx.call(host::GAUSSIAN, &[ctx, sample, site, e])[0];
             let s = fx.f(sigma);
@@ -176,22 +150,22 @@ fn output(
         }
         let a = fx.b.use_var(acc);
         let a = fx.b.ins().fcvt_from_sint(F32, a);
-        let g = fx.f(c.gain);
+        let g = fx.f(c.c.gain);
         let v = fx.b.ins().fmul(g, a);
         let v = fx.b.ins().fadd(v, nu);
         let v = fx.b.ins().floor(v);
-        let v = fx.clamp(v, c.adc_lo, c.adc_hi);
+        let v = fx.clamp(v, c.c.adc_lo, c.c.adc_hi);
         let t = fx.b.use_var(total);
         let t = fx.b.ins().fadd(t, v);
         fx.b.def_var(total, t);
     });
     let t = fx.b.use_var(total);
-    let t = fx.clamp(t, c.adc_lo, c.adc_hi);
-    let s_in = fx.f(c.s_in);
+    let t = fx.clamp(t, c.c.adc_lo, c.c.adc_hi);
+    let s_in = fx.f(c.c.input_scale);
     let t = fx.b.ins().fmul(t, s_in);
     let s_w = fx.ld_ro(F32, w, (4 * geo.cols * k) as i64);
     let t = fx.b.ins().fmul(t, s_w);
-    let g = fx.f(c.gain);
+    let g = fx.f(c.c.gain);
     let t = fx.b.ins().fdiv(t, g);
     let bias = fx.at(w, col, 4);
     let bias = fx.ld_ro(F32, bias, (4 * (geo.cols * k + 1)) as i64);

@@ -6,6 +6,7 @@ use crate::jit::emit::Fx;
 use analog_runtime::ir::hardware::Order;
 use analog_runtime::ir::Node;
 use analog_runtime::product_table::ProductTable;
+use analog_runtime::quant;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -14,9 +15,8 @@ use cranelift_codegen::ir::{InstBuilder, Value};
 /// (scalar `F32` or `F32X4`).
 pub fn q_bits(fx: &mut Fx, v: Value, bits: u32) -> Value {
     let ty = fx.b.func.dfg.value_type(v);
-    let levels = ((1u64 << (bits - 1)) - 1) as f32;
     let c = fx.clamp(v, -1.0, 1.0);
-    let l = fx.fc(ty, levels);
+    let l = fx.fc(ty, quant::levels(bits));
     let m = fx.b.ins().fmul(c, l);
     let r = fx.b.ins().nearest(m);
     fx.b.ins().fdiv(r, l)

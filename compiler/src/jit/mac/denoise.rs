@@ -6,8 +6,9 @@
 //! activation follow as a pass (`Post`).
 
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
-use crate::jit::Layer;
+use analog_runtime::derived::window::same_padding;
 use analog_runtime::ir::{Node, NodeKind, Op};
 use cranelift_codegen::ir::types::F32;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -126,7 +127,7 @@ fn conv(
     out: usize,
     store: impl Fn(&mut Fx, Value, Value),
 ) {
-    let pad = (kernel - 1) / 2;
+    let pad = same_padding(kernel);
     let k = c * kernel * kernel;
     let (zero, outs) = (fx.i(0), fx.i(out as i64));
     fx.for_range(zero, outs, 1, |fx, o| {

@@ -6,7 +6,7 @@
 //! are two passes in natural order that skip the other sign's products,
 //! as the stable sort by sign orders them.
 
-use super::PANEL;
+use super::geometry::PANEL;
 
 /// `fold(x, rows, k, w, panels, tile, perm, order, lo, hi, leak)`.
 pub const FOLD: &str = "analogc_fold_f32";

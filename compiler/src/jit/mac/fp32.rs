@@ -4,12 +4,13 @@
 //! interpreter does, so the results are the interpreter's bits.
 
 use super::gemm::GEMM;
-use super::{Geometry, Rows, PANEL};
+use super::geometry::{self, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
 use crate::jit::noise::Post;
-use crate::jit::{Kernels, Layer};
-use analog_runtime::ir::hardware::Accumulate;
+use crate::jit::Kernels;
+use analog_runtime::derived::format::clamp_bounds;
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;
@@ -51,10 +52,7 @@ pub fn emit_host(
 
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> bool {
-    let clamp = match layer.node().hw.accumulate {
-        Accumulate::Clamp { lo, hi } => Some((lo as f32, hi as f32)),
-        _ => None,
-    };
+    let clamp = clamp_bounds(&layer.node().hw.accumulate);
     let fuse = geo.positions == 1 && post.vectorizes();
     let w = layer.fx.chip(2 * layer.id.index());
     let kern = Kernel { geo, post, clamp, fuse, out, w };
@@ -68,7 +66,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let fx = &mut layer.fx;
     for g in 0..geo.groups {
         let x = rows.group(fx, g);
-        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, x, valid));
+        geometry::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, x, valid));
     }
     fuse
 }
@@ -173,8 +171,8 @@ impl Kernel<'_> {
             y = self.post.apply(fx, y, r, o);
         }
         match split {
-            Some((b, p)) => super::store_lanes_split(fx, self.geo, self.out, y, b, p, o, lanes),
-            None => super::store_lanes(fx, self.geo, self.out, y, r, o, lanes),
+            Some((b, p)) => geometry::store_lanes_split(fx, self.geo, self.out, y, b, p, o, lanes),
+            None => geometry::store_lanes(fx, self.geo, self.out, y, r, o, lanes),
         }
     }
 
@@ -193,7 +191,7 @@ impl Kernel<'_> {
             let w = fx.b.ins().iadd_imm_s(self.w, (4 * g * panels * k * PANEL) as i64);
             gemm(fx, &[x, n, kv, w, pv, tile]);
             let bias_base = (4 * (geo.groups * panels * k + g * panels) * PANEL) as i64;
-            super::for_each_row(fx, geo, |fx, r, split| {
+            geometry::for_each_row(fx, geo, |fx, r, split| {
                 let row = fx.at(tile, r, (4 * panels * PANEL) as i64);
                 let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
                     let at = fx.at(row, panel, (4 * PANEL) as i64);
@@ -204,7 +202,7 @@ impl Kernel<'_> {
                         self.epilogue(fx, y, r, Some(split), g, panel, v, bias, valid);
                     }
                 };
-                super::for_each_panel(fx, geo, panel_body);
+                geometry::for_each_panel(fx, geo, panel_body);
             });
         }
     }

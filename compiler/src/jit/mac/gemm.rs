@@ -5,7 +5,7 @@
 //! vector width. With AVX-512VL (32 vector registers) a block is 6 rows ×
 //! 4 panels of 8-lane accumulators; with AVX, 4 rows × 2 panels.
 
-use super::PANEL;
+use super::geometry::PANEL;
 
 /// `gemm(x, rows, k, w, panels, tile)`: [`gemm_f32`].
 pub const GEMM: &str = "analogc_gemm_f32";

@@ -12,29 +12,21 @@
 //! (f32) and the bias (f32), then the 65,536 table entries (i32), if any.
 
 use super::common::{self, Products};
-use super::{table, Geometry, Rows, PANEL};
+use super::geometry::{self, Geometry, Rows, PANEL};
+use super::table;
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
 use crate::jit::noise::Post;
-use crate::jit::{Kernels, Layer};
-use analog_runtime::ir::hardware::{Accumulate, Format};
+use crate::jit::Kernels;
+use analog_runtime::derived::format::{clamp_bounds, Int8Input, Leaky};
+use analog_runtime::ir::hardware::{Accumulate, Order};
 use analog_runtime::ir::Node;
 use analog_runtime::quant::{self, Prepared};
 use analog_runtime::tensor::Tensor;
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64, I64X2};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;
-
-/// The input quantization of the format: `(s_x, z_x)`.
-fn input_params(format: &Format) -> (f32, i32) {
-    let Format::Int8 { signed, input_range, .. } = format else { unreachable!("an int8 layer") };
-    let (lo, hi) = (input_range[0] as f32, input_range[1] as f32);
-    if *signed {
-        (quant::symmetric_scale(lo.abs().max(hi.abs())), 0)
-    } else {
-        quant::asymmetric_params(lo, hi)
-    }
-}
 
 #[derive(Copy, Clone, PartialEq)]
 enum Sum {
@@ -69,8 +61,7 @@ struct Kernel<'a> {
 /// Emits the layer; returns whether the epilogue (`post`) was fused.
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
-    let (s_x, z_x) = input_params(&node.hw.format);
+    let input = input_of(node)?;
     let entries = layer.tables[layer.id.index()].as_deref();
     let sum = plan(node, geo, entries)?;
     let table = entries;
@@ -84,29 +75,35 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let (id, kernels) = (layer.id.index(), layer.kernels);
     let fx = &mut layer.fx;
     let w = fx.chip(2 * id);
-    let perm = matches!(accumulate, Accumulate::Ordered { order: analog_runtime::ir::hardware::Order::Random, .. })
-        .then(|| fx.chip(2 * id + 1));
+    let perm = matches!(accumulate, Accumulate::Ordered { order: Order::Random, .. }).then(|| fx.chip(2 * id + 1));
     let g_all = geo.groups * geo.panels();
     let table = table.map(|_| fx.b.ins().iadd_imm_s(w, (4 * PANEL * g_all * (geo.k + 3)) as i64));
-    quantize(fx, geo, rows, q, s_x, z_x, signed);
+    quantize(fx, geo, rows, q, input);
     if let Some(unsigned) = host_table(sum, entries).filter(|_| kernels == Kernels::Native) {
-        native(fx, geo, w, q, tile, z_x, unsigned, post, fuse, out);
+        native(fx, geo, w, q, tile, input.zero, unsigned, post, fuse, out);
         return Ok(fuse);
     }
+    let (signed, z_x) = (input.signed, input.zero);
     let kern = Kernel { geo, post, fuse, out, w, table, signed, z_x, sum, q, products, perm, accumulate };
     for g in 0..geo.groups {
-        super::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
+        geometry::for_each_panel(fx, geo, |fx, panel, valid| kern.panel(fx, g, panel, valid));
     }
     Ok(fuse)
 }
 
+/// The input quantization of an int8 node.
+fn input_of(node: &Node) -> Result<Int8Input, String> {
+    Int8Input::of(&node.hw.format).ok_or_else(|| format!("`{}` is not int8", node.name))
+}
+
 /// How the layer sums, given its product table's entries (if it has one).
 fn plan(node: &Node, geo: &Geometry, entries: Option<&[i32]>) -> Result<Sum, String> {
-    let Format::Int8 { signed, .. } = node.hw.format else { unreachable!("an int8 layer") };
-    let (_, z_x) = input_params(&node.hw.format);
-    // Bound on |term|, and on every integer sum.
-    let max_q: i64 = if signed { 127 } else { 255 };
-    let max_zw: i64 = if signed { 0 } else { 255 };
+    let Int8Input { signed, zero: z_x, .. } = input_of(node)?;
+    // Bound on |term|, and on every integer sum: codes of either operand
+    // within `int8_codes`, a weight zero point within the unsigned codes.
+    let (lo, hi) = quant::int8_codes(signed);
+    let max_q = (lo as i64).abs().max(hi as i64);
+    let max_zw: i64 = if signed { 0 } else { max_q };
     let max_p: i64 = match entries {
         Some(e) => e.iter().map(|e| (*e as i64).abs()).max().unwrap_or(0),
         None => max_q * max_q,
@@ -119,7 +116,10 @@ fn plan(node: &Node, geo: &Geometry, entries: Option<&[i32]>) -> Result<Sum, Str
     let sum = match node.hw.accumulate {
         Accumulate::Exact if (geo.k as i64).saturating_mul(bound) <= i32::MAX as i64 => Sum::I32,
         Accumulate::Exact => Sum::I64,
-        Accumulate::Clamp { lo, hi } => Sum::Clamp(lo as f32, hi as f32),
+        Accumulate::Clamp { .. } => {
+            let (lo, hi) = clamp_bounds(&node.hw.accumulate).expect("a clamped sum");
+            Sum::Clamp(lo, hi)
+        }
         Accumulate::Ordered { .. } => Sum::Ordered,
     };
     Ok(sum)
@@ -131,8 +131,11 @@ fn host_table(sum: Sum, entries: Option<&[i32]>) -> Option<bool> {
     entries.filter(|_| sum == Sum::I32).and_then(table::entries16)
 }
 
-/// Input codes of every row into scratch `q`: `[group][rows][k]` i32.
-fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, s_x: f32, z_x: i32, signed: bool) {
+/// Input codes of every row into scratch `q`: `[group][rows][k]` i32
+/// (`Int8Input::code`).
+fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, input: Int8Input) {
+    let Int8Input { signed, scale: s_x, zero: z_x } = input;
+    let (lo, hi) = quant::int8_codes(signed);
     let base = fx.scratch(q);
     let batch = fx.batch();
     let n = fx.b.ins().imul_imm_s(batch, (geo.positions * geo.k) as i64);
@@ -147,8 +150,8 @@ fn quantize(fx: &mut Fx, geo: &Geometry, rows: &Rows, q: usize, s_x: f32, z_x: i
             let v = fx.b.ins().fdiv(v, s);
             let v = fx.b.ins().nearest(v);
             let c = fx.b.ins().fcvt_to_sint_sat(I32, v);
-            let (c, lo, hi) = if signed { (c, -127, 127) } else { (fx.b.ins().iadd_imm_s(c, z_x as i64), 0, 255) };
-            let (lo, hi) = (fx.i32(lo), fx.i32(hi));
+            let c = if signed { c } else { fx.b.ins().iadd_imm_s(c, z_x as i64) };
+            let (lo, hi) = (fx.i32(lo as i64), fx.i32(hi as i64));
             let c = fx.b.ins().smax(c, lo);
             let c = fx.b.ins().smin(c, hi);
             let at = fx.at(dst, i, 4);
@@ -193,7 +196,7 @@ fn native(
         let data = fx.b.ins().iadd_imm_s(w, data as i64);
         let (kv, cv, zx, un) = (fx.i(k as i64), fx.i(pg as i64), fx.i32(z_x as i64), fx.i32(unsigned as i64));
         fx.call(table::TABLE, &[qg, nrows, kv, data, cv, tile, zx, table16, un]);
-        super::for_each_row(fx, geo, |fx, r, (b, p)| {
+        geometry::for_each_row(fx, geo, |fx, r, (b, p)| {
             let row = fx.at(tile, r, 4 * pad as i64);
             let panel_body = |fx: &mut Fx, panel: Value, valid: usize| {
                 let first = fx.b.ins().iadd_imm_s(panel, (g * panels) as i64);
@@ -216,10 +219,10 @@ fn native(
                     if fuse {
                         y = post.apply(fx, y, r, o);
                     }
-                    super::store_lanes_split(fx, geo, out, y, b, p, o, lanes);
+                    geometry::store_lanes_split(fx, geo, out, y, b, p, o, lanes);
                 }
             };
-            super::for_each_panel(fx, geo, panel_body);
+            geometry::for_each_panel(fx, geo, panel_body);
         });
     }
 }
@@ -260,26 +263,7 @@ impl Kernel<'_> {
                 fx.at(qbase, ri, 4 * k as i64)
             })
             .collect();
-        // Accumulators per row: 2 (i32 / f32) or 4 (i64) vectors.
-        let acc: Vec<Vec<Variable>> = (0..mr)
-            .map(|_| match self.sum {
-                Sum::I32 => {
-                    let z = fx.i32(0);
-                    let z = fx.b.ins().splat(I32X4, z);
-                    (0..2).map(|_| fx.var(I32X4, z)).collect()
-                }
-                Sum::I64 => {
-                    let z = fx.i(0);
-                    let z = fx.b.ins().splat(I64X2, z);
-                    (0..4).map(|_| fx.var(I64X2, z)).collect()
-                }
-                Sum::Clamp(..) => {
-                    let z = fx.fc(F32X4, 0.0);
-                    (0..2).map(|_| fx.var(F32X4, z)).collect()
-                }
-                Sum::Ordered => vec![],
-            })
-            .collect();
+        let acc: Vec<Vec<Variable>> = (0..mr).map(|_| self.accumulators(fx)).collect();
         let pbase = self.products.map(|(p, _)| fx.scratch(p));
         let (lo, end) = (fx.i(0), fx.i(k as i64));
         fx.for_range(lo, end, 1, |fx, kk| {
@@ -291,33 +275,7 @@ impl Kernel<'_> {
                 let xs = fx.b.ins().splat(I32X4, xq);
                 for v in 0..2 {
                     let t = self.term(fx, w[v], xq, xs, zw[v], zxzw[v]);
-                    match self.sum {
-                        Sum::I32 => {
-                            let a = fx.b.use_var(acc[i][v]);
-                            let s = fx.b.ins().iadd(a, t);
-                            fx.b.def_var(acc[i][v], s);
-                        }
-                        Sum::I64 => {
-                            let halves = [fx.b.ins().swiden_low(t), fx.b.ins().swiden_high(t)];
-                            for (h, part) in halves.into_iter().enumerate() {
-                                let a = fx.b.use_var(acc[i][2 * v + h]);
-                                let s = fx.b.ins().iadd(a, part);
-                                fx.b.def_var(acc[i][2 * v + h], s);
-                            }
-                        }
-                        Sum::Clamp(..) | Sum::Ordered => {
-                            let tf = fx.b.ins().fcvt_from_sint(F32X4, t);
-                            let p = fx.b.ins().fmul(scale[v], tf);
-                            if let Some(pb) = pbase {
-                                let at = fx.at(pb, kk, (4 * PANEL) as i64);
-                                fx.st(p, at, 16 * v as i64);
-                            } else {
-                                let a = fx.b.use_var(acc[i][v]);
-                                let s = fx.b.ins().fadd(a, p);
-                                fx.b.def_var(acc[i][v], s);
-                            }
-                        }
-                    }
+                    self.add(fx, &acc[i], v, t, scale[v], pbase.map(|pb| (pb, kk)));
                 }
             }
         });
@@ -328,48 +286,109 @@ impl Kernel<'_> {
                 if lanes == 0 {
                     continue;
                 }
-                let mut y = match self.sum {
-                    Sum::I32 => {
-                        let a = fx.b.use_var(acc[v]);
-                        let f = fx.b.ins().fcvt_from_sint(F32X4, a);
-                        fx.b.ins().fmul(scale[v], f)
-                    }
-                    Sum::I64 => {
-                        let mut l = vec![];
-                        for h in 0..2 {
-                            let a = fx.b.use_var(acc[2 * v + h]);
-                            for lane in 0..2 {
-                                let s = fx.b.ins().extractlane(a, lane);
-                                l.push(fx.b.ins().fcvt_from_sint(F32, s));
-                            }
-                        }
-                        let f = common::vector(fx, &l);
-                        fx.b.ins().fmul(scale[v], f)
-                    }
-                    Sum::Clamp(lo, hi) => {
-                        let a = fx.b.use_var(acc[v]);
-                        fx.clamp(a, lo, hi)
-                    }
-                    Sum::Ordered => {
-                        let Accumulate::Ordered { order, lo, hi, leak } = self.accumulate else { unreachable!() };
-                        let (pb, keys) = (pbase.expect("products"), self.products.expect("products").1);
-                        let keys = fx.scratch(keys);
-                        let mut l = vec![];
-                        for lane in 0..lanes {
-                            let base = fx.b.ins().iadd_imm_s(pb, (4 * (4 * v + lane)) as i64);
-                            let p = Products { base, stride: (4 * PANEL) as i64, k, perm: self.perm, keys };
-                            l.push(common::ordered_sum(fx, order, lo as f32, hi as f32, leak as f32, &p));
-                        }
-                        common::vector(fx, &l)
-                    }
-                };
+                let mut y = self.sum(fx, acc, v, lanes, scale[v], pbase);
                 y = fx.b.ins().fadd(y, bias[v]);
                 let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
                 let o = fx.b.ins().iadd_imm_s(o, (g * geo.per_group() + 4 * v) as i64);
                 if self.fuse {
                     y = self.post.apply(fx, y, ri, o);
                 }
-                super::store_lanes(fx, geo, self.out, y, ri, o, lanes);
+                geometry::store_lanes(fx, geo, self.out, y, ri, o, lanes);
+            }
+        }
+    }
+
+    /// A row's accumulators: 2 (i32 / f32) or 4 (i64) vectors, none for ordered sums.
+    fn accumulators(&self, fx: &mut Fx) -> Vec<Variable> {
+        match self.sum {
+            Sum::I32 => {
+                let z = fx.i32(0);
+                let z = fx.b.ins().splat(I32X4, z);
+                (0..2).map(|_| fx.var(I32X4, z)).collect()
+            }
+            Sum::I64 => {
+                let z = fx.i(0);
+                let z = fx.b.ins().splat(I64X2, z);
+                (0..4).map(|_| fx.var(I64X2, z)).collect()
+            }
+            Sum::Clamp(..) => {
+                let z = fx.fc(F32X4, 0.0);
+                (0..2).map(|_| fx.var(F32X4, z)).collect()
+            }
+            Sum::Ordered => vec![],
+        }
+    }
+
+    /// Adds the terms `t` of columns `4v..4v+4` to a row's accumulators
+    /// (`acc`), or stores their products `scale·t` at step `kk` of the
+    /// products scratch (`products`, ordered sums).
+    fn add(&self, fx: &mut Fx, acc: &[Variable], v: usize, t: Value, scale: Value, products: Option<(Value, Value)>) {
+        match self.sum {
+            Sum::I32 => {
+                let a = fx.b.use_var(acc[v]);
+                let s = fx.b.ins().iadd(a, t);
+                fx.b.def_var(acc[v], s);
+            }
+            Sum::I64 => {
+                let halves = [fx.b.ins().swiden_low(t), fx.b.ins().swiden_high(t)];
+                for (h, part) in halves.into_iter().enumerate() {
+                    let a = fx.b.use_var(acc[2 * v + h]);
+                    let s = fx.b.ins().iadd(a, part);
+                    fx.b.def_var(acc[2 * v + h], s);
+                }
+            }
+            Sum::Clamp(..) | Sum::Ordered => {
+                let tf = fx.b.ins().fcvt_from_sint(F32X4, t);
+                let p = fx.b.ins().fmul(scale, tf);
+                if let Some((pb, kk)) = products {
+                    let at = fx.at(pb, kk, (4 * PANEL) as i64);
+                    fx.st(p, at, 16 * v as i64);
+                } else {
+                    let a = fx.b.use_var(acc[v]);
+                    let s = fx.b.ins().fadd(a, p);
+                    fx.b.def_var(acc[v], s);
+                }
+            }
+        }
+    }
+
+    /// The dequantized (and clamped, or ordered-folded) sums of columns
+    /// `4v..4v+lanes` of a row, before the bias.
+    fn sum(&self, fx: &mut Fx, acc: &[Variable], v: usize, lanes: usize, scale: Value, pbase: Option<Value>) -> Value {
+        let k = self.geo.k;
+        match self.sum {
+            Sum::I32 => {
+                let a = fx.b.use_var(acc[v]);
+                let f = fx.b.ins().fcvt_from_sint(F32X4, a);
+                fx.b.ins().fmul(scale, f)
+            }
+            Sum::I64 => {
+                let mut l = vec![];
+                for h in 0..2 {
+                    let a = fx.b.use_var(acc[2 * v + h]);
+                    for lane in 0..2 {
+                        let s = fx.b.ins().extractlane(a, lane);
+                        l.push(fx.b.ins().fcvt_from_sint(F32, s));
+                    }
+                }
+                let f = common::vector(fx, &l);
+                fx.b.ins().fmul(scale, f)
+            }
+            Sum::Clamp(lo, hi) => {
+                let a = fx.b.use_var(acc[v]);
+                fx.clamp(a, lo, hi)
+            }
+            Sum::Ordered => {
+                let Some(Leaky { order, lo, hi, leak }) = Leaky::of(&self.accumulate) else { unreachable!() };
+                let (pb, keys) = (pbase.expect("products"), self.products.expect("products").1);
+                let keys = fx.scratch(keys);
+                let mut l = vec![];
+                for lane in 0..lanes {
+                    let base = fx.b.ins().iadd_imm_s(pb, (4 * (4 * v + lane)) as i64);
+                    let p = Products { base, stride: (4 * PANEL) as i64, k, perm: self.perm, keys };
+                    l.push(common::ordered_sum(fx, order, lo, hi, leak, &p));
+                }
+                common::vector(fx, &l)
             }
         }
     }
@@ -416,17 +435,17 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]
     let shape = node.param("weight").expect("a MAC layer has weights").shape.clone();
     let prepared = quant::prepare(&node.hw.format, &Tensor::new(shape, weights.to_vec()));
     let Some(Prepared::Int8 { codes, scales, zero_points }) = prepared else { unreachable!("int8 weights") };
-    let (s_x, _) = input_params(&node.hw.format);
+    let s_x = input_of(node).expect("an int8 layer").scale;
     let bias = node.param("bias").map(|b| &b.data[..]);
     let (pg, k) = (geo.per_group(), geo.k);
     let sum = plan(node, geo, entries).expect("planned when compiling");
-    let mut out = vec![0.0f32; super::panel_words(geo, k + 3) + if entries.is_some() { 65536 } else { 0 }];
-    let group = |col: usize| if scales.len() == 1 { 0 } else { col };
-    let region = |n: usize| super::panel_words(geo, n);
-    super::put_panels(geo, &mut out, 0, k, |col, j| f32::from_bits(codes[col * k + j] as u32));
-    super::put_panels(geo, &mut out, region(k), 1, |col, _| f32::from_bits(zero_points[group(col)] as u32));
-    super::put_panels(geo, &mut out, region(k + 1), 1, |col, _| s_x * scales[group(col)]);
-    super::put_panels(geo, &mut out, region(k + 2), 1, |col, _| bias.map_or(0.0, |b| b[col]));
+    let mut out = vec![0.0f32; geometry::panel_words(geo, k + 3) + if entries.is_some() { 65536 } else { 0 }];
+    let group = |col: usize| quant::scale_index(scales.len(), col);
+    let region = |n: usize| geometry::panel_words(geo, n);
+    geometry::put_panels(geo, &mut out, 0, k, |col, j| f32::from_bits(codes[col * k + j] as u32));
+    geometry::put_panels(geo, &mut out, region(k), 1, |col, _| f32::from_bits(zero_points[group(col)] as u32));
+    geometry::put_panels(geo, &mut out, region(k + 1), 1, |col, _| s_x * scales[group(col)]);
+    geometry::put_panels(geo, &mut out, region(k + 2), 1, |col, _| bias.map_or(0.0, |b| b[col]));
     if let Some(e) = entries {
         let at = region(k + 3);
         for (dst, e) in out[at..].iter_mut().zip(e) {
@@ -438,7 +457,7 @@ pub fn pack(geo: &Geometry, node: &Node, weights: &[f32], entries: Option<&[i32]
         out.extend(table::pack_table(entries.expect("a table")));
         for g in 0..geo.groups {
             let cols = g * pg..(g + 1) * pg;
-            let zp: Vec<i32> = cols.clone().map(|c| zero_points[if scales.len() == 1 { 0 } else { c }]).collect();
+            let zp: Vec<i32> = cols.clone().map(|c| zero_points[group(c)]).collect();
             out.extend(table::pack_group(&codes[cols.start * k..cols.end * k], &zp, k, pg));
         }
     }

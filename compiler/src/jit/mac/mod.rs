@@ -1,6 +1,7 @@
 //! Multiply-accumulate layers (dense, conv2d, and the convolutions and dense
-//! layers inside denoise blocks): the input rows a layer reduces over, the
-//! packed weights, and the kernel of each number format.
+//! layers inside denoise blocks): the kernel of each number format, the
+//! packed weights, and the host functions the kernels call. `geometry` is
+//! the GEMM view every kernel shares; `mod.rs` dispatches to the kernels.
 //!
 //! A MAC layer is a GEMM: row `r` is one input patch (a dense layer's whole
 //! input, or one conv position), column `o` one output channel, each output
@@ -16,117 +17,28 @@ pub mod denoise;
 mod fold;
 mod fp32;
 mod gemm;
+mod geometry;
 mod int8;
 mod ordered;
 mod table;
 
-use super::emit::Fx;
+use super::layer::Layer;
 use super::noise::Post;
-use super::Layer;
-use analog_runtime::interp::ops::window;
 use analog_runtime::ir::hardware::{Accumulate, Format};
-use analog_runtime::ir::{Node, NodeKind, Op};
-use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
-use cranelift_codegen::ir::{InstBuilder, Type, Value};
+use analog_runtime::ir::{Graph, Node, NodeKind, Op};
+use cranelift_codegen::ir::types::{F32, I32, I64};
+use cranelift_codegen::ir::Type;
+use geometry::Geometry;
 
-/// Output columns per packed panel.
-pub const PANEL: usize = 8;
-
-/// The shape of a MAC layer as a GEMM.
-#[derive(Clone, Debug)]
-pub struct Geometry {
-    /// Output channels (all groups).
-    pub cols: usize,
-    pub groups: usize,
-    /// Reduction length of one output.
-    pub k: usize,
-    /// Rows per sample (conv positions; 1 for dense).
-    pub positions: usize,
-    /// Elements of one sample's input.
-    pub in_size: usize,
-    pub conv: Option<Conv>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Conv {
-    pub shape: [usize; 3],
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-}
-
-impl Geometry {
-    pub fn of(g: &analog_runtime::ir::Graph, node: &Node) -> Geometry {
-        let NodeKind::Op { op, inputs } = &node.kind else { unreachable!("a MAC node") };
-        let x_shape = &g.node(inputs[0]).shape;
-        let in_size = x_shape.iter().product();
-        match op {
-            Op::Conv2d { out, kernel, stride, padding, groups } => {
-                let (c, h, w) = (x_shape[0], x_shape[1], x_shape[2]);
-                let positions =
-                    window(h, kernel[0], stride[0], padding[0]) * window(w, kernel[1], stride[1], padding[1]);
-                Geometry {
-                    cols: *out,
-                    groups: *groups,
-                    k: c / groups * kernel[0] * kernel[1],
-                    positions,
-                    in_size,
-                    conv: Some(Conv { shape: [c, h, w], kernel: *kernel, stride: *stride, padding: *padding }),
-                }
-            }
-            _ => Geometry { cols: node.shape[0], groups: 1, k: in_size, positions: 1, in_size, conv: None },
+/// Multiply-accumulates per sample of a node (0 for ops without weights).
+pub fn mac_count(g: &Graph, node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => {
+            let geo = Geometry::of(g, node);
+            geo.out_size() * geo.k
         }
+        _ => 0,
     }
-
-    pub fn per_group(&self) -> usize {
-        self.cols / self.groups
-    }
-
-    /// Panels per group.
-    pub fn panels(&self) -> usize {
-        self.per_group().div_ceil(PANEL)
-    }
-
-    /// Rows of the batch (`i64`): `batch · positions`.
-    pub fn rows(&self, fx: &mut Fx) -> Value {
-        let batch = fx.batch();
-        fx.b.ins().imul_imm_s(batch, self.positions as i64)
-    }
-
-    /// Elements of one sample's output.
-    pub fn out_size(&self) -> usize {
-        self.cols * self.positions
-    }
-}
-
-/// Writes `n` values per output column, `value(col, j)`, as panels
-/// `[group][panel][n][8]` from `out[at]` (lanes past a group's last column
-/// keep their zeros). Every packed layout is a run of these regions.
-pub fn put_panels(geo: &Geometry, out: &mut [f32], at: usize, n: usize, value: impl Fn(usize, usize) -> f32) {
-    let (pg, panels) = (geo.per_group(), geo.panels());
-    for g in 0..geo.groups {
-        for o in 0..pg {
-            let gp = g * panels + o / PANEL;
-            for j in 0..n {
-                out[at + (gp * n + j) * PANEL + o % PANEL] = value(g * pg + o, j);
-            }
-        }
-    }
-}
-
-/// Elements of one [`put_panels`] region of `n` values per column.
-pub fn panel_words(geo: &Geometry, n: usize) -> usize {
-    geo.groups * geo.panels() * n * PANEL
-}
-
-/// FP32 weights `[cols][k]` in panels `[group][panel][k][8]` (zero-padded),
-/// then the bias `[group][panel][8]`.
-pub fn pack_f32(geo: &Geometry, w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let k = geo.k;
-    let mut out = vec![0.0; panel_words(geo, k + 1)];
-    put_panels(geo, &mut out, 0, k, |col, j| w[col * k + j]);
-    put_panels(geo, &mut out, panel_words(geo, k), 1, |col, _| bias.map_or(0.0, |b| b[col]));
-    out
 }
 
 /// Host functions of the MAC kernels: `(name, pointer)`.
@@ -149,238 +61,14 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     v
 }
 
-/// Where a layer's input rows are: `[group][batch][positions][k]` (`group_stride` bytes apart).
-pub struct Rows {
-    pub base: Value,
-    pub group_stride: Value,
-}
-
-impl Rows {
-    /// The first row of group `g`.
-    pub fn group(&self, fx: &mut Fx, g: usize) -> Value {
-        let off = fx.b.ins().imul_imm_s(self.group_stride, g as i64);
-        fx.b.ins().iadd(self.base, off)
-    }
-}
-
-/// Copies every conv patch into scratch (`[group][batch][positions][k]`),
-/// zero outside the input; a dense layer's rows are its input itself. A
-/// padded input is first copied into a zero-bordered plane, so a patch is
-/// loads at constant offsets from its corner, four values at a time.
-fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
-    let Some(conv) = &geo.conv else {
-        let zero = layer.fx.i(0);
-        return Rows { base: x, group_stride: zero };
-    };
-    let group_bytes = 4 * super::layout::MAX_BATCH * geo.positions * geo.k;
-    let off = layer.scratch.take(group_bytes * geo.groups);
-    let [c, h, w] = conv.shape;
-    let ([ph, pw], [kh, kw], [sh, sw]) = (conv.padding, conv.kernel, conv.stride);
-    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
-    let padded = (ph, pw) != (0, 0);
-    let plane_off = padded.then(|| layer.scratch.take(4 * c * hp * wp));
-    let fx = &mut layer.fx;
-    let base = fx.scratch(off);
-    let cg = c / geo.groups;
-    let (oh, ow) = (window(h, kh, sh, ph), window(w, kw, sw, pw));
-    let batch_bytes = (4 * geo.positions * geo.k) as i64;
-    let plane = plane_off.map(|o| fx.scratch(o));
-    if let Some(plane) = plane {
-        // The border stays zero: only the interior is written below.
-        let (zero, n) = (fx.i(0), fx.i((c * hp * wp) as i64));
-        fx.for_range(zero, n, 1, |fx, i| {
-            let (z, at) = (fx.f(0.0), fx.at(plane, i, 4));
-            fx.st(z, at, 0);
-        });
-    }
-    let (zero, batch) = (fx.i(0), fx.batch());
-    fx.for_range(zero, batch, 1, |fx, b| {
-        let xb = fx.at(x, b, 4 * geo.in_size as i64);
-        let src = match plane {
-            Some(plane) => {
-                let (chans, hv) = (fx.i(c as i64), fx.i(h as i64));
-                fx.for_range(zero, chans, 1, |fx, ch| {
-                    fx.for_range(zero, hv, 1, |fx, r| {
-                        // Input row `(ch, r)` goes to padded row `(ch, r + ph)`, column `pw`.
-                        let row = fx.b.ins().imul_imm_s(ch, h as i64);
-                        let row = fx.b.ins().iadd(row, r);
-                        let from = fx.at(xb, row, 4 * w as i64);
-                        let to = fx.b.ins().imul_imm_s(ch, hp as i64);
-                        let to = fx.b.ins().iadd(to, r);
-                        let to = fx.at(plane, to, 4 * wp as i64);
-                        copy_run(fx, from, 0, to, 4 * (ph * wp + pw) as i64, w);
-                    });
-                });
-                plane
-            }
-            None => xb,
-        };
-        let (sh_rows, sw_cols) = if padded { (hp, wp) } else { (h, w) };
-        for g in 0..geo.groups {
-            let dst_b = fx.b.ins().imul_imm_s(b, batch_bytes);
-            let dst_b = fx.b.ins().iadd(base, dst_b);
-            let dst_b = fx.b.ins().iadd_imm_s(dst_b, (g * group_bytes) as i64);
-            let (lo, ohv) = (fx.i(0), fx.i(oh as i64));
-            fx.for_range(lo, ohv, 1, |fx, i| {
-                let owv = fx.i(ow as i64);
-                fx.for_range(lo, owv, 1, |fx, j| {
-                    let p = fx.b.ins().imul_imm_s(i, ow as i64);
-                    let p = fx.b.ins().iadd(p, j);
-                    let dst = fx.at(dst_b, p, 4 * geo.k as i64);
-                    // The patch's corner: row i·sh, column j·sw of the (padded) plane.
-                    let corner = fx.b.ins().imul_imm_s(i, (sh * sw_cols) as i64);
-                    let col = fx.b.ins().imul_imm_s(j, sw as i64);
-                    let corner = fx.b.ins().iadd(corner, col);
-                    let corner = fx.at(src, corner, 4);
-                    let mut at = 0;
-                    for ch in 0..cg {
-                        for u in 0..kh {
-                            let from = (4 * (((g * cg + ch) * sh_rows + u) * sw_cols)) as i64;
-                            copy_run(fx, corner, from, dst, 4 * at as i64, kw);
-                            at += kw;
-                        }
-                    }
-                });
-            });
-        }
-    });
-    let group_stride = fx.i(group_bytes as i64);
-    Rows { base, group_stride }
-}
-
-/// Copies `n` f32 from `src + from` to `dst + to` (byte offsets), four at a time.
-fn copy_run(fx: &mut Fx, src: Value, from: i64, dst: Value, to: i64, n: usize) {
-    let mut e = 0;
-    while e < n {
-        let ty = if n - e >= 4 { F32X4 } else { F32 };
-        let v = fx.ld(ty, src, from + 4 * e as i64);
-        fx.st(v, dst, to + 4 * e as i64);
-        e += if ty == F32X4 { 4 } else { 1 };
-    }
-}
-
-/// Per sample, `max|x|·max|w|` into scratch (for σ in `fs`); its offset.
-fn full_scale(layer: &mut Layer, geo: &Geometry, x: Value) -> Option<usize> {
-    let node = layer.node();
-    if !node.hw.noise.as_ref().is_some_and(analog_runtime::interp::noise::uses_full_scale) {
-        return None;
-    }
-    let w_max = node.param("weight").map_or(0.0, |w| w.data.iter().fold(0.0f32, |m, v| m.max(v.abs())));
-    let off = layer.scratch.take(4 * super::layout::MAX_BATCH);
-    let fx = &mut layer.fx;
-    let out = fx.scratch(off);
-    let (zero, batch) = (fx.i(0), fx.batch());
-    fx.for_range(zero, batch, 1, |fx, b| {
-        let xb = fx.at(x, b, 4 * geo.in_size as i64);
-        let (lo, hi) = (fx.i(0), fx.i(geo.in_size as i64));
-        let m = fx.max_abs(xb, lo, hi);
-        let wm = fx.f(w_max);
-        let s = fx.b.ins().fmul(m, wm);
-        let at = fx.at(out, b, 4);
-        fx.st(s, at, 0);
-    });
-    Some(off)
-}
-
-/// The address of output `(row r, column o)` of `[batch][cols][positions]`
-/// (`r = b·positions + p`).
-pub fn out_addr(fx: &mut Fx, geo: &Geometry, out: Value, r: Value, o: Value) -> Value {
-    if geo.positions == 1 {
-        let idx = fx.b.ins().imul_imm_s(r, geo.cols as i64);
-        let idx = fx.b.ins().iadd(idx, o);
-        return fx.at(out, idx, 4);
-    }
-    let pos = fx.i(geo.positions as i64);
-    let b = fx.b.ins().udiv(r, pos);
-    let p = fx.b.ins().urem(r, pos);
-    let idx = fx.b.ins().imul_imm_s(b, geo.out_size() as i64);
-    let col = fx.b.ins().imul_imm_s(o, geo.positions as i64);
-    let idx = fx.b.ins().iadd(idx, col);
-    let idx = fx.b.ins().iadd(idx, p);
-    fx.at(out, idx, 4)
-}
-
-/// Stores the first `lanes` lanes of `y` as outputs `(r, o..o+lanes)`: one
-/// vector store where they are contiguous (dense), else lane by lane.
-pub fn store_lanes(fx: &mut Fx, geo: &Geometry, out: Value, y: Value, r: Value, o: Value, lanes: usize) {
-    let at = out_addr(fx, geo, out, r, o);
-    store_at(fx, geo, at, y, lanes);
-}
-
-/// [`store_lanes`] for row `r = b·positions + p` given as `(b, p)` (no division).
-#[allow(clippy::too_many_arguments)]
-pub fn store_lanes_split(
-    fx: &mut Fx,
-    geo: &Geometry,
-    out: Value,
-    y: Value,
-    b: Value,
-    p: Value,
-    o: Value,
-    lanes: usize,
-) {
-    if geo.positions == 1 {
-        return store_lanes(fx, geo, out, y, b, o, lanes);
-    }
-    let idx = fx.b.ins().imul_imm_s(b, geo.out_size() as i64);
-    let col = fx.b.ins().imul_imm_s(o, geo.positions as i64);
-    let idx = fx.b.ins().iadd(idx, col);
-    let idx = fx.b.ins().iadd(idx, p);
-    let at = fx.at(out, idx, 4);
-    store_at(fx, geo, at, y, lanes);
-}
-
-fn store_at(fx: &mut Fx, geo: &Geometry, at: Value, y: Value, lanes: usize) {
-    if geo.positions == 1 && lanes == 4 {
-        fx.st(y, at, 0);
-        return;
-    }
-    let stride = 4 * geo.positions as i64;
-    for lane in 0..lanes {
-        let v = fx.b.ins().extractlane(y, lane as u8);
-        fx.st(v, at, stride * lane as i64);
-    }
-}
-
-/// `body(fx, panel, valid)` for each panel of a group: the full ones in a
-/// loop (`valid = 8`), then the partial one, if any.
-pub fn for_each_panel(fx: &mut Fx, geo: &Geometry, body: impl Fn(&mut Fx, Value, usize)) {
-    let (full, partial) = (geo.per_group() / PANEL, geo.per_group() % PANEL);
-    if full > 0 {
-        let (zero, n) = (fx.i(0), fx.i(full as i64));
-        fx.for_range(zero, n, 1, |fx, panel| body(fx, panel, PANEL));
-    }
-    if partial > 0 {
-        let panel = fx.i(full as i64);
-        body(fx, panel, partial);
-    }
-}
-
-/// `body(fx, r, (b, p))` for every row `r = b·positions + p` of the batch.
-pub fn for_each_row(fx: &mut Fx, geo: &Geometry, body: impl Fn(&mut Fx, Value, (Value, Value))) {
-    let (zero, batch) = (fx.i(0), fx.batch());
-    if geo.positions == 1 {
-        fx.for_range(zero, batch, 1, |fx, b| body(fx, b, (b, zero)));
-        return;
-    }
-    let positions = fx.i(geo.positions as i64);
-    fx.for_range(zero, batch, 1, |fx, b| {
-        let first = fx.b.ins().imul_imm_s(b, geo.positions as i64);
-        fx.for_range(zero, positions, 1, |fx, p| {
-            let r = fx.b.ins().iadd(first, p);
-            body(fx, r, (b, p));
-        });
-    });
-}
-
 /// Emits a dense or conv2d layer.
 pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let node = layer.node();
     let geo = Geometry::of(layer.graph, node);
     let x = layer.fx.buf(node.inputs()[0].index());
-    let fs = full_scale(layer, &geo, x);
+    let fs = geometry::full_scale(layer, &geo, x);
     let post = Post::new(layer, fs);
-    let rows = rows(layer, &geo, x);
+    let rows = geometry::rows(layer, &geo, x);
     let out = layer.fx.buf(layer.dest.index());
     let fused = match (&node.hw.format, &node.hw.accumulate) {
         (Format::Fp32, Accumulate::Exact | Accumulate::Clamp { .. }) => fp32::emit(layer, &geo, &rows, out, &post),
@@ -395,14 +83,9 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
     Ok(())
 }
 
-/// Emits a denoise block.
-pub fn emit_denoise(layer: &mut Layer) -> Result<(), String> {
-    denoise::emit(layer)
-}
-
 /// Every node's product table entries (`common::table_entries`): int8
 /// nodes with a non-exact multiplier; read or tabulated once per compile.
-pub fn tables(g: &analog_runtime::ir::Graph) -> Result<Vec<Option<Vec<i32>>>, String> {
+pub fn tables(g: &Graph) -> Result<Vec<Option<Vec<i32>>>, String> {
     g.nodes
         .iter()
         .map(|node| match node.hw.format {
@@ -414,11 +97,11 @@ pub fn tables(g: &analog_runtime::ir::Graph) -> Result<Vec<Option<Vec<i32>>>, St
 
 /// A MAC layer's weights (`[cols][k]`, after any weight noise) packed for
 /// its kernel, bias included (`table`: its entry of [`tables`]).
-pub fn pack(g: &analog_runtime::ir::Graph, node: &Node, weights: &[f32], table: Option<&[i32]>) -> Vec<f32> {
+pub fn pack(g: &Graph, node: &Node, weights: &[f32], table: Option<&[i32]>) -> Vec<f32> {
     let geo = Geometry::of(g, node);
     match (&node.hw.format, &node.hw.accumulate) {
         (Format::Fp32, Accumulate::Exact | Accumulate::Clamp { .. }) => {
-            pack_f32(&geo, weights, node.param("bias").map(|b| &b.data[..]))
+            geometry::pack_f32(&geo, weights, node.param("bias").map(|b| &b.data[..]))
         }
         (Format::Fp32, Accumulate::Ordered { .. }) => ordered::pack(&geo, node, weights),
         (Format::Int8 { .. }, _) => int8::pack(&geo, node, weights, table),

@@ -12,20 +12,29 @@
 //! magnitude bits inverted for descending), sorted (any sort of these
 //! distinct keys gives the stable order), and folded in key order.
 
-use super::{fold, Geometry, Rows, PANEL};
+use super::fold;
+use super::geometry::{self, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
+use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
-use crate::jit::{Kernels, Layer};
-use analog_runtime::ir::hardware::{Accumulate, Order};
+use crate::jit::Kernels;
+use analog_runtime::derived::format::Leaky;
+use analog_runtime::ir::hardware::Order;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 
 /// `sort(keys: *mut u64, n: u64)`: sorts `n` keys ascending (host code).
-pub const SORT: &str = "analogc_sort_u64";
+const SORT: &str = "analogc_sort_u64";
 
-extern "C" fn sort_u64(keys: *mut u64, n: u64) {
-    // SAFETY: compiled code passes its scratch region of `n` keys.
+/// Sorts the `n` keys at `keys` ascending.
+///
+/// # Safety
+/// `keys` points to `n` writable, initialized u64 that nothing else
+/// accesses during the call (compiled code passes its scratch region of
+/// `n` keys).
+unsafe extern "C" fn sort_u64(keys: *mut u64, n: u64) {
+    // SAFETY: the caller's contract.
     let keys = unsafe { std::slice::from_raw_parts_mut(keys, n as usize) };
     keys.sort_unstable();
 }
@@ -40,27 +49,17 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     vec![(SORT, vec![I64, I64], None)]
 }
 
-/// The fold's constants.
-#[derive(Copy, Clone)]
-struct Fold {
-    lo: f32,
-    hi: f32,
-    leak: f32,
-}
-
-impl Fold {
-    /// `clamp(leak·s + p, lo, hi)`
-    fn step(self, fx: &mut Fx, s: Value, p: Value) -> Value {
-        let ty = fx.b.func.dfg.value_type(s);
-        let ls = if self.leak == 1.0 {
-            s
-        } else {
-            let l = fx.fc(ty, self.leak);
-            fx.b.ins().fmul(l, s)
-        };
-        let v = fx.b.ins().fadd(ls, p);
-        fx.clamp(v, self.lo, self.hi)
-    }
+/// One step of the fold, `clamp(leak·s + p, lo, hi)`.
+fn step(fx: &mut Fx, fold: Leaky, s: Value, p: Value) -> Value {
+    let ty = fx.b.func.dfg.value_type(s);
+    let ls = if fold.leak == 1.0 {
+        s
+    } else {
+        let l = fx.fc(ty, fold.leak);
+        fx.b.ins().fmul(l, s)
+    };
+    let v = fx.b.ins().fadd(ls, p);
+    fx.clamp(v, fold.lo, fold.hi)
 }
 
 /// Which products a pass over the natural order folds.
@@ -81,10 +80,10 @@ enum Mask {
 /// with the host's fold; the Cranelift kernels leave it to the caller).
 pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &Post) -> Result<bool, String> {
     let node = layer.node();
-    let Accumulate::Ordered { order, lo, hi, leak } = node.hw.accumulate else {
+    let Some(fold) = Leaky::of(&node.hw.accumulate) else {
         return Err(format!("`{}` is not ordered", node.name));
     };
-    let fold = Fold { lo: lo as f32, hi: hi as f32, leak: leak as f32 };
+    let order = fold.order;
     let id = layer.id.index();
     match order {
         Order::Ascending | Order::Descending => {
@@ -125,7 +124,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
             for g in 0..geo.groups {
                 let x = rows.group(fx, g);
                 let k = Lanes { geo, fold, order, perm, passes, out, w, x, g };
-                super::for_each_panel(fx, geo, |fx, panel, valid| k.panel(fx, panel, valid));
+                geometry::for_each_panel(fx, geo, |fx, panel, valid| k.panel(fx, panel, valid));
             }
         }
     }
@@ -135,7 +134,7 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
 /// The vectorized kernel of one group.
 struct Lanes<'a> {
     geo: &'a Geometry,
-    fold: Fold,
+    fold: Leaky,
     order: Order,
     perm: Option<Value>,
     passes: &'a [Mask],
@@ -187,7 +186,7 @@ impl Lanes<'_> {
                         let w = fx.ld_ro(F32X4, wk, 16 * v as i64);
                         let p = fx.b.ins().fmul(w, xs);
                         let s = fx.b.use_var(*acc);
-                        let new = self.fold.step(fx, s, p);
+                        let new = step(fx, self.fold, s, p);
                         let zero = fx.fc(F32X4, 0.0);
                         let s = match mask {
                             Mask::All => new,
@@ -210,7 +209,7 @@ impl Lanes<'_> {
                 let y = fx.b.ins().fadd(s, b);
                 let o = fx.b.ins().imul_imm_s(panel, PANEL as i64);
                 let o = fx.b.ins().iadd_imm_s(o, (self.g * geo.per_group() + 4 * v) as i64);
-                let at = super::out_addr(fx, geo, self.out, r, o);
+                let at = geometry::out_addr(fx, geo, self.out, r, o);
                 if geo.positions == 1 && lanes == 4 {
                     fx.st(y, at, 0);
                 } else {
@@ -234,7 +233,7 @@ fn sorted(
     rows: &Rows,
     out: Value,
     w: Value,
-    fold: Fold,
+    fold: Leaky,
     descending: bool,
     prod_off: usize,
     keys_off: usize,
@@ -291,7 +290,7 @@ fn sorted(
                     let pa = fx.at(prod, j, 4);
                     let p = fx.ld(F32, pa, 0);
                     let cur = fx.b.use_var(s);
-                    let new = fold.step(fx, cur, p);
+                    let new = step(fx, fold, cur, p);
                     fx.b.def_var(s, new);
                 });
                 let sv = fx.b.use_var(s);
@@ -301,7 +300,7 @@ fn sorted(
                 let ba = fx.at(w, ba, 4);
                 let bias = fx.ld_ro(F32, ba, 0);
                 let y = fx.b.ins().fadd(sv, bias);
-                let at = super::out_addr(fx, geo, out, r, col);
+                let at = geometry::out_addr(fx, geo, out, r, col);
                 fx.st(y, at, 0);
             });
         });
@@ -372,5 +371,5 @@ fn sift_down(fx: &mut Fx, a: Value, root: Value, end: Value) {
 
 /// FP32 weights in panels `[group][panel][k][8]`, then the bias (as `fp32`).
 pub fn pack(geo: &Geometry, node: &analog_runtime::ir::Node, weights: &[f32]) -> Vec<f32> {
-    super::pack_f32(geo, weights, node.param("bias").map(|b| &b.data[..]))
+    geometry::pack_f32(geo, weights, node.param("bias").map(|b| &b.data[..]))
 }
