@@ -2,7 +2,8 @@
 //! occurs on data, and what it becomes at a layer's output: `s_x·s_w·√((K·μ_d)²
 //! + K·σ_d²)` (`docs/analysis.md`).
 
-use analog_runtime::ir::hardware::{Format, Multiplier, TableLayout};
+use analog_runtime::derived::format::Int8Input;
+use analog_runtime::ir::hardware::{Multiplier, TableLayout};
 use analog_runtime::ir::{Graph, Node, NodeKind, Op};
 use analog_runtime::multiplier::{self, Design};
 use analog_runtime::product_table::{Layout, ProductTable};
@@ -64,9 +65,7 @@ pub fn weighted(histogram: &[u64], errors: &[i64]) -> Weighted {
 /// (one per output channel, or one): an integer product times `s_x·s_w` is in
 /// the layer's output units.
 pub fn int8_scales(node: &Node) -> Option<(f64, f64)> {
-    let Format::Int8 { signed, input_range: [lo, hi], .. } = &node.hw.format else { return None };
-    let (lo, hi) = (*lo as f32, *hi as f32);
-    let s_x = if *signed { quant::symmetric_scale(lo.abs().max(hi.abs())) } else { quant::asymmetric_params(lo, hi).0 };
+    let s_x = Int8Input::of(&node.hw.format)?.scale;
     let computed;
     let prepared = match &node.prepared {
         Some(p) => p,
