@@ -431,6 +431,39 @@ fn counts_follow_one_rule_in_every_command() {
 }
 
 #[test]
+fn a_dataset_on_the_command_line_replaces_the_models_own() {
+    // A model whose `data` folder does not exist here.
+    let dir = std::env::temp_dir().join(format!("analogc-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::fs::read_to_string(repo().join("examples/mnist_mlp.anl")).unwrap();
+    let weights = repo().join("examples/weights/mnist_mlp.safetensors");
+    let source = source.replace("\"weights/mnist_mlp.safetensors\"", &format!("{:?}", weights.display().to_string()));
+    let source = source.replace("\"../data/mnist\"", "\"no-such-folder\"");
+    let examples = repo().join("examples");
+    let source = source
+        .replace("\"profiles/", &format!("\"{}/profiles/", examples.display()))
+        .replace("\"multipliers/", &format!("\"{}/multipliers/", examples.display()));
+    let model = dir.join("moved.anl");
+    std::fs::write(&model, source).unwrap();
+    let m = model.to_str().unwrap();
+    let r = analogc(&["eval", m, "--limit", "10", "--trials", "1"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(text(&r.stderr).contains("error[E0801]"), "{}", text(&r.stderr));
+    let data = repo().join("data/mnist");
+    let d = data.to_str().unwrap();
+    for args in [
+        &["eval", m, "--data", d, "--limit", "10", "--trials", "1"][..],
+        &["sweep", m, "--data", d, "--limit", "10", "--trials", "1", "--sigma", "0.1,1"],
+        &["analyze", m, "--calibrate", d, "--limit", "10"],
+        &["bench", m, "--data", d, "--limit", "10", "--repeat", "1"],
+    ] {
+        let r = analogc(args);
+        assert_eq!(r.status.code(), Some(0), "{args:?}: {}", text(&r.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn eval_reports_bad_datasets() {
     let r = analogc(&["eval", "examples/mnist_mlp_walking.anl", "--data", "tests/fixtures/run", "--limit", "10"]);
     assert_eq!(r.status.code(), Some(1));

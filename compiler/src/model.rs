@@ -21,6 +21,8 @@ pub struct Model {
     front: FrontEnd,
     lowered: Lowered,
     optimized: bool,
+    /// Whether its own `data` folder was checked.
+    own_data: bool,
     /// The passes run and how many changes each made (none when unoptimized).
     passes_run: Vec<(&'static str, usize)>,
     /// Weights and tables read once, shared by every model loaded from this one.
@@ -31,23 +33,35 @@ impl Model {
     /// Loads `file` with `settings` (`--set` overrides, `PATH=VALUE`), checks
     /// it, lowers it and runs the pass pipeline.
     pub fn load(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
-        Model::load_with(file.as_ref(), settings, Arc::default(), true)
+        Model::load_with(file.as_ref(), settings, Arc::default(), true, true)
+    }
+
+    /// As [`Model::load`], for a command that reads another dataset than the
+    /// model's own `data`: that folder is not checked (it may not exist here).
+    pub fn load_for_other_data(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
+        Model::load_with(file.as_ref(), settings, Arc::default(), true, false)
     }
 
     /// As [`Model::load`], without the passes (the graph as lowered).
     pub fn load_unoptimized(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
-        Model::load_with(file.as_ref(), settings, Arc::default(), false)
+        Model::load_with(file.as_ref(), settings, Arc::default(), false, true)
     }
 
     /// The same file loaded again with `extra` overrides after this model's own
     /// (weights and tables are not read again).
     pub fn with_settings(&self, extra: &[String]) -> Result<Model> {
         let settings: Vec<String> = self.settings.iter().chain(extra).cloned().collect();
-        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized)
+        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized, self.own_data)
     }
 
-    fn load_with(file: &Path, settings: &[String], loader: Arc<FsLoader>, optimize: bool) -> Result<Model> {
-        let front = check::check_file_with(file, &*loader, settings);
+    fn load_with(
+        file: &Path,
+        settings: &[String],
+        loader: Arc<FsLoader>,
+        optimize: bool,
+        own_data: bool,
+    ) -> Result<Model> {
+        let front = check::check_file_for(file, &*loader, settings, own_data);
         if front.diags.has_errors() {
             return Err(Error::User { sources: Box::new(front.map), diagnostics: front.diags.list });
         }
@@ -73,6 +87,7 @@ impl Model {
             front,
             lowered,
             optimized: optimize,
+            own_data,
             passes_run,
             loader,
         })

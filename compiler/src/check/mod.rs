@@ -58,9 +58,15 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> FrontEnd {
 
 /// Runs the whole front end on the file at `path`, with `--set` overrides.
 pub fn check_file_with(path: &Path, loader: &dyn Loader, settings: &[String]) -> FrontEnd {
+    check_file_for(path, loader, settings, true)
+}
+
+/// As [`check_file_with`]; the model's `data` folder is checked only when
+/// `own_data` (a command given another dataset does not read it).
+pub fn check_file_for(path: &Path, loader: &dyn Loader, settings: &[String], own_data: bool) -> FrontEnd {
     let mut diags = Diagnostics::default();
     match read_root(path, loader, &mut diags) {
-        Some(text) => check_source_with(path, text, loader, settings),
+        Some(text) => check_source_with(path, text, loader, settings, own_data),
         None => FrontEnd { map: SourceMap::default(), diags, ast: None, model: None },
     }
 }
@@ -68,11 +74,11 @@ pub fn check_file_with(path: &Path, loader: &dyn Loader, settings: &[String]) ->
 /// Runs the whole front end on `text`, as if read from `path` (imports and
 /// weights are found relative to it).
 pub fn check_source(path: &Path, text: String, loader: &dyn Loader) -> FrontEnd {
-    check_source_with(path, text, loader, &[])
+    check_source_with(path, text, loader, &[], true)
 }
 
-fn check_source_with(path: &Path, text: String, loader: &dyn Loader, settings: &[String]) -> FrontEnd {
-    let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![] };
+fn check_source_with(path: &Path, text: String, loader: &dyn Loader, settings: &[String], own_data: bool) -> FrontEnd {
+    let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![], own_data };
     let root = c.load(normalize(path), text, None);
     let syntax_ok = !c.diags.has_errors();
     if syntax_ok {
@@ -101,6 +107,8 @@ struct Checker<'a> {
     map: SourceMap,
     diags: Diagnostics,
     files: Vec<Loaded>,
+    /// Whether the model's `data` folder is checked.
+    own_data: bool,
 }
 
 /// A path with `.` and `a/..` removed, so one file is one path.
@@ -211,6 +219,7 @@ impl Checker<'_> {
             profiles: &profiles,
             diags: &mut self.diags,
             defining: None,
+            own_data: self.own_data,
         };
         let checked = mc.check(model);
         if self.diags.has_errors() {

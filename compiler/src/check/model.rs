@@ -86,6 +86,9 @@ pub struct ModelChecker<'a> {
     pub diags: &'a mut Diagnostics,
     /// The layer being checked, to catch one that reads its own output.
     pub defining: Option<String>,
+    /// Whether to check the `data` folder the model names (not when the
+    /// command reads another dataset).
+    pub own_data: bool,
 }
 
 impl ModelChecker<'_> {
@@ -126,7 +129,7 @@ impl ModelChecker<'_> {
         self.require_interface(m);
         self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
         if let Some((dir, span)) = &data_at {
-            if !out.inputs.is_empty() {
+            if self.own_data && !out.inputs.is_empty() {
                 super::data::check(dir, *span, &out.inputs, self.loader, self.diags);
             }
         }

@@ -2,7 +2,7 @@
 
 use super::output::print_or_fail;
 use super::progress::ctrl_c;
-use super::{load, Cli, ExecArgs, Outcome};
+use super::{loaded_or_report, Cli, ExecArgs, Outcome};
 use crate::analysis::{analyze as static_report, analyze_calibrated, sweep_midpoints, CalibrateOptions};
 use crate::data::Data;
 use crate::diag::Code;
@@ -64,7 +64,14 @@ fn calibrated(model: &Model, data_arg: &str, args: &AnalyzeArgs) -> Result<crate
 }
 
 pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> Outcome {
-    let model = match load(cli, &args.file, &args.exec.set) {
+    // `--calibrate DATA` replaces the model's own data, which then need not exist.
+    let other_data = args.calibrate.as_deref().is_some_and(|d| !d.is_empty());
+    let loaded = if other_data {
+        Model::load_for_other_data(&args.file, &args.exec.set)
+    } else {
+        Model::load(&args.file, &args.exec.set)
+    };
+    let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,
     };

@@ -2,10 +2,11 @@
 
 use super::output::{fail, print_or_fail};
 use super::progress::Bar;
-use super::{load, Cli, ExecArgs, Outcome};
+use super::{loaded_or_report, Cli, ExecArgs, Outcome};
 use crate::analysis::fit::split_list;
 use crate::analysis::{fit_ame as fit, FitAmeOptions};
 use crate::json::to_sorted_json;
+use crate::model::Model;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -49,7 +50,12 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
     if let Err(e) = options.check() {
         return fail(cli, e);
     }
-    let model = match load(cli, &args.file, &args.exec.set) {
+    // `--data` replaces the model's own data, which then need not exist.
+    let loaded = match args.data {
+        Some(_) => Model::load_for_other_data(&args.file, &args.exec.set),
+        None => Model::load(&args.file, &args.exec.set),
+    };
+    let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,
     };

@@ -164,7 +164,12 @@ pub fn run(cli: &Cli) -> Outcome {
 
 /// Loads a model (its warnings printed), or reports why it cannot.
 fn load(cli: &Cli, file: &Path, settings: &[String]) -> Result<Model, Outcome> {
-    match Model::load(file, settings) {
+    loaded_or_report(cli, Model::load(file, settings))
+}
+
+/// Prints a loaded model's warnings, or reports why it did not load.
+fn loaded_or_report(cli: &Cli, model: crate::error::Result<Model>) -> Result<Model, Outcome> {
+    match model {
         Ok(model) => {
             report(cli, model.sources(), model.warnings());
             Ok(model)
@@ -181,7 +186,12 @@ fn load_with_data(
     data: Option<&str>,
     limit: Option<usize>,
 ) -> Result<(Model, Data), Outcome> {
-    let model = load(cli, file, settings)?;
+    // A dataset named on the command line replaces the model's own, which then
+    // need not exist.
+    let model = match data {
+        Some(_) => loaded_or_report(cli, Model::load_for_other_data(file, settings))?,
+        None => load(cli, file, settings)?,
+    };
     match Data::open(&model, data, limit) {
         Ok(d) => Ok((model, d)),
         Err(e) => Err(fail(cli, e)),
