@@ -158,3 +158,18 @@ fn truncated_files_never_panic() {
     }
 }
 
+/// `examples/import` holds what the importer writes for its ONNX file: re-imported, the
+/// same text and the same weights.
+#[test]
+fn the_example_is_what_the_importer_writes() {
+    let dir = repo().join("examples/import");
+    let options = ImportOptions {
+        name: "mnist_lenet5".into(),
+        input_dtype: InputDtype::U8,
+        scale: Some(0.00392156862745098),
+        normalize: Some((0.1307, 0.3081)),
+    };
+    let imported = import_onnx(&std::fs::read(dir.join("mnist_lenet5.onnx")).unwrap(), &options).unwrap();
+    assert_eq!(imported.anl, std::fs::read_to_string(dir.join("mnist_lenet5.anl")).unwrap());
+    assert!(imported.safetensors == Some(std::fs::read(dir.join("mnist_lenet5.safetensors")).unwrap()));
+}

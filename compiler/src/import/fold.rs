@@ -157,7 +157,7 @@ pub fn reshape_per_sample(target: &[i64], full: &[usize], allow_zero: bool) -> O
     }
     if let Some(k) = infer {
         let rest: usize = dims.iter().product();
-        if rest == 0 || count % rest != 0 {
+        if rest == 0 || !count.is_multiple_of(rest) {
             return None;
         }
         dims[k] = count / rest;

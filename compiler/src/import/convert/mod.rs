@@ -4,6 +4,9 @@
 //! `Identity`); then the outputs. Shapes are of one sample: ONNX's first axis
 //! is the batch and is dropped.
 
+mod dense;
+mod window;
+
 use super::layers::{pair, Layer, Weight};
 use super::names::{identifier, layer_name, Names};
 use super::proto::{tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto};
@@ -28,7 +31,8 @@ pub struct Input {
 }
 
 /// What an ONNX value is, once imported.
-pub(super) enum Value {
+#[derive(Clone)]
+enum Value {
     Const(Tensor),
     /// A tensor of the model: its identifier, its shape per sample, and the
     /// layer that computes it (none for an input).
@@ -39,7 +43,7 @@ pub(super) enum Value {
     },
 }
 
-pub(super) struct Ctx {
+struct Ctx {
     pub opset: i64,
     values: HashMap<String, Value>,
     /// How many nodes and graph outputs read each value.
@@ -266,7 +270,7 @@ impl Ctx {
                         format!("`axis = {axis}`: only `axis = 1` (each sample to a vector) is supported"),
                     ));
                 }
-                self.flatten(node, x, shape);
+                self.flatten(node, x, shape)?;
             }
             "Reshape" => self.reshape(node)?,
             other => unreachable!("`{other}` passed the check of supported operators"),
@@ -275,19 +279,15 @@ impl Ctx {
     }
 
     /// A value to a vector: `flatten`, or nothing when it is one already.
-    fn flatten(&mut self, node: &NodeProto, x: String, shape: Vec<usize>) {
+    fn flatten(&mut self, node: &NodeProto, x: String, shape: Vec<usize>) -> Result<(), ImportError> {
         if shape.len() == 1 {
-            let value = self.values.get(&node.input[0]).map(|v| match v {
-                Value::Act { id, shape, layer } => Value::Act { id: id.clone(), shape: shape.clone(), layer: *layer },
-                Value::Const(t) => Value::Const(t.clone()),
-            });
-            if let Some(v) = value {
-                self.set(node, v);
-            }
+            let value = self.value(node, 0)?.clone();
+            self.set(node, value);
         } else {
             let n = shape.iter().product();
             self.layer(node, Layer::new("flatten", vec![x], vec![n]));
         }
+        Ok(())
     }
 
     fn reshape(&mut self, node: &NodeProto) -> Result<(), ImportError> {
@@ -305,10 +305,10 @@ impl Ctx {
         let per_sample = fold::reshape_per_sample(&target, &full, allow_zero);
         match per_sample {
             Some(dims) if dims == shape => {
-                let value = Value::Act { id: x, shape, layer: None };
+                let value = self.value(node, 0)?.clone();
                 self.set(node, value);
             }
-            Some(dims) if dims.len() == 1 => self.flatten(node, x, shape),
+            Some(dims) if dims.len() == 1 => self.flatten(node, x, shape)?,
             _ => {
                 return Err(unsupported(
                     node,
@@ -317,278 +317,6 @@ impl Ctx {
             }
         }
         Ok(())
-    }
-
-    fn gemm(&mut self, node: &NodeProto) -> Result<(), ImportError> {
-        let (x, shape) = self.act(node, 0)?;
-        let n = vector(node, &shape)?;
-        let (alpha, beta) = (self.float_attr(node, "alpha", 1.0), self.float_attr(node, "beta", 1.0));
-        let has_c = node.input.get(2).is_some_and(|c| !c.is_empty());
-        if self.int_attr(node, "transA", 0) != 0 || alpha != 1.0 || (has_c && beta != 1.0) {
-            return Err(unsupported(
-                node,
-                "only `transA = 0`, `alpha = 1`, `beta = 1` (as PyTorch exports `nn.Linear`) are supported",
-            ));
-        }
-        let b = self.float_constant(node, 1)?;
-        if b.dims.len() != 2 {
-            return Err(unsupported(
-                node,
-                format!("its weight `{}` has dimensions {:?}, not 2", node.input[1], b.dims),
-            ));
-        }
-        let trans_b = self.int_attr(node, "transB", 0) != 0;
-        let (out, inner) = if trans_b { (b.dims[0], b.dims[1]) } else { (b.dims[1], b.dims[0]) };
-        if inner != n {
-            return Err(unsupported(
-                node,
-                format!("its weight `{}` {:?} does not fit an input of {n} features", node.input[1], b.dims),
-            ));
-        }
-        let base = layer_name(node.name(), node.op_type(), Some(&node.input[1]));
-        let name = self.names.unique(&base);
-        let weight = if trans_b {
-            Weight::kept("weight", &node.input[1], vec![out, n], floats(&b))
-        } else {
-            Weight::made("weight", &name, vec![out, n], transpose(&floats(&b), n, out))
-        };
-        let mut layer = Layer::new("dense", vec![x], vec![out]);
-        layer.arg(None, out.to_string());
-        layer.weights.push(weight);
-        layer.has_bias = true;
-        if has_c {
-            let c = self.float_constant(node, 2)?;
-            let bias = match *pad_left(&c.dims, 2) {
-                [1, k] if k == out => Weight::kept("bias", &node.input[2], vec![out], floats(&c)),
-                [1, 1] => Weight::made("bias", &name, vec![out], vec![floats(&c)[0]; out]),
-                _ => {
-                    return Err(unsupported(
-                        node,
-                        format!("its bias `{}` {:?} is not one number per output", node.input[2], c.dims),
-                    ))
-                }
-            };
-            layer.weights.push(bias);
-        }
-        self.push(node, name, layer);
-        Ok(())
-    }
-
-    fn matmul(&mut self, node: &NodeProto) -> Result<(), ImportError> {
-        let (x, shape) = self.act(node, 0)?;
-        let n = vector(node, &shape)?;
-        let b = self.float_constant(node, 1)?;
-        if b.dims.len() != 2 || b.dims[0] != n {
-            return Err(unsupported(
-                node,
-                format!("its second operand `{}` {:?} is not a [{n}, out] matrix: only MatMul of a vector by a constant matrix is supported", node.input[1], b.dims),
-            ));
-        }
-        let out = b.dims[1];
-        let name = self.names.unique(&layer_name(node.name(), node.op_type(), Some(&node.input[1])));
-        let mut layer = Layer::new("dense", vec![x], vec![out]);
-        layer.arg(None, out.to_string());
-        layer.weights.push(Weight::made("weight", &name, vec![out, n], transpose(&floats(&b), n, out)));
-        layer.has_bias = true;
-        self.push(node, name, layer);
-        Ok(())
-    }
-
-    /// `add` of two tensors of the model, or a constant added to the output of
-    /// the dense or conv layer right before it: its bias.
-    fn add(&mut self, node: &NodeProto) -> Result<(), ImportError> {
-        let (a, b) = (self.value(node, 0)?, self.value(node, 1)?);
-        match (a, b) {
-            (Value::Act { id: x, shape: sx, .. }, Value::Act { id: y, shape: sy, .. }) => {
-                if sx != sy {
-                    return Err(unsupported(
-                        node,
-                        format!("it adds {sx:?} to {sy:?}: `add` takes two tensors of one shape (no broadcasting)"),
-                    ));
-                }
-                let (x, y, shape) = (x.clone(), y.clone(), sx.clone());
-                self.layer(node, Layer::new("add", vec![x, y], shape));
-                Ok(())
-            }
-            (Value::Const(_), Value::Const(_)) => Err(unsupported(node, "it adds two constants")),
-            (Value::Act { .. }, Value::Const(_)) => self.bias_add(node, 0, 1),
-            (Value::Const(_), Value::Act { .. }) => self.bias_add(node, 1, 0),
-        }
-    }
-
-    fn bias_add(&mut self, node: &NodeProto, act: usize, constant: usize) -> Result<(), ImportError> {
-        let not_bias = || {
-            unsupported(node, "a constant is added to something other than a dense or conv layer it is the bias of (read by this `Add` only); only `Add` of two tensors of the model (`add`) or of a bias is supported")
-        };
-        let Some(Value::Act { id, shape, layer: Some(k) }) = self.values.get(&node.input[act]) else {
-            return Err(not_bias());
-        };
-        let (id, shape, k) = (id.clone(), shape.clone(), *k);
-        let is_mac = matches!(self.layers[k].op, "dense" | "conv2d") && self.layers[k].name == id;
-        if !is_mac || self.readers.get(&node.input[act]) != Some(&1) {
-            return Err(not_bias());
-        }
-        let c = self.float_constant(node, constant)?;
-        let channels = shape[0];
-        let padded = pad_left(&c.dims, shape.len() + 1);
-        let per_channel = padded.len() == shape.len() + 1
-            && padded[0] == 1
-            && (padded[1] == channels || padded[1] == 1)
-            && padded[2..].iter().all(|&d| d == 1);
-        if !per_channel {
-            return Err(unsupported(
-                node,
-                format!(
-                    "the constant `{}` {:?} added to `{id}` {shape:?} is not one number per channel",
-                    node.input[constant], c.dims
-                ),
-            ));
-        }
-        let values = floats(&c);
-        let values = if values.len() == channels { values } else { vec![values[0]; channels] };
-        let layer = &mut self.layers[k];
-        let bias = match layer.weights.iter().position(|w| w.role == "bias") {
-            Some(b) => {
-                let sum = layer.weights[b].data.iter().zip(&values).map(|(x, y)| x + y).collect();
-                Weight::made("bias", &layer.name, vec![channels], sum)
-            }
-            None if c.len() == channels => Weight::kept("bias", &node.input[constant], vec![channels], values),
-            None => Weight::made("bias", &layer.name, vec![channels], values),
-        };
-        layer.weights.retain(|w| w.role != "bias");
-        layer.weights.push(bias);
-        layer.node = format!("{} + {}", layer.node, node_label(node));
-        self.set(node, Value::Act { id, shape, layer: Some(k) });
-        Ok(())
-    }
-
-    fn conv(&mut self, node: &NodeProto) -> Result<(), ImportError> {
-        let (x, shape) = self.act(node, 0)?;
-        let w = self.float_constant(node, 1)?;
-        if w.dims.len() == 3 {
-            return Err(unsupported(node, "a 1-D convolution: the language has `conv2d` only so far"));
-        }
-        let [c, h, wd] = spatial(node, &shape)?;
-        if w.dims.len() != 4 {
-            return Err(unsupported(node, format!("its weight `{}` has dimensions {:?}", node.input[1], w.dims)));
-        }
-        let (out, kh, kw) = (w.dims[0], w.dims[2], w.dims[3]);
-        let groups = self.int_attr(node, "group", 1).max(1) as usize;
-        if w.dims[1] * groups != c || out % groups != 0 {
-            return Err(unsupported(
-                node,
-                format!(
-                    "its weight `{}` {:?} with {groups} groups does not fit {c} input channels",
-                    node.input[1], w.dims
-                ),
-            ));
-        }
-        let kernel = self.ints_attr(node, "kernel_shape");
-        if !kernel.is_empty() && kernel != [kh as i64, kw as i64] {
-            return Err(unsupported(
-                node,
-                format!("`kernel_shape = {kernel:?}` differs from its weight's {:?}", [kh, kw]),
-            ));
-        }
-        let geometry = self.window(node)?;
-        let (oh, ow) = (
-            out_size(node, h, kh, geometry.stride[0], geometry.pad[0], false)?,
-            out_size(node, wd, kw, geometry.stride[1], geometry.pad[1], false)?,
-        );
-        let name = self.names.unique(&layer_name(node.name(), node.op_type(), Some(&node.input[1])));
-        let mut layer = Layer::new("conv2d", vec![x], vec![out, oh, ow]);
-        layer.arg(None, out.to_string());
-        layer.arg(None, pair(kh, kw));
-        geometry.args(&mut layer);
-        if groups != 1 {
-            layer.arg(Some("groups"), groups.to_string());
-        }
-        layer.weights.push(Weight::kept("weight", &node.input[1], w.dims.clone(), floats(&w)));
-        layer.has_bias = true;
-        if node.input.get(2).is_some_and(|b| !b.is_empty()) {
-            let b = self.float_constant(node, 2)?;
-            if b.dims != [out] {
-                return Err(unsupported(
-                    node,
-                    format!("its bias `{}` has dimensions {:?}, not [{out}]", node.input[2], b.dims),
-                ));
-            }
-            layer.weights.push(Weight::kept("bias", &node.input[2], vec![out], floats(&b)));
-        }
-        self.push(node, name, layer);
-        Ok(())
-    }
-
-    fn pool(&mut self, node: &NodeProto) -> Result<(), ImportError> {
-        if node.output.get(1).is_some_and(|i| self.is_read(i)) {
-            return Err(unsupported(node, "its indices output is used"));
-        }
-        let (x, shape) = self.act(node, 0)?;
-        let [c, h, w] = spatial(node, &shape)?;
-        let kernel = self.ints_attr(node, "kernel_shape");
-        let &[kh, kw] = kernel.as_slice() else {
-            return Err(unsupported(node, format!("`kernel_shape = {kernel:?}`: only 2-D pooling is supported")));
-        };
-        let (kh, kw) = (kh.max(1) as usize, kw.max(1) as usize);
-        let geometry = self.window(node)?;
-        let average = node.op_type() == "AveragePool";
-        if average && geometry.pad != [0, 0] && self.int_attr(node, "count_include_pad", 0) == 0 {
-            return Err(unsupported(
-                node,
-                "padding with `count_include_pad = 0`: the language's `avgpool2d` divides by the whole window, padding included",
-            )
-            .help("export with `count_include_pad=True` (PyTorch's default), or pad the input instead"));
-        }
-        for (k, p) in [kh, kw].into_iter().zip(geometry.pad) {
-            if 2 * p > k {
-                return Err(unsupported(node, format!("padding {p} is more than half the kernel {k}")));
-            }
-        }
-        let ceil = self.int_attr(node, "ceil_mode", 0) != 0;
-        let oh = out_size(node, h, kh, geometry.stride[0], geometry.pad[0], ceil)?;
-        let ow = out_size(node, w, kw, geometry.stride[1], geometry.pad[1], ceil)?;
-        let op = if average { "avgpool2d" } else { "maxpool2d" };
-        let mut layer = Layer::new(op, vec![x], vec![c, oh, ow]);
-        layer.arg(None, pair(kh, kw));
-        if geometry.stride != [kh, kw] {
-            layer.arg(Some("stride"), pair(geometry.stride[0], geometry.stride[1]));
-        }
-        if geometry.pad != [0, 0] {
-            layer.arg(Some("padding"), pair(geometry.pad[0], geometry.pad[1]));
-        }
-        self.layer(node, layer);
-        Ok(())
-    }
-
-    /// Strides and symmetric padding of a conv or pool; dilation and
-    /// asymmetric or automatic padding are refused.
-    fn window(&self, node: &NodeProto) -> Result<Window, ImportError> {
-        let strides = self.ints_attr(node, "strides");
-        let pads = self.ints_attr(node, "pads");
-        let dilations = self.ints_attr(node, "dilations");
-        if dilations.iter().any(|&d| d != 1) {
-            return Err(unsupported(node, format!("`dilations = {dilations:?}`: the language has no dilation")));
-        }
-        let auto_pad = self.string_attr(node, "auto_pad");
-        if !matches!(auto_pad.as_str(), "" | "NOTSET" | "VALID") {
-            return Err(unsupported(node, format!("`auto_pad = {auto_pad}`: give explicit `pads` (PyTorch does)")));
-        }
-        let stride = match strides.as_slice() {
-            [] => [1, 1],
-            &[sh, sw] if sh >= 1 && sw >= 1 => [sh as usize, sw as usize],
-            _ => return Err(unsupported(node, format!("`strides = {strides:?}`"))),
-        };
-        let pad = match pads.as_slice() {
-            [] => [0, 0],
-            &[t, l, b, r] if t == b && l == r && t >= 0 && l >= 0 => [t as usize, l as usize],
-            _ => {
-                return Err(unsupported(
-                    node,
-                    format!("`pads = {pads:?}`: the language pads both sides of an axis alike ([top, left, bottom, right] with top = bottom, left = right)"),
-                ))
-            }
-        };
-        Ok(Window { stride, pad })
     }
 
     fn batchnorm(&mut self, node: &NodeProto) -> Result<(), ImportError> {
@@ -656,7 +384,7 @@ impl Ctx {
         }
     }
 
-    pub(super) fn value(&self, node: &NodeProto, k: usize) -> Result<&Value, ImportError> {
+    fn value(&self, node: &NodeProto, k: usize) -> Result<&Value, ImportError> {
         let name = node.input.get(k).map(String::as_str).unwrap_or("");
         if name.is_empty() {
             return Err(unsupported(node, format!("it has no input {}", k + 1)));
@@ -718,7 +446,7 @@ impl Ctx {
         node.attribute.iter().find(|a| a.name() == name)
     }
 
-    pub(super) fn int_attr(&self, node: &NodeProto, name: &str, default: i64) -> i64 {
+    fn int_attr(&self, node: &NodeProto, name: &str, default: i64) -> i64 {
         self.attr(node, name).and_then(|a| a.i).unwrap_or(default)
     }
 
@@ -735,22 +463,6 @@ impl Ctx {
             .and_then(|a| a.s.as_ref())
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .unwrap_or_default()
-    }
-}
-
-struct Window {
-    stride: [usize; 2],
-    pad: [usize; 2],
-}
-
-impl Window {
-    fn args(&self, layer: &mut Layer) {
-        if self.stride != [1, 1] {
-            layer.arg(Some("stride"), pair(self.stride[0], self.stride[1]));
-        }
-        if self.pad != [0, 0] {
-            layer.arg(Some("padding"), pair(self.pad[0], self.pad[1]));
-        }
     }
 }
 
@@ -810,39 +522,9 @@ fn vector(node: &NodeProto, shape: &[usize]) -> Result<usize, ImportError> {
     }
 }
 
-/// `⌊(n + 2p − k) / s⌋ + 1` (the language's); with `ceil`, only when rounding up gives the same.
-fn out_size(node: &NodeProto, n: usize, k: usize, s: usize, p: usize, ceil: bool) -> Result<usize, ImportError> {
-    if n + 2 * p < k {
-        return Err(unsupported(node, format!("a kernel of {k} is larger than the padded input ({n} + 2·{p})")));
-    }
-    let floor = (n + 2 * p - k) / s + 1;
-    if ceil && (n + 2 * p - k) % s != 0 {
-        return Err(unsupported(node, "`ceil_mode = 1` where it adds a window: the language rounds down"));
-    }
-    Ok(floor)
-}
-
 fn floats(t: &Tensor) -> Vec<f32> {
     match &t.values {
         Values::F32(v) => v.clone(),
         Values::I64(v) => v.iter().map(|&x| x as f32).collect(),
     }
-}
-
-/// `m` of `rows × cols`, transposed.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = m[r * cols + c];
-        }
-    }
-    out
-}
-
-/// `dims` with leading 1s up to `rank` (numpy broadcasting); longer stays longer.
-fn pad_left(dims: &[usize], rank: usize) -> Vec<usize> {
-    let mut out = vec![1; rank.saturating_sub(dims.len())];
-    out.extend_from_slice(dims);
-    out
 }
