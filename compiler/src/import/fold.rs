@@ -141,7 +141,8 @@ fn keep_kind(like: &Tensor, values: Vec<i64>) -> Values {
 /// first, of 1) has after a `Reshape` to `target`, or `None` when the reshape
 /// does not keep the batch axis apart.
 pub fn reshape_per_sample(target: &[i64], full: &[usize], allow_zero: bool) -> Option<Vec<usize>> {
-    let count: usize = full.iter().product();
+    let product = |dims: &[usize]| dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let count = product(full)?;
     let mut dims = vec![];
     let mut infer = None;
     for (k, &t) in target.iter().enumerate() {
@@ -156,7 +157,7 @@ pub fn reshape_per_sample(target: &[i64], full: &[usize], allow_zero: bool) -> O
         }
     }
     if let Some(k) = infer {
-        let rest: usize = dims.iter().product();
+        let rest = product(&dims)?;
         if rest == 0 || !count.is_multiple_of(rest) {
             return None;
         }
@@ -164,7 +165,7 @@ pub fn reshape_per_sample(target: &[i64], full: &[usize], allow_zero: bool) -> O
     }
     // The batch axis must stay first and whole: the rest is one sample.
     let per_sample = dims.get(1..)?.to_vec();
-    (dims[0] == 1 && !per_sample.is_empty() && per_sample.iter().product::<usize>() == count).then_some(per_sample)
+    (dims[0] == 1 && !per_sample.is_empty() && product(&per_sample) == Some(count)).then_some(per_sample)
 }
 
 #[cfg(test)]

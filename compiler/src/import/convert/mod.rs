@@ -57,8 +57,10 @@ struct Ctx {
 pub fn convert(model: &ModelProto) -> Result<Converted, Vec<ImportError>> {
     let graph = model.graph.as_ref().ok_or_else(|| vec![fail(Code::OnnxUnreadable, "the ONNX file holds no graph")])?;
     let opset = opset(model).map_err(|e| vec![e])?;
-    let unsupported: Vec<ImportError> = graph.node.iter().filter(|n| !is_supported(n)).map(unsupported_op).collect();
-    if !unsupported.is_empty() {
+    let mut unsupported: Vec<ImportError> =
+        graph.node.iter().filter(|n| !is_supported(n)).map(unsupported_op).collect();
+    if let Some(last) = unsupported.pop() {
+        unsupported.push(last.help(format!("supported ONNX operators: {}", SUPPORTED.join(", "))));
         return Err(unsupported);
     }
     let mut readers = HashMap::new();
@@ -105,7 +107,6 @@ fn unsupported_op(node: &NodeProto) -> ImportError {
         domain => format!("{domain}.{}", node.op_type()),
     };
     fail(Code::OnnxUnsupported, format!("{}: the language has no operation for `{op}`", describe(node)))
-        .help(format!("supported ONNX operators: {}", SUPPORTED.join(", ")))
 }
 
 /// How diagnostics name a node: its op and name (or, unnamed, what it writes).
@@ -174,6 +175,9 @@ impl Ctx {
             }
             if !matches!(shape.len(), 1 | 3) {
                 return Err(unsupported_input(&what, &shape));
+            }
+            if shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).is_none_or(|n| n >= 1 << 32) {
+                return Err(fail(Code::OnnxUnsupported, format!("{what} has shape {shape:?}: 2^32 elements or more")));
             }
             let name = self.names.unique(&identifier(input.name(), "input"));
             let value = Value::Act { id: name.clone(), shape: shape.clone(), layer: None };
@@ -284,7 +288,8 @@ impl Ctx {
             let value = self.value(node, 0)?.clone();
             self.set(node, value);
         } else {
-            let n = shape.iter().product();
+            let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            let n = n.ok_or_else(|| unsupported(node, format!("a tensor of shape {shape:?} is too large")))?;
             self.layer(node, Layer::new("flatten", vec![x], vec![n]));
         }
         Ok(())

@@ -7,6 +7,9 @@ use crate::import::names::layer_name;
 use crate::import::proto::NodeProto;
 use crate::import::ImportError;
 
+/// Larger padding is surely a corrupt file; it would overflow the shape arithmetic.
+const MAX_PAD: i64 = 1 << 20;
+
 impl Ctx {
     pub(super) fn conv(&mut self, node: &NodeProto) -> Result<(), ImportError> {
         let (x, shape) = self.act(node, 0)?;
@@ -20,7 +23,7 @@ impl Ctx {
         }
         let (out, kh, kw) = (w.dims[0], w.dims[2], w.dims[3]);
         let groups = self.int_attr(node, "group", 1).max(1) as usize;
-        if w.dims[1] * groups != c || out % groups != 0 {
+        if w.dims[1].checked_mul(groups) != Some(c) || !out.is_multiple_of(groups) {
             return Err(unsupported(
                 node,
                 format!(
@@ -126,7 +129,12 @@ impl Ctx {
         };
         let pad = match pads.as_slice() {
             [] => [0, 0],
-            &[t, l, b, r] if t == b && l == r && t >= 0 && l >= 0 => [t as usize, l as usize],
+            &[t, l, b, r] if t == b && l == r => {
+                if !(0..=MAX_PAD).contains(&t) || !(0..=MAX_PAD).contains(&l) {
+                    return Err(unsupported(node, format!("`pads = {pads:?}`: out of range")));
+                }
+                [t as usize, l as usize]
+            }
             _ => {
                 return Err(unsupported(
                     node,
