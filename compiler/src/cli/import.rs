@@ -86,7 +86,8 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
     if let Err(outcome) = load(cli, &anl, &[]) {
         return outcome;
     }
-    let mut text = format!("wrote {} ({} layers", anl.display(), imported.layers);
+    let layers = if imported.layers == 1 { "1 layer".to_string() } else { format!("{} layers", imported.layers) };
+    let mut text = format!("wrote {} ({layers}", anl.display());
     if imported.safetensors.is_some() {
         text.push_str(&format!(") and {}\n", weights.display()));
     } else {

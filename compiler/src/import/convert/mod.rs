@@ -145,8 +145,13 @@ impl Ctx {
             };
             if t.elem_type() != 1 {
                 let name = tensor_type_name(t.elem_type());
-                return Err(fail(Code::OnnxType, format!("{what} holds {name}; a model's input is FLOAT"))
-                    .help("use `--input-dtype u8` for 8-bit pixels: the ONNX graph still takes them as FLOAT"));
+                let e = fail(Code::OnnxType, format!("{what} holds {name}; a model's input is FLOAT"));
+                // UINT8: images fed as bytes, which the language reads as `u8` inputs.
+                return Err(if t.elem_type() == 2 {
+                    e.help("export with a FLOAT input and import with `--input-dtype u8`")
+                } else {
+                    e
+                });
             }
             let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
             let Some((_batch, rest)) = dims.split_first() else {
@@ -214,15 +219,20 @@ impl Ctx {
                 self.set(node, Value::Const(t));
             }
             "Identity" | "Dropout" => {
-                if node.op_type() == "Dropout" && node.output.get(1).is_some_and(|m| self.is_read(m)) {
-                    return Err(unsupported(node, "its mask output is used; a model at inference has no dropout mask"));
-                }
-                let value = match self.value(node, 0)? {
-                    Value::Const(t) => Value::Const(t.clone()),
-                    Value::Act { id, shape, layer } => {
-                        Value::Act { id: id.clone(), shape: shape.clone(), layer: *layer }
+                if node.op_type() == "Dropout" {
+                    if node.output.get(1).is_some_and(|m| self.is_read(m)) {
+                        return Err(unsupported(
+                            node,
+                            "its mask output is used; a model at inference has no dropout mask",
+                        ));
                     }
-                };
+                    // From opset 12 a third input can switch dropout on.
+                    let training = node.input.get(2).filter(|t| !t.is_empty()).is_some();
+                    if training && self.constant(node, 2)?.ints().iter().any(|&t| t != 0) {
+                        return Err(unsupported(node, "`training_mode` is true: only inference is supported"));
+                    }
+                }
+                let value = self.value(node, 0)?.clone();
                 self.set(node, value);
             }
             "Shape" => {
