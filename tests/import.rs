@@ -15,7 +15,7 @@ use support::repo;
 /// numpy's differ in the last bits, never more in these small networks.
 const TOLERANCE: (f32, f32) = (1e-5, 1e-4);
 
-const NETWORKS: &[&str] = &["mlp", "lenet5", "residual", "depthwise", "flatten_chain", "old_opset"];
+const NETWORKS: &[&str] = &["mlp", "lenet5", "residual", "depthwise", "flatten_chain", "old_opset", "global_max"];
 
 fn fixtures() -> PathBuf {
     repo().join("tests/fixtures/import")
@@ -112,7 +112,8 @@ fn preprocessing_options_become_input_steps() {
 }
 
 /// Each file of `bad/` is named after the code it must give: E0901 truncated,
-/// E0902 an opset out of range, E0903 an unsupported op and asymmetric pads,
+/// E0902 an opset out of range, E0903 an unsupported op, asymmetric pads, an
+/// average excluding padding and a softmax over channels,
 /// E0904 a missing initializer, E0905 a dynamic shape, E0906 a wrong type,
 /// E0907 external data.
 #[test]

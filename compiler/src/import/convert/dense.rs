@@ -108,14 +108,16 @@ impl Ctx {
 
     fn bias_add(&mut self, node: &NodeProto, act: usize, constant: usize) -> Result<(), ImportError> {
         let not_bias = || {
-            unsupported(node, "a constant is added to something other than a dense or conv layer it is the bias of (read by this `Add` only); only `Add` of two tensors of the model (`add`) or of a bias is supported")
+            unsupported(
+                node,
+                format!("it adds a constant to `{}`: a constant is added only as the bias of the dense or conv layer right before, whose output nothing else reads (`add` takes two tensors of the model)", node.input[act]),
+            )
         };
         let Some(Value::Act { id, shape, layer: Some(k) }) = self.values.get(&node.input[act]) else {
             return Err(not_bias());
         };
         let (id, shape, k) = (id.clone(), shape.clone(), *k);
-        let is_mac = matches!(self.layers[k].op, "dense" | "conv2d") && self.layers[k].name == id;
-        if !is_mac || self.readers.get(&node.input[act]) != Some(&1) {
+        if !matches!(self.layers[k].op, "dense" | "conv2d") || self.readers.get(&node.input[act]) != Some(&1) {
             return Err(not_bias());
         }
         let c = self.float_constant(node, constant)?;

@@ -31,7 +31,6 @@ pub struct Input {
 }
 
 /// What an ONNX value is, once imported.
-#[derive(Clone)]
 enum Value {
     Const(Tensor),
     /// A tensor of the model: its identifier, its shape per sample, and the
@@ -44,7 +43,7 @@ enum Value {
 }
 
 struct Ctx {
-    pub opset: i64,
+    opset: i64,
     values: HashMap<String, Value>,
     /// How many nodes and graph outputs read each value.
     readers: HashMap<String, usize>,
@@ -232,8 +231,7 @@ impl Ctx {
                         return Err(unsupported(node, "`training_mode` is true: only inference is supported"));
                     }
                 }
-                let value = self.value(node, 0)?.clone();
-                self.set(node, value);
+                self.alias(node)?;
             }
             "Shape" => {
                 let t = match self.value(node, 0)? {
@@ -295,8 +293,7 @@ impl Ctx {
     /// A value to a vector: `flatten`, or nothing when it is one already.
     fn flatten(&mut self, node: &NodeProto, x: String, shape: Vec<usize>) -> Result<(), ImportError> {
         if shape.len() == 1 {
-            let value = self.value(node, 0)?.clone();
-            self.set(node, value);
+            self.alias(node)?;
         } else {
             let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
             let n = n.ok_or_else(|| unsupported(node, format!("a tensor of shape {shape:?} is too large")))?;
@@ -320,8 +317,7 @@ impl Ctx {
         let per_sample = fold::reshape_per_sample(&target, &full, allow_zero);
         match per_sample {
             Some(dims) if dims == shape => {
-                let value = self.value(node, 0)?.clone();
-                self.set(node, value);
+                self.alias(node)?;
             }
             Some(dims) if dims.len() == 1 => self.flatten(node, x, shape)?,
             _ => {
@@ -391,6 +387,17 @@ impl Ctx {
 
     fn is_read(&self, name: &str) -> bool {
         !name.is_empty() && self.readers.contains_key(name)
+    }
+
+    /// `node`'s output is its first input, under another name. A bias is
+    /// folded only into a layer's own output: its other readers see it.
+    fn alias(&mut self, node: &NodeProto) -> Result<(), ImportError> {
+        let value = match self.value(node, 0)? {
+            Value::Act { id, shape, .. } => Value::Act { id: id.clone(), shape: shape.clone(), layer: None },
+            Value::Const(t) => Value::Const(t.clone()),
+        };
+        self.set(node, value);
+        Ok(())
     }
 
     fn set(&mut self, node: &NodeProto, value: Value) {

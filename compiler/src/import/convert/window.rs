@@ -22,7 +22,11 @@ impl Ctx {
             return Err(unsupported(node, format!("its weight `{}` has dimensions {:?}", node.input[1], w.dims)));
         }
         let (out, kh, kw) = (w.dims[0], w.dims[2], w.dims[3]);
-        let groups = self.int_attr(node, "group", 1).max(1) as usize;
+        let groups = self.int_attr(node, "group", 1);
+        if groups < 1 {
+            return Err(unsupported(node, format!("`group = {groups}`")));
+        }
+        let groups = groups as usize;
         if w.dims[1].checked_mul(groups) != Some(c) || !out.is_multiple_of(groups) {
             return Err(unsupported(
                 node,
@@ -78,7 +82,10 @@ impl Ctx {
         let &[kh, kw] = kernel.as_slice() else {
             return Err(unsupported(node, format!("`kernel_shape = {kernel:?}`: only 2-D pooling is supported")));
         };
-        let (kh, kw) = (kh.max(1) as usize, kw.max(1) as usize);
+        if kh < 1 || kw < 1 {
+            return Err(unsupported(node, format!("`kernel_shape = {kernel:?}`")));
+        }
+        let (kh, kw) = (kh as usize, kw as usize);
         let geometry = self.window(node)?;
         let average = node.op_type() == "AveragePool";
         if average && geometry.pad != [0, 0] && self.int_attr(node, "count_include_pad", 0) == 0 {
