@@ -171,8 +171,9 @@ fn mutated_files_never_panic() {
     }
 }
 
-/// `examples/import` holds what the importer writes for its ONNX file: re-imported, the
-/// same text and the same weights.
+/// `examples/import`: what the importer writes for its ONNX file is pinned, its
+/// weights are the file beside the annotated copy, and the annotated copy keeps
+/// every line of it, in order, only adding to them (`// added` lines, `on …`).
 #[test]
 fn the_example_is_what_the_importer_writes() {
     let dir = repo().join("examples/import");
@@ -183,6 +184,15 @@ fn the_example_is_what_the_importer_writes() {
         normalize: Some((0.1307, 0.3081)),
     };
     let imported = import_onnx(&std::fs::read(dir.join("mnist_lenet5.onnx")).unwrap(), &options).unwrap();
-    assert_eq!(imported.anl, std::fs::read_to_string(dir.join("mnist_lenet5.anl")).unwrap());
+    insta::assert_snapshot!("example", imported.anl);
     assert!(imported.safetensors == Some(std::fs::read(dir.join("mnist_lenet5.safetensors")).unwrap()));
+    let annotated = std::fs::read_to_string(dir.join("mnist_lenet5_analog.anl")).unwrap();
+    let code = |line: &str| line.split("//").next().unwrap().trim_end().to_string();
+    let mut lines = annotated.lines();
+    for line in imported.anl.lines() {
+        let wanted = code(line);
+        let found =
+            lines.by_ref().any(|a| a.trim() == line.trim() || !wanted.is_empty() && code(a).starts_with(&wanted));
+        assert!(found, "the annotated example lost `{line}`");
+    }
 }
