@@ -103,10 +103,10 @@ fn preprocessing_options_become_input_steps() {
     let out = scratch("options");
     let onnx = fixtures().join("lenet5.onnx");
     let args = ["import", onnx.to_str().unwrap(), "--out", out.to_str().unwrap(), "--name", "digits"];
-    let r = analogc(&[&args[..], &["--input-dtype", "u8", "--scale", "0.5", "--normalize", "0.5,2"]].concat());
+    let r = analogc(&[&args[..], &["--input-dtype", "u8", "--scale", "1/4", "--normalize", "0.5,2"]].concat());
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let anl = std::fs::read_to_string(out.join("digits.anl")).unwrap();
-    assert!(anl.contains("model digits {") && anl.contains("normalize(mean = 0.5, std = 2)"), "{anl}");
+    assert!(anl.contains("model digits {") && anl.contains("scale(0.25)\n    normalize(mean = 0.5, std = 2)"), "{anl}");
     assert!(out.join("digits.safetensors").is_file());
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -23,8 +23,8 @@ pub struct ImportArgs {
     /// The dtype the model's input declares.
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     input_dtype: DtypeArg,
-    /// Put `scale(F)` in front of the network (e.g. 1/255 as 0.00392156862745098).
-    #[arg(long, value_name = "F")]
+    /// Put `scale(F)` in front of the network (a number or a fraction: `1/255`).
+    #[arg(long, value_name = "F", value_parser = number)]
     scale: Option<f64>,
     /// Then `normalize(mean = MEAN, std = STD)`.
     #[arg(long, value_name = "MEAN,STD", value_parser = mean_std)]
@@ -37,8 +37,21 @@ enum DtypeArg {
     F32,
 }
 
+/// A number, or `a/b` as the language writes fractions.
+fn number(s: &str) -> Result<f64, String> {
+    let parse = |x: &str| x.trim().parse::<f64>().map_err(|e| format!("`{x}`: {e}"));
+    let value = match s.split_once('/') {
+        Some((a, b)) => parse(a)? / parse(b)?,
+        None => parse(s)?,
+    };
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("`{s}` is not a finite number"))
+    }
+}
+
 fn mean_std(s: &str) -> Result<(f64, f64), String> {
-    let number = |x: &str| x.trim().parse::<f64>().map_err(|e| format!("`{x}`: {e}"));
     match s.split_once(',') {
         Some((m, d)) => Ok((number(m)?, number(d)?)),
         None => Err("expected MEAN,STD (two numbers)".into()),
