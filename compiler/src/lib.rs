@@ -31,6 +31,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod files;
+pub mod import;
 pub mod infer;
 pub mod jit;
 pub mod json;

@@ -7,6 +7,7 @@ mod bench;
 mod emit;
 mod eval;
 mod fit_ame;
+mod import;
 mod merge;
 mod output;
 mod progress;
@@ -82,6 +83,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print one stage of the pipeline for a file.
     Emit(emit::EmitArgs),
+    /// Turn an ONNX network into a model file and its weights, checked.
+    Import(import::ImportArgs),
 }
 
 /// The backend (`--backend`).
@@ -159,6 +162,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::FitAme(args) => fit_ame::fit_ame(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
         Command::Bench(args) => bench::bench(cli, args),
+        Command::Import(args) => import::import(cli, args),
     }
 }
 

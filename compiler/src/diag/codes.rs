@@ -107,6 +107,14 @@ codes! {
     Interrupted = "E0706", "interrupted";
     BadShards = "E0707", "sweep outputs that cannot be merged";
     OutputBusy = "E0708", "another run is writing the output folder";
+    // `analogc import` of an ONNX file
+    OnnxUnreadable = "E0901", "ONNX file cannot be read or decoded";
+    OnnxOpset = "E0902", "ONNX opset outside the supported range";
+    OnnxUnsupported = "E0903", "ONNX operator or pattern the language cannot express";
+    OnnxMissingTensor = "E0904", "ONNX node reads a tensor nothing defines";
+    OnnxDynamicShape = "E0905", "ONNX shape not known when importing";
+    OnnxType = "E0906", "ONNX tensor of a type the importer cannot use";
+    OnnxExternalData = "E0907", "ONNX tensor stored outside the file";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }

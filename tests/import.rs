@@ -1,0 +1,198 @@
+//! `analogc import`: every ONNX fixture of `tests/fixtures/import` (made by
+//! its `make.py`) imports to a model whose text is pinned, which checks
+//! clean, and whose `analogc run` equals ONNX's outputs (`onnx.reference`)
+//! within `TOLERANCE`; every file of `bad/` gives its diagnostic and exit 1.
+
+mod support;
+
+use analog_runtime::npy;
+use analogc::import::{import_onnx, ImportOptions, InputDtype};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use support::repo;
+
+/// |ours − ONNX's| ≤ ABS + REL·|ONNX's|: f32 sums in another order than
+/// numpy's differ in the last bits, never more in these small networks.
+const TOLERANCE: (f32, f32) = (1e-5, 1e-4);
+
+const NETWORKS: &[&str] = &["mlp", "lenet5", "residual", "depthwise", "flatten_chain", "old_opset", "global_max"];
+
+fn fixtures() -> PathBuf {
+    repo().join("tests/fixtures/import")
+}
+
+fn analogc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_analogc")).args(args).current_dir(repo()).output().expect("runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("analogc-import-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn generated_models_are_pinned() {
+    for name in NETWORKS {
+        let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+        let imported = import_onnx(&bytes, &ImportOptions { name: name.to_string(), ..Default::default() })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        insta::assert_snapshot!(*name, imported.anl);
+    }
+}
+
+#[test]
+fn imported_models_check_clean_and_run_as_onnx() {
+    for name in NETWORKS {
+        let out = scratch(name);
+        let onnx = fixtures().join(format!("{name}.onnx"));
+        let r = analogc(&["import", onnx.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(0), "{name}: {}", text(&r.stderr));
+        assert!(text(&r.stdout).starts_with("wrote "), "{}", text(&r.stdout));
+        let anl = out.join(format!("{name}.anl"));
+        let r = analogc(&["check", anl.to_str().unwrap()]);
+        assert!(r.status.success() && r.stderr.is_empty(), "{name}: {}", text(&r.stderr));
+        let result = out.join("out.npy");
+        let input = fixtures().join(format!("{name}.input.npy"));
+        for backend in ["interp", "jit"] {
+            let r = analogc(&[
+                "run",
+                anl.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--backend",
+                backend,
+                "--output",
+                result.to_str().unwrap(),
+            ]);
+            assert_eq!(r.status.code(), Some(0), "{name}: {}", text(&r.stderr));
+            let ours = npy::read(&std::fs::read(&result).unwrap()).unwrap();
+            let expected = npy::read(&std::fs::read(fixtures().join(format!("{name}.expected.npy"))).unwrap()).unwrap();
+            assert_eq!(ours.data.len(), expected.data.len(), "{name}");
+            for (k, (a, b)) in ours.data.iter().zip(&expected.data).enumerate() {
+                let (abs, rel) = TOLERANCE;
+                assert!((a - b).abs() <= abs + rel * b.abs(), "{name} ({backend}), element {k}: {a} vs ONNX's {b}");
+            }
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn preprocessing_options_become_input_steps() {
+    let bytes = std::fs::read(fixtures().join("lenet5.onnx")).unwrap();
+    let options = ImportOptions {
+        name: "net-1".into(),
+        input_dtype: InputDtype::U8,
+        scale: Some(1.0 / 255.0),
+        normalize: Some((0.1307, 0.3081)),
+    };
+    let imported = import_onnx(&bytes, &options).unwrap();
+    assert_eq!(imported.name, "net_1");
+    assert!(
+        imported.anl.contains(
+            "input x: u8[1, 16, 16] {\n    scale(0.00392156862745098)\n    normalize(mean = 0.1307, std = 0.3081)\n  }\n"
+        ),
+        "{}",
+        imported.anl
+    );
+    let out = scratch("options");
+    let onnx = fixtures().join("lenet5.onnx");
+    let args = ["import", onnx.to_str().unwrap(), "--out", out.to_str().unwrap(), "--name", "digits"];
+    let r = analogc(&[&args[..], &["--input-dtype", "u8", "--scale", "1/4", "--normalize", "0.5,2"]].concat());
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let anl = std::fs::read_to_string(out.join("digits.anl")).unwrap();
+    assert!(anl.contains("model digits {") && anl.contains("scale(0.25)\n    normalize(mean = 0.5, std = 2)"), "{anl}");
+    assert!(out.join("digits.safetensors").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Each file of `bad/` is named after the code it must give: E0901 truncated,
+/// E0902 an opset out of range, E0903 an unsupported op, asymmetric pads, an
+/// average excluding padding and a softmax over channels,
+/// E0904 a missing initializer, E0905 a dynamic shape, E0906 a wrong type,
+/// E0907 external data.
+#[test]
+fn malformed_files_give_their_diagnostic_and_exit_1() {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(fixtures().join("bad")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    let out = scratch("bad");
+    for file in &files {
+        let code = &file.file_name().unwrap().to_str().unwrap()[..5];
+        let r = analogc(&["import", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(1), "{}", file.display());
+        let err = text(&r.stderr);
+        assert!(err.starts_with(&format!("error[{code}]")), "{}: {err}", file.display());
+        assert!(!out.exists(), "{}: wrote something", file.display());
+    }
+    let r = analogc(&["import", "no/such/file.onnx"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(text(&r.stderr).contains("error[E0901]: cannot read `no/such/file.onnx`"));
+}
+
+#[test]
+fn diagnostics_name_the_op_the_node_and_what_is_supported() {
+    let r = analogc(&["import", "tests/fixtures/import/bad/E0903-unsupported-op.onnx", "--out", "/nonexistent"]);
+    let err = text(&r.stderr);
+    assert!(err.contains("`LeakyRelu` node `/act/LeakyRelu`"), "{err}");
+    assert!(err.contains("supported ONNX operators: Gemm, MatMul"), "{err}");
+}
+
+/// Cut anywhere, or with bytes changed, an ONNX file gives a diagnostic or a
+/// model, never a panic (nor an internal error).
+#[test]
+fn mutated_files_never_panic() {
+    let mut state = 14u64;
+    for name in NETWORKS {
+        let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+        let options = ImportOptions { name: name.to_string(), ..Default::default() };
+        let step = (bytes.len() / 97).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            if let Err(e) = import_onnx(&bytes[..cut], &options) {
+                assert!(!e.is_internal(), "{name} cut at {cut}: {e}");
+            }
+        }
+        for _ in 0..1000 {
+            let mut mutant = bytes.clone();
+            for _ in 0..1 + support::splitmix64(&mut state) % 4 {
+                let at = (support::splitmix64(&mut state) % mutant.len() as u64) as usize;
+                mutant[at] = support::splitmix64(&mut state) as u8;
+            }
+            if let Err(e) = import_onnx(&mutant, &options) {
+                assert!(!e.is_internal(), "{name}: {e}");
+            }
+        }
+    }
+}
+
+/// `examples/import`: what the importer writes for its ONNX file is pinned, its
+/// weights are the file beside the annotated copy, and the annotated copy keeps
+/// every line of it, in order, only adding to them (`// added` lines, `on …`).
+#[test]
+fn the_example_is_what_the_importer_writes() {
+    let dir = repo().join("examples/import");
+    let options = ImportOptions {
+        name: "mnist_lenet5".into(),
+        input_dtype: InputDtype::U8,
+        scale: Some(0.00392156862745098),
+        normalize: Some((0.1307, 0.3081)),
+    };
+    let imported = import_onnx(&std::fs::read(dir.join("mnist_lenet5.onnx")).unwrap(), &options).unwrap();
+    insta::assert_snapshot!("example", imported.anl);
+    assert!(imported.safetensors == Some(std::fs::read(dir.join("mnist_lenet5.safetensors")).unwrap()));
+    let annotated = std::fs::read_to_string(dir.join("mnist_lenet5_analog.anl")).unwrap();
+    let code = |line: &str| line.split("//").next().unwrap().trim_end().to_string();
+    let mut lines = annotated.lines();
+    for line in imported.anl.lines() {
+        let wanted = code(line);
+        let found =
+            lines.by_ref().any(|a| a.trim() == line.trim() || !wanted.is_empty() && code(a).starts_with(&wanted));
+        assert!(found, "the annotated example lost `{line}`");
+    }
+}
