@@ -14,7 +14,8 @@
 //! - [`evaluate()`] accuracy over a [`Data`]set with Monte-Carlo trials;
 //! - [`sweep()`] Walking Noise or any annotation over a grid, [`sweep::merge`] shards;
 //! - [`analysis`]: per-layer reports, calibration, the AME fit;
-//! - [`bench()`] speed.
+//! - [`bench()`] speed;
+//! - [`import::import_onnx`] an ONNX network as a model file and its weights.
 //!
 //! Results are typed (serde); errors are [`Error`]s; progress and
 //! cancellation are the caller's ([`control`]). No library code prints, exits

@@ -2,7 +2,7 @@
 //! checked by the normal front end before it is reported written.
 
 use super::output::{fail, print_stdout};
-use super::{load, Cli, Outcome};
+use super::{Cli, Outcome};
 use crate::diag::Code;
 use crate::error::Error;
 use crate::files::{write_atomic, Lock};
@@ -96,8 +96,14 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
     if let Err(e) = write_atomic(&anl, imported.anl.as_bytes()) {
         return fail(cli, unwritable(&anl, e));
     }
-    if let Err(outcome) = load(cli, &anl, &[]) {
-        return outcome;
+    // The importer's output goes through the normal front end; a model that
+    // does not check is the importer's bug, and leaves no files behind.
+    if let Err(e) = crate::model::Model::load(&anl, &[]) {
+        let _ = std::fs::remove_file(&anl);
+        if imported.safetensors.is_some() {
+            let _ = std::fs::remove_file(&weights);
+        }
+        return fail(cli, Error::Internal(format!("the imported model does not check:\n{e}")));
     }
     let layers = if imported.layers == 1 { "1 layer".to_string() } else { format!("{} layers", imported.layers) };
     let mut text = format!("wrote {} ({layers}", anl.display());
