@@ -293,9 +293,14 @@ fn a_second_sweep_on_a_busy_output_folder_fails_at_once() {
 
 /// A C-ordered uint8 `.npy` of `shape`.
 fn npy_u8(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    npy("|u1", shape, data)
+}
+
+/// A C-ordered `.npy` of dtype `descr` (`<i8`, `<f8`…) holding the raw bytes `data`.
+fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {tuple}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -323,6 +328,42 @@ fn run_takes_inputs_by_the_rule_of_a_dataset_folder() {
     let batch = outputs(&[2, 1, 28, 28]);
     assert_eq!(batch.lines().count(), 2);
     assert_eq!(outputs(&[2, 28, 28]), batch);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn labels_and_tables_of_any_numeric_dtype_are_read_by_value() {
+    let dir = std::env::temp_dir().join(format!("analogc-dtypes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // numpy's default integer labels (int64) feed eval.
+    let images: Vec<u8> = (0..3 * 784).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(dir.join("images.npy"), npy_u8(&[3, 1, 28, 28], &images)).unwrap();
+    let labels: Vec<u8> = [7i64, 2, 1].iter().flat_map(|l| l.to_le_bytes()).collect();
+    std::fs::write(dir.join("labels.npy"), npy("<i8", &[3], &labels)).unwrap();
+    let d = dir.to_str().unwrap();
+    let r = analogc(&["eval", "examples/mnist_mlp.anl", "--data", d, "--trials", "1"]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    // A label that is no class index is reported as the value it is.
+    let labels: Vec<u8> = [7f32, 1e30, 1.0].iter().flat_map(|l| l.to_le_bytes()).collect();
+    std::fs::write(dir.join("labels.npy"), npy("<f4", &[3], &labels)).unwrap();
+    let r = analogc(&["eval", "examples/mnist_mlp.anl", "--data", d, "--trials", "1"]);
+    let err = text(&r.stderr);
+    assert!(err.contains("label 1.0000000150474662e30 is not a class index") && !err.contains("4294967295"), "{err}");
+    // A table entry of i32::MIN fits in i32; 1e300 does not, and says so briefly.
+    let table = dir.join("t.npy");
+    let set = |path: &std::path::Path| format!("fc.multiplier=table({:?}, torchapprox)", path.display().to_string());
+    let mut entries = vec![0i32; 65536];
+    entries[3] = i32::MIN;
+    std::fs::write(&table, npy("<i4", &[256, 256], &entries.iter().flat_map(|e| e.to_le_bytes()).collect::<Vec<_>>()))
+        .unwrap();
+    let r = analogc(&["check", "tests/fixtures/analyze/int8.anl", "--set", &set(&table)]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let mut entries = vec![0f64; 65536];
+    entries[3] = 1e300;
+    std::fs::write(&table, npy("<f8", &[256, 256], &entries.iter().flat_map(|e| e.to_le_bytes()).collect::<Vec<_>>()))
+        .unwrap();
+    let r = analogc(&["check", "tests/fixtures/analyze/int8.anl", "--set", &set(&table)]);
+    assert!(text(&r.stderr).contains("entry 1e300 is not a whole number"), "{}", text(&r.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -461,6 +502,19 @@ fn a_dataset_on_the_command_line_replaces_the_models_own() {
         assert_eq!(r.status.code(), Some(0), "{args:?}: {}", text(&r.stderr));
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_table_takes_its_layout_and_signedness_by_position_as_the_docs_write_it() {
+    let table = repo().join("examples/multipliers/mul8s_trunc6.npy");
+    for call in [
+        format!("table({:?}, torchapprox)", table.display().to_string()),
+        format!("table({:?}, torchapprox, true)", table.display().to_string()),
+        format!("table({:?}, layout = torchapprox)", table.display().to_string()),
+    ] {
+        let r = analogc(&["check", "tests/fixtures/analyze/int8.anl", "--set", &format!("fc.multiplier={call}")]);
+        assert_eq!(r.status.code(), Some(0), "{call}: {}", text(&r.stderr));
+    }
 }
 
 #[test]

@@ -138,17 +138,19 @@ fn idx_header(b: &[u8]) -> Result<(Header, usize), String> {
     Ok((Header { dtype, shape }, 4 + 4 * ndim))
 }
 
+/// The bytes of a file, decompressed if gzip'd.
+fn gunzipped(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if !is_gz(bytes) {
+        return Ok(bytes.into());
+    }
+    let mut out = vec![];
+    GzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| format!("corrupt gzip data: {e}"))?;
+    Ok(out.into())
+}
+
 /// Reads a whole IDX or `.npy` array, values as f32.
 pub fn read_array(bytes: &[u8]) -> Result<(Header, Vec<f32>), String> {
-    let raw;
-    let bytes = if is_gz(bytes) {
-        let mut out = vec![];
-        GzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| format!("corrupt gzip data: {e}"))?;
-        raw = out;
-        &raw[..]
-    } else {
-        bytes
-    };
+    let bytes = &gunzipped(bytes)?[..];
     if bytes.starts_with(b"\x93NUMPY") {
         let a = npy::read(bytes)?;
         return Ok((Header { dtype: a.dtype, shape: a.shape }, a.data));
@@ -167,6 +169,17 @@ pub fn read_array(bytes: &[u8]) -> Result<(Header, Vec<f32>), String> {
     Ok((h, data))
 }
 
+/// Reads labels: IDX (u8 or f32), or `.npy` of any integer or float dtype
+/// (numpy's default for integers is int64).
+fn read_labels(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), String> {
+    let bytes = &gunzipped(bytes)?[..];
+    if bytes.starts_with(b"\x93NUMPY") {
+        return npy::read_numbers(bytes).map_err(|e| e.to_string());
+    }
+    let (h, values) = read_array(bytes)?;
+    Ok((h.shape, values.into_iter().map(f64::from).collect()))
+}
+
 impl Dataset {
     /// Reads the test split of the dataset in `dir`.
     pub fn open(dir: &Path) -> Result<Dataset, String> {
@@ -178,17 +191,18 @@ impl Dataset {
         let (images_path, labels_path) = split_files(dir, split)?;
         let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
         let (ih, images) = read_array(&read(&images_path)?).map_err(|e| format!("`{}`: {e}", images_path.display()))?;
-        let (lh, labels) = read_array(&read(&labels_path)?).map_err(|e| format!("`{}`: {e}", labels_path.display()))?;
-        if lh.shape.len() != 1 || lh.shape[0] != ih.shape[0] {
-            return Err(format!("{} images but labels of shape {:?}", ih.shape[0], lh.shape));
+        let (shape, labels) =
+            read_labels(&read(&labels_path)?).map_err(|e| format!("`{}`: {e}", labels_path.display()))?;
+        if shape.len() != 1 || shape[0] != ih.shape[0] {
+            return Err(format!("{} images but labels of shape {shape:?}", ih.shape[0]));
         }
         let labels = labels
             .iter()
             .map(|l| {
-                if l.fract() == 0.0 && *l >= 0.0 {
+                if l.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(l) {
                     Ok(*l as u32)
                 } else {
-                    Err(format!("label {l} is not a class index"))
+                    Err(format!("label {} is not a class index", npy::show(*l)))
                 }
             })
             .collect::<Result<Vec<u32>, String>>()?;

@@ -57,6 +57,59 @@ pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
     Ok(Array { dtype, shape, data })
 }
 
+/// Reads a C-ordered array of any integer or float dtype, values widened to
+/// f64 (exact for integers of magnitude below 2^53): for labels and tables,
+/// whatever dtype numpy gave them.
+pub fn read_numbers(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), ReadError> {
+    use ReadError::Format;
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| Format(format!("not a .npy file: {e}")))?;
+    if npy.order() != npyz::Order::C {
+        return Err(Format("the array is in Fortran order; save it C-ordered".into()));
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
+    let descr = npy.dtype().descr();
+    let values = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
+        "i1" => widen::<i8>(npy)?,
+        "i2" => widen::<i16>(npy)?,
+        "i4" => widen::<i32>(npy)?,
+        "i8" => widen::<i64>(npy)?,
+        "u1" => widen::<u8>(npy)?,
+        "u2" => widen::<u16>(npy)?,
+        "u4" => widen::<u32>(npy)?,
+        "u8" => widen::<u64>(npy)?,
+        "f4" => widen::<f32>(npy)?,
+        "f8" => widen::<f64>(npy)?,
+        _ => return Err(ReadError::Dtype(format!("dtype `{descr}` is not a number type"))),
+    };
+    if values.len() != shape.iter().product::<usize>() {
+        return Err(Format("the file ends before the array does".into()));
+    }
+    Ok((shape, values))
+}
+
+fn widen<T: npyz::Deserialize + Into<Widened>>(npy: npyz::NpyFile<&[u8]>) -> Result<Vec<f64>, ReadError> {
+    let values = npy.into_vec::<T>().map_err(|e| ReadError::Format(format!("cannot read the array: {e}")))?;
+    Ok(values.into_iter().map(|v| v.into().0).collect())
+}
+
+/// Any numpy scalar, widened to f64.
+struct Widened(f64);
+
+macro_rules! widened_from {
+    ($($t:ty),*) => { $(impl From<$t> for Widened { fn from(v: $t) -> Widened { Widened(v as f64) } })* };
+}
+widened_from!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+/// A number as a message shows it: whole numbers in full up to 16 digits,
+/// others in exponent form beyond (`1e300`, not its 301 digits).
+pub fn show(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e16 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Writes an f32 array.
 pub fn write_f32(out: &mut impl std::io::Write, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
     let shape: Vec<u64> = shape.iter().map(|d| *d as u64).collect();

@@ -1,6 +1,8 @@
 //! 256×256 product tables of approximate 8-bit multipliers, in the two
 //! community layouts.
 
+use crate::npy;
+
 /// How a table file is laid out.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -52,51 +54,21 @@ impl ProductTable {
 }
 
 fn read_npy(bytes: &[u8]) -> Result<Vec<i32>, String> {
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a .npy file: {e}"))?;
-    if npy.shape() != [256, 256] {
-        return Err(format!("expected a 256×256 array, found shape {:?}", npy.shape()));
+    let (shape, values) = npy::read_numbers(bytes).map_err(|e| e.to_string())?;
+    if shape != [256, 256] {
+        return Err(format!("expected a 256×256 array, found shape {shape:?}"));
     }
-    if npy.order() != npyz::Order::C {
-        return Err("expected a C-ordered array, found Fortran order".into());
-    }
-    let descr = npy.dtype().descr();
-    let values: Vec<f64> = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
-        "i1" => ints::<i8>(npy)?,
-        "i2" => ints::<i16>(npy)?,
-        "i4" => ints::<i32>(npy)?,
-        "i8" => ints::<i64>(npy)?,
-        "u1" => ints::<u8>(npy)?,
-        "u2" => ints::<u16>(npy)?,
-        "u4" => ints::<u32>(npy)?,
-        "u8" => ints::<u64>(npy)?,
-        "f4" => ints::<f32>(npy)?,
-        "f8" => ints::<f64>(npy)?,
-        _ => return Err(format!("expected an integer or float array, found dtype `{descr}`")),
-    };
     values
         .into_iter()
         .map(|v| {
-            if v.fract() == 0.0 && v.abs() <= i32::MAX as f64 {
+            if v.fract() == 0.0 && (i32::MIN as f64..=i32::MAX as f64).contains(&v) {
                 Ok(v as i32)
             } else {
-                Err(format!("entry {v} is not a whole number that fits in i32"))
+                Err(format!("entry {} is not a whole number that fits in i32", npy::show(v)))
             }
         })
         .collect()
 }
-
-fn ints<T: npyz::Deserialize + Into<Num>>(npy: npyz::NpyFile<&[u8]>) -> Result<Vec<f64>, String> {
-    let values = npy.into_vec::<T>().map_err(|e| format!("cannot read the array: {e}"))?;
-    Ok(values.into_iter().map(|v| v.into().0).collect())
-}
-
-/// Any numpy scalar, widened to f64 (exact for every 8-bit product).
-struct Num(f64);
-
-macro_rules! num_from {
-    ($($t:ty),*) => { $(impl From<$t> for Num { fn from(v: $t) -> Num { Num(v as f64) } })* };
-}
-num_from!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
 #[cfg(test)]
 mod tests {

@@ -95,10 +95,16 @@ const ANALOG_INT: &[Param] = &[
     param("adc_noise", float(NONNEG, ANY, &[Unit::Lsb])),
 ];
 
+// All positional, as `docs/language.md` writes it: `table("file", layout, signed)`.
 const TABLE: &[Param] = &[
     Param { name: "file", kind: Kind::Str, required: true, positional: true },
-    required("layout", Kind::Choice(&["torchapprox", "adapt", "tfapprox"])),
-    param("signed", Kind::Bool),
+    Param {
+        name: "layout",
+        kind: Kind::Choice(&["torchapprox", "adapt", "tfapprox"]),
+        required: true,
+        positional: true,
+    },
+    Param { name: "signed", kind: Kind::Bool, required: false, positional: true },
 ];
 const TRUNCATED: &[Param] =
     &[Param { name: "bits", kind: Kind::Int { min: 1, max: 15 }, required: true, positional: true }];
