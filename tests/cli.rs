@@ -368,6 +368,24 @@ fn labels_and_tables_of_any_numeric_dtype_are_read_by_value() {
 }
 
 #[test]
+fn float64_inputs_are_rounded_to_float32() {
+    let dir = std::env::temp_dir().join(format!("analogc-f64-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let values = [0.5f64, -1.0, 2.0, 0.1, 1.0, 1.5, -0.5, 3.0];
+    let f64s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f32s: Vec<u8> = values.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+    let out = |name: &str, descr: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, npy(descr, &[2, 4], bytes)).unwrap();
+        let r = analogc(&["run", "tests/fixtures/analyze/int8.anl", "--input", path.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+        text(&r.stdout)
+    };
+    assert_eq!(out("x64.npy", "<f8", &f64s), out("x32.npy", "<f4", &f32s));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_takes_set_like_every_command_that_loads_a_model() {
     let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc1.noise.sigma=0.2"]);
     assert_eq!((r.status.code(), r.stderr.is_empty()), (Some(0), true), "{}", text(&r.stderr));

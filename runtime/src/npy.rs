@@ -35,7 +35,8 @@ impl From<ReadError> for String {
     }
 }
 
-/// Reads a C-ordered `u8` or little-endian `f32` array.
+/// Reads a C-ordered `u8`, little-endian `f32` or `f64` array (`f64` values
+/// rounded to `f32`).
 pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
     use ReadError::Format;
     let npy = npyz::NpyFile::new(bytes).map_err(|e| Format(format!("not a .npy file: {e}")))?;
@@ -49,7 +50,16 @@ pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
             (Dtype::U8, npy.into_vec::<u8>().map_err(|e| Format(e.to_string()))?.into_iter().map(f32::from).collect())
         }
         "<f4" => (Dtype::F32, npy.into_vec::<f32>().map_err(|e| Format(e.to_string()))?),
-        other => return Err(ReadError::Dtype(format!("dtype `{other}` is not supported: use uint8 or float32"))),
+        // numpy's default float: rounded to the f32 every model computes in.
+        "<f8" => (
+            Dtype::F32,
+            npy.into_vec::<f64>().map_err(|e| Format(e.to_string()))?.into_iter().map(|v| v as f32).collect(),
+        ),
+        other => {
+            return Err(ReadError::Dtype(format!(
+                "dtype `{other}` is not supported: use uint8, float32 or float64 (`x.astype(numpy.float32)`)"
+            )))
+        }
     };
     if data.len() != shape.iter().product::<usize>() {
         return Err(Format("the file ends before the array does".into()));
