@@ -139,3 +139,14 @@ fn calibrated_analysis_ranks_the_layer_with_the_larger_gain_first() {
     let ranking: Vec<&str> = report.denoise.as_ref().unwrap().ranking.iter().map(|r| r.layer.as_str()).collect();
     assert_eq!(ranking, ["fc", "fc2"]);
 }
+
+#[test]
+fn models_engines_and_results_can_be_shared_between_threads() {
+    // What a binding that releases its interpreter lock (Python's GIL) relies on.
+    fn shared<T: Send + Sync>() {}
+    shared::<Model>();
+    shared::<analogc::Engine>();
+    shared::<analogc::EvalReport>();
+    shared::<analogc::SweepResult>();
+    shared::<Error>();
+}
