@@ -386,6 +386,38 @@ fn float64_inputs_are_rounded_to_float32() {
 }
 
 #[test]
+fn sizes_are_checked_before_anything_runs_and_the_limit_is_a_flag() {
+    let dir = std::env::temp_dir().join(format!("analogc-sizes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge_input = dir.join("input.anl");
+    std::fs::write(&huge_input, "model m {\n  input x: f32[100000, 100000, 100000]\n  output y = x\n}\n").unwrap();
+    let huge_conv = dir.join("conv.anl");
+    std::fs::write(
+        &huge_conv,
+        "model m {\n  input x: f32[1, 1, 1]\n  c = conv2d(x, 4096, 1, padding = 16384)\n  output y = c\n}\n",
+    )
+    .unwrap();
+    let input = dir.join("x.npy");
+    std::fs::write(&input, npy("<f4", &[1, 1, 1], &1f32.to_le_bytes())).unwrap();
+    for args in [
+        vec!["check", huge_input.to_str().unwrap()],
+        vec!["check", huge_conv.to_str().unwrap()],
+        vec!["run", huge_conv.to_str().unwrap(), "--input", input.to_str().unwrap()],
+        vec!["emit", "--stage", "clif", huge_conv.to_str().unwrap()],
+        vec!["check", "examples/mnist_mlp.anl", "--max-elements", "1000"],
+    ] {
+        let r = analogc(&args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        let err = text(&r.stderr);
+        assert!(err.contains("error[E0508]") && err.contains("--max-elements"), "{args:?}: {err}");
+    }
+    // A big machine raises the limit.
+    let r = analogc(&["check", huge_input.to_str().unwrap(), "--max-elements", "1000000000000000"]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_takes_set_like_every_command_that_loads_a_model() {
     let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc1.noise.sigma=0.2"]);
     assert_eq!((r.status.code(), r.stderr.is_empty()), (Some(0), true), "{}", text(&r.stderr));

@@ -21,8 +21,8 @@ pub struct Model {
     front: FrontEnd,
     lowered: Lowered,
     optimized: bool,
-    /// Whether its own `data` folder was checked.
-    own_data: bool,
+    /// What the front end checked (its `data` folder, the size limits).
+    options: check::Options,
     /// The passes run and how many changes each made (none when unoptimized).
     passes_run: Vec<(&'static str, usize)>,
     /// Weights and tables read once, shared by every model loaded from this one.
@@ -33,25 +33,26 @@ impl Model {
     /// Loads `file` with `settings` (`--set` overrides, `PATH=VALUE`), checks
     /// it, lowers it and runs the pass pipeline.
     pub fn load(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
-        Model::load_with(file.as_ref(), settings, Arc::default(), true, true)
+        Model::load_checked(file, settings, check::Options::default())
     }
 
-    /// As [`Model::load`], for a command that reads another dataset than the
-    /// model's own `data`: that folder is not checked (it may not exist here).
-    pub fn load_for_other_data(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
-        Model::load_with(file.as_ref(), settings, Arc::default(), true, false)
+    /// As [`Model::load`], with the front end's [`check::Options`]: not
+    /// checking the model's own `data` (a command that reads another dataset),
+    /// or other size limits.
+    pub fn load_checked(file: impl AsRef<Path>, settings: &[String], options: check::Options) -> Result<Model> {
+        Model::load_with(file.as_ref(), settings, Arc::default(), true, options)
     }
 
     /// As [`Model::load`], without the passes (the graph as lowered).
-    pub fn load_unoptimized(file: impl AsRef<Path>, settings: &[String]) -> Result<Model> {
-        Model::load_with(file.as_ref(), settings, Arc::default(), false, true)
+    pub fn load_unoptimized(file: impl AsRef<Path>, settings: &[String], options: check::Options) -> Result<Model> {
+        Model::load_with(file.as_ref(), settings, Arc::default(), false, options)
     }
 
     /// The same file loaded again with `extra` overrides after this model's own
     /// (weights and tables are not read again).
     pub fn with_settings(&self, extra: &[String]) -> Result<Model> {
         let settings: Vec<String> = self.settings.iter().chain(extra).cloned().collect();
-        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized, self.own_data)
+        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized, self.options)
     }
 
     fn load_with(
@@ -59,9 +60,9 @@ impl Model {
         settings: &[String],
         loader: Arc<FsLoader>,
         optimize: bool,
-        own_data: bool,
+        options: check::Options,
     ) -> Result<Model> {
-        let front = check::check_file_for(file, &*loader, settings, own_data);
+        let front = check::check_file_for(file, &*loader, settings, options);
         if front.diags.has_errors() {
             return Err(Error::User { sources: Box::new(front.map), diagnostics: front.diags.list });
         }
@@ -87,7 +88,7 @@ impl Model {
             front,
             lowered,
             optimized: optimize,
-            own_data,
+            options,
             passes_run,
             loader,
         })

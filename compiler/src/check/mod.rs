@@ -58,15 +58,34 @@ pub fn check_file(path: &Path, loader: &dyn Loader) -> FrontEnd {
 
 /// Runs the whole front end on the file at `path`, with `--set` overrides.
 pub fn check_file_with(path: &Path, loader: &dyn Loader, settings: &[String]) -> FrontEnd {
-    check_file_for(path, loader, settings, true)
+    check_file_for(path, loader, settings, Options::default())
 }
 
-/// As [`check_file_with`]; the model's `data` folder is checked only when
-/// `own_data` (a command given another dataset does not read it).
-pub fn check_file_for(path: &Path, loader: &dyn Loader, settings: &[String], own_data: bool) -> FrontEnd {
+/// What the front end checks beyond the file itself.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Check the model's `data` folder (a command given another dataset does not read it).
+    pub own_data: bool,
+    /// The most values one tensor of one sample may hold (outputs, a conv's
+    /// patches), and a tenth of the most multiply-accumulates per layer and sample.
+    pub max_elements: u64,
+}
+
+/// 2^24 values: 64 MiB of f32 per tensor and sample. The JIT holds 64
+/// samples per thread, so a model at the limit needs a few GiB per thread.
+pub const MAX_ELEMENTS: u64 = 1 << 24;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { own_data: true, max_elements: MAX_ELEMENTS }
+    }
+}
+
+/// As [`check_file_with`], with [`Options`].
+pub fn check_file_for(path: &Path, loader: &dyn Loader, settings: &[String], options: Options) -> FrontEnd {
     let mut diags = Diagnostics::default();
     match read_root(path, loader, &mut diags) {
-        Some(text) => check_source_with(path, text, loader, settings, own_data),
+        Some(text) => check_source_with(path, text, loader, settings, options),
         None => FrontEnd { map: SourceMap::default(), diags, ast: None, model: None },
     }
 }
@@ -74,11 +93,17 @@ pub fn check_file_for(path: &Path, loader: &dyn Loader, settings: &[String], own
 /// Runs the whole front end on `text`, as if read from `path` (imports and
 /// weights are found relative to it).
 pub fn check_source(path: &Path, text: String, loader: &dyn Loader) -> FrontEnd {
-    check_source_with(path, text, loader, &[], true)
+    check_source_with(path, text, loader, &[], Options::default())
 }
 
-fn check_source_with(path: &Path, text: String, loader: &dyn Loader, settings: &[String], own_data: bool) -> FrontEnd {
-    let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![], own_data };
+fn check_source_with(
+    path: &Path,
+    text: String,
+    loader: &dyn Loader,
+    settings: &[String],
+    options: Options,
+) -> FrontEnd {
+    let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![], options };
     let root = c.load(normalize(path), text, None);
     let syntax_ok = !c.diags.has_errors();
     if syntax_ok {
@@ -107,8 +132,7 @@ struct Checker<'a> {
     map: SourceMap,
     diags: Diagnostics,
     files: Vec<Loaded>,
-    /// Whether the model's `data` folder is checked.
-    own_data: bool,
+    options: Options,
 }
 
 /// A path with `.` and `a/..` removed, so one file is one path.
@@ -219,7 +243,7 @@ impl Checker<'_> {
             profiles: &profiles,
             diags: &mut self.diags,
             defining: None,
-            own_data: self.own_data,
+            options: self.options,
         };
         let checked = mc.check(model);
         if self.diags.has_errors() {

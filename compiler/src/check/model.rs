@@ -86,9 +86,7 @@ pub struct ModelChecker<'a> {
     pub diags: &'a mut Diagnostics,
     /// The layer being checked, to catch one that reads its own output.
     pub defining: Option<String>,
-    /// Whether to check the `data` folder the model names (not when the
-    /// command reads another dataset).
-    pub own_data: bool,
+    pub options: super::Options,
 }
 
 impl ModelChecker<'_> {
@@ -129,7 +127,7 @@ impl ModelChecker<'_> {
         self.require_interface(m);
         self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
         if let Some((dir, span)) = &data_at {
-            if self.own_data && !out.inputs.is_empty() {
+            if self.options.own_data && !out.inputs.is_empty() {
                 super::data::check(dir, *span, &out.inputs, self.loader, self.diags);
             }
         }
@@ -418,6 +416,13 @@ impl ModelChecker<'_> {
                 }
             }
         }
+        let elements = dims.iter().try_fold(1u64, |n, d| n.checked_mul(*d as u64));
+        if elements.is_none_or(|n| n > self.options.max_elements) {
+            let what = format!("input `{}`", i.name.name);
+            let d = shapes::too_large(&what, &dims, elements, self.options.max_elements, i.shape_span);
+            self.diags.push(d);
+            return None;
+        }
         if dims.is_empty() || dims.len() > 3 {
             self.diags.push(
                 Diagnostic::error(Code::BadInputShape, format!("an input has 1 to 3 dimensions, found {}", dims.len()))
@@ -471,6 +476,12 @@ impl ModelChecker<'_> {
                 return None;
             }
         };
+        if let Err(d) =
+            shapes::size(&l.name.name, &op, &operands[0].shape, &shape, l.op.span, self.options.max_elements)
+        {
+            self.diags.push(*d);
+            return None;
+        }
         let hardware = hardware?;
         let what = format!("`{}` ({})", l.name.name, op.name());
         fit::check(&hardware, &fit::Target { what: &what, class: op.class(), is_input: false }, self.diags);

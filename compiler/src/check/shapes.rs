@@ -114,3 +114,63 @@ fn window_of(op: &Op) -> ([usize; 2], [usize; 2]) {
         _ => unreachable!("only sliding-window ops have windows"),
     }
 }
+
+/// Sizes one sample needs: the layer's output, and for a MAC layer its
+/// fan-in times its outputs (the multiply-accumulates, allowed ten times the
+/// element limit) and for a conv its patches (positions × fan-in values, the
+/// im2col rows a backend builds). Checked arithmetic: nothing overflows.
+pub fn size(name: &str, op: &Op, x_shape: &[usize], shape: &[usize], call: Span, max: u64) -> Result<()> {
+    let count = |s: &[usize]| s.iter().try_fold(1u64, |n, d| n.checked_mul(*d as u64));
+    let out = count(shape);
+    if out.is_none_or(|n| n > max) {
+        return Err(Box::new(too_large(&format!("`{name}`"), shape, out, max, call)));
+    }
+    let fan_in = match op {
+        Op::Dense { .. } => count(x_shape),
+        Op::Conv2d { kernel, groups, .. } => {
+            x_shape.first().and_then(|c| count(&[c / groups.max(&1), kernel[0], kernel[1]]))
+        }
+        _ => return Ok(()),
+    };
+    let positions = shape.get(1..).and_then(count).unwrap_or(1);
+    let patches = fan_in.and_then(|k| k.checked_mul(positions));
+    if matches!(op, Op::Conv2d { .. }) && patches.is_none_or(|n| n > max) {
+        let what = format!(
+            "`{name}`'s patches ({} positions × fan-in {})",
+            positions,
+            fan_in.map_or("overflow".into(), |k| k.to_string())
+        );
+        return Err(Box::new(too_large(&what, &[], patches, max, call)));
+    }
+    let macs = fan_in.and_then(|k| k.checked_mul(out.unwrap_or(u64::MAX)));
+    if macs.is_none_or(|n| n > max.saturating_mul(10)) {
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::TooLarge,
+                format!(
+                    "`{name}` takes {} multiply-accumulates per sample, more than the limit of {}",
+                    macs.map_or("more than 2^64".into(), |n| n.to_string()),
+                    max.saturating_mul(10)
+                ),
+            )
+            .primary(call, "too large to run")
+            .help("raise the limit with `--max-elements N` (ten times N multiply-accumulates) on a machine that can hold it"),
+        ));
+    }
+    Ok(())
+}
+
+/// `what` (of `shape`, when there is one) holds `count` values, over `max`.
+pub fn too_large(what: &str, shape: &[usize], count: Option<u64>, max: u64, at: Span) -> Diagnostic {
+    let shape = if shape.is_empty() { String::new() } else { format!(" {}", dims(shape)) };
+    Diagnostic::error(
+        Code::TooLarge,
+        format!(
+            "{what}{shape} holds {} values per sample, more than the limit of {max} ({} MiB of f32)",
+            count.map_or("more than 2^64".into(), |n| n.to_string()),
+            max.saturating_mul(4) >> 20
+        ),
+    )
+    .primary(at, "too large to run")
+    .help("raise the limit with `--max-elements N` on a machine that can hold it")
+}

@@ -38,7 +38,7 @@ pub fn check(cli: &Cli, files: &[PathBuf], settings: &[String]) -> Outcome {
     let loader = FsLoader::default();
     let mut outcome = Outcome::Ok;
     for file in files {
-        let fe = check::check_file_with(file, &loader, settings);
+        let fe = check::check_file_for(file, &loader, settings, cli.check_options(true));
         if report(cli, &fe.map, &fe.diags.list) {
             outcome = Outcome::UserError;
         }
@@ -63,8 +63,8 @@ pub fn emit(cli: &Cli, args: &EmitArgs) -> Outcome {
         return print_stdout(&syntax::print_file(ast));
     }
     let loaded = match args.stage {
-        Stage::Ir => Model::load_unoptimized(file, &[]),
-        _ => Model::load(file, &[]),
+        Stage::Ir => Model::load_unoptimized(file, &[], cli.check_options(true)),
+        _ => Model::load_checked(file, &[], cli.check_options(true)),
     };
     let model = match loaded {
         Ok(m) => m,

@@ -51,10 +51,7 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
         return fail(cli, e);
     }
     // `--data` replaces the model's own data, which then need not exist.
-    let loaded = match args.data {
-        Some(_) => Model::load_for_other_data(&args.file, &args.exec.set),
-        None => Model::load(&args.file, &args.exec.set),
-    };
+    let loaded = Model::load_checked(&args.file, &args.exec.set, cli.check_options(args.data.is_none()));
     let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,

@@ -34,6 +34,11 @@ pub struct Cli {
     /// How to print diagnostics (on stderr): for people, or one JSON object per line for editors.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human, global = true)]
     pub message_format: MessageFormat,
+    /// The most values one tensor of one sample may hold (a layer's output, a
+    /// conv's patches; ten times as many multiply-accumulates per layer). The
+    /// default, 2^24, is 64 MiB of f32 per sample (the JIT holds 64 samples per thread).
+    #[arg(long, value_name = "N", default_value_t = crate::check::MAX_ELEMENTS, global = true)]
+    pub max_elements: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -168,7 +173,15 @@ pub fn run(cli: &Cli) -> Outcome {
 
 /// Loads a model (its warnings printed), or reports why it cannot.
 fn load(cli: &Cli, file: &Path, settings: &[String]) -> Result<Model, Outcome> {
-    loaded_or_report(cli, Model::load(file, settings))
+    loaded_or_report(cli, Model::load_checked(file, settings, cli.check_options(true)))
+}
+
+impl Cli {
+    /// The front end's options: the size limit, and whether the model's own
+    /// `data` folder is read.
+    fn check_options(&self, own_data: bool) -> crate::check::Options {
+        crate::check::Options { own_data, max_elements: self.max_elements }
+    }
 }
 
 /// Prints a loaded model's warnings, or reports why it did not load.
@@ -193,7 +206,7 @@ fn load_with_data(
     // A dataset named on the command line replaces the model's own, which then
     // need not exist.
     let model = match data {
-        Some(_) => loaded_or_report(cli, Model::load_for_other_data(file, settings))?,
+        Some(_) => loaded_or_report(cli, Model::load_checked(file, settings, cli.check_options(false)))?,
         None => load(cli, file, settings)?,
     };
     match Data::open(&model, data, limit) {

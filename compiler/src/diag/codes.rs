@@ -82,6 +82,7 @@ codes! {
     ReshapeMismatch = "E0505", "reshape changes the number of elements";
     ChannelListMismatch = "E0506", "per-channel list has the wrong length";
     BadInputShape = "E0507", "input shape is not valid";
+    TooLarge = "E0508", "a tensor or layer is too large to run";
     // weights
     NoWeightsFile = "E0601", "layer needs weights but the model names no weights file";
     WeightsUnreadable = "E0602", "weights file cannot be read";
