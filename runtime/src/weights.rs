@@ -46,6 +46,9 @@ impl WeightsFile {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, LoadError> {
+        if let Some(name) = duplicate_name(bytes) {
+            return Err(LoadError::Format(format!("the header names tensor `{name}` twice")));
+        }
         let st = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Format(e.to_string()))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
@@ -55,6 +58,33 @@ impl WeightsFile {
         }
         Ok(WeightsFile { tensors })
     }
+}
+
+/// A key the header's JSON object gives twice. A JSON reader keeps one of
+/// them silently; the format forbids the ambiguity. `None` also when the
+/// header is not readable (the safetensors reader says why).
+fn duplicate_name(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct FirstRepeat;
+    impl<'de> Visitor<'de> for FirstRepeat {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        }
+    }
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(len).ok()?)?)?;
+    serde_json::Deserializer::from_slice(header).deserialize_map(FirstRepeat).ok().flatten()
 }
 
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
@@ -96,6 +126,19 @@ mod tests {
         let w = WeightsFile::parse(&file_with(Dtype::I64, vec![1], vec![0; 8])).unwrap();
         assert!(w.tensors["t"].values.is_none());
         assert_eq!(w.tensors["t"].dtype, "I64");
+    }
+
+    #[test]
+    fn a_tensor_named_twice_is_refused() {
+        let header = br#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header);
+        bytes.extend(1f32.to_le_bytes());
+        let Err(LoadError::Format(e)) = WeightsFile::parse(&bytes) else { panic!("accepted") };
+        assert!(e.contains("`w` twice"), "{e}");
+        // One of each is fine.
+        let once = file_with(Dtype::F32, vec![1], 1f32.to_le_bytes().to_vec());
+        assert!(WeightsFile::parse(&once).is_ok());
     }
 
     #[test]
