@@ -418,6 +418,41 @@ fn sizes_are_checked_before_anything_runs_and_the_limit_is_a_flag() {
 }
 
 #[test]
+fn only_regular_files_are_read_so_devices_and_fifos_never_hang() {
+    let dir = std::env::temp_dir().join(format!("analogc-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let f = fifo.to_str().unwrap();
+    // A dataset folder whose files are FIFOs.
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for name in ["images.npy", "labels.npy"] {
+        assert!(Command::new("mkfifo").arg(data.join(name)).status().unwrap().success());
+    }
+    let weights = dir.join("w.anl");
+    std::fs::write(
+        &weights,
+        "model m {\n  weights \"/dev/zero\"\n  input x: f32[4]\n  d = dense(x, 2)\n  output y = d\n}\n",
+    )
+    .unwrap();
+    for (args, code) in [
+        (vec!["check", f], "E0010"),
+        (vec!["check", "/dev/zero"], "E0010"),
+        (vec!["check", weights.to_str().unwrap()], "E0602"),
+        (vec!["run", "examples/mnist_mlp.anl", "--input", f], "E0701"),
+        (vec!["run", "examples/mnist_mlp.anl", "--input", "/dev/zero"], "E0701"),
+        (vec!["eval", "examples/mnist_mlp.anl", "--data", data.to_str().unwrap()], "E0802"),
+    ] {
+        let r = analogc(&args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        let err = text(&r.stderr);
+        assert!(err.contains(&format!("error[{code}]")), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_takes_set_like_every_command_that_loads_a_model() {
     let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc1.noise.sigma=0.2"]);
     assert_eq!((r.status.code(), r.stderr.is_empty()), (Some(0), true), "{}", text(&r.stderr));

@@ -2,6 +2,7 @@
 //! Cranelift JIT. Every command that executes a model goes through this.
 
 use crate::jit::{self, Kernels};
+use analog_runtime::files;
 use analog_runtime::interp::{Interpreter, Trial};
 use analog_runtime::ir::Graph;
 use std::path::Path;
@@ -46,7 +47,7 @@ impl Backend {
 
 impl<'g> Engine<'g> {
     pub fn new(graph: &'g Graph, backend: Backend, kernels: Kernels) -> Result<Self, EngineError> {
-        let read = |p: &Path| std::fs::read(p);
+        let read = |p: &Path| files::read(p, files::TABLE);
         match backend {
             Backend::Interp => Interpreter::new(graph, read).map(Engine::Interp).map_err(EngineError::Table),
             Backend::Jit => {

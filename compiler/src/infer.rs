@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::evaluate::argmax;
 use crate::files::write_atomic_with;
+use analog_runtime::files;
 use analog_runtime::ir::{Graph, Node, NodeKind};
 use analog_runtime::{dataset, npy};
 use std::path::{Path, PathBuf};
@@ -83,7 +84,8 @@ fn read(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, String)> {
 }
 
 fn read_one(node: &Node, path: &str) -> Result<Batch, (Code, String)> {
-    let bytes = std::fs::read(path).map_err(|e| (Code::InputUnreadable, format!("cannot read `{path}`: {e}")))?;
+    let bytes = files::read(Path::new(path), files::DATA)
+        .map_err(|e| (Code::InputUnreadable, format!("cannot read `{path}`: {e}")))?;
     let array = npy::read(&bytes).map_err(|e| {
         let code = if matches!(e, npy::ReadError::Dtype(_)) { Code::InputDtype } else { Code::InputUnreadable };
         (code, format!("`{path}`: {e}"))

@@ -5,6 +5,7 @@
 //! goes through a [`Loader`] so tests can feed sources from memory and cache
 //! weight files across thousands of runs.
 
+use analog_runtime::files;
 use analog_runtime::weights::{LoadError, WeightsFile};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -124,7 +125,7 @@ type BytesRead = Result<Arc<Vec<u8>>, Arc<std::io::Error>>;
 
 impl Loader for FsLoader {
     fn read_source(&self, path: &Path) -> Result<String, ReadError> {
-        let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+        let bytes = files::read(path, files::SOURCE).map_err(ReadError::Io)?;
         String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
     }
 
@@ -138,7 +139,10 @@ impl Loader for FsLoader {
 
     fn read_bytes(&self, path: &Path) -> Result<Arc<Vec<u8>>, Arc<std::io::Error>> {
         let mut cache = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        cache.entry(path.to_path_buf()).or_insert_with(|| std::fs::read(path).map(Arc::new).map_err(Arc::new)).clone()
+        cache
+            .entry(path.to_path_buf())
+            .or_insert_with(|| files::read(path, files::DATA).map(Arc::new).map_err(Arc::new))
+            .clone()
     }
 }
 

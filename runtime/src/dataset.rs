@@ -189,7 +189,9 @@ impl Dataset {
     /// Reads one split of the dataset in `dir`.
     pub fn open_split(dir: &Path, split: Split) -> Result<Dataset, String> {
         let (images_path, labels_path) = split_files(dir, split)?;
-        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
+        let read = |p: &Path| {
+            crate::files::read(p, crate::files::DATA).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+        };
         let (ih, images) = read_array(&read(&images_path)?).map_err(|e| format!("`{}`: {e}", images_path.display()))?;
         let (shape, labels) =
             read_labels(&read(&labels_path)?).map_err(|e| format!("`{}`: {e}", labels_path.display()))?;

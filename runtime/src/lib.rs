@@ -19,6 +19,7 @@
 
 pub mod dataset;
 pub mod derived;
+pub mod files;
 pub mod interp;
 pub mod ir;
 pub mod multiplier;

@@ -41,7 +41,7 @@ impl std::fmt::Display for LoadError {
 
 impl WeightsFile {
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let bytes = std::fs::read(path).map_err(LoadError::Io)?;
+        let bytes = crate::files::read(path, crate::files::DATA).map_err(LoadError::Io)?;
         Self::parse(&bytes)
     }
 

@@ -15,6 +15,7 @@ use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::evaluate::trial_hits;
 use crate::model::{Exec, Model};
+use analog_runtime::files;
 use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::hardware::Format;
 use analog_runtime::ir::Graph;
@@ -165,7 +166,8 @@ pub fn fit_ame(model: &Model, options: &FitAmeOptions, control: Control) -> Resu
     let (seed, threads, n) = (options.exec.seed, options.exec.threads, data.n);
     let n_cal = options.calibrate_limit.min(n);
     let quiet = exact.graph().without_noise();
-    let interp = Interpreter::new(&quiet, |p| std::fs::read(p)).map_err(|e| Error::user(Code::BadTable, e))?;
+    let interp =
+        Interpreter::new(&quiet, |p| files::read(p, files::TABLE)).map_err(|e| Error::user(Code::BadTable, e))?;
     let interrupted = || Error::interrupted("");
     let cal =
         calibrate::calibrate(&interp, &quiet, &data.set, n_cal, seed, threads, control).ok_or_else(interrupted)?;

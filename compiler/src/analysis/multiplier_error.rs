@@ -3,6 +3,7 @@
 //! + K·σ_d²)` (`docs/analysis.md`).
 
 use analog_runtime::derived::format::Int8Input;
+use analog_runtime::files;
 use analog_runtime::ir::hardware::{Multiplier, TableLayout};
 use analog_runtime::ir::{Graph, Node, NodeKind, Op};
 use analog_runtime::multiplier::{self, Design};
@@ -17,7 +18,8 @@ pub fn product_table(m: &Multiplier, signed: bool) -> Result<Option<ProductTable
         Multiplier::Mitchell => Design::Mitchell,
         Multiplier::Drum { k } => Design::Drum { k: *k },
         Multiplier::Table { path, layout, signed } => {
-            let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let bytes =
+                files::read(path, files::TABLE).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
             let layout = match layout {
                 TableLayout::TorchApprox => Layout::TorchApprox,
                 TableLayout::TfApprox => Layout::TfApprox,

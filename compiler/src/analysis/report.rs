@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::trial_hits;
 use crate::model::{Exec, Model};
 use crate::sweep::SweepResult;
+use analog_runtime::files;
 use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::{Graph, Node, NodeKind};
@@ -309,7 +310,7 @@ pub fn analyze_calibrated(
     let (seed, threads, n) = (options.exec.seed, options.exec.threads, options.calibrate_limit.min(data.n));
     let interrupted = || Error::interrupted("during calibration");
     let quiet = g.without_noise();
-    let interp = Interpreter::new(&quiet, |p| std::fs::read(p)).map_err(bad_table)?;
+    let interp = Interpreter::new(&quiet, |p| files::read(p, files::TABLE)).map_err(bad_table)?;
     let cal = calibrate::calibrate(&interp, &quiet, &data.set, n, seed, threads, control).ok_or_else(interrupted)?;
     let rms: Vec<f64> = cal.activations.iter().map(|a| a.rms).collect();
     let sens = sensitivities(g, &rms, &data.set, n, seed, threads, control).ok_or_else(interrupted)?;

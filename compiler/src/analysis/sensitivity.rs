@@ -6,6 +6,7 @@ use super::calibrate::each_sample;
 use super::multiplier_error::fan_in;
 use crate::control::Control;
 use analog_runtime::dataset::Dataset;
+use analog_runtime::files;
 use analog_runtime::interp::noise;
 use analog_runtime::interp::observe::Observer;
 use analog_runtime::interp::Interpreter;
@@ -65,7 +66,7 @@ pub fn sensitivities(
             g
         })
         .collect();
-    let read = |p: &std::path::Path| std::fs::read(p);
+    let read = |p: &std::path::Path| files::read(p, files::TABLE);
     // The ideal network has no multiplier tables to read.
     let clean = Interpreter::new(&base, read).expect("an ideal graph");
     let noisy: Vec<Interpreter> =

@@ -59,7 +59,7 @@ fn mean_std(s: &str) -> Result<(f64, f64), String> {
 }
 
 pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
-    let bytes = match std::fs::read(&args.file) {
+    let bytes = match analog_runtime::files::read(&args.file, analog_runtime::files::DATA) {
         Ok(b) => b,
         Err(e) => {
             return fail(cli, Error::user(Code::OnnxUnreadable, format!("cannot read `{}`: {e}", args.file.display())))

@@ -6,6 +6,7 @@ use super::result::{Stored, SweepResult};
 use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, Lock};
+use analog_runtime::files;
 use std::path::Path;
 
 /// Writes the result's files into the folder `out` holds.
@@ -32,7 +33,8 @@ pub fn write(result: &SweepResult, out: &Lock) -> Result<()> {
 /// Reads the `sweep.json` of an output folder.
 pub fn read(dir: &Path) -> Result<SweepResult, String> {
     let path = dir.join("sweep.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let bytes = files::read(&path, files::DOCUMENT).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", path.display()))?;
     let not_sweep = |e: String| format!("`{}` is not the output of `analogc sweep`: {e}", path.display());
     let file: Stored = serde_json::from_str(&text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => not_sweep(e.to_string()),

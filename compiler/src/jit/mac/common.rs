@@ -3,6 +3,7 @@
 //! products buffer exactly as the interpreter's `mac::accumulate` folds it.
 
 use crate::jit::emit::Fx;
+use analog_runtime::files;
 use analog_runtime::ir::hardware::Order;
 use analog_runtime::ir::Node;
 use analog_runtime::product_table::ProductTable;
@@ -25,7 +26,7 @@ pub fn q_bits(fx: &mut Fx, v: Value, bits: u32) -> Value {
 /// The product table of `node`'s multiplier as the interpreter builds it
 /// (`None`: exact products). Table files are read with `std::fs::read`.
 pub fn product_table(node: &Node) -> Result<Option<ProductTable>, String> {
-    analog_runtime::interp::node_table(node, |p| std::fs::read(p))
+    analog_runtime::interp::node_table(node, |p| files::read(p, files::TABLE))
 }
 
 /// The 65,536 entries of `t`, index `byte(a)·256 + byte(b)`.
