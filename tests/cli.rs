@@ -453,6 +453,38 @@ fn only_regular_files_are_read_so_devices_and_fifos_never_hang() {
 }
 
 #[test]
+fn an_idx_file_claiming_more_than_it_holds_fails_before_it_is_read() {
+    let dir = std::env::temp_dir().join(format!("analogc-idx-{}", std::process::id()));
+    let gz = |name: &str, dims: &[u32], body: &[u8]| {
+        let mut idx = vec![0, 0, 0x08, dims.len() as u8];
+        idx.extend(dims.iter().flat_map(|d| d.to_be_bytes()));
+        idx.extend(body);
+        std::fs::write(dir.join(name), &idx).unwrap();
+        assert!(Command::new("gzip").arg("-f").arg(dir.join(name)).status().unwrap().success());
+    };
+    let images: Vec<u8> = (0..50 * 784).map(|i| (i % 251) as u8).collect();
+    let labels: Vec<u8> = (0..50).map(|i| (i % 10) as u8).collect();
+    let eval = || {
+        analogc(&["eval", "examples/mnist_mlp.anl", "--data", dir.to_str().unwrap(), "--limit", "20", "--trials", "1"])
+    };
+    // Honest headers: the first 20 samples are read.
+    std::fs::create_dir_all(&dir).unwrap();
+    gz("t10k-images-idx3-ubyte", &[50, 28, 28], &images);
+    gz("t10k-labels-idx1-ubyte", &[50], &labels);
+    let r = eval();
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(text(&r.stdout).contains("(20 samples)"), "{}", text(&r.stdout));
+    // A header that claims 10 million images of 50: refused before anything is allocated.
+    gz("t10k-images-idx3-ubyte", &[10_000_000, 28, 28], &images);
+    gz("t10k-labels-idx1-ubyte", &[10_000_000], &labels);
+    let r = eval();
+    assert_eq!(r.status.code(), Some(1));
+    let err = text(&r.stderr);
+    assert!(err.contains("error[E0802]") && err.contains("promises 10000000 samples"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_takes_set_like_every_command_that_loads_a_model() {
     let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc1.noise.sigma=0.2"]);
     assert_eq!((r.status.code(), r.stderr.is_empty()), (Some(0), true), "{}", text(&r.stderr));

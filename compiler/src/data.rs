@@ -4,7 +4,7 @@
 use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use analog_runtime::dataset::{self, Dataset};
+use analog_runtime::dataset::{self, Dataset, Split};
 use analog_runtime::ir::{Graph, NodeKind};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ impl Data {
     /// `data`; its first `limit` samples (all when `None`).
     pub fn open(model: &Model, arg: Option<&str>, limit: Option<usize>) -> Result<Data> {
         let dir = locate(arg, model.data(), model.file()).map_err(|e| Error::user(Code::DataUnreadable, e))?;
-        let set = Dataset::open(&dir).map_err(|e| Error::user(Code::DataCorrupt, e))?;
+        let set = Dataset::open_samples(&dir, Split::Test, limit).map_err(|e| Error::user(Code::DataCorrupt, e))?;
         fits(model.graph(), &set).map_err(|(code, e)| Error::user(code, e))?;
         let n = limit.map_or(set.len(), |l| l.min(set.len()));
         if n == 0 {

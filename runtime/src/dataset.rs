@@ -150,15 +150,49 @@ fn gunzipped(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
 
 /// Reads a whole IDX or `.npy` array, values as f32.
 pub fn read_array(bytes: &[u8]) -> Result<(Header, Vec<f32>), String> {
-    let bytes = &gunzipped(bytes)?[..];
-    if bytes.starts_with(b"\x93NUMPY") {
-        let a = npy::read(bytes)?;
-        return Ok((Header { dtype: a.dtype, shape: a.shape }, a.data));
+    read_samples(bytes, None)
+}
+
+/// Reads an IDX or `.npy` array, values as f32: its first `limit` samples
+/// (rows of the first axis; all when `None`). The header is the file's, with
+/// every sample it claims. An IDX file's claim is checked against the file
+/// (a gzip'd one's by its trailer, which holds the decompressed size modulo
+/// 2^32) before anything is allocated, and only the samples kept are
+/// decompressed.
+pub fn read_samples(bytes: &[u8], limit: Option<usize>) -> Result<(Header, Vec<f32>), String> {
+    if !prefix(bytes, 6)?.starts_with(b"\x93NUMPY") {
+        return read_idx(bytes, limit);
     }
-    let (h, start) = idx_header(bytes)?;
-    let count: usize = h.shape.iter().product();
+    let a = npy::read(&gunzipped(bytes)?)?;
+    Ok((Header { dtype: a.dtype, shape: a.shape }, a.data))
+}
+
+/// An IDX array's first `limit` samples (see [`read_samples`]).
+fn read_idx(bytes: &[u8], limit: Option<usize>) -> Result<(Header, Vec<f32>), String> {
+    let (h, start) = idx_header(&prefix(bytes, 4 + 4 * 8)?)?;
     let size = if h.dtype == Dtype::U8 { 1 } else { 4 };
-    let body = &bytes[start..];
+    let per_sample = h.shape[1..].iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+    let claimed = per_sample.and_then(|p| p.checked_mul(h.shape[0])).and_then(|c| c.checked_mul(size));
+    let claimed =
+        claimed.and_then(|c| c.checked_add(start)).ok_or("the header claims more values than fit in memory")?;
+    let (holds, fits) = if is_gz(bytes) {
+        // The gzip trailer: the decompressed size modulo 2^32.
+        let tail: [u8; 4] = bytes[bytes.len().saturating_sub(4)..].try_into().map_err(|_| "truncated gzip data")?;
+        let holds = u32::from_le_bytes(tail) as usize;
+        (holds, holds == claimed % (1 << 32))
+    } else {
+        (bytes.len(), bytes.len() >= claimed)
+    };
+    if !fits {
+        return Err(format!(
+            "truncated or corrupt: the header promises {} samples ({claimed} bytes), the file holds {holds} bytes",
+            h.shape[0]
+        ));
+    }
+    let keep = limit.map_or(h.shape[0], |l| l.min(h.shape[0]));
+    let count = keep * per_sample.unwrap_or(0);
+    let body = prefix(bytes, start + count * size)?;
+    let body = body.get(start..).unwrap_or_default();
     if body.len() < count * size {
         return Err(format!("truncated: the header promises {count} values, the file holds {}", body.len() / size));
     }
@@ -170,13 +204,14 @@ pub fn read_array(bytes: &[u8]) -> Result<(Header, Vec<f32>), String> {
 }
 
 /// Reads labels: IDX (u8 or f32), or `.npy` of any integer or float dtype
-/// (numpy's default for integers is int64).
-fn read_labels(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), String> {
-    let bytes = &gunzipped(bytes)?[..];
-    if bytes.starts_with(b"\x93NUMPY") {
-        return npy::read_numbers(bytes).map_err(|e| e.to_string());
+/// (numpy's default for integers is int64); the first `limit` of them.
+fn read_labels(bytes: &[u8], limit: Option<usize>) -> Result<(Vec<usize>, Vec<f64>), String> {
+    if prefix(bytes, 6)?.starts_with(b"\x93NUMPY") {
+        let (shape, mut values) = npy::read_numbers(&gunzipped(bytes)?).map_err(|e| e.to_string())?;
+        values.truncate(limit.unwrap_or(usize::MAX));
+        return Ok((shape, values));
     }
-    let (h, values) = read_array(bytes)?;
+    let (h, values) = read_idx(bytes, limit)?;
     Ok((h.shape, values.into_iter().map(f64::from).collect()))
 }
 
@@ -188,13 +223,20 @@ impl Dataset {
 
     /// Reads one split of the dataset in `dir`.
     pub fn open_split(dir: &Path, split: Split) -> Result<Dataset, String> {
+        Dataset::open_samples(dir, split, None)
+    }
+
+    /// Reads the first `limit` samples of one split (all when `None`): only
+    /// they are decompressed and held.
+    pub fn open_samples(dir: &Path, split: Split, limit: Option<usize>) -> Result<Dataset, String> {
         let (images_path, labels_path) = split_files(dir, split)?;
         let read = |p: &Path| {
             crate::files::read(p, crate::files::DATA).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
         };
-        let (ih, images) = read_array(&read(&images_path)?).map_err(|e| format!("`{}`: {e}", images_path.display()))?;
+        let (ih, images) =
+            read_samples(&read(&images_path)?, limit).map_err(|e| format!("`{}`: {e}", images_path.display()))?;
         let (shape, labels) =
-            read_labels(&read(&labels_path)?).map_err(|e| format!("`{}`: {e}", labels_path.display()))?;
+            read_labels(&read(&labels_path)?, limit).map_err(|e| format!("`{}`: {e}", labels_path.display()))?;
         if shape.len() != 1 || shape[0] != ih.shape[0] {
             return Err(format!("{} images but labels of shape {shape:?}", ih.shape[0]));
         }
