@@ -215,3 +215,33 @@ fn many_unknown_names_are_each_reported_within_the_suggestion_budget() {
     let per_name = n + 1;
     assert!(suggested > 0 && suggested <= analogc::diag::SUGGESTION_BUDGET / per_name, "{suggested}");
 }
+
+/// Profiles declared derived first, each extending the next: every one
+/// resolves to its whole chain (each profile is resolved once, so this is
+/// linear; `bench/check_scaling.py` measures it).
+#[test]
+fn a_long_extends_chain_resolves_every_profile_to_its_whole_chain() {
+    let n = 300;
+    let mut text = String::new();
+    for i in (1..n).rev() {
+        text.push_str(&format!("profile p{i} extends p{} {{ }}\n", i - 1));
+    }
+    text.push_str("profile p0 { noise multiplicative(sigma = 0.1) }\nmodel m {\n  input x: f32[4]\n");
+    for i in 0..n {
+        text.push_str(&format!("  h{i} = relu(x) on p{i}\n"));
+    }
+    text.push_str("  output y = h0\n}\n");
+    let fe = analogc::check::check_source(Path::new("chain.anl"), text, &Rooted::new(repo()));
+    let model = fe.model.as_ref().unwrap_or_else(|| panic!("{}", rendered(&fe)));
+    assert_eq!(model.layers.len(), n);
+    // The noise and where it is written; `via` is where each layer applies its profile.
+    let noise = |l: &analogc::check::model::CheckedLayer| {
+        let n = l.hardware.noise.as_ref().expect("inherited");
+        format!("{:?} at {:?}", n.value, n.span)
+    };
+    let first = noise(&model.layers[0]);
+    assert!(first.contains("Multiplicative { sigma: 0.1 }"), "{first}");
+    for l in &model.layers {
+        assert_eq!(noise(l), first, "{} inherits p0's noise through the chain", l.name);
+    }
+}

@@ -38,15 +38,16 @@ pub(super) fn resolve(
             broken.push(name.clone());
             continue;
         };
-        // Fold base to derived.
+        // Fold base to derived. Every profile on the way is resolved too, so no
+        // chain is walked twice: linear in the number of profiles.
         let mut hw = Hardware::default();
         for n in chain.iter().rev() {
             hw = match done.get(*n) {
                 Some((h, _)) => h.clone(),
                 None => hw.overlay(&own[*n]),
             };
+            done.entry(n.to_string()).or_insert_with(|| (hw.clone(), defs[*n].0.span));
         }
-        done.insert(name.clone(), (hw, defs[name.as_str()].0.span));
     }
     for name in broken {
         let span = defs[name.as_str()].0.span;
@@ -94,9 +95,11 @@ fn chain<'d>(
     diags: &mut Diagnostics,
 ) -> Option<Vec<&'d str>> {
     let mut chain: Vec<&str> = vec![];
+    // Where each member is in `chain`, to find a cycle in constant time.
+    let mut at: HashMap<&str, usize> = HashMap::new();
     let mut cur = name;
     loop {
-        if let Some(pos) = chain.iter().position(|c| *c == cur) {
+        if let Some(&pos) = at.get(cur) {
             let cycle = &chain[pos..];
             if !cycle.iter().any(|c| in_cycle.contains(*c)) {
                 in_cycle.extend(cycle.iter().map(|c| c.to_string()));
@@ -104,6 +107,7 @@ fn chain<'d>(
             }
             return None;
         }
+        at.insert(cur, chain.len());
         chain.push(cur);
         if done.contains_key(cur) {
             return Some(chain);
