@@ -84,9 +84,8 @@ pub fn bench(model: &Model, data: &Data, exec: &Exec, batch: usize, repeat: usiz
     if let Engine::Jit(c) = &engine {
         let chip = c.chip(exec.seed, 0);
         let mut ws = c.workspace();
-        let size = data.set.images.len() / data.set.len();
         let m = batch.min(jit::layout::MAX_BATCH).min(n);
-        for (id, secs) in c.time_layers(&chip, &mut ws, &[&data.set.images[..m * size]], m, 50 * reps) {
+        for (id, secs) in c.time_layers(&chip, &mut ws, &[data.set.samples(0..m)], m, 50 * reps) {
             let node = graph.node(id);
             let flops = 2.0 * mac_count(graph, node) as f64 * m as f64;
             layers.push(LayerRate {

@@ -42,9 +42,7 @@ pub fn correct(
                         return;
                     }
                     let end = (start + batch).min(n);
-                    let size = data.images.len() / data.len();
-                    let ys =
-                        engine.run(chip, &mut ws, start as u32, &[&data.images[start * size..end * size]], end - start);
+                    let ys = engine.run(chip, &mut ws, start as u32, &[data.samples(start..end)], end - start);
                     let classes = ys[0].len() / (end - start);
                     let hits = (start..end)
                         .zip(ys[0].chunks(classes))

@@ -163,7 +163,10 @@ pub fn read_samples(bytes: &[u8], limit: Option<usize>) -> Result<(Header, Vec<f
     if !prefix(bytes, 6)?.starts_with(b"\x93NUMPY") {
         return read_idx(bytes, limit);
     }
-    let a = npy::read(&gunzipped(bytes)?)?;
+    let mut a = npy::read(&gunzipped(bytes)?)?;
+    if let (Some(limit), Some(rows)) = (limit, a.shape.first()) {
+        a.data.truncate(limit.min(*rows) * a.shape[1..].iter().product::<usize>());
+    }
     Ok((Header { dtype: a.dtype, shape: a.shape }, a.data))
 }
 
@@ -262,8 +265,13 @@ impl Dataset {
     }
 
     pub fn sample(&self, i: usize) -> &[f32] {
+        self.samples(i..i + 1)
+    }
+
+    /// The values of samples `range`, one after another.
+    pub fn samples(&self, range: std::ops::Range<usize>) -> &[f32] {
         let n: usize = self.sample_shape.iter().product();
-        &self.images[i * n..(i + 1) * n]
+        &self.images[range.start * n..range.end * n]
     }
 }
 
@@ -299,6 +307,23 @@ pub fn fits(data: &[usize], input: &[usize]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_keeps_the_first_samples_of_an_npy_folder_too() {
+        let dir = std::env::temp_dir().join(format!("analogc-npy-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, shape: &[usize], data: &[f32]| {
+            let mut bytes = vec![];
+            npy::write_f32(&mut bytes, shape, data).unwrap();
+            std::fs::write(dir.join(name), bytes).unwrap();
+        };
+        write("images.npy", &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        write("labels.npy", &[3], &[0.0, 1.0, 2.0]);
+        let d = Dataset::open_samples(&dir, Split::Test, Some(2)).unwrap();
+        assert_eq!((d.len(), d.images.len()), (2, 4));
+        assert_eq!((d.sample(1), d.samples(0..2)), (&[3.0, 4.0][..], &[1.0, 2.0, 3.0, 4.0][..]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn idx(shape: &[u32], body: &[u8]) -> Vec<u8> {
         let mut v = vec![0, 0, 0x08, shape.len() as u8];
