@@ -98,7 +98,7 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
     }
     // The importer's output goes through the normal front end; a model that
     // does not check is the importer's bug, and leaves no files behind.
-    if let Err(e) = crate::model::Model::load(&anl, &[]) {
+    if let Err(e) = crate::model::Model::load_checked(&anl, &[], cli.check_options(true)) {
         let _ = std::fs::remove_file(&anl);
         if imported.safetensors.is_some() {
             let _ = std::fs::remove_file(&weights);

@@ -40,8 +40,7 @@ impl Bar {
 
     /// The bar's progress, cancelled by Ctrl-C.
     pub fn control(&self) -> Control<'_> {
-        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
-        Control { progress: self, cancel: &CtrlC }
+        Control { progress: self, cancel: ctrl_c().cancel }
     }
 
     /// Clears the bar after a success, leaves it after a failure.

@@ -65,7 +65,7 @@ pub fn plot_png(doc: &SweepResult, path: &Path) -> std::io::Result<()> {
 
 /// The plot's title and x-axis label.
 fn titles(doc: &SweepResult) -> (String, String) {
-    let axis = doc.settings.sweep.as_deref().and_then(|s| s.split_once('=')).map(|(p, _)| p.trim().to_string());
+    let axis = doc.settings.sweep.is_some().then(|| doc.axis());
     let what = match &axis {
         Some(p) => format!("{p} swept"),
         None => format!(
