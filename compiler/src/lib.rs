@@ -43,6 +43,7 @@ pub mod passes;
 pub mod source;
 pub mod sweep;
 pub mod syntax;
+pub mod train;
 pub mod words;
 
 pub use bench::bench;

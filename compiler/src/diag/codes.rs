@@ -116,6 +116,11 @@ codes! {
     OnnxDynamicShape = "E0905", "ONNX shape not known when importing";
     OnnxType = "E0906", "ONNX tensor of a type the importer cannot use";
     OnnxExternalData = "E0907", "ONNX tensor stored outside the file";
+    // `analogc train`
+    BadTrainOption = "E1001", "training options that cannot be used";
+    UnknownLayer = "E1002", "`--train`/`--freeze` names no layer with weights";
+    NothingToTrain = "E1003", "no layer is left to train";
+    Diverged = "E1004", "training diverged: a value became NaN or infinite";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }

@@ -1,0 +1,134 @@
+//! Hardware-aware training: [`train`] fits a model's weights on the training
+//! split of its dataset with every effect that is active during training
+//! (`during = train|both`) in the forward pass, and the backward rules of
+//! `docs/language.md` §10 in the backward pass. The CLI's `analogc train` and
+//! the Python package are doors onto it; [`output`] writes a run's folder.
+
+use crate::control::Control;
+use crate::engine::Backend;
+use crate::error::Result;
+use crate::model::Model;
+use analog_runtime::tensor::Tensor;
+use analog_runtime::train::optim::Optimizer;
+use analog_runtime::train::schedule::Schedule;
+use serde::Serialize;
+
+/// Where a run's weights start.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// The weights the model file names.
+    Keep,
+    /// He initialization (`init.rs` states the distributions).
+    Kaiming,
+    /// Glorot initialization.
+    Xavier,
+}
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub epochs: u32,
+    /// Samples per optimizer step.
+    pub batch: usize,
+    /// The base learning rate (the schedule scales it per step).
+    pub lr: f64,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    /// Clip the gradient's global norm to this value.
+    pub clip: Option<f64>,
+    pub init: Init,
+    /// Layers that learn (empty: every layer with weights), before `freeze`.
+    pub train: Vec<String>,
+    /// Layers that keep their weights.
+    pub freeze: Vec<String>,
+    /// Samples held out from the end of the training split for validation.
+    pub val: usize,
+    /// Train on the first `limit` samples of the rest only.
+    pub limit: Option<usize>,
+    /// Seeds the initialization, the data order and every noise draw.
+    pub seed: u64,
+    pub threads: usize,
+    /// `Jit`: the fast path; `Interp`: the reference (slow, the definition).
+    pub backend: Backend,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 10,
+            batch: 64,
+            lr: 1e-3,
+            optimizer: Optimizer::ADAM,
+            schedule: Schedule::Constant,
+            clip: None,
+            init: Init::Keep,
+            train: vec![],
+            freeze: vec![],
+            val: 5000,
+            limit: None,
+            seed: 0,
+            threads: crate::model::default_threads(),
+            backend: Backend::Jit,
+        }
+    }
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochRecord {
+    /// From 1.
+    pub epoch: u32,
+    /// The mean training loss over the epoch's steps.
+    pub loss: f64,
+    /// On the training samples, as the forward pass saw them (with the training hardware).
+    pub train_accuracy: f64,
+    /// On the validation samples, every noise off.
+    pub val_accuracy_clean: f64,
+    /// On the validation samples, with the model's evaluation hardware (one chip, the run's seed).
+    pub val_accuracy_hardware: f64,
+    /// The learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Wall time of the epoch, validation included.
+    pub seconds: f64,
+    /// Training samples per second (validation excluded).
+    pub samples_per_second: f64,
+}
+
+/// Every weight tensor of the model as training left it, under its name in
+/// the weights file, in the graph's order.
+pub type Weights = Vec<(String, Tensor)>;
+
+/// A finished run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub model: String,
+    /// The dataset folder.
+    pub data: String,
+    pub train_samples: usize,
+    pub val_samples: usize,
+    /// The layers that learned, and how many values they hold.
+    pub trained: Vec<String>,
+    pub parameters: usize,
+    pub init: Init,
+    pub seed: u64,
+    pub batch: usize,
+    pub epochs: Vec<EpochRecord>,
+    pub seconds: f64,
+    pub backend: &'static str,
+}
+
+/// Trains `model`: `data` is the dataset folder or name (`None`: the model's
+/// own `data`). After every epoch `on_epoch` receives the epoch's record and
+/// the weights at its end (the CLI writes a checkpoint there); an error from
+/// it stops the run. Progress counts training samples.
+pub fn train(
+    model: &Model,
+    data: Option<&str>,
+    options: &TrainOptions,
+    control: Control,
+    on_epoch: &mut dyn FnMut(&EpochRecord, &Weights) -> Result<()>,
+) -> Result<TrainReport> {
+    let _ = (model, data, options, control, on_epoch);
+    Err(crate::error::Error::Internal("training is being built".into()))
+}
