@@ -33,6 +33,15 @@ impl Data {
     }
 }
 
+/// The training split of the dataset `arg` names (or the model's own), for
+/// `train`: its folder and samples, checked against the model.
+pub fn open_training(model: &Model, arg: Option<&str>) -> Result<(PathBuf, Dataset)> {
+    let dir = locate(arg, model.data(), model.file()).map_err(|e| Error::user(Code::DataUnreadable, e))?;
+    let set = Dataset::open_split(&dir, Split::Train).map_err(|e| Error::user(Code::DataUnreadable, e))?;
+    fits(model.graph(), &set).map_err(|(code, e)| Error::user(code, e))?;
+    Ok((dir, set))
+}
+
 /// Finds a dataset given by name or path.
 fn locate(arg: Option<&str>, model_data: Option<&Path>, model_file: &Path) -> Result<PathBuf, String> {
     let Some(arg) = arg else {

@@ -55,6 +55,12 @@ impl Model {
         Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized, self.options)
     }
 
+    /// The same model as lowered, without the passes (training needs every
+    /// tensor where the file puts it: no batchnorm folded into a layer).
+    pub fn unoptimized(&self) -> Result<Model> {
+        Model::load_with(&self.file, &self.settings, self.loader.clone(), false, self.options)
+    }
+
     fn load_with(
         file: &Path,
         settings: &[String],

@@ -268,6 +268,16 @@ impl Dataset {
         self.samples(i..i + 1)
     }
 
+    /// Samples `range` as a dataset of their own.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        Dataset {
+            dtype: self.dtype,
+            sample_shape: self.sample_shape.clone(),
+            images: self.samples(range.clone()).to_vec(),
+            labels: self.labels[range].to_vec(),
+        }
+    }
+
     /// The values of samples `range`, one after another.
     pub fn samples(&self, range: std::ops::Range<usize>) -> &[f32] {
         let n: usize = self.sample_shape.iter().product();

@@ -4,11 +4,14 @@
 //! `docs/language.md` §10 in the backward pass. The CLI's `analogc train` and
 //! the Python package are doors onto it; [`output`] writes a run's folder.
 
+mod run;
+
 use crate::control::Control;
 use crate::engine::Backend;
 use crate::error::Result;
 use crate::model::Model;
 use analog_runtime::tensor::Tensor;
+pub use analog_runtime::train::forward::OrderedGrad;
 use analog_runtime::train::optim::Optimizer;
 use analog_runtime::train::schedule::Schedule;
 use serde::Serialize;
@@ -51,6 +54,9 @@ pub struct TrainOptions {
     pub threads: usize,
     /// `Jit`: the fast path; `Interp`: the reference (slow, the definition).
     pub backend: Backend,
+    /// The gradient of ordered sums: exact (through the saturating, leaky
+    /// running sum) or linear (as if the sum were exact).
+    pub ordered_grad: OrderedGrad,
 }
 
 impl Default for TrainOptions {
@@ -70,6 +76,7 @@ impl Default for TrainOptions {
             seed: 0,
             threads: crate::model::default_threads(),
             backend: Backend::Jit,
+            ordered_grad: OrderedGrad::Exact,
         }
     }
 }
@@ -129,6 +136,5 @@ pub fn train(
     control: Control,
     on_epoch: &mut dyn FnMut(&EpochRecord, &Weights) -> Result<()>,
 ) -> Result<TrainReport> {
-    let _ = (model, data, options, control, on_epoch);
-    Err(crate::error::Error::Internal("training is being built".into()))
+    run::run(model, data, options, control, on_epoch)
 }

@@ -85,22 +85,27 @@ pub fn accumulate(acc: &Accumulate, products: &[f32], random: Option<&[u32]>) ->
         Accumulate::Clamp { lo, hi } => products.iter().fold(0.0f32, |s, p| s + p).clamp(*lo as f32, *hi as f32),
         Accumulate::Ordered { .. } => {
             let Some(Leaky { order, lo, hi, leak }) = Leaky::of(acc) else { unreachable!("an ordered sum") };
-            let mut idx: Vec<usize> = (0..products.len()).collect();
-            match order {
-                Order::Natural => {}
-                Order::Reversed => idx.reverse(),
-                // Stable sorts: ties keep natural order.
-                Order::Ascending => idx.sort_by(|a, b| products[*a].abs().total_cmp(&products[*b].abs())),
-                Order::Descending => idx.sort_by(|a, b| products[*b].abs().total_cmp(&products[*a].abs())),
-                Order::PositiveFirst => idx.sort_by_key(|i| products[*i] < 0.0),
-                Order::NegativeFirst => idx.sort_by_key(|i| products[*i] >= 0.0),
-                Order::Random => {
-                    idx = random.expect("random order drawn per chip").iter().map(|i| *i as usize).collect()
-                }
-            }
+            let idx = order_of(order, products, random);
             idx.iter().fold(0.0f32, |s, i| (leak * s + products[*i]).clamp(lo, hi))
         }
     }
+}
+
+/// The order in which an ordered sum adds `products` (`random`: the chip's
+/// permutation, present for `order = random`).
+pub fn order_of(order: Order, products: &[f32], random: Option<&[u32]>) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..products.len()).collect();
+    match order {
+        Order::Natural => {}
+        Order::Reversed => idx.reverse(),
+        // Stable sorts: ties keep natural order.
+        Order::Ascending => idx.sort_by(|a, b| products[*a].abs().total_cmp(&products[*b].abs())),
+        Order::Descending => idx.sort_by(|a, b| products[*b].abs().total_cmp(&products[*a].abs())),
+        Order::PositiveFirst => idx.sort_by_key(|i| products[*i] < 0.0),
+        Order::NegativeFirst => idx.sort_by_key(|i| products[*i] >= 0.0),
+        Order::Random => idx = random.expect("random order drawn per chip").iter().map(|i| *i as usize).collect(),
+    }
+    idx
 }
 
 /// Output `o`'s int8 sum: `x` against its weight codes `w_q` (scale `s_w`, zero point `z_w`).
@@ -134,7 +139,7 @@ fn int8<O: Observer + ?Sized>(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, z_w: i3
 
 /// ADC noise of one conversion, in ADC steps: the format's own (`adc`: σ
 /// and shape) plus a user site's `lsb` noise.
-fn adc_noise(m: &Mac, adc: Option<(f32, NoiseShape)>, conversion: usize, count: usize, ctx: Ctx) -> f32 {
+pub fn adc_noise(m: &Mac, adc: Option<(f32, NoiseShape)>, conversion: usize, count: usize, ctx: Ctx) -> f32 {
     let mut nu = 0.0f32;
     if let Some((sigma, shape)) = adc {
         let site = adc_site(m.uid);

@@ -7,7 +7,7 @@
 //! on which batch or thread computes it.
 
 mod check;
-mod mac;
+pub mod mac;
 pub mod noise;
 pub mod observe;
 pub mod ops;
@@ -23,6 +23,7 @@ use crate::product_table::{Layout, ProductTable};
 use crate::quant::{self, Prepared};
 use noise::Ctx;
 use observe::{Ignore, Observer};
+use std::borrow::Cow;
 use std::path::Path;
 
 pub struct Interpreter<'g> {
@@ -54,6 +55,13 @@ impl<'g> Interpreter<'g> {
     pub fn new(graph: &'g Graph, read: impl Fn(&Path) -> std::io::Result<Vec<u8>>) -> Result<Self, String> {
         check(graph)?;
         let tables = load_tables(graph, read)?;
+        Ok(Interpreter::with_tables(graph, tables))
+    }
+
+    /// An interpreter of a checked graph ([`check`]) with its product tables
+    /// already loaded ([`load_tables`]); training builds one per step, as the
+    /// weights change, without reading the tables again.
+    pub fn with_tables(graph: &'g Graph, tables: Vec<Option<ProductTable>>) -> Self {
         let prepared = graph
             .nodes
             .iter()
@@ -64,7 +72,79 @@ impl<'g> Interpreter<'g> {
             .collect();
         let weight_max =
             graph.nodes.iter().map(|n| n.param("weight").map_or(0.0, |w| quant::max_abs(&w.data))).collect();
-        Ok(Interpreter { graph, tables, prepared, weight_max })
+        Interpreter { graph, tables, prepared, weight_max }
+    }
+
+    /// The product tables, to build the next interpreter with ([`with_tables`](Self::with_tables)).
+    pub fn into_tables(self) -> Vec<Option<ProductTable>> {
+        self.tables
+    }
+
+    /// Node `id`'s product table (`None`: an exact multiplier).
+    pub fn table(&self, id: NodeId) -> Option<&ProductTable> {
+        self.tables[id.index()].as_ref()
+    }
+
+    /// The weights node `id` multiplies by in one inference (`ctx`) on chip
+    /// `t`: with its weight noise, and prepared for its number format.
+    pub fn mac_weights<'a>(
+        &'a self,
+        t: &'a Trial,
+        id: NodeId,
+        ctx: Ctx,
+    ) -> (Cow<'a, [f32]>, Option<Cow<'a, Prepared>>) {
+        let node = self.graph.node(id);
+        let i = id.index();
+        let w = node.param("weight").expect("checked: a MAC layer has weights");
+        match (&t.weights[i], &node.hw.weight_noise) {
+            (Some((w, p)), _) => (Cow::Borrowed(&w[..]), p.as_ref().map(Cow::Borrowed)),
+            (None, Some(site)) if noise::active(&site.noise) => {
+                let (w, p) = noisy_weights(node, ctx);
+                (Cow::Owned(w), p.map(Cow::Owned))
+            }
+            _ => (Cow::Borrowed(&w.data[..]), node.prepared.as_ref().or(self.prepared[i].as_ref()).map(Cow::Borrowed)),
+        }
+    }
+
+    /// The permutation of chip `t`'s `order = random` at node `id`.
+    pub fn order<'t>(&self, t: &'t Trial, id: NodeId) -> Option<&'t [u32]> {
+        t.orders[id.index()].as_deref()
+    }
+
+    /// One sample's value of node `id`, as [`run`](Self::run) computes it
+    /// (noise and repeats included): `operands` are the values of its inputs
+    /// (none for an input node, whose raw values are `raw`).
+    ///
+    /// # Panics
+    /// As [`run`](Self::run), and if `operands` do not match the node's inputs.
+    pub fn node_value(&self, t: &Trial, id: NodeId, operands: &[&[f32]], raw: Option<&[f32]>, sample: u32) -> Vec<f32> {
+        self.value(t, id, operands, raw, sample, &mut Ignore)
+    }
+
+    /// [`node_value`](Self::node_value), telling `obs` what it computes.
+    fn value<O: Observer + ?Sized>(
+        &self,
+        t: &Trial,
+        id: NodeId,
+        operands: &[&[f32]],
+        raw: Option<&[f32]>,
+        sample: u32,
+        obs: &mut O,
+    ) -> Vec<f32> {
+        let node = self.graph.node(id);
+        let repeat = repeat(node);
+        if repeat <= 1 {
+            return self.eval(t, id, operands, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 }, obs);
+        }
+        // Averaged in f64: R equal values average back to themselves exactly.
+        let mut sum = vec![0.0f64; node.shape.iter().product()];
+        for rep in 0..repeat {
+            let y = self.eval(t, id, operands, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep }, obs);
+            for (s, v) in sum.iter_mut().zip(y) {
+                *s += v as f64;
+            }
+        }
+        sum.iter().map(|s| (s / repeat as f64) as f32).collect()
     }
 
     /// Makes the static draws of chip `trial`.
@@ -114,20 +194,8 @@ impl<'g> Interpreter<'g> {
                 }
                 _ => None,
             };
-            let repeat = repeat(node);
-            let value = if repeat <= 1 {
-                self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep: 0 }, obs)
-            } else {
-                // Averaged in f64: R equal values average back to themselves exactly.
-                let mut sum = vec![0.0f64; node.shape.iter().product()];
-                for rep in 0..repeat {
-                    let y = self.eval(t, id, &values, raw, Ctx { seed: t.seed, trial: t.trial, sample, rep }, obs);
-                    for (s, v) in sum.iter_mut().zip(y) {
-                        *s += v as f64;
-                    }
-                }
-                sum.iter().map(|s| (s / repeat as f64) as f32).collect()
-            };
+            let operands: Vec<&[f32]> = node.inputs().iter().map(|i| &values[i.index()][..]).collect();
+            let value = self.value(t, id, &operands, raw, sample, obs);
             obs.node(id, &value);
             values.push(value);
         }
@@ -139,7 +207,7 @@ impl<'g> Interpreter<'g> {
         &self,
         t: &Trial,
         id: NodeId,
-        values: &[Vec<f32>],
+        operands: &[&[f32]],
         raw: Option<&[f32]>,
         ctx: Ctx,
         obs: &mut O,
@@ -148,11 +216,11 @@ impl<'g> Interpreter<'g> {
         let (mut y, full_scale) = match &node.kind {
             NodeKind::Input { steps, shape, .. } => (preprocess(raw.expect("input values"), shape, steps), 0.0),
             NodeKind::Op { op, inputs } => {
-                let x = &values[inputs[0].index()];
+                let x = operands[0];
                 let x_shape = &self.graph.node(inputs[0]).shape;
                 match op {
                     Op::Dense { .. } | Op::Conv2d { .. } => self.mac(t, id, op, x, x_shape, ctx, obs),
-                    _ => (plain(node, op, x, x_shape, inputs.get(1).map(|i| &values[i.index()][..])), 0.0),
+                    _ => (plain(node, op, x, x_shape, operands.get(1).copied()), 0.0),
                 }
             }
         };
@@ -177,15 +245,7 @@ impl<'g> Interpreter<'g> {
         let node = self.graph.node(id);
         let i = id.index();
         let w = node.param("weight").expect("checked: a MAC layer has weights");
-        let dynamic;
-        let (weight, prepared): (&[f32], Option<&Prepared>) = match (&t.weights[i], &node.hw.weight_noise) {
-            (Some((w, p)), _) => (w, p.as_ref()),
-            (None, Some(site)) if noise::active(&site.noise) => {
-                dynamic = noisy_weights(node, ctx);
-                (&dynamic.0, dynamic.1.as_ref())
-            }
-            _ => (&w.data, node.prepared.as_ref().or(self.prepared[i].as_ref())),
-        };
+        let (weight, prepared) = self.mac_weights(t, id, ctx);
         let (patches, positions, k, groups) = match (op, Window::of(op)) {
             (Op::Conv2d { groups, .. }, Some(w)) => {
                 let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
@@ -199,8 +259,8 @@ impl<'g> Interpreter<'g> {
             groups,
             positions,
             patches: &patches,
-            weight,
-            prepared,
+            weight: &weight,
+            prepared: prepared.as_deref(),
             bias: node.param("bias").map(|b| &b.data[..]),
             format: &node.hw.format,
             accumulate: &node.hw.accumulate,

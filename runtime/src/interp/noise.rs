@@ -19,7 +19,7 @@ pub struct Ctx {
 }
 
 /// The ε of element `e` of `count` elements at `site`.
-pub(super) fn eps(ctx: Ctx, draw: Draw, site: u32, count: usize, e: usize) -> f32 {
+pub fn eps(ctx: Ctx, draw: Draw, site: u32, count: usize, e: usize) -> f32 {
     let (sample, rep) = match draw {
         Draw::Dynamic => (ctx.sample, ctx.rep),
         Draw::Static => (PER_CHIP, 0),
@@ -44,7 +44,7 @@ fn eps_all(ctx: Ctx, draw: Draw, site: u32, count: usize, n: usize) -> Vec<f32> 
 
 /// Applies `site`'s noise to `y`. `full_scale` converts σ in `fs` to absolute
 /// units; σ in `lsb` was added at the ADC and is skipped here.
-pub(super) fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
+pub fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) {
     let Some(n) = OutputNoise::of(site) else { return };
     let draw = site.noise.draw;
     let sa = if n.full_scale { n.sigma_add * full_scale } else { n.sigma_add };
@@ -68,6 +68,30 @@ pub(super) fn apply(site: &NoiseSite, y: &mut [f32], ctx: Ctx, full_scale: f32) 
                     MixOrder::MulFirst => *v * (1.0 + n.sigma_mul * em) + sa * ea,
                     MixOrder::AddFirst => (*v + sa * ea) * (1.0 + n.sigma_mul * em),
                 };
+            }
+        }
+    }
+}
+
+/// The gradient through `site`'s noise (`docs/language.md` §10): `dy` is
+/// multiplied by the factor `1 + σ_m·ε_m` a multiplicative or mixed noise drew
+/// for the inference `ctx`; additive noise passes it unchanged (σ in `fs` is
+/// a constant of the step, its full scale not differentiated).
+pub fn backward(site: &NoiseSite, dy: &mut [f32], ctx: Ctx) {
+    let Some(n) = OutputNoise::of(site) else { return };
+    let draw = site.noise.draw;
+    let count = dy.len();
+    match n.combine {
+        Combine::Add => {}
+        Combine::Mul => {
+            for (d, e) in dy.iter_mut().zip(eps_all(ctx, draw, site.site, count, count)) {
+                *d *= 1.0 + n.sigma_mul * e;
+            }
+        }
+        Combine::Mixed(_) => {
+            let eps2 = eps_all(ctx, draw, site.site, 2 * count, 2 * count);
+            for (e, d) in dy.iter_mut().enumerate() {
+                *d *= 1.0 + n.sigma_mul * eps2[2 * e];
             }
         }
     }

@@ -6,6 +6,13 @@
 //! `docs/training.md` gives every formula.
 
 pub mod backward;
+pub mod forward;
+pub mod gradient;
+pub mod kernels;
 pub mod loss;
+pub mod mac_grad;
+pub mod network;
 pub mod optim;
+pub mod parallel;
 pub mod schedule;
+pub mod trainer;

@@ -1,0 +1,218 @@
+//! The training loop behind [`train`](super::train): options checked, layers
+//! chosen, data split, epochs of shuffled batches on the runtime's
+//! [`Trainer`], validation after each epoch.
+
+use super::{EpochRecord, Init, TrainOptions, TrainReport, Weights};
+use crate::control::Control;
+use crate::data::open_training;
+use crate::diag::{closest, Code, Diagnostic};
+use crate::engine::Backend;
+use crate::error::{Error, Result};
+use crate::evaluate::correct;
+use crate::jit::Kernels;
+use crate::limits;
+use crate::model::{engine_for, Model};
+use analog_runtime::dataset::{epoch_order, hold_out, Dataset};
+use analog_runtime::files;
+use analog_runtime::interp::load_tables;
+use analog_runtime::ir::Graph;
+use analog_runtime::train::network::{has_learnable, training_graph};
+use analog_runtime::train::trainer::{Diverged, Setup, Trainer};
+use std::time::Instant;
+
+/// The most epochs one run takes.
+pub const MAX_EPOCHS: u64 = 100_000;
+
+pub(super) fn run(
+    model: &Model,
+    data: Option<&str>,
+    options: &TrainOptions,
+    control: Control,
+    on_epoch: &mut dyn FnMut(&EpochRecord, &Weights) -> Result<()>,
+) -> Result<TrainReport> {
+    check(options)?;
+    let started = Instant::now();
+    let base = model.unoptimized()?;
+    let graph = base.graph().clone();
+    let learns = chosen_layers(&graph, options)?;
+    if options.init != Init::Keep {
+        return Err(Error::Internal("initialization is being built".into()));
+    }
+    let (dir, set) = open_training(model, data)?;
+    let (train_range, val_range) =
+        hold_out(set.len(), options.val).map_err(|e| Error::user(Code::BadTrainOption, e))?;
+    let train_n = options.limit.map_or(train_range.len(), |l| l.min(train_range.len()));
+    let val = set.slice(val_range);
+    let steps_per_epoch = train_n.div_ceil(options.batch) as u64;
+    let tables =
+        load_tables(&graph, |p| files::read(p, files::TABLE)).map_err(|e| Error::user(Code::FileUnreadable, e))?;
+    let setup = Setup {
+        optimizer: options.optimizer,
+        lr: options.lr,
+        schedule: options.schedule,
+        total_steps: steps_per_epoch * options.epochs as u64,
+        clip: options.clip,
+        seed: options.seed,
+        threads: options.threads,
+        fast: options.backend == Backend::Jit,
+        ordered_grad: options.ordered_grad,
+    };
+    let mut trainer = Trainer::new(training_graph(&graph), learns.clone(), tables, setup).map_err(Error::Internal)?;
+    control.progress.start(train_n as u64 * options.epochs as u64);
+    let mut epochs = vec![];
+    for epoch in 0..options.epochs {
+        control.progress.stage(&format!("epoch {}/{}", epoch + 1, options.epochs));
+        let epoch_started = Instant::now();
+        let order = epoch_order(train_n, options.seed, epoch);
+        let (mut loss_sum, mut hits, mut lr) = (0.0f64, 0usize, options.lr);
+        for (s, batch) in order.chunks(options.batch).enumerate() {
+            if control.cancelled() {
+                return Err(Error::interrupted(format!(
+                    "in epoch {} of {} (the last complete epoch's results stay as written)",
+                    epoch + 1,
+                    options.epochs
+                )));
+            }
+            let images: Vec<f32> = batch.iter().flat_map(|i| set.sample(*i as usize).iter().copied()).collect();
+            let labels: Vec<u32> = batch.iter().map(|i| set.labels[*i as usize]).collect();
+            let out = trainer.step(&[&images], &labels, batch).map_err(|d| diverged(&d, epoch + 1, s as u64 + 1))?;
+            loss_sum += out.loss * batch.len() as f64;
+            hits += out.correct;
+            lr = out.lr;
+            control.progress.advance(batch.len() as u64);
+        }
+        let train_seconds = epoch_started.elapsed().as_secs_f64();
+        let trained = with_weights(&graph, trainer.graph());
+        let (clean, hardware) = validate(&trained, &val, options, control)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            loss: loss_sum / train_n as f64,
+            train_accuracy: hits as f64 / train_n as f64,
+            val_accuracy_clean: clean,
+            val_accuracy_hardware: hardware,
+            lr,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+            samples_per_second: train_n as f64 / train_seconds,
+        };
+        on_epoch(&record, &weights(&trained))?;
+        epochs.push(record);
+    }
+    Ok(TrainReport {
+        model: model.name().to_string(),
+        data: dir.display().to_string(),
+        train_samples: train_n,
+        val_samples: val.len(),
+        trained: graph.nodes.iter().zip(&learns).filter(|(_, l)| **l).map(|(n, _)| n.name.clone()).collect(),
+        parameters: graph
+            .nodes
+            .iter()
+            .zip(&learns)
+            .filter(|(_, l)| **l)
+            .flat_map(|(n, _)| {
+                let roles = analog_runtime::train::network::learnable_roles(n);
+                n.params.iter().filter(move |p| roles.contains(&p.role.as_str())).map(|p| p.value.len())
+            })
+            .sum(),
+        init: options.init,
+        seed: options.seed,
+        batch: options.batch,
+        epochs,
+        seconds: started.elapsed().as_secs_f64(),
+        backend: options.backend.name(),
+    })
+}
+
+/// Rejects options that cannot train.
+fn check(o: &TrainOptions) -> Result<()> {
+    limits::count("epochs", o.epochs as u64, MAX_EPOCHS)?;
+    limits::batch(o.batch)?;
+    limits::threads(o.threads)?;
+    let bad = |what: String| Err(Error::user(Code::BadTrainOption, what));
+    if !(o.lr.is_finite() && o.lr > 0.0) {
+        return bad(format!("the learning rate must be a positive number, not {}", o.lr));
+    }
+    if let Some(c) = o.clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return bad(format!("the gradient norm to clip to must be a positive number, not {c}"));
+    }
+    if o.val == 0 {
+        return bad("--val must hold out at least one sample to validate on".into());
+    }
+    if o.limit == Some(0) {
+        return bad("--limit 0 leaves nothing to train on".into());
+    }
+    Ok(())
+}
+
+/// Per node: whether it learns (`--train`, `--freeze`).
+fn chosen_layers(graph: &Graph, o: &TrainOptions) -> Result<Vec<bool>> {
+    let with_weights: Vec<&str> = graph.nodes.iter().filter(|n| has_learnable(n)).map(|n| n.name.as_str()).collect();
+    for name in o.train.iter().chain(&o.freeze) {
+        if !with_weights.contains(&name.as_str()) {
+            let mut d = Diagnostic::error(Code::UnknownLayer, format!("no layer with weights named `{name}`"));
+            d = match closest(name, with_weights.iter().copied()) {
+                Some(near) => d.help(format!("did you mean `{near}`?")),
+                None => d.note(format!("the layers with weights are: {}", with_weights.join(", "))),
+            };
+            return Err(Error::User { sources: Box::default(), diagnostics: vec![d] });
+        }
+    }
+    let learns: Vec<bool> = graph
+        .nodes
+        .iter()
+        .map(|n| has_learnable(n) && (o.train.is_empty() || o.train.contains(&n.name)) && !o.freeze.contains(&n.name))
+        .collect();
+    if !learns.contains(&true) {
+        let why = if with_weights.is_empty() {
+            "the model has no layer with weights"
+        } else {
+            "every layer with weights is frozen"
+        };
+        return Err(Error::user(Code::NothingToTrain, format!("nothing to train: {why}")));
+    }
+    Ok(learns)
+}
+
+/// `base` with the tensors of `trained` (the same nodes in the same order).
+fn with_weights(base: &Graph, trained: &Graph) -> Graph {
+    let mut g = base.clone();
+    for (node, t) in g.nodes.iter_mut().zip(&trained.nodes) {
+        for (p, tp) in node.params.iter_mut().zip(&t.params) {
+            p.value.data.clone_from(&tp.value.data);
+        }
+        node.prepared = None;
+    }
+    g
+}
+
+/// Every tensor of `graph` under its name in the weights file.
+fn weights(graph: &Graph) -> Weights {
+    let mut out: Weights = vec![];
+    for p in graph.nodes.iter().flat_map(|n| &n.params) {
+        if !out.iter().any(|(name, _)| *name == p.name) {
+            out.push((p.name.clone(), p.value.clone()));
+        }
+    }
+    out
+}
+
+/// Validation accuracy of `graph`: clean, and with its evaluation hardware on one chip.
+fn validate(graph: &Graph, val: &Dataset, o: &TrainOptions, control: Control) -> Result<(f64, f64)> {
+    let quiet = control.quiet();
+    let accuracy = |g: &Graph| -> Result<f64> {
+        let engine = engine_for(g, o.backend, Kernels::Native)?;
+        let hits = correct(&engine, &engine.chip(o.seed, 0), val, val.len(), o.threads, 64, quiet)
+            .ok_or_else(|| Error::interrupted("while validating"))?;
+        Ok(hits as f64 / val.len() as f64)
+    };
+    Ok((accuracy(&graph.without_noise())?, accuracy(graph)?))
+}
+
+/// The diagnostic of a step that went non-finite.
+fn diverged(d: &Diverged, epoch: u32, step: u64) -> Error {
+    let where_ = if d.node == "loss" { "the loss".to_string() } else { format!("layer `{}`", d.node) };
+    let message = format!("training diverged in epoch {epoch}, step {step}: {where_} went non-finite");
+    let diag = Diagnostic::error(Code::Diverged, message)
+        .note(d.what.clone())
+        .help("lower the learning rate (--lr), clip the gradient (--clip), or check the data's scale");
+    Error::User { sources: Box::default(), diagnostics: vec![diag] }
+}

@@ -1,0 +1,228 @@
+//! The training forward pass over a batch: every node's value for every
+//! sample, as the interpreter defines it, kept on a tape for the backward.
+//! A batchnorm that learns normalizes with the batch's statistics (training
+//! mode, `backward::batchnorm`); every other node computes what inference
+//! computes. On the fast path, MAC layers without effects run as matrix
+//! products ([`kernels`](super::kernels)) with the interpreter's bits.
+
+use super::backward::batchnorm::{normalize, Stats};
+use super::{kernels, parallel};
+use crate::derived::noise::{repeat, uses_full_scale};
+use crate::derived::window::Window;
+use crate::interp::noise::{self, Ctx};
+use crate::interp::{ops, weights_vary, Interpreter, Trial};
+use crate::ir::hardware::{Accumulate, Format, Multiplier};
+use crate::ir::{Graph, Node, NodeKind, Op};
+use crate::quant;
+
+/// One training step's forward and backward context.
+pub struct Pass<'a, 'g> {
+    pub graph: &'g Graph,
+    pub interp: &'a Interpreter<'g>,
+    /// The step's chip: its static draws (static weight noise, random orders).
+    pub chip: &'a Trial,
+    /// Per sample of the batch: the key of its dynamic draws.
+    pub samples: &'a [u32],
+    pub threads: usize,
+    /// Matrix products for MAC layers without effects; otherwise the
+    /// interpreter's kernels and the reference rules throughout.
+    pub fast: bool,
+    /// Per node: a batchnorm in training mode (batch statistics).
+    pub batch_norm: &'a [bool],
+    /// The gradient of an ordered sum.
+    pub ordered_grad: OrderedGrad,
+}
+
+/// The gradient of an ordered, saturating, leaky sum (`docs/language.md` §10).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrderedGrad {
+    /// Through the running sum as the forward computed it: each step's
+    /// saturation mask and the leak of the steps after it.
+    Exact,
+    /// As if the sum were exact (every product's gradient 1).
+    Linear,
+}
+
+/// What the forward keeps: every node's values, `[batch][sample]`, and the
+/// batch statistics of each batchnorm in training mode.
+pub struct Tape {
+    pub values: Vec<Vec<f32>>,
+    pub stats: Vec<Option<Stats>>,
+}
+
+impl Pass<'_, '_> {
+    /// The draw context of sample `b` of the batch.
+    pub fn ctx(&self, b: usize, rep: u32) -> Ctx {
+        Ctx { seed: self.chip.seed, trial: self.chip.trial, sample: self.samples[b], rep }
+    }
+
+    pub fn batch(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether node `id` runs on the matrix-product kernels.
+    pub fn is_fast(&self, node: &Node) -> bool {
+        self.fast && is_plain_mac(node)
+    }
+}
+
+/// A MAC layer without effects: FP32 exact sums of exact products of its own
+/// weights, one group, evaluated once.
+pub fn is_plain_mac(node: &Node) -> bool {
+    let NodeKind::Op { op, .. } = &node.kind else { return false };
+    let one_group = match op {
+        Op::Dense { .. } => true,
+        Op::Conv2d { groups, .. } => *groups == 1,
+        _ => false,
+    };
+    one_group
+        && node.hw.format == Format::Fp32
+        && node.hw.accumulate == Accumulate::Exact
+        && node.hw.multiplier == Multiplier::Exact
+        && !weights_vary(node)
+        && repeat(node) == 1
+}
+
+/// Runs the batch: `inputs[i]` holds the raw values of the graph's `i`-th
+/// input, sample after sample. Fails, naming the node, where a value is not
+/// finite or a batchnorm has a single value per channel.
+pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
+    let g = pass.graph;
+    let batch = pass.batch();
+    let mut tape = Tape { values: Vec::with_capacity(g.nodes.len()), stats: vec![None; g.nodes.len()] };
+    let mut next_input = 0;
+    for id in g.ids() {
+        let node = g.node(id);
+        let size: usize = node.shape.iter().product();
+        let value = match &node.kind {
+            NodeKind::Input { .. } => {
+                let raw = inputs[next_input];
+                next_input += 1;
+                let per = raw.len() / batch;
+                per_sample(pass, |b| {
+                    pass.interp.node_value(pass.chip, id, &[], Some(&raw[b * per..][..per]), pass.samples[b])
+                })
+            }
+            NodeKind::Op { op: Op::BatchNorm { eps }, inputs } if pass.batch_norm[id.index()] => {
+                let x = &tape.values[inputs[0].index()];
+                let stats = Stats::of_batch(x, &node.shape, *eps).map_err(|e| format!("`{}`: {e}", node.name))?;
+                let p = |r: &str| &node.param(r).expect("checked tensor").data[..];
+                let y = normalize(x, &node.shape, &stats, p("weight"), p("bias"));
+                tape.stats[id.index()] = Some(stats);
+                with_noise(pass, node, y, size, |_| 0.0)
+            }
+            NodeKind::Op { op, inputs } if pass.is_fast(node) => {
+                let x = &tape.values[inputs[0].index()];
+                let y = plain_mac(pass, node, op, x, &g.node(inputs[0]).shape);
+                let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
+                let x_size = x.len() / batch;
+                with_noise(pass, node, y, size, |b| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max)
+            }
+            NodeKind::Op { inputs, .. } => {
+                let sizes: Vec<usize> = inputs.iter().map(|i| g.node(*i).shape.iter().product()).collect();
+                per_sample(pass, |b| {
+                    let operands: Vec<&[f32]> =
+                        inputs.iter().zip(&sizes).map(|(i, s)| &tape.values[i.index()][b * s..(b + 1) * s]).collect();
+                    pass.interp.node_value(pass.chip, id, &operands, None, pass.samples[b])
+                })
+            }
+        };
+        if let Some(at) = value.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "`{}` computed {} for sample {} (element {})",
+                node.name,
+                value[at],
+                pass.samples[at / size.max(1)],
+                at % size.max(1)
+            ));
+        }
+        tape.values.push(value);
+    }
+    Ok(tape)
+}
+
+/// `f(b)` for every sample of the batch, concatenated.
+fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync) -> Vec<f32> {
+    parallel::map(pass.batch(), pass.threads, f).concat()
+}
+
+/// A batch of a node's clean outputs with its output noise, as the
+/// interpreter adds it (`full_scale(b)`: sample `b`'s full scale for σ in `fs`).
+fn with_noise(pass: &Pass, node: &Node, mut y: Vec<f32>, size: usize, full_scale: impl Fn(usize) -> f32) -> Vec<f32> {
+    let Some(site) = &node.hw.noise else { return y };
+    let reps = repeat(node);
+    for (b, yb) in y.chunks_mut(size.max(1)).enumerate() {
+        let fs = if uses_full_scale(site) { full_scale(b) } else { 0.0 };
+        if reps <= 1 {
+            noise::apply(site, yb, pass.ctx(b, 0), fs);
+            continue;
+        }
+        let mut sum = vec![0.0f64; yb.len()];
+        for rep in 0..reps {
+            let mut v = yb.to_vec();
+            noise::apply(site, &mut v, pass.ctx(b, rep), fs);
+            sum.iter_mut().zip(v).for_each(|(s, v)| *s += v as f64);
+        }
+        yb.iter_mut().zip(sum).for_each(|(y, s)| *y = (s / reps as f64) as f32);
+    }
+    y
+}
+
+/// A plain MAC layer on the matrix-product kernels, `[batch][rows, positions]`.
+fn plain_mac(pass: &Pass, node: &Node, op: &Op, x: &[f32], x_shape: &[usize]) -> Vec<f32> {
+    let w = node.param("weight").expect("checked: a MAC layer has weights");
+    let bias = node.param("bias").map(|b| &b.data[..]);
+    let rows = w.shape[0];
+    let wt = kernels::transpose(&w.data, rows);
+    let k = w.len() / rows;
+    let (patches, positions) = patches(op, x, x_shape, pass.batch());
+    let y = kernels::forward(&wt, rows, &patches, k, bias, pass.threads);
+    channels_first(&y, rows, positions)
+}
+
+/// A batch's im2col patches of a conv2d, `[batch][positions][k]`, and the
+/// positions per sample; a dense layer's input as it is, one position.
+pub fn patches(op: &Op, x: &[f32], x_shape: &[usize], batch: usize) -> (Vec<f32>, usize) {
+    let (Op::Conv2d { groups, .. }, Some(w)) = (op, Window::of(op)) else { return (x.to_vec(), 1) };
+    let size = x.len() / batch;
+    let mut all = vec![];
+    let mut positions = 1;
+    for xb in x.chunks(size) {
+        let (p, n, _) = ops::patches(xb, x_shape, w.kernel, w.stride, w.padding, *groups);
+        positions = n;
+        all.extend(p);
+    }
+    (all, positions)
+}
+
+/// `[batch][positions][rows]` to `[batch][rows][positions]`.
+pub fn channels_first(y: &[f32], rows: usize, positions: usize) -> Vec<f32> {
+    if positions == 1 {
+        return y.to_vec();
+    }
+    let mut out = vec![0.0; y.len()];
+    for (yb, ob) in y.chunks(rows * positions).zip(out.chunks_mut(rows * positions)) {
+        for p in 0..positions {
+            for o in 0..rows {
+                ob[o * positions + p] = yb[p * rows + o];
+            }
+        }
+    }
+    out
+}
+
+/// `[batch][rows][positions]` to `[batch][positions][rows]`.
+pub fn positions_first(y: &[f32], rows: usize, positions: usize) -> Vec<f32> {
+    if positions == 1 {
+        return y.to_vec();
+    }
+    let mut out = vec![0.0; y.len()];
+    for (yb, ob) in y.chunks(rows * positions).zip(out.chunks_mut(rows * positions)) {
+        for o in 0..rows {
+            for p in 0..positions {
+                ob[p * rows + o] = yb[o * positions + p];
+            }
+        }
+    }
+    out
+}

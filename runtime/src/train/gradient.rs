@@ -1,0 +1,262 @@
+//! The backward pass over the graph: from the loss's gradient at the loss
+//! node back through every node whose output's gradient is needed, each by
+//! its op's rule (`backward`) after its output noise's rule (`docs/language.md`
+//! §10). Gradients of a node read by several nodes are summed in the order
+//! the readers come in the graph, last first.
+
+use super::backward::batchnorm::{backward_eval, backward_train, Stats};
+use super::backward::denoise::{denoise, Denoise};
+use super::backward::elementwise;
+use super::backward::mac::{self, Conv2d};
+use super::backward::pool::{self, Pool2d};
+use super::forward::{patches, positions_first, Pass, Tape};
+use super::{kernels, mac_grad, parallel};
+use crate::derived::noise::repeat;
+use crate::derived::window::Window;
+use crate::interp::{noise, ops};
+use crate::ir::{Graph, NodeId, NodeKind, Op};
+
+/// Per node, per tensor (in `Node::params` order): the loss's gradient,
+/// for the tensors that learn.
+pub type ParamGrads = Vec<Vec<Option<Vec<f32>>>>;
+
+/// The gradients of the learning tensors (`learns[node]`: its learnable
+/// tensors learn) for the loss gradient `dloss` at node `at`, `[batch][size]`.
+pub fn backward(pass: &Pass, tape: &Tape, learns: &[bool], need: &[bool], at: NodeId, dloss: Vec<f32>) -> ParamGrads {
+    let g = pass.graph;
+    let mut dys: Vec<Option<Vec<f32>>> = vec![None; g.nodes.len()];
+    let mut grads: ParamGrads = g.nodes.iter().map(|n| vec![None; n.params.len()]).collect();
+    dys[at.index()] = Some(dloss);
+    for id in (0..g.nodes.len() as u32).rev().map(NodeId) {
+        let Some(dy) = dys[id.index()].take() else { continue };
+        let node = g.node(id);
+        let NodeKind::Op { op, inputs } = &node.kind else { continue };
+        let reps = repeat(node);
+        let size: usize = node.shape.iter().product();
+        let want: Vec<bool> = inputs.iter().map(|i| need[i.index()]).collect();
+        for rep in 0..reps {
+            let mut dy_rep = dy.clone();
+            if let Some(site) = &node.hw.noise {
+                for (b, d) in dy_rep.chunks_mut(size.max(1)).enumerate() {
+                    noise::backward(site, d, pass.ctx(b, rep));
+                }
+            }
+            if reps > 1 {
+                dy_rep.iter_mut().for_each(|d| *d /= reps as f32);
+            }
+            let (dxs, dps) = op_backward(pass, tape, g, id, op, inputs, &dy_rep, rep, &want, learns[id.index()]);
+            for ((input, dx), w) in inputs.iter().zip(dxs).zip(&want) {
+                let Some(dx) = dx.filter(|_| *w) else { continue };
+                add_into(&mut dys[input.index()], dx);
+            }
+            for (slot, dp) in grads[id.index()].iter_mut().zip(dps) {
+                if let Some(dp) = dp {
+                    add_into(slot, dp);
+                }
+            }
+        }
+    }
+    grads
+}
+
+fn add_into(slot: &mut Option<Vec<f32>>, v: Vec<f32>) {
+    match slot {
+        Some(s) => s.iter_mut().zip(v).for_each(|(s, v)| *s += v),
+        None => *slot = Some(v),
+    }
+}
+
+type Backward = (Vec<Option<Vec<f32>>>, Vec<Option<Vec<f32>>>);
+
+/// One op's rule on the batch: the gradients of its inputs and of its tensors.
+#[allow(clippy::too_many_arguments)]
+fn op_backward(
+    pass: &Pass,
+    tape: &Tape,
+    g: &Graph,
+    id: NodeId,
+    op: &Op,
+    inputs: &[NodeId],
+    dy: &[f32],
+    rep: u32,
+    want: &[bool],
+    learns: bool,
+) -> Backward {
+    let node = g.node(id);
+    let x = &tape.values[inputs[0].index()];
+    let x_shape = &g.node(inputs[0]).shape;
+    let batch = pass.batch();
+    let param = |role: &str| &node.param(role).expect("checked tensor").data[..];
+    // The tensors' gradients in `params` order, from (role, gradient) pairs.
+    let by_role = |pairs: Vec<(&str, Vec<f32>)>| -> Vec<Option<Vec<f32>>> {
+        let mut pairs = pairs;
+        node.params
+            .iter()
+            .map(|p| {
+                let at = pairs.iter().position(|(r, _)| *r == p.role)?;
+                learns.then(|| pairs.swap_remove(at).1)
+            })
+            .collect()
+    };
+    let none = || vec![None; node.params.len()];
+    match op {
+        Op::Dense { .. } | Op::Conv2d { .. } => {
+            let (dx, dw, db) = mac_backward(pass, id, op, x, x_shape, dy, rep, want[0]);
+            (vec![dx], by_role(vec![("weight", dw), ("bias", db)]))
+        }
+        Op::Flatten => (vec![Some(elementwise::flatten(dy))], none()),
+        Op::Relu => (vec![Some(elementwise::relu(x, dy))], none()),
+        Op::Sigmoid => {
+            let y: Vec<f32> = x.iter().map(|v| ops::sigmoid(*v)).collect();
+            (vec![Some(elementwise::sigmoid(&y, dy))], none())
+        }
+        Op::Tanh => {
+            let y: Vec<f32> = x.iter().map(|v| v.tanh()).collect();
+            (vec![Some(elementwise::tanh(&y, dy))], none())
+        }
+        Op::Softmax => {
+            let size: usize = x_shape.iter().product();
+            let y: Vec<f32> = x.chunks(size).flat_map(|xb| ops::softmax(xb, x_shape)).collect();
+            (vec![Some(elementwise::softmax(&y, dy, *x_shape.last().expect("a shape")))], none())
+        }
+        Op::Add => {
+            let (a, b) = elementwise::add(dy);
+            (vec![Some(a), Some(b)], none())
+        }
+        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => {
+            let w = Window::of(op).expect("a pooling window");
+            let p = Pool2d {
+                channels: x_shape[0],
+                height: x_shape[1],
+                width: x_shape[2],
+                kernel: w.kernel,
+                stride: w.stride,
+                padding: w.padding,
+            };
+            let dx = match op {
+                Op::MaxPool2d { .. } => pool::maxpool2d(&p, batch, x, dy),
+                _ => pool::avgpool2d(&p, batch, dy),
+            };
+            (vec![Some(dx)], none())
+        }
+        Op::BatchNorm { eps } => {
+            let r = match &tape.stats[id.index()] {
+                Some(stats) => backward_train(x, x_shape, param("weight"), stats, dy),
+                None => {
+                    let stats = Stats::frozen(param("running_mean"), param("running_var"), *eps);
+                    backward_eval(x, x_shape, param("weight"), &stats, dy)
+                }
+            };
+            (vec![Some(r.dx)], by_role(vec![("weight", r.dgamma), ("bias", r.dbeta)]))
+        }
+        Op::Denoise { hidden, kernel } => {
+            let block = Denoise { shape: x_shape, hidden: *hidden, kernel: *kernel };
+            let size: usize = x_shape.iter().product();
+            let a: Vec<f32> = parallel::map(batch, pass.threads, |b| {
+                let xb = &x[b * size..(b + 1) * size];
+                let h = if x_shape.len() == 1 {
+                    ops::dense(xb, param("down.weight"), Some(param("down.bias")))
+                } else {
+                    ops::conv(xb, x_shape, param("down.weight"), *hidden, *kernel, param("down.bias"))
+                };
+                h.into_iter().map(|v| v.max(0.0)).collect::<Vec<f32>>()
+            })
+            .concat();
+            let r = denoise(&block, x, &a, param("down.weight"), param("up.weight"), dy);
+            let grads = vec![
+                ("down.weight", r.down_weight),
+                ("down.bias", r.down_bias),
+                ("up.weight", r.up_weight),
+                ("up.bias", r.up_bias),
+            ];
+            (vec![Some(r.dx)], by_role(grads))
+        }
+    }
+}
+
+/// A MAC layer's `(dx, dW, db)` on the batch: the matrix-product kernels on
+/// the fast path for a layer without effects, the reference rules
+/// (`backward::mac`) for one on the reference path, and the effects' rule
+/// ([`mac_grad`]) sample by sample otherwise.
+#[allow(clippy::too_many_arguments)]
+fn mac_backward(
+    pass: &Pass,
+    id: NodeId,
+    op: &Op,
+    x: &[f32],
+    x_shape: &[usize],
+    dy: &[f32],
+    rep: u32,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let node = pass.graph.node(id);
+    let w = node.param("weight").expect("checked: a MAC layer has weights");
+    let rows = w.shape[0];
+    let batch = pass.batch();
+    let positions = dy.len() / batch / rows;
+    let db: Vec<f32> = (0..rows)
+        .map(|o| {
+            (0..batch).fold(0.0f32, |s, b| dy[(b * rows + o) * positions..][..positions].iter().fold(s, |s, d| s + d))
+        })
+        .collect();
+    if pass.is_fast(node) {
+        let k = w.len() / rows;
+        let (patches, _) = patches(op, x, x_shape, batch);
+        let dy_rows = positions_first(dy, rows, positions);
+        let dw = kernels::weight_grad(&dy_rows, rows, &patches, k, pass.threads);
+        let dx = want_dx.then(|| {
+            let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
+            match (op, Window::of(op)) {
+                (Op::Conv2d { .. }, Some(win)) => {
+                    let size = x.len() / batch;
+                    let per = dp.len() / batch;
+                    parallel::map(batch, pass.threads, |b| {
+                        mac_grad::col2im(&dp[b * per..(b + 1) * per], x_shape, win, 1)
+                    })
+                    .into_iter()
+                    .flat_map(|v| {
+                        debug_assert_eq!(v.len(), size);
+                        v
+                    })
+                    .collect()
+                }
+                _ => dp,
+            }
+        });
+        return (dx, dw, db);
+    }
+    if !pass.fast && super::forward::is_plain_mac(node) {
+        let r = match (op, Window::of(op)) {
+            (Op::Conv2d { out, groups, .. }, Some(win)) => {
+                let conv = Conv2d {
+                    channels: x_shape[0],
+                    height: x_shape[1],
+                    width: x_shape[2],
+                    out: *out,
+                    kernel: win.kernel,
+                    stride: win.stride,
+                    padding: win.padding,
+                    groups: *groups,
+                };
+                mac::conv2d(&conv, batch, x, &w.data, dy)
+            }
+            _ => mac::dense(batch, x, &w.data, dy),
+        };
+        return (want_dx.then_some(r.dx), r.dw, db);
+    }
+    let size = x.len() / batch;
+    let per_out = dy.len() / batch;
+    let samples = parallel::map(batch, pass.threads, |b| {
+        let xb = &x[b * size..(b + 1) * size];
+        mac_grad::sample(pass, id, op, xb, x_shape, &dy[b * per_out..(b + 1) * per_out], b, rep, want_dx)
+    });
+    let mut dw = vec![0.0f32; w.len()];
+    let mut dx = want_dx.then(|| Vec::with_capacity(x.len()));
+    for s in samples {
+        dw.iter_mut().zip(&s.dw).for_each(|(a, b)| *a += b);
+        if let (Some(dx), Some(sdx)) = (&mut dx, s.dx) {
+            dx.extend(sdx);
+        }
+    }
+    (dx, dw, db)
+}

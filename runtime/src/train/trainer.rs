@@ -1,0 +1,241 @@
+//! One optimizer step after another on a graph whose weights it owns:
+//! forward ([`forward`](super::forward)), loss, backward
+//! ([`gradient`](super::gradient)), clipping, the optimizer's update, and the
+//! running statistics of batchnorms in training mode.
+
+use super::backward::batchnorm::{update_running, Stats};
+use super::forward::{forward, OrderedGrad, Pass};
+use super::gradient::{backward, ParamGrads};
+use super::loss::softmax_cross_entropy;
+use super::network::{learnable_roles, loss_node, needs_gradient};
+use super::optim::{clip_grad_norm, Optimizer, State};
+use super::schedule::Schedule;
+use crate::interp::{check, Interpreter};
+use crate::ir::{Graph, NodeId, NodeKind, Op};
+use crate::product_table::ProductTable;
+
+/// PyTorch's default batchnorm momentum.
+pub const NORM_MOMENTUM: f64 = 0.1;
+
+/// How the steps run.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub schedule: Schedule,
+    /// Steps in the whole run (the schedule's horizon).
+    pub total_steps: u64,
+    pub clip: Option<f64>,
+    pub seed: u64,
+    pub threads: usize,
+    pub fast: bool,
+    pub ordered_grad: OrderedGrad,
+}
+
+/// What one step measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepOutcome {
+    /// The batch's mean loss.
+    pub loss: f64,
+    /// Samples whose largest logit was their label's.
+    pub correct: usize,
+    /// The learning rate of the update.
+    pub lr: f64,
+}
+
+/// A batch's loss and gradients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    pub loss: f64,
+    /// Samples whose largest logit was their label's.
+    pub correct: usize,
+    /// Per node, per tensor: the gradient of a learning tensor.
+    pub params: ParamGrads,
+    /// The batch statistics of each batchnorm in training mode.
+    pub stats: Vec<Option<Stats>>,
+}
+
+/// A step that produced a value that is not finite: where, and what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diverged {
+    /// The step, from 0.
+    pub step: u64,
+    /// The first node (or `loss`) whose values went non-finite.
+    pub node: String,
+    pub what: String,
+}
+
+/// A graph in training.
+pub struct Trainer {
+    graph: Graph,
+    learns: Vec<bool>,
+    need: Vec<bool>,
+    loss_at: NodeId,
+    batch_norm: Vec<bool>,
+    tables: Vec<Option<ProductTable>>,
+    /// Per node, per tensor: the optimizer's state of a learning tensor.
+    states: Vec<Vec<Option<State>>>,
+    step: u64,
+    setup: Setup,
+}
+
+impl Trainer {
+    /// Trains the tensors `learnable_roles` names of the nodes where `learns`
+    /// is true. `graph` is the training graph (`network::training_graph`),
+    /// `tables` its product tables (`interp::load_tables`). Fails if the graph
+    /// is not one the interpreter runs.
+    pub fn new(
+        graph: Graph,
+        learns: Vec<bool>,
+        tables: Vec<Option<ProductTable>>,
+        setup: Setup,
+    ) -> Result<Trainer, String> {
+        check(&graph)?;
+        let need = needs_gradient(&graph, &learns);
+        let loss_at = loss_node(&graph);
+        let batch_norm = graph
+            .nodes
+            .iter()
+            .zip(&learns)
+            .map(|(n, l)| *l && matches!(n.kind, NodeKind::Op { op: Op::BatchNorm { .. }, .. }))
+            .collect();
+        let states = graph
+            .nodes
+            .iter()
+            .zip(&learns)
+            .map(|(n, l)| {
+                n.params
+                    .iter()
+                    .map(|p| (*l && learnable_roles(n).contains(&p.role.as_str())).then(|| State::new(p.value.len())))
+                    .collect()
+            })
+            .collect();
+        Ok(Trainer { graph, learns, need, loss_at, batch_norm, tables, states, step: 0, setup })
+    }
+
+    /// The graph with the weights as trained so far.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The graph to change by hand (a gradient check moves one weight); the
+    /// next pass sees the change.
+    pub fn graph_mut(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The loss of a batch and its gradients with respect to every learning
+    /// tensor (per node, per tensor in `params` order), on this step's chip,
+    /// without changing anything: `inputs[i]` the raw values of the graph's
+    /// `i`-th input, sample after sample; `labels` and `samples` (the keys of
+    /// their dynamic draws) one per sample.
+    pub fn gradients(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<Gradients, Diverged> {
+        self.pass(inputs, labels, samples, true)
+    }
+
+    /// The loss of a batch on this step's chip (the forward of [`gradients`](Self::gradients)).
+    pub fn loss(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<f64, Diverged> {
+        self.pass(inputs, labels, samples, false).map(|g| g.loss)
+    }
+
+    fn pass(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32], grads: bool) -> Result<Gradients, Diverged> {
+        let step = self.step;
+        let diverged = |node: &str, what: String| Diverged { step, node: node.to_string(), what };
+        let tables = std::mem::take(&mut self.tables);
+        let interp = Interpreter::with_tables(&self.graph, tables);
+        // A fresh chip per step: its static draws (weight noise, random orders) are new.
+        let chip = interp.trial(self.setup.seed, step as u32);
+        let pass = Pass {
+            graph: &self.graph,
+            interp: &interp,
+            chip: &chip,
+            samples,
+            threads: self.setup.threads,
+            fast: self.setup.fast,
+            batch_norm: &self.batch_norm,
+            ordered_grad: self.setup.ordered_grad,
+        };
+        let result = (|| {
+            let tape = forward(&pass, inputs).map_err(|e| {
+                let node = e.split('`').nth(1).unwrap_or("").to_string();
+                diverged(&node, e)
+            })?;
+            let logits = &tape.values[self.loss_at.index()];
+            let loss = softmax_cross_entropy(logits, labels);
+            if !loss.loss.is_finite() {
+                return Err(diverged("loss", format!("the loss is {}", loss.loss)));
+            }
+            let classes = logits.len() / labels.len();
+            let correct = logits.chunks(classes).zip(labels).filter(|(z, l)| argmax(z) == **l as usize).count();
+            let params = if grads {
+                backward(&pass, &tape, &self.learns, &self.need, self.loss_at, loss.dlogits)
+            } else {
+                vec![]
+            };
+            Ok(Gradients { loss: loss.loss, correct, params, stats: tape.stats })
+        })();
+        self.tables = interp.into_tables();
+        result
+    }
+
+    /// One step on a batch ([`gradients`](Self::gradients), then the update).
+    /// On a non-finite value nothing changes.
+    pub fn step(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<StepOutcome, Diverged> {
+        let step = self.step;
+        let diverged = |node: &str, what: String| Diverged { step, node: node.to_string(), what };
+        let Gradients { loss, correct, params: mut grads, stats } = self.gradients(inputs, labels, samples)?;
+        if let Some(max) = self.setup.clip {
+            let mut all: Vec<&mut [f32]> = grads.iter_mut().flatten().flatten().map(|g| &mut g[..]).collect();
+            clip_grad_norm(&mut all, max);
+        }
+        let lr = self.setup.schedule.lr(self.setup.lr, step, self.setup.total_steps.max(1));
+        // Check before writing, so a diverged step leaves the weights as they were.
+        for (node, node_grads) in self.graph.nodes.iter().zip(&grads) {
+            for (p, g) in node.params.iter().zip(node_grads) {
+                if let Some(g) = g {
+                    if let Some(v) = g.iter().find(|v| !v.is_finite()) {
+                        return Err(diverged(&node.name, format!("the gradient of `{}` holds {v}", p.name)));
+                    }
+                }
+            }
+        }
+        let mut updated = self.graph.clone();
+        for ((node, node_grads), states) in updated.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
+            for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
+                if let (Some(g), Some(state)) = (g, state) {
+                    self.setup.optimizer.step(lr, state, &mut p.value.data, g);
+                    if let Some(v) = p.value.data.iter().find(|v| !v.is_finite()) {
+                        return Err(diverged(&node.name, format!("the update made `{}` hold {v}", p.name)));
+                    }
+                }
+            }
+        }
+        for (node, stats) in updated.nodes.iter_mut().zip(&stats) {
+            let Some(stats) = stats else { continue };
+            let count = samples.len() * node.shape[1..].iter().product::<usize>();
+            let mut mean = node.param("running_mean").expect("checked tensor").data.clone();
+            let mut var = node.param("running_var").expect("checked tensor").data.clone();
+            update_running(stats, count, NORM_MOMENTUM, &mut mean, &mut var);
+            for p in &mut node.params {
+                match p.role.as_str() {
+                    "running_mean" => p.value.data.clone_from(&mean),
+                    "running_var" => p.value.data.clone_from(&var),
+                    _ => {}
+                }
+            }
+        }
+        self.graph = updated;
+        self.step += 1;
+        Ok(StepOutcome { loss, correct, lr })
+    }
+}
+
+/// The index of the first largest value.
+fn argmax(z: &[f32]) -> usize {
+    z.iter().enumerate().fold(0, |best, (i, v)| if *v > z[best] { i } else { best })
+}
