@@ -11,8 +11,11 @@
 //! - [`quant`]: quantization shared by the passes and every backend.
 //! - [`multiplier`], [`product_table`]: approximate 8-bit multipliers, closed
 //!   form or as 256×256 tables.
-//! - [`train`]: the reference backward rules of every op, the loss, the
-//!   optimizers and learning-rate schedules training is built from.
+//! - [`kernels`]: host kernels with the interpreter's bits (the FP32 GEMM),
+//!   called by the JIT's compiled code and by training's fast path.
+//! - [`train`]: the training engine: the batch forward with its tape, the
+//!   backward rules of every op and effect, the loss, the optimizers and
+//!   learning-rate schedules, the trainer that steps them.
 //! - [`weights`], [`dataset`], [`npy`], [`tensor`]: safetensors weights,
 //!   datasets (training and test splits, the epoch order), `.npy` arrays and
 //!   the tensor type.
@@ -22,6 +25,7 @@ pub mod derived;
 pub mod files;
 pub mod interp;
 pub mod ir;
+pub mod kernels;
 pub mod multiplier;
 pub mod npy;
 pub mod product_table;

@@ -10,7 +10,7 @@ use super::{kernels, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
 use crate::derived::window::Window;
 use crate::interp::noise::{self, Ctx};
-use crate::interp::{ops, weights_vary, Interpreter, Trial};
+use crate::interp::{weights_vary, Interpreter, Trial};
 use crate::ir::hardware::{Accumulate, Format, Multiplier};
 use crate::ir::{Graph, Node, NodeKind, Op};
 use crate::quant;
@@ -43,11 +43,13 @@ pub enum OrderedGrad {
     Linear,
 }
 
-/// What the forward keeps: every node's values, `[batch][sample]`, and the
-/// batch statistics of each batchnorm in training mode.
+/// What the forward keeps: every node's values, `[batch][sample]`, the
+/// batch statistics of each batchnorm in training mode, and the im2col
+/// patches of each conv2d on the fast path.
 pub struct Tape {
     pub values: Vec<Vec<f32>>,
     pub stats: Vec<Option<Stats>>,
+    pub patches: Vec<Option<Vec<f32>>>,
 }
 
 impl Pass<'_, '_> {
@@ -89,7 +91,11 @@ pub fn is_plain_mac(node: &Node) -> bool {
 pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
     let g = pass.graph;
     let batch = pass.batch();
-    let mut tape = Tape { values: Vec::with_capacity(g.nodes.len()), stats: vec![None; g.nodes.len()] };
+    let mut tape = Tape {
+        values: Vec::with_capacity(g.nodes.len()),
+        stats: vec![None; g.nodes.len()],
+        patches: vec![None; g.nodes.len()],
+    };
     let mut next_input = 0;
     for id in g.ids() {
         let node = g.node(id);
@@ -113,7 +119,12 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
-                let y = plain_mac(pass, node, op, x, &g.node(inputs[0]).shape);
+                let patches = match Window::of(op) {
+                    Some(win) => Some(kernels::im2col(x, &g.node(inputs[0]).shape, &win, pass.threads)),
+                    None => None,
+                };
+                let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
+                tape.patches[id.index()] = patches;
                 let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
                 let x_size = x.len() / batch;
                 with_noise(pass, node, y, size, |b| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max)
@@ -168,31 +179,16 @@ fn with_noise(pass: &Pass, node: &Node, mut y: Vec<f32>, size: usize, full_scale
     y
 }
 
-/// A plain MAC layer on the matrix-product kernels, `[batch][rows, positions]`.
-fn plain_mac(pass: &Pass, node: &Node, op: &Op, x: &[f32], x_shape: &[usize]) -> Vec<f32> {
+/// A plain MAC layer on the matrix-product kernels, `[batch][rows, positions]`,
+/// from its patches (`[batch][positions][k]`; a dense layer's input).
+fn plain_mac(pass: &Pass, node: &Node, patches: &[f32]) -> Vec<f32> {
     let w = node.param("weight").expect("checked: a MAC layer has weights");
     let bias = node.param("bias").map(|b| &b.data[..]);
     let rows = w.shape[0];
-    let wt = kernels::transpose(&w.data, rows);
     let k = w.len() / rows;
-    let (patches, positions) = patches(op, x, x_shape, pass.batch());
-    let y = kernels::forward(&wt, rows, &patches, k, bias, pass.threads);
+    let positions = patches.len() / k / pass.batch();
+    let y = kernels::forward(&w.data, rows, patches, k, bias, pass.threads);
     channels_first(&y, rows, positions)
-}
-
-/// A batch's im2col patches of a conv2d, `[batch][positions][k]`, and the
-/// positions per sample; a dense layer's input as it is, one position.
-pub fn patches(op: &Op, x: &[f32], x_shape: &[usize], batch: usize) -> (Vec<f32>, usize) {
-    let (Op::Conv2d { groups, .. }, Some(w)) = (op, Window::of(op)) else { return (x.to_vec(), 1) };
-    let size = x.len() / batch;
-    let mut all = vec![];
-    let mut positions = 1;
-    for xb in x.chunks(size) {
-        let (p, n, _) = ops::patches(xb, x_shape, w.kernel, w.stride, w.padding, *groups);
-        positions = n;
-        all.extend(p);
-    }
-    (all, positions)
 }
 
 /// `[batch][positions][rows]` to `[batch][rows][positions]`.

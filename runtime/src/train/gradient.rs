@@ -9,7 +9,7 @@ use super::backward::denoise::{denoise, Denoise};
 use super::backward::elementwise;
 use super::backward::mac::{self, Conv2d};
 use super::backward::pool::{self, Pool2d};
-use super::forward::{patches, positions_first, Pass, Tape};
+use super::forward::{positions_first, Pass, Tape};
 use super::{kernels, mac_grad, parallel};
 use crate::derived::noise::repeat;
 use crate::derived::window::Window;
@@ -101,7 +101,8 @@ fn op_backward(
     let none = || vec![None; node.params.len()];
     match op {
         Op::Dense { .. } | Op::Conv2d { .. } => {
-            let (dx, dw, db) = mac_backward(pass, id, op, x, x_shape, dy, rep, want[0]);
+            let patches = tape.patches[id.index()].as_deref();
+            let (dx, dw, db) = mac_backward(pass, id, op, (x, patches), x_shape, dy, rep, want[0]);
             (vec![dx], by_role(vec![("weight", dw), ("bias", db)]))
         }
         Op::Flatten => (vec![Some(elementwise::flatten(dy))], none()),
@@ -183,7 +184,7 @@ fn mac_backward(
     pass: &Pass,
     id: NodeId,
     op: &Op,
-    x: &[f32],
+    (x, patches): (&[f32], Option<&[f32]>),
     x_shape: &[usize],
     dy: &[f32],
     rep: u32,
@@ -201,9 +202,8 @@ fn mac_backward(
         .collect();
     if pass.is_fast(node) {
         let k = w.len() / rows;
-        let (patches, _) = patches(op, x, x_shape, batch);
         let dy_rows = positions_first(dy, rows, positions);
-        let dw = kernels::weight_grad(&dy_rows, rows, &patches, k, pass.threads);
+        let dw = kernels::weight_grad(&dy_rows, rows, patches.unwrap_or(x), k, pass.threads);
         let dx = want_dx.then(|| {
             let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
             match (op, Window::of(op)) {

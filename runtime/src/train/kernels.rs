@@ -1,92 +1,96 @@
 //! The fast path's matrix products, for MAC layers without effects (FP32,
-//! exact sums, exact multiplier, no weight noise). The forward gives the
-//! interpreter's bits: each output is summed from 0 in `k` order, one
-//! rounded multiply and one rounded add per product (no fused multiply-add),
-//! only several outputs at once. The backward sums in the reference rules'
-//! orders (`backward::mac`), skipping zero gradients.
+//! exact sums, exact multiplier, no weight noise), on the host GEMM
+//! (`kernels::gemm`) with rows split over threads. The forward gives the
+//! interpreter's bits. The backward sums as the reference rules
+//! (`backward::mac::dense`) do: `dW` over the samples (and positions) in
+//! order, `dX` over the outputs in order.
 
 use super::parallel;
-
-/// Outputs computed at once: independent sums the CPU overlaps.
-const LANES: usize = 32;
+use crate::derived::window::Window;
+use crate::kernels::gemm::{gemm, pack, pack_transposed};
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
-/// of `x` (`[n][k]`); `wt` is `w` transposed (`[k][rows]`), `y` is `[n][rows]`.
-pub fn forward(wt: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>, threads: usize) -> Vec<f32> {
-    let n = x.len() / k.max(1);
-    let mut y = vec![0.0f32; n * rows];
-    let rows_per_chunk = n.div_ceil(threads.max(1)).max(1);
-    parallel::chunks_mut(&mut y, rows_per_chunk * rows, threads, |c, ys| {
-        for (r, yr) in ys.chunks_mut(rows).enumerate() {
-            let xr = &x[(c * rows_per_chunk + r) * k..][..k];
-            row(wt, rows, xr, yr);
-            if let Some(b) = bias {
-                yr.iter_mut().zip(b).for_each(|(y, b)| *y += b);
-            }
-        }
-    });
+/// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`.
+pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>, threads: usize) -> Vec<f32> {
+    let packed = pack(w, rows);
+    let mut y = by_rows(x, k, threads, |part| gemm(part, k, &packed, rows));
+    if let Some(b) = bias {
+        y.chunks_mut(rows).for_each(|yr| yr.iter_mut().zip(b).for_each(|(y, b)| *y += b));
+    }
     y
-}
-
-/// One row of [`forward`], without the bias.
-fn row(wt: &[f32], rows: usize, x: &[f32], y: &mut [f32]) {
-    let mut o = 0;
-    while o + LANES <= rows {
-        let mut acc = [0.0f32; LANES];
-        for (j, xj) in x.iter().enumerate() {
-            let w: &[f32; LANES] = wt[j * rows + o..][..LANES].try_into().expect("LANES weights");
-            for l in 0..LANES {
-                acc[l] += w[l] * xj;
-            }
-        }
-        y[o..o + LANES].copy_from_slice(&acc);
-        o += LANES;
-    }
-    for (oo, yo) in y.iter_mut().enumerate().skip(o) {
-        *yo = x.iter().enumerate().fold(0.0f32, |s, (j, xj)| s + wt[j * rows + oo] * xj);
-    }
-}
-
-/// `w` (`[rows][k]`) transposed to `[k][rows]`.
-pub fn transpose(w: &[f32], rows: usize) -> Vec<f32> {
-    let k = w.len() / rows.max(1);
-    let mut t = vec![0.0; w.len()];
-    for o in 0..rows {
-        for j in 0..k {
-            t[j * rows + o] = w[o * k + j];
-        }
-    }
-    t
 }
 
 /// `dw[o][j] = Σ_i dy[i][o]·x[i][j]`, `i` ascending; `dy` is `[n][rows]`, `x` `[n][k]`.
 pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
     let n = dy.len() / rows.max(1);
-    let mut dw = vec![0.0f32; rows * k];
-    parallel::chunks_mut(&mut dw, k.max(1), threads, |o, dwo| {
-        for i in 0..n {
-            let d = dy[i * rows + o];
-            if d != 0.0 {
-                dwo.iter_mut().zip(&x[i * k..(i + 1) * k]).for_each(|(g, x)| *g += d * x);
-            }
-        }
-    });
-    dw
+    let dyt = transpose(dy, n);
+    let packed = pack_transposed(x, k);
+    by_rows(&dyt, n, threads, |part| gemm(part, n, &packed, k))
 }
 
 /// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w` `[rows][k]`.
 pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize) -> Vec<f32> {
-    let n = dy.len() / rows.max(1);
-    let mut dx = vec![0.0f32; n * k];
-    parallel::chunks_mut(&mut dx, k.max(1), threads, |i, dxi| {
-        for o in 0..rows {
-            let d = dy[i * rows + o];
-            if d != 0.0 {
-                dxi.iter_mut().zip(&w[o * k..(o + 1) * k]).for_each(|(g, w)| *g += d * w);
+    let packed = pack_transposed(w, k);
+    by_rows(dy, rows, threads, |part| gemm(part, rows, &packed, k))
+}
+
+/// The im2col patches of a batch of `[c, h, w]` samples for a one-group
+/// window, `[batch][positions][c·kh·kw]`, zero in the padding: the values
+/// `interp::ops::patches` gives, copied a row segment at a time.
+pub fn im2col(x: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f32> {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let [oh, ow] = win.out(h, w);
+    let [kh, kw] = win.kernel;
+    let k = c * kh * kw;
+    let size = c * h * w;
+    let batch = x.len() / size.max(1);
+    parallel::map(batch, threads, |b| {
+        let xb = &x[b * size..(b + 1) * size];
+        let mut out = vec![0.0f32; oh * ow * k];
+        for i in 0..oh {
+            for j in 0..ow {
+                let patch = &mut out[(i * ow + j) * k..][..k];
+                for ch in 0..c {
+                    for u in 0..kh {
+                        let r = win.tap(0, i, u);
+                        if r < 0 || r as usize >= h {
+                            continue;
+                        }
+                        let row = &xb[(ch * h + r as usize) * w..][..w];
+                        let dst = &mut patch[(ch * kh + u) * kw..][..kw];
+                        for (v, d) in dst.iter_mut().enumerate() {
+                            let t = win.tap(1, j, v);
+                            if t >= 0 && (t as usize) < w {
+                                *d = row[t as usize];
+                            }
+                        }
+                    }
+                }
             }
         }
-    });
-    dx
+        out
+    })
+    .concat()
+}
+
+/// `f` over contiguous parts of the rows of `x` (`[n][k]`), concatenated.
+fn by_rows(x: &[f32], k: usize, threads: usize, f: impl Fn(&[f32]) -> Vec<f32> + Sync) -> Vec<f32> {
+    let n = x.len() / k.max(1);
+    let parts = threads.clamp(1, n.max(1));
+    let per = n.div_ceil(parts);
+    parallel::map(parts, parts, |t| f(&x[(t * per).min(n) * k..((t + 1) * per).min(n) * k])).concat()
+}
+
+/// `m` (`[rows][cols]`) transposed to `[cols][rows]`.
+fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
+    let cols = m.len() / rows.max(1);
+    let mut t = vec![0.0; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
 }
 
 #[cfg(test)]
@@ -99,16 +103,34 @@ mod tests {
         let w: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 337.0).collect();
         let x: Vec<f32> = (0..n * k).map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 211.0).collect();
         let b: Vec<f32> = (0..rows).map(|o| o as f32 / 7.0).collect();
-        let y = forward(&transpose(&w, rows), rows, &x, k, Some(&b), 2);
-        for i in 0..n {
-            let want = crate::interp::ops::dense(&x[i * k..(i + 1) * k], &w, Some(&b));
-            assert_eq!(y[i * rows..(i + 1) * rows], want[..]);
+        for threads in [1, 2] {
+            let y = forward(&w, rows, &x, k, Some(&b), threads);
+            for i in 0..n {
+                let want = crate::interp::ops::dense(&x[i * k..(i + 1) * k], &w, Some(&b));
+                assert_eq!(y[i * rows..(i + 1) * rows], want[..]);
+            }
         }
     }
 
     #[test]
-    fn gradients_match_the_reference_rule() {
-        let (rows, k, n) = (5, 7, 4);
+    fn im2col_gives_the_interpreters_patches() {
+        let shape = [3, 7, 6];
+        let x: Vec<f32> = (0..2 * 3 * 7 * 6).map(|i| i as f32).collect();
+        for (kernel, stride, padding) in [([3, 3], [1, 1], [1, 1]), ([5, 2], [2, 3], [2, 0]), ([1, 1], [1, 1], [0, 0])]
+        {
+            let win = Window { kernel, stride, padding };
+            let fast = im2col(&x, &shape, &win, 2);
+            let want: Vec<f32> = x
+                .chunks(3 * 7 * 6)
+                .flat_map(|xb| crate::interp::ops::patches(xb, &shape, kernel, stride, padding, 1).0)
+                .collect();
+            assert_eq!(fast, want);
+        }
+    }
+
+    #[test]
+    fn gradients_are_the_reference_rules_bits() {
+        let (rows, k, n) = (5, 11, 4);
         let w: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.37).sin()).collect();
         let x: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
         let dy: Vec<f32> = (0..n * rows).map(|i| if i % 3 == 0 { 0.0 } else { (i as f32).sin() }).collect();

@@ -9,7 +9,6 @@
 //! `[group][panel][tiles][8]`, bias `[group][panel][8]`.
 
 use super::common;
-use super::gemm;
 use super::geometry::{self, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
@@ -20,6 +19,7 @@ use analog_runtime::derived::format::{Abfp, SQRT_3};
 use analog_runtime::derived::noise::{adc_site, lsb_noise};
 use analog_runtime::ir::hardware::NoiseShape;
 use analog_runtime::ir::Node;
+use analog_runtime::kernels::gemm;
 use analog_runtime::quant::{self, Prepared};
 use analog_runtime::tensor::Tensor;
 use cranelift_codegen::ir::condcodes::FloatCC;

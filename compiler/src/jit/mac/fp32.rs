@@ -3,7 +3,6 @@
 //! lane sums its own dot product in `k` order, `s = s + w·x`, as the
 //! interpreter does, so the results are the interpreter's bits.
 
-use super::gemm::GEMM;
 use super::geometry::{self, Geometry, Rows, PANEL};
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
@@ -11,6 +10,7 @@ use crate::jit::layout::MAX_BATCH;
 use crate::jit::noise::Post;
 use crate::jit::Kernels;
 use analog_runtime::derived::format::clamp_bounds;
+use analog_runtime::kernels::gemm::GEMM;
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;

@@ -13,8 +13,8 @@ use analog_runtime::quant;
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
-/// Output columns per packed panel.
-pub const PANEL: usize = 8;
+/// Output columns per packed panel (the host GEMM's).
+pub use analog_runtime::kernels::gemm::PANEL;
 
 /// The shape of a MAC layer as a GEMM.
 #[derive(Clone, Debug)]

@@ -1,11 +1,12 @@
-//! The host FP32 GEMM of `--kernels native`: packed panels of 8 columns
-//! (`mac::pack_f32`), each lane summing its own dot product in `k` order,
+//! The host FP32 GEMM, of the JIT's `--kernels native` and of training's
+//! fast path: packed panels of 8 columns ([`pack`]), each lane summing its own dot product in `k` order,
 //! `s = s + w·x`, so the bits are the interpreter's (Rust never contracts
 //! to FMA); only the number of sums run side by side changes with the
 //! vector width. With AVX-512VL (32 vector registers) a block is 6 rows ×
 //! 4 panels of 8-lane accumulators; with AVX, 4 rows × 2 panels.
 
-use super::geometry::PANEL;
+/// Columns per packed panel: one 8-lane vector.
+pub const PANEL: usize = 8;
 
 /// `gemm(x, rows, k, w, panels, tile)`: [`gemm_f32`].
 pub const GEMM: &str = "analogc_gemm_f32";
@@ -44,6 +45,55 @@ pub unsafe extern "C" fn gemm_f32_tiles(
         // SAFETY: the caller's contract; tile `t` is inside `out`.
         unsafe { g.run(lo, n.min(g.k - lo), out.add(t * g.rows * g.panels * PANEL)) };
     }
+}
+
+/// `w` (`[cols][k]`, row-major) packed in panels of [`PANEL`] columns,
+/// `[⌈cols/8⌉][k][8]`, the missing columns of the last panel zero.
+pub fn pack(w: &[f32], cols: usize) -> Vec<f32> {
+    let k = w.len() / cols.max(1);
+    let panels = cols.div_ceil(PANEL);
+    let mut out = vec![0.0f32; panels * k * PANEL];
+    for c in 0..cols {
+        let (p, lane) = (c / PANEL, c % PANEL);
+        for j in 0..k {
+            out[(p * k + j) * PANEL + lane] = w[c * k + j];
+        }
+    }
+    out
+}
+
+/// `m` (`[k][cols]`, row-major: column `c` strided) packed as [`pack`]
+/// packs its transpose.
+pub fn pack_transposed(m: &[f32], cols: usize) -> Vec<f32> {
+    let k = m.len() / cols.max(1);
+    let panels = cols.div_ceil(PANEL);
+    let mut out = vec![0.0f32; panels * k * PANEL];
+    for j in 0..k {
+        for p in 0..panels {
+            let width = PANEL.min(cols - p * PANEL);
+            out[(p * k + j) * PANEL..][..width].copy_from_slice(&m[j * cols + p * PANEL..][..width]);
+        }
+    }
+    out
+}
+
+/// `y[r][c] = Σ_j w[c][j]·x[r][j]` for the `rows` rows of `x` (`[rows][k]`)
+/// and the `cols` columns of `packed` ([`pack`]), each sum in `j` order from
+/// 0: the interpreter's bits. `y` is `[rows][cols]`.
+pub fn gemm(x: &[f32], k: usize, packed: &[f32], cols: usize) -> Vec<f32> {
+    let rows = x.len() / k.max(1);
+    let panels = cols.div_ceil(PANEL);
+    assert!(x.len() == rows * k && packed.len() == panels * k * PANEL, "gemm: operand sizes");
+    let mut tile = vec![0.0f32; rows * panels * PANEL];
+    if k > 0 && rows > 0 {
+        let g = Gemm { x: x.as_ptr(), rows, k, w: packed.as_ptr(), panels };
+        // SAFETY: the sizes are checked above.
+        unsafe { g.run(0, k, tile.as_mut_ptr()) };
+    }
+    if cols == panels * PANEL {
+        return tile;
+    }
+    tile.chunks(panels * PANEL).flat_map(|r| r[..cols].iter().copied()).collect()
 }
 
 /// The operands: `x` `[rows][k]`, `w` `[panels][k][8]`.
@@ -189,6 +239,19 @@ unsafe fn block<const R: usize, const P: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The safe entry packs and multiplies as the interpreter's dense layer sums.
+    #[test]
+    fn gemm_gives_the_interpreters_dense_bits() {
+        let (rows, k, cols) = (5, 31, 19);
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 337.0).collect();
+        let w: Vec<f32> = (0..cols * k).map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 211.0).collect();
+        let y = gemm(&x, k, &pack(&w, cols), cols);
+        for r in 0..rows {
+            let want = crate::interp::ops::dense(&x[r * k..(r + 1) * k], &w, None);
+            assert!(y[r * cols..(r + 1) * cols].iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
 
     /// The vector kernels (whatever this CPU runs) against the portable one,
     /// bit for bit, with leftover rows and panels, whole and in tiles.
