@@ -119,10 +119,8 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
-                let patches = match Window::of(op) {
-                    Some(win) => Some(kernels::im2col(x, &g.node(inputs[0]).shape, &win, pass.threads)),
-                    None => None,
-                };
+                let patches =
+                    Window::of(op).map(|win| kernels::im2col(x, &g.node(inputs[0]).shape, &win, pass.threads));
                 let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
                 tape.patches[id.index()] = patches;
                 let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
