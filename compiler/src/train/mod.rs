@@ -121,6 +121,8 @@ pub struct TrainReport {
     pub seed: u64,
     pub batch: usize,
     pub epochs: Vec<EpochRecord>,
+    /// Every step's batch loss, in order (for comparing runs step by step).
+    pub step_losses: Vec<f64>,
     pub seconds: f64,
     pub backend: &'static str,
 }

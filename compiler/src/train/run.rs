@@ -59,7 +59,7 @@ pub(super) fn run(
     };
     let mut trainer = Trainer::new(training_graph(&graph), learns.clone(), tables, setup).map_err(Error::Internal)?;
     control.progress.start(train_n as u64 * options.epochs as u64);
-    let mut epochs = vec![];
+    let (mut epochs, mut step_losses) = (vec![], vec![]);
     for epoch in 0..options.epochs {
         control.progress.stage(&format!("epoch {}/{}", epoch + 1, options.epochs));
         let epoch_started = Instant::now();
@@ -76,6 +76,7 @@ pub(super) fn run(
             let images: Vec<f32> = batch.iter().flat_map(|i| set.sample(*i as usize).iter().copied()).collect();
             let labels: Vec<u32> = batch.iter().map(|i| set.labels[*i as usize]).collect();
             let out = trainer.step(&[&images], &labels, batch).map_err(|d| diverged(&d, epoch + 1, s as u64 + 1))?;
+            step_losses.push(out.loss);
             loss_sum += out.loss * batch.len() as f64;
             hits += out.correct;
             lr = out.lr;
@@ -117,6 +118,7 @@ pub(super) fn run(
         seed: options.seed,
         batch: options.batch,
         epochs,
+        step_losses,
         seconds: started.elapsed().as_secs_f64(),
         backend: options.backend.name(),
     })
