@@ -4,6 +4,8 @@
 //! `docs/language.md` §10 in the backward pass. The CLI's `analogc train` and
 //! the Python package are doors onto it; [`output`] writes a run's folder.
 
+pub mod init;
+
 use crate::control::Control;
 use crate::engine::Backend;
 use crate::error::Result;
