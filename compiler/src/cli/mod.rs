@@ -180,7 +180,7 @@ impl Cli {
     /// The front end's options: the size limit, and whether the model's own
     /// `data` folder is read.
     fn check_options(&self, own_data: bool) -> crate::check::Options {
-        crate::check::Options { own_data, max_elements: self.max_elements }
+        crate::check::Options { own_data, max_elements: self.max_elements, untrained: false }
     }
 }
 
