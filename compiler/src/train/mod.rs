@@ -5,6 +5,7 @@
 //! the Python package are doors onto it; [`output`] writes a run's folder.
 
 pub mod init;
+pub mod output;
 
 use crate::control::Control;
 use crate::engine::Backend;
