@@ -5,7 +5,11 @@
 //! the Python package are doors onto it; [`output`] writes a run's folder.
 
 pub mod init;
+mod options;
 pub mod output;
+mod report_text;
+
+pub use options::MAX_EPOCHS;
 
 use crate::control::Control;
 use crate::engine::Backend;
