@@ -149,14 +149,14 @@ impl RunFolder {
         let model_path = dir.join(&name);
         let weights_path = dir.join(format!("{stem}.safetensors"));
         for (ours, theirs, what) in
-            [(&model_path, Some(file), "model file"), (&weights_path, model.weights_file(), "weights")]
+            [(&model_path, Some(file), "the model file"), (&weights_path, model.weights_file(), "the model's weights")]
         {
             let same = theirs.and_then(|t| std::fs::canonicalize(t).ok()).is_some_and(|t| t == *ours);
             if same {
                 return Err(Error::user(
                     Code::BadTrainOption,
                     format!(
-                        "`--out {}` would replace the model's {what} `{}`: choose another folder",
+                        "`--out {}` would replace {what} `{}`: choose another folder",
                         out.display(),
                         ours.display()
                     ),
