@@ -231,3 +231,22 @@ fn a_held_run_folder_is_busy() {
     assert!(RunFolder::create(&out, &model, settings(&model)).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_layers_that_learn_are_chosen_by_name() {
+    let model = Model::load(repo().join("examples/mnist_mlp.anl"), &[]).unwrap();
+    let chosen = |train: &[&str], freeze: &[&str]| {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        TrainOptions { train: strings(train), freeze: strings(freeze), ..TrainOptions::default() }
+            .trained_layers(&model)
+    };
+    assert_eq!(chosen(&[], &[]).unwrap(), ["fc1", "fc2", "fc3"]);
+    assert_eq!(chosen(&["fc3", "fc2"], &["fc3"]).unwrap(), ["fc2"]);
+    assert_eq!(chosen(&[], &["fc1"]).unwrap(), ["fc2", "fc3"]);
+    let err = chosen(&["fc9"], &[]).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(d.code.as_str(), "E1002");
+    assert!(err.to_string().contains("did you mean `fc1`?"), "{err}");
+    assert_eq!(chosen(&[], &["h1"]).unwrap_err().diagnostics()[0].code.as_str(), "E1002");
+    assert_eq!(chosen(&["fc1"], &["fc1"]).unwrap_err().diagnostics()[0].code.as_str(), "E1003");
+}

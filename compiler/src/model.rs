@@ -144,6 +144,13 @@ impl Model {
         self.weights_file().is_some()
     }
 
+    /// The layers that have weights (dense, conv2d, batchnorm, denoise), in the
+    /// order the file writes them; the passes do not change this list.
+    pub fn layers_with_weights(&self) -> Vec<&str> {
+        let layers = self.front.model.iter().flat_map(|m| &m.layers);
+        layers.filter(|l| !l.tensors.is_empty()).map(|l| l.name.as_str()).collect()
+    }
+
     /// The text of the model file as it was checked (before `--set` overrides).
     pub fn source_text(&self) -> &str {
         // The front end reads the model file first: it is file 0 of the map.

@@ -3,7 +3,7 @@
 //! initialization the model allows.
 
 use super::{Init, TrainOptions};
-use crate::diag::Code;
+use crate::diag::{closest, Code, Diagnostic};
 use crate::error::{Error, Result};
 use crate::limits;
 use crate::model::Model;
@@ -77,7 +77,8 @@ impl TrainOptions {
         bad(format!("`--weight-decay {weight_decay}`: the weight decay must be a number ≥ 0"))
     }
 
-    /// Checks the options against the model: `Init::Keep` needs weights to keep.
+    /// Checks the options against the model: `Init::Keep` needs weights to
+    /// keep, and [`trained_layers`](Self::trained_layers) must be usable.
     pub fn check_model(&self, model: &Model) -> Result<()> {
         if self.init == Init::Keep && !model.has_weights_file() {
             return bad(format!(
@@ -86,7 +87,46 @@ impl TrainOptions {
                 model.file().display()
             ));
         }
-        Ok(())
+        self.trained_layers(model).map(drop)
+    }
+
+    /// The layers that learn, in the model's order: those `train` names (all
+    /// with weights when it is empty) but not `freeze`. A name that is not a
+    /// layer with weights is E1002; an empty result E1003.
+    pub fn trained_layers(&self, model: &Model) -> Result<Vec<String>> {
+        let layers = model.layers_with_weights();
+        for (flag, names) in [("train", &self.train), ("freeze", &self.freeze)] {
+            if let Some(name) = names.iter().find(|n| !layers.contains(&n.as_str())) {
+                let mut d = Diagnostic::error(
+                    Code::UnknownLayer,
+                    format!("`--{flag} {}`: `{name}` is not a layer with weights", names.join(",")),
+                );
+                if let Some(near) = closest(name, layers.iter().copied()) {
+                    d = d.help(format!("did you mean `{near}`?"));
+                }
+                let d = if layers.is_empty() {
+                    d.note(format!("`{}` has no layer with weights", model.name()))
+                } else {
+                    d.note(format!("the layers with weights: {}", layers.join(", ")))
+                };
+                return Err(Error::User { sources: Box::default(), diagnostics: vec![d] });
+            }
+        }
+        let chosen: Vec<String> = layers
+            .iter()
+            .filter(|l| self.train.is_empty() || self.train.iter().any(|t| t == *l))
+            .filter(|l| !self.freeze.iter().any(|f| f == *l))
+            .map(|l| l.to_string())
+            .collect();
+        if chosen.is_empty() {
+            let why = if layers.is_empty() {
+                format!("`{}` has no layer with weights", model.name())
+            } else {
+                format!("every layer with weights is frozen ({})", layers.join(", "))
+            };
+            return Err(Error::user(Code::NothingToTrain, format!("no layer is left to train: {why}")));
+        }
+        Ok(chosen)
     }
 }
 
