@@ -749,7 +749,8 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn train_refuses_bad_options_before_anything_runs() {
-    let out = scratch("train-bad").join("run");
+    let dir = scratch("train-bad");
+    let out = dir.join("run");
     let out = out.to_str().unwrap();
     for (args, code) in [
         (&["--lr", "0"][..], "E1001"),
@@ -781,6 +782,7 @@ fn train_refuses_bad_options_before_anything_runs() {
         assert!(r.stdout.is_empty(), "{args:?}");
         assert!(!std::path::Path::new(out).exists(), "{args:?}: the folder is not created");
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
