@@ -738,3 +738,120 @@ fn analyze_reports_cost_bit_budgets_and_multiplier_errors() {
     assert_eq!(v["layers"][1]["abfp"]["bits_for_exact_tile"], 23);
     assert_eq!(v["layers"][1]["abfp"]["low_bits_lost_at_gain_1"], 12);
 }
+
+/// A scratch folder for one test, empty.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("analogc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn train_refuses_bad_options_before_anything_runs() {
+    let dir = scratch("train-bad");
+    let out = dir.join("run");
+    let out = out.to_str().unwrap();
+    for (args, code) in [
+        (&["--lr", "0"][..], "E1001"),
+        (&["--lr", "-1"], "E1001"),
+        (&["--lr", "nan"], "E1001"),
+        (&["--lr", "inf"], "E1001"),
+        (&["--momentum", "0.9"], "E1001"),
+        (&["--optimizer", "sgd", "--momentum", "-0.5"], "E1001"),
+        (&["--optimizer", "sgd", "--nesterov"], "E1001"),
+        (&["--weight-decay", "-1"], "E1001"),
+        (&["--optimizer", "adamw", "--weight-decay", "nan"], "E1001"),
+        (&["--clip", "0"], "E1001"),
+        (&["--clip", "-3"], "E1001"),
+        (&["--schedule", "step"], "E1001"),
+        (&["--step-every", "10"], "E1001"),
+        (&["--schedule", "step", "--step-every", "10", "--step-factor", "0"], "E1001"),
+        (&["--val", "0"], "E1001"),
+        (&["--limit", "0"], "E1001"),
+        (&["--epochs", "0"], "E0020"),
+        (&["--epochs", "10001"], "E0020"),
+        (&["--batch", "0"], "E0020"),
+        (&["--batch", "65537"], "E0020"),
+        (&["--threads", "0"], "E0020"),
+        (&["--schedule", "step", "--step-every", "0"], "E0020"),
+    ] {
+        let r = analogc(&[&["train", "examples/mnist_mlp.anl", "--out", out][..], args].concat());
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {}", text(&r.stderr));
+        assert!(text(&r.stderr).contains(&format!("error[{code}]")), "{args:?}: {}", text(&r.stderr));
+        assert!(r.stdout.is_empty(), "{args:?}");
+        assert!(!std::path::Path::new(out).exists(), "{args:?}: the folder is not created");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn train_without_weights_starts_from_an_initialization_not_keep() {
+    let dir = scratch("train-untrained");
+    let model = dir.join("tiny.anl");
+    std::fs::write(&model, "model tiny {\n  input x: f32[4]\n  fc = dense(x, 3)\n  output y = fc\n}\n").unwrap();
+    let model = model.to_str().unwrap();
+    let r = analogc(&["train", model, "--init", "keep"]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = text(&r.stderr);
+    assert!(err.contains("error[E1001]") && err.contains("no weights to keep") && err.contains("kaiming"), "{err}");
+    // The run folder may not replace the model file.
+    let r = analogc(&["train", model, "--out", dir.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(text(&r.stderr).contains("error[E1001]") && text(&r.stderr).contains("would replace"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn train_end_to_end_writes_a_run_folder() {
+    let dir = scratch("train-e2e");
+    let out = dir.join("run");
+    let o = out.to_str().unwrap();
+    let args =
+        ["train", "examples/mnist_mlp_walking.anl", "--epochs", "1", "--limit", "1000", "--val", "500", "--out", o];
+    let r = analogc(&args);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let stdout = text(&r.stdout);
+    assert!(stdout.starts_with("epoch 1: loss ") && stdout.contains("trained fc1, fc2, fc3"), "{stdout}");
+    for f in
+        ["mnist_mlp_walking.anl", "mnist_mlp_walking.safetensors", "train.csv", "train.json", "train.svg", "train.png"]
+    {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    assert_eq!(std::fs::read_to_string(out.join("train.csv")).unwrap().lines().count(), 2);
+    let copy = out.join("mnist_mlp_walking.anl");
+    let check = analogc(&["check", copy.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(check.stdout.is_empty() && check.stderr.is_empty());
+    let eval = analogc(&["eval", copy.to_str().unwrap(), "--limit", "100", "--trials", "1"]);
+    assert_eq!(eval.status.code(), Some(0), "{}", text(&eval.stderr));
+    let json = analogc(&[&args[..8], &["--json"]].concat());
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&json.stdout)).expect("one JSON object");
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn train_layers_that_are_not_there_or_all_frozen_are_diagnostics() {
+    let m = "examples/mnist_mlp.anl";
+    for (args, code) in [
+        (&["--train", "fc9"][..], "E1002"),
+        (&["--freeze", "fc1,nosuch"], "E1002"),
+        (&["--train", "h1"], "E1002"),
+        (&["--freeze", "fc1,fc2,fc3"], "E1003"),
+    ] {
+        let r = analogc(&[&["train", m][..], args].concat());
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {}", text(&r.stderr));
+        assert!(text(&r.stderr).contains(&format!("error[{code}]")), "{args:?}: {}", text(&r.stderr));
+        assert!(r.stdout.is_empty());
+    }
+}
+
+#[test]
+fn train_that_diverges_stops_with_a_diagnostic() {
+    let args = ["train", "examples/mnist_mlp.anl", "--epochs", "1", "--limit", "256", "--val", "64", "--lr", "1e30"];
+    let r = analogc(&args);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("error[E1004]"), "{}", text(&r.stderr));
+}

@@ -38,7 +38,15 @@ fn training_is_the_same_for_any_thread_count() {
 #[test]
 fn the_fast_path_trains_as_the_reference_does() {
     for file in ["../examples/mnist_lenet5.anl", "../examples/mnist_mlp.anl", "../examples/mnist_mlp_abfp.anl"] {
-        let options = |backend| TrainOptions { epochs: 1, batch: 32, limit: Some(64), val: 100, threads: 2, backend, ..TrainOptions::default() };
+        let options = |backend| TrainOptions {
+            epochs: 1,
+            batch: 32,
+            limit: Some(64),
+            val: 100,
+            threads: 2,
+            backend,
+            ..TrainOptions::default()
+        };
         let (fast_epochs, fast) = run(file, &options(Backend::Jit));
         let (ref_epochs, reference) = run(file, &options(Backend::Interp));
         assert_eq!(fast.len(), reference.len());

@@ -32,7 +32,8 @@ impl Lowered {
 }
 
 /// Lowers a checked model. The weights were verified by the checks; reading
-/// them can only fail if the file changed in between.
+/// them can only fail if the file changed in between. A model without a
+/// weights file (checked as untrained) gets zero tensors.
 pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagnostic>> {
     let weights = match &m.weights {
         Some(path) => Some(loader.read_weights(path).map_err(|e| {
@@ -83,20 +84,26 @@ pub fn lower(m: &CheckedModel, loader: &dyn Loader) -> Result<Lowered, Box<Diagn
     for l in &m.layers {
         let mut params = vec![];
         for t in &l.tensors {
-            let stored = weights.as_ref().and_then(|w| w.tensors.get(&t.name));
-            let Some(values) = stored.and_then(|s| s.values.clone()) else {
-                return Err(Box::new(
-                    Diagnostic::error(
-                        Code::TensorMissing,
-                        format!("tensor `{}` vanished from the weights file", t.name),
-                    )
-                    .primary(l.span, "needed here"),
-                ));
+            // Without a weights file (a model checked as untrained) every tensor is zero.
+            let data = match &weights {
+                None => vec![0.0; t.shape.iter().product()],
+                Some(w) => match w.tensors.get(&t.name).and_then(|s| s.values.clone()) {
+                    Some(values) => values.data,
+                    None => {
+                        return Err(Box::new(
+                            Diagnostic::error(
+                                Code::TensorMissing,
+                                format!("tensor `{}` vanished from the weights file", t.name),
+                            )
+                            .primary(l.span, "needed here"),
+                        ))
+                    }
+                },
             };
             params.push(Param {
                 role: t.role.to_string(),
                 name: t.name.clone(),
-                value: Tensor::new(t.shape.clone(), values.data),
+                value: Tensor::new(t.shape.clone(), data),
             });
         }
         nodes.push(Node {

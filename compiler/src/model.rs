@@ -139,6 +139,30 @@ impl Model {
         self.front.model.as_ref().and_then(|m| m.data.as_deref())
     }
 
+    /// The weights file the model names, if any (resolved against its file).
+    pub fn weights_file(&self) -> Option<&Path> {
+        self.front.model.as_ref().and_then(|m| m.weights.as_deref())
+    }
+
+    /// Whether the model names a weights file (a model checked as
+    /// [`untrained`](check::Options::untrained) may not: its weights are zero).
+    pub fn has_weights_file(&self) -> bool {
+        self.weights_file().is_some()
+    }
+
+    /// The layers that have weights (dense, conv2d, batchnorm, denoise), in the
+    /// order the file writes them; the passes do not change this list.
+    pub fn layers_with_weights(&self) -> Vec<&str> {
+        let layers = self.front.model.iter().flat_map(|m| &m.layers);
+        layers.filter(|l| !l.tensors.is_empty()).map(|l| l.name.as_str()).collect()
+    }
+
+    /// The text of the model file as it was checked (before `--set` overrides).
+    pub fn source_text(&self) -> &str {
+        // The front end reads the model file first: it is file 0 of the map.
+        &self.front.map.get(crate::source::FileId(0)).text
+    }
+
     /// The number of classes: elements of the first output.
     pub fn classes(&self) -> usize {
         let g = self.graph();

@@ -69,6 +69,10 @@ pub struct Options {
     /// The most values one tensor of one sample may hold (outputs, a conv's
     /// patches), and a tenth of the most multiply-accumulates per layer and sample.
     pub max_elements: u64,
+    /// A model that is to be trained from scratch may name no weights file:
+    /// its layers then get zero tensors of the right shapes (named as they
+    /// would be looked up in a file) instead of error E0601.
+    pub untrained: bool,
 }
 
 /// 2^24 values: 64 MiB of f32 per tensor and sample. The JIT holds 64
@@ -77,7 +81,7 @@ pub const MAX_ELEMENTS: u64 = 1 << 24;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { own_data: true, max_elements: MAX_ELEMENTS }
+        Options { own_data: true, max_elements: MAX_ELEMENTS, untrained: false }
     }
 }
 

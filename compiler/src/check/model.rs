@@ -518,6 +518,9 @@ impl ModelChecker<'_> {
             return;
         }
         let Some((path, span)) = at else {
+            if self.options.untrained {
+                return;
+            }
             let (i, span) = pending[0];
             self.diags.push(
                 Diagnostic::error(

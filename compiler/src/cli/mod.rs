@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod run;
 mod sweep;
+mod train;
 
 use crate::data::Data;
 use crate::engine::Backend;
@@ -84,6 +85,9 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the output folders of `sweep --shard` runs into one result.
     Merge(merge::MergeArgs),
+    /// Train a model's weights with its hardware in the loop; with `--out`, keep
+    /// each epoch's weights, a model file naming them, the log and the curves.
+    Train(train::TrainArgs),
     /// Compile time, samples/s with and without noise, and each layer's rate.
     Bench(bench::BenchArgs),
     /// Print one stage of the pipeline for a file.
@@ -166,6 +170,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Analyze(args) => analyze::analyze(cli, args),
         Command::FitAme(args) => fit_ame::fit_ame(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
+        Command::Train(args) => train::train(cli, args),
         Command::Bench(args) => bench::bench(cli, args),
         Command::Import(args) => import::import(cli, args),
     }
@@ -180,7 +185,7 @@ impl Cli {
     /// The front end's options: the size limit, and whether the model's own
     /// `data` folder is read.
     fn check_options(&self, own_data: bool) -> crate::check::Options {
-        crate::check::Options { own_data, max_elements: self.max_elements }
+        crate::check::Options { own_data, max_elements: self.max_elements, untrained: false }
     }
 }
 

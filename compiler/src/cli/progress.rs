@@ -43,6 +43,11 @@ impl Bar {
         Control { progress: self, cancel: ctrl_c().cancel }
     }
 
+    /// Runs `f` (which prints) with the bar hidden, then redraws it.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.0.suspend(f)
+    }
+
     /// Clears the bar after a success, leaves it after a failure.
     pub fn end<T, E>(&self, result: &Result<T, E>) {
         match result {

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use std::path::Path;
 
 /// Tableau 10, then plotters' 99-colour palette.
-fn color_of(k: usize) -> RGBAColor {
+pub(crate) fn color_of(k: usize) -> RGBAColor {
     const TABLEAU: [(u8, u8, u8); 10] = [
         (31, 119, 180),
         (255, 127, 14),
@@ -34,7 +34,7 @@ const HEIGHT: u32 = 640;
 
 /// Registers the embedded DejaVu Sans as plotters' `sans-serif`, so text
 /// renders on a machine without system fonts.
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());

@@ -4,7 +4,13 @@
 //! `docs/language.md` §10 in the backward pass. The CLI's `analogc train` and
 //! the Python package are doors onto it; [`output`] writes a run's folder.
 
+pub mod init;
+mod options;
+pub mod output;
+mod report_text;
 mod run;
+
+pub use options::MAX_EPOCHS;
 
 use crate::control::Control;
 use crate::engine::Backend;

@@ -2,26 +2,22 @@
 //! chosen, data split, epochs of shuffled batches on the runtime's
 //! [`Trainer`], validation after each epoch.
 
-use super::{EpochRecord, Init, TrainOptions, TrainReport, Weights};
+use super::{EpochRecord, TrainOptions, TrainReport, Weights};
 use crate::control::Control;
 use crate::data::open_training;
-use crate::diag::{closest, Code, Diagnostic};
+use crate::diag::{Code, Diagnostic};
 use crate::engine::Backend;
 use crate::error::{Error, Result};
 use crate::evaluate::correct;
 use crate::jit::Kernels;
-use crate::limits;
 use crate::model::{engine_for, Model};
 use analog_runtime::dataset::{epoch_order, hold_out, Dataset};
 use analog_runtime::files;
 use analog_runtime::interp::load_tables;
 use analog_runtime::ir::Graph;
-use analog_runtime::train::network::{has_learnable, training_graph};
+use analog_runtime::train::network::training_graph;
 use analog_runtime::train::trainer::{Diverged, Setup, Trainer};
 use std::time::Instant;
-
-/// The most epochs one run takes.
-pub const MAX_EPOCHS: u64 = 100_000;
 
 pub(super) fn run(
     model: &Model,
@@ -30,14 +26,14 @@ pub(super) fn run(
     control: Control,
     on_epoch: &mut dyn FnMut(&EpochRecord, &Weights) -> Result<()>,
 ) -> Result<TrainReport> {
-    check(options)?;
+    options.check()?;
+    options.check_model(model)?;
     let started = Instant::now();
+    let trained_layers = options.trained_layers(model)?;
     let base = model.unoptimized()?;
-    let graph = base.graph().clone();
-    let learns = chosen_layers(&graph, options)?;
-    if options.init != Init::Keep {
-        return Err(Error::Internal("initialization is being built".into()));
-    }
+    let mut graph = base.graph().clone();
+    let learns: Vec<bool> = graph.nodes.iter().map(|n| trained_layers.contains(&n.name)).collect();
+    super::init::initialize(&mut graph, options.init, options.seed, &learns);
     let (dir, set) = open_training(model, data)?;
     let (train_range, val_range) =
         hold_out(set.len(), options.val).map_err(|e| Error::user(Code::BadTrainOption, e))?;
@@ -103,7 +99,7 @@ pub(super) fn run(
         data: dir.display().to_string(),
         train_samples: train_n,
         val_samples: val.len(),
-        trained: graph.nodes.iter().zip(&learns).filter(|(_, l)| **l).map(|(n, _)| n.name.clone()).collect(),
+        trained: trained_layers,
         parameters: graph
             .nodes
             .iter()
@@ -122,56 +118,6 @@ pub(super) fn run(
         seconds: started.elapsed().as_secs_f64(),
         backend: options.backend.name(),
     })
-}
-
-/// Rejects options that cannot train.
-fn check(o: &TrainOptions) -> Result<()> {
-    limits::count("epochs", o.epochs as u64, MAX_EPOCHS)?;
-    limits::batch(o.batch)?;
-    limits::threads(o.threads)?;
-    let bad = |what: String| Err(Error::user(Code::BadTrainOption, what));
-    if !(o.lr.is_finite() && o.lr > 0.0) {
-        return bad(format!("the learning rate must be a positive number, not {}", o.lr));
-    }
-    if let Some(c) = o.clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
-        return bad(format!("the gradient norm to clip to must be a positive number, not {c}"));
-    }
-    if o.val == 0 {
-        return bad("--val must hold out at least one sample to validate on".into());
-    }
-    if o.limit == Some(0) {
-        return bad("--limit 0 leaves nothing to train on".into());
-    }
-    Ok(())
-}
-
-/// Per node: whether it learns (`--train`, `--freeze`).
-fn chosen_layers(graph: &Graph, o: &TrainOptions) -> Result<Vec<bool>> {
-    let with_weights: Vec<&str> = graph.nodes.iter().filter(|n| has_learnable(n)).map(|n| n.name.as_str()).collect();
-    for name in o.train.iter().chain(&o.freeze) {
-        if !with_weights.contains(&name.as_str()) {
-            let mut d = Diagnostic::error(Code::UnknownLayer, format!("no layer with weights named `{name}`"));
-            d = match closest(name, with_weights.iter().copied()) {
-                Some(near) => d.help(format!("did you mean `{near}`?")),
-                None => d.note(format!("the layers with weights are: {}", with_weights.join(", "))),
-            };
-            return Err(Error::User { sources: Box::default(), diagnostics: vec![d] });
-        }
-    }
-    let learns: Vec<bool> = graph
-        .nodes
-        .iter()
-        .map(|n| has_learnable(n) && (o.train.is_empty() || o.train.contains(&n.name)) && !o.freeze.contains(&n.name))
-        .collect();
-    if !learns.contains(&true) {
-        let why = if with_weights.is_empty() {
-            "the model has no layer with weights"
-        } else {
-            "every layer with weights is frozen"
-        };
-        return Err(Error::user(Code::NothingToTrain, format!("nothing to train: {why}")));
-    }
-    Ok(learns)
 }
 
 /// `base` with the tensors of `trained` (the same nodes in the same order).

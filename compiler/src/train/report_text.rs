@@ -1,0 +1,115 @@
+//! A run's results as text: one line per epoch (printed as epochs finish) and
+//! the summary of a finished run.
+
+use super::{EpochRecord, TrainReport};
+use crate::words::count;
+
+fn pct(a: f64) -> String {
+    format!("{:.2}%", 100.0 * a)
+}
+
+impl EpochRecord {
+    /// `epoch 3: loss 0.1234, train 96.10%, val 97.02% clean, 96.50% hardware, lr 0.001, 4.2 s, 13095 samples/s`
+    pub fn line(&self) -> String {
+        format!(
+            "epoch {}: loss {:.4}, train {}, val {} clean, {} hardware, lr {}, {:.1} s, {:.0} samples/s\n",
+            self.epoch,
+            self.loss,
+            pct(self.train_accuracy),
+            pct(self.val_accuracy_clean),
+            pct(self.val_accuracy_hardware),
+            self.lr,
+            self.seconds,
+            self.samples_per_second
+        )
+    }
+}
+
+impl TrainReport {
+    /// The summary: what trained on what, and where the last epoch ended.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{} on {} ({} training + {} validation samples), init {}, seed {}, batch {}, {}\n",
+            self.model,
+            self.data,
+            self.train_samples,
+            self.val_samples,
+            match self.init {
+                super::Init::Keep => "keep",
+                super::Init::Kaiming => "kaiming",
+                super::Init::Xavier => "xavier",
+            },
+            self.seed,
+            self.batch,
+            self.backend
+        );
+        out.push_str(&format!(
+            "  trained {}: {}\n",
+            self.trained.join(", "),
+            count(self.parameters as u64, "parameter")
+        ));
+        if let Some(last) = self.epochs.last() {
+            out.push_str(&format!(
+                "  after {}: loss {:.4}, train {}, validation {} clean, {} with the hardware\n",
+                count(last.epoch, "epoch"),
+                last.loss,
+                pct(last.train_accuracy),
+                pct(last.val_accuracy_clean),
+                pct(last.val_accuracy_hardware)
+            ));
+        }
+        out.push_str(&format!("  {:.1} s\n", self.seconds));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Init;
+    use super::*;
+
+    fn record(epoch: u32) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            loss: 0.123456,
+            train_accuracy: 0.9612,
+            val_accuracy_clean: 0.97,
+            val_accuracy_hardware: 0.965,
+            lr: 0.001,
+            seconds: 4.21,
+            samples_per_second: 13095.2,
+        }
+    }
+
+    #[test]
+    fn an_epoch_is_one_line() {
+        assert_eq!(
+            record(3).line(),
+            "epoch 3: loss 0.1235, train 96.12%, val 97.00% clean, 96.50% hardware, lr 0.001, 4.2 s, 13095 samples/s\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_the_run_and_its_last_epoch() {
+        let report = TrainReport {
+            model: "mnist_mlp".into(),
+            data: "data/mnist".into(),
+            train_samples: 55000,
+            val_samples: 5000,
+            trained: vec!["fc1".into(), "fc2".into()],
+            parameters: 1234,
+            init: Init::Kaiming,
+            seed: 0,
+            batch: 64,
+            epochs: vec![record(1), record(2)],
+            seconds: 8.44,
+            backend: "jit",
+        };
+        assert_eq!(
+            report.text(),
+            "mnist_mlp on data/mnist (55000 training + 5000 validation samples), init kaiming, seed 0, \
+             batch 64, jit\n  trained fc1, fc2: 1234 parameters\n  after 2 epochs: loss 0.1235, train 96.12%, \
+             validation 97.00% clean, 96.50% with the hardware\n  8.4 s\n"
+        );
+    }
+}
