@@ -102,6 +102,7 @@ mod tests {
             seed: 0,
             batch: 64,
             epochs: vec![record(1), record(2)],
+            step_losses: vec![0.5, 0.25],
             seconds: 8.44,
             backend: "jit",
         };
