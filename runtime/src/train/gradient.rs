@@ -34,8 +34,9 @@ pub fn backward(pass: &Pass, tape: &Tape, learns: &[bool], need: &[bool], at: No
         let reps = repeat(node);
         let size: usize = node.shape.iter().product();
         let want: Vec<bool> = inputs.iter().map(|i| need[i.index()]).collect();
+        let mut dy = Some(dy);
         for rep in 0..reps {
-            let mut dy_rep = dy.clone();
+            let mut dy_rep = if rep + 1 == reps { dy.take().expect("the last repetition") } else { dy.clone().expect("a gradient") };
             if let Some(site) = &node.hw.noise {
                 for (b, d) in dy_rep.chunks_mut(size.max(1)).enumerate() {
                     noise::backward(site, d, pass.ctx(b, rep));
@@ -135,6 +136,7 @@ fn op_backward(
                 padding: w.padding,
             };
             let dx = match op {
+                Op::MaxPool2d { .. } if pass.fast => kernels::maxpool_grad(x, x_shape, &w, dy, pass.threads),
                 Op::MaxPool2d { .. } => pool::maxpool2d(&p, batch, x, dy),
                 _ => pool::avgpool2d(&p, batch, dy),
             };

@@ -58,17 +58,62 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f
                         }
                         let row = &xb[(ch * h + r as usize) * w..][..w];
                         let dst = &mut patch[(ch * kh + u) * kw..][..kw];
-                        for (v, d) in dst.iter_mut().enumerate() {
-                            let t = win.tap(1, j, v);
-                            if t >= 0 && (t as usize) < w {
-                                *d = row[t as usize];
-                            }
+                        let (lo, hi) = inside(win, 1, j, kw, w);
+                        if lo < hi {
+                            let t = win.tap(1, j, lo) as usize;
+                            dst[lo..hi].copy_from_slice(&row[t..t + hi - lo]);
                         }
                     }
                 }
             }
         }
         out
+    })
+    .concat()
+}
+
+/// The taps `lo..hi` of output `i` along `axis` that fall inside an input of `size`.
+fn inside(win: &Window, axis: usize, i: usize, taps: usize, size: usize) -> (usize, usize) {
+    let first = win.tap(axis, i, 0);
+    let lo = (-first).max(0) as usize;
+    let hi = (size as isize - first).clamp(0, taps as isize) as usize;
+    (lo.min(hi), hi)
+}
+
+/// Max pooling's backward (`backward::pool::maxpool2d`'s rule and bits: the
+/// first maximum in window order wins, the padding never does), sample by
+/// sample over threads; `x` is the forward's input `[batch][c, h, w]`.
+pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32], threads: usize) -> Vec<f32> {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let [oh, ow] = win.out(h, w);
+    let size = c * h * w;
+    let batch = x.len() / size.max(1);
+    parallel::map(batch, threads, |b| {
+        let xb = &x[b * size..(b + 1) * size];
+        let dyb = &dy[b * c * oh * ow..(b + 1) * c * oh * ow];
+        let mut dx = vec![0.0f32; size];
+        for plane in 0..c {
+            for i in 0..oh {
+                let (ulo, uhi) = inside(win, 0, i, win.kernel[0], h);
+                for j in 0..ow {
+                    let (vlo, vhi) = inside(win, 1, j, win.kernel[1], w);
+                    let mut best: Option<usize> = None;
+                    for u in ulo..uhi {
+                        let r = win.tap(0, i, u) as usize;
+                        for v in vlo..vhi {
+                            let t = (plane * h + r) * w + win.tap(1, j, v) as usize;
+                            if best.is_none_or(|b| xb[t] > xb[b]) {
+                                best = Some(t);
+                            }
+                        }
+                    }
+                    if let Some(at) = best {
+                        dx[at] += dyb[(plane * oh + i) * ow + j];
+                    }
+                }
+            }
+        }
+        dx
     })
     .concat()
 }
@@ -125,6 +170,21 @@ mod tests {
                 .flat_map(|xb| crate::interp::ops::patches(xb, &shape, kernel, stride, padding, 1).0)
                 .collect();
             assert_eq!(fast, want);
+        }
+    }
+
+    #[test]
+    fn maxpool_grad_is_the_reference_rules_bits() {
+        use crate::train::backward::pool::{maxpool2d, Pool2d};
+        let shape = [2, 7, 6];
+        // Repeated values: ties go to the first maximum in window order.
+        let x: Vec<f32> = (0..3 * 2 * 7 * 6).map(|i| ((i * 37) % 11) as f32).collect();
+        for (kernel, stride, padding) in [([2, 2], [2, 2], [0, 0]), ([3, 3], [1, 2], [1, 1]), ([3, 2], [2, 1], [1, 0])] {
+            let win = Window { kernel, stride, padding };
+            let [oh, ow] = win.out(7, 6);
+            let dy: Vec<f32> = (0..3 * 2 * oh * ow).map(|i| (i as f32 * 0.3).sin()).collect();
+            let pool = Pool2d { channels: 2, height: 7, width: 6, kernel, stride, padding };
+            assert_eq!(maxpool_grad(&x, &shape, &win, &dy, 2), maxpool2d(&pool, 3, &x, &dy));
         }
     }
 
