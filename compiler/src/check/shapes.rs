@@ -101,6 +101,20 @@ fn shape_error(
             .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
             .secondary(y.defined, format!("`{}` has shape {}", y.name, dims(&y.shape)))
         }
+        ShapeError::ConcatMismatch { operand } => {
+            let y = &operands[operand];
+            Diagnostic::error(
+                Code::ShapeMismatch,
+                format!(
+                    "`concat` joins along the first axis and needs the others equal, found {} and {}",
+                    dims(&x.shape),
+                    dims(&y.shape)
+                ),
+            )
+            .primary(y.used, format!("shape {}", dims(&y.shape)))
+            .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
+            .secondary(y.defined, format!("`{}` has shape {}", y.name, dims(&y.shape)))
+        }
     };
     Box::new(d)
 }

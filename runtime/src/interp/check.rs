@@ -44,6 +44,21 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
             Some(_) => Err("operands of different sizes".into()),
             None => Err("an add with one operand".into()),
         },
+        Op::Concat => {
+            let joined: usize = inputs.iter().map(|x| size(&graph.node(*x).shape)).sum();
+            if inputs.len() < 2 || joined != size(&node.shape) {
+                return Err(format!(
+                    "a concat of {} operands, {joined} values into {}",
+                    inputs.len(),
+                    size(&node.shape)
+                ));
+            }
+            Ok(())
+        }
+        Op::GlobalAvgPool => match x_shape.first() {
+            Some(c) if *c > 0 && size(&node.shape) == *c => Ok(()),
+            _ => Err(format!("a global pooling of shape {x_shape:?} into {:?}", node.shape)),
+        },
         Op::BatchNorm { .. } => {
             let c = *x_shape.first().ok_or("a batch norm of a scalar")?;
             ["weight", "bias", "running_mean", "running_var"].iter().try_for_each(|r| tensor(r, c))
@@ -59,7 +74,9 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
             tensor("up.weight", c * hidden * taps)?;
             tensor("up.bias", c)
         }
-        Op::Flatten | Op::Relu | Op::Sigmoid | Op::Tanh | Op::Softmax => Ok(()),
+        Op::Flatten | Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Softmax => {
+            Ok(())
+        }
     }
 }
 

@@ -25,6 +25,16 @@ pub enum Op {
     },
     Flatten,
     Relu,
+    /// `y = x` where `x > 0`, else `slope·x`.
+    LeakyRelu {
+        slope: f64,
+    },
+    /// `y = min` where `x < min`, `max` where `x > max`, else `x` (`relu6` is
+    /// `min = 0, max = 6`).
+    Clip {
+        min: f64,
+        max: f64,
+    },
     Sigmoid,
     Tanh,
     /// Over the last axis.
@@ -33,6 +43,10 @@ pub enum Op {
         eps: f64,
     },
     Add,
+    /// The mean of each channel: `[C, L]` or `[C, H, W]` → `[C]`.
+    GlobalAvgPool,
+    /// Its operands one after another along the first axis (channels).
+    Concat,
     /// `y = x + up(relu(down(x)))`, noise-free; dense for vectors, `kernel`×`kernel`
     /// convolutions (same padding) for `[C, H, W]`.
     Denoise {
@@ -69,11 +83,15 @@ impl Op {
             Op::AvgPool2d { .. } => "avgpool2d",
             Op::Flatten => "flatten",
             Op::Relu => "relu",
+            Op::LeakyRelu { .. } => "leaky_relu",
+            Op::Clip { .. } => "clip",
             Op::Sigmoid => "sigmoid",
             Op::Tanh => "tanh",
             Op::Softmax => "softmax",
             Op::BatchNorm { .. } => "batchnorm",
             Op::Add => "add",
+            Op::GlobalAvgPool => "globalavgpool",
+            Op::Concat => "concat",
             Op::Denoise { .. } => "denoise",
         }
     }

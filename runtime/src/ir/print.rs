@@ -92,8 +92,10 @@ fn attrs(op: &super::Op) -> String {
             format!(" kernel={} stride={} padding={}", pair(kernel), pair(stride), pair(padding))
         }
         BatchNorm { eps } => format!(" eps={}", num(*eps)),
+        LeakyRelu { slope } => format!(" slope={}", num(*slope)),
+        Clip { min, max } => format!(" min={} max={}", num(*min), num(*max)),
         Denoise { hidden, kernel } => format!(" hidden={hidden} kernel={kernel}"),
-        Flatten | Relu | Sigmoid | Tanh | Softmax | Add => String::new(),
+        Flatten | Relu | Sigmoid | Tanh | Softmax | Add | GlobalAvgPool | Concat => String::new(),
     }
 }
 
