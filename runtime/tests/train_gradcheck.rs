@@ -221,6 +221,17 @@ fn conv2d_matches_finite_differences() {
     check_conv("grouped conv", conv(4, 5, 5, 6, [3, 3], [1, 1], [1, 1], 2), 40);
     check_conv("depthwise conv", conv(3, 5, 4, 3, [3, 3], [2, 1], [1, 1], 3), 50);
     check_conv("depthwise conv ×2", conv(2, 4, 4, 4, [2, 2], [1, 1], [1, 1], 2), 60);
+    check_conv("conv1d", Conv2d::one_row(3, 9, 4, 3, 2, 1, 1), 70);
+    check_conv("grouped conv1d", Conv2d::one_row(4, 7, 6, 2, 1, 1, 2), 80);
+}
+
+#[test]
+fn conv1d_forward_is_the_one_row_conv2d() {
+    // The interpreter's patches of [c, l] as the plane [c, 1, l]: a 1-row window reads along the row.
+    let x: Vec<f32> = (1..=6).map(|v| v as f32).collect();
+    let (p, positions, k) = forward::patches(&x, &[2, 1, 3], [1, 2], [1, 1], [0, 0], 1);
+    assert_eq!((positions, k), (2, 4));
+    assert_eq!(p, [1.0, 2.0, 4.0, 5.0, 2.0, 3.0, 5.0, 6.0]);
 }
 
 // ---------------------------------------------------------------- pooling

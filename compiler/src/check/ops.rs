@@ -23,6 +23,16 @@ const CONV: &[Param] = &[
     BIAS,
     WEIGHT,
 ];
+const CONV1D: &[Param] = &[
+    INPUT,
+    positional("out", Kind::Int { min: 1, max: 1 << 20 }),
+    positional("kernel", Kind::Int { min: 1, max: 1 << 24 }),
+    param("stride", Kind::Int { min: 1, max: 1 << 24 }),
+    param("padding", Kind::Int { min: 0, max: 1 << 24 }),
+    param("groups", Kind::Int { min: 1, max: 1 << 20 }),
+    BIAS,
+    WEIGHT,
+];
 const POOL: &[Param] =
     &[INPUT, positional("kernel", PAIR), param("stride", PAIR), param("padding", Kind::IntPair { min: 0 })];
 const UNARY: &[Param] = &[INPUT];
@@ -46,6 +56,7 @@ pub const OPS: &[(&str, &[Param])] = &[
     ("dense", DENSE),
     ("linear", DENSE),
     ("conv2d", CONV),
+    ("conv1d", CONV1D),
     ("maxpool2d", POOL),
     ("avgpool2d", POOL),
     ("flatten", UNARY),
@@ -83,6 +94,13 @@ pub fn build(call: &Call, args: &Args) -> Op {
                 groups: int("groups", 1),
             }
         }
+        "conv1d" => Op::Conv1d {
+            out: int("out", 1),
+            kernel: int("kernel", 1),
+            stride: int("stride", 1),
+            padding: int("padding", 0),
+            groups: int("groups", 1),
+        },
         "maxpool2d" | "avgpool2d" => {
             let kernel = pair(args, "kernel", [1, 1]);
             let stride = pair(args, "stride", [kernel[0] as i64, kernel[1] as i64]);

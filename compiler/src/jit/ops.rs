@@ -38,7 +38,7 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
         })
     };
     match op {
-        Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => {
+        Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => {
             return Err(format!("`{}` is a MAC layer, not a plain op", node.name))
         }
         Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Flatten => {

@@ -31,7 +31,10 @@ impl Pass for FoldBatchNorm {
             let NodeKind::Op { op: Op::BatchNorm { eps }, inputs } = &l.graph.nodes[b].kind else { continue };
             let (eps, m) = (*eps, inputs[0].index());
             let mac = &l.graph.nodes[m];
-            let NodeKind::Op { op: mac_op @ (Op::Dense { .. } | Op::Conv2d { .. }), inputs: mac_inputs } = &mac.kind
+            let NodeKind::Op {
+                op: mac_op @ (Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }),
+                inputs: mac_inputs,
+            } = &mac.kind
             else {
                 continue;
             };

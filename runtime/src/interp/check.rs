@@ -3,7 +3,7 @@
 //! after the passes, fails with an error naming the node instead of a panic
 //! deep inside a kernel. Graphs from the compiler's front end always pass.
 
-use crate::derived::window::{conv_k, Window};
+use crate::derived::window::{conv_k, plane, Window};
 use crate::ir::hardware::Format;
 use crate::ir::{Graph, Node, NodeKind, Op, Step};
 use crate::quant::Prepared;
@@ -37,7 +37,7 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
         None => Err(format!("no `{role}` tensor")),
     };
     match op {
-        Op::Dense { .. } | Op::Conv2d { .. } => mac(node, op, x_shape),
+        Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => mac(node, op, x_shape),
         Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => window(op, x_shape).map(|_| ()),
         Op::Add => match inputs.get(1) {
             Some(y) if size(&graph.node(*y).shape) == size(x_shape) => Ok(()),
@@ -117,8 +117,8 @@ fn window(op: &Op, x_shape: &[usize]) -> Result<Window, String> {
 /// A dense or conv layer: weights of `rows × k`, the bias, prepared weights.
 fn mac(node: &Node, op: &Op, x_shape: &[usize]) -> Result<(), String> {
     let (rows, k) = match op {
-        Op::Conv2d { out, groups, .. } => {
-            let win = window(op, x_shape)?;
+        Op::Conv1d { out, groups, .. } | Op::Conv2d { out, groups, .. } => {
+            let win = window(op, &plane(x_shape))?;
             let c = x_shape[0];
             if *groups == 0 || !c.is_multiple_of(*groups) || !out.is_multiple_of(*groups) {
                 return Err(format!("{c} channels and {out} outputs in {groups} groups"));

@@ -15,7 +15,7 @@ pub mod ops;
 pub use check::check;
 
 use crate::derived::noise::{lsb_noise, order_site, repeat, uses_full_scale};
-use crate::derived::window::{normalization, Window};
+use crate::derived::window::{normalization, plane, Window};
 use crate::ir::hardware::{Accumulate, Draw, Format, Multiplier, Order, TableLayout};
 use crate::ir::{Graph, Node, NodeId, NodeKind, Op, Step};
 use crate::multiplier::{self, Design};
@@ -151,7 +151,9 @@ impl<'g> Interpreter<'g> {
                 let x = &values[inputs[0].index()];
                 let x_shape = &self.graph.node(inputs[0]).shape;
                 match op {
-                    Op::Dense { .. } | Op::Conv2d { .. } => self.mac(t, id, op, x, x_shape, ctx, obs),
+                    Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => {
+                        self.mac(t, id, op, x, x_shape, ctx, obs)
+                    }
                     _ => {
                         let operands: Vec<&[f32]> = inputs.iter().map(|i| &values[i.index()][..]).collect();
                         (plain(node, op, &operands, x_shape), 0.0)
@@ -190,8 +192,8 @@ impl<'g> Interpreter<'g> {
             _ => (&w.data, node.prepared.as_ref().or(self.prepared[i].as_ref())),
         };
         let (patches, positions, k, groups) = match (op, Window::of(op)) {
-            (Op::Conv2d { groups, .. }, Some(w)) => {
-                let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
+            (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => {
+                let (p, positions, k) = ops::patches(x, &plane(x_shape), w.kernel, w.stride, w.padding, *groups);
                 (p, positions, k, *groups)
             }
             _ => (x.to_vec(), 1, x.len(), 1),
@@ -352,7 +354,7 @@ fn plain(node: &Node, op: &Op, operands: &[&[f32]], shape: &[usize]) -> Vec<f32>
             };
             x.iter().zip(up).map(|(a, b)| a + b).collect()
         }
-        (Op::Dense { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }, _) => {
+        (Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }, _) => {
             unreachable!("MAC layers go through mac; a pooling op has a window")
         }
     }

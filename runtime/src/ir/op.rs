@@ -13,6 +13,14 @@ pub enum Op {
         padding: [usize; 2],
         groups: usize,
     },
+    /// On `[C, L]`: a conv2d of one row (`docs/language.md` §3.2).
+    Conv1d {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    },
     MaxPool2d {
         kernel: [usize; 2],
         stride: [usize; 2],
@@ -58,7 +66,7 @@ pub enum Op {
 /// What hardware effects an op can carry.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum OpClass {
-    /// dense, conv2d: every effect.
+    /// dense, conv1d, conv2d: every effect.
     Mac,
     /// Output noise only.
     Plain,
@@ -69,7 +77,7 @@ pub enum OpClass {
 impl Op {
     pub fn class(&self) -> OpClass {
         match self {
-            Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
+            Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => OpClass::Mac,
             Op::Denoise { .. } => OpClass::Digital,
             _ => OpClass::Plain,
         }
@@ -78,6 +86,7 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Dense { .. } => "dense",
+            Op::Conv1d { .. } => "conv1d",
             Op::Conv2d { .. } => "conv2d",
             Op::MaxPool2d { .. } => "maxpool2d",
             Op::AvgPool2d { .. } => "avgpool2d",

@@ -88,6 +88,9 @@ fn attrs(op: &super::Op) -> String {
             pair(stride),
             pair(padding)
         ),
+        Conv1d { out, kernel, stride, padding, groups } => {
+            format!(" out={out} kernel={kernel} stride={stride} padding={padding} groups={groups}")
+        }
         MaxPool2d { kernel, stride, padding } | AvgPool2d { kernel, stride, padding } => {
             format!(" kernel={} stride={} padding={}", pair(kernel), pair(stride), pair(padding))
         }

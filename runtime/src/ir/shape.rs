@@ -62,6 +62,7 @@ fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<u
 }
 
 const CHW: &str = "[channels, height, width]";
+const CL: &str = "[channels, length]";
 const VECTOR_OR_CHW: &str = "a vector or [channels, height, width]";
 
 impl Op {
@@ -100,6 +101,16 @@ impl Op {
                 }
                 let [h, w] = spatial(self, x, *kernel, *stride, *padding)?;
                 Ok(vec![*out, h, w])
+            }
+            Op::Conv1d { out, kernel, stride, padding, groups } => {
+                if rank != 2 {
+                    return Err(ShapeError::Rank { wanted: CL });
+                }
+                if !x[0].is_multiple_of(*groups) || !out.is_multiple_of(*groups) {
+                    return Err(ShapeError::Groups { channels: x[0] });
+                }
+                let l = window(x[1], *kernel, *stride, *padding).ok_or(ShapeError::KernelTooLarge { axis: 1 })?;
+                Ok(vec![*out, l])
             }
             Op::MaxPool2d { kernel, stride, padding } | Op::AvgPool2d { kernel, stride, padding } => {
                 if rank != 3 {
@@ -160,6 +171,9 @@ impl Op {
             Op::Conv2d { out, kernel, groups, .. } => {
                 vec![needed("weight", vec![*out, input[0] / groups, kernel[0], kernel[1]]), bias(*out)]
             }
+            Op::Conv1d { out, kernel, groups, .. } => {
+                vec![needed("weight", vec![*out, input[0] / groups, *kernel]), bias(*out)]
+            }
             Op::BatchNorm { .. } => ["weight", "bias", "running_mean", "running_var"]
                 .into_iter()
                 .map(|role| needed(role, vec![input[0]]))
@@ -211,6 +225,16 @@ mod tests {
         assert_eq!(conv.output_shape(&[&[3, 7, 5]]), Err(ShapeError::Groups { channels: 3 }));
         assert_eq!(conv.output_shape(&[&[2, 7, 2]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
         assert_eq!(conv.param_shapes(&[2, 7, 5])[0].shape, vec![4, 1, 3, 3]);
+    }
+
+    #[test]
+    fn conv1d_slides_along_the_length() {
+        let conv = Op::Conv1d { out: 6, kernel: 3, stride: 2, padding: 1, groups: 3 };
+        assert_eq!(conv.output_shape(&[&[3, 9]]), Ok(vec![6, 5]));
+        assert_eq!(conv.output_shape(&[&[4, 9]]), Err(ShapeError::Groups { channels: 4 }));
+        assert_eq!(conv.output_shape(&[&[3, 0]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
+        assert!(matches!(conv.output_shape(&[&[3, 9, 9]]), Err(ShapeError::Rank { .. })));
+        assert_eq!(conv.param_shapes(&[3, 9])[0].shape, vec![6, 1, 3]);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!    shape at that step; `reshape` keeps the element count, with 1 to 3
 //!    dimensions; the node's shape is the shape after the steps.
 //! 7. **Shapes**: an op's shape is what [`Op::output_shape`] gives for its
-//!    inputs' shapes (dense on a vector; conv2d's groups, stride and padding;
+//!    inputs' shapes (dense on a vector; conv1d's and conv2d's groups, stride and padding;
 //!    pooling windows that fit, with padding at most half the kernel;
 //!    flatten; equal shapes for `add`; operands of `concat` equal past the
 //!    first axis; global pooling of `[C, L]` or `[C, H, W]`; odd denoise
@@ -234,6 +234,7 @@ fn attributes(op: &Op) -> Broken {
     let positive: &[usize] = match op {
         Op::Dense { out } => &[*out],
         Op::Conv2d { out, kernel, stride, groups, .. } => &[*out, kernel[0], kernel[1], stride[0], stride[1], *groups],
+        Op::Conv1d { out, kernel, stride, groups, .. } => &[*out, *kernel, *stride, *groups],
         Op::MaxPool2d { kernel, stride, .. } | Op::AvgPool2d { kernel, stride, .. } => {
             &[kernel[0], kernel[1], stride[0], stride[1]]
         }
