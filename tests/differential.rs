@@ -122,7 +122,7 @@ type Effects = [Option<String>; 5];
 
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Class {
-    /// dense, conv2d: every effect.
+    /// dense, conv1d, conv2d: every effect.
     Mac,
     /// Output noise only.
     Plain,

@@ -3,7 +3,7 @@ use crate::lower::Lowered;
 use analog_runtime::ir::{NodeKind, Op, Param};
 use analog_runtime::tensor::Tensor;
 
-/// Folds an inference batch-norm into the dense or conv2d before it:
+/// Folds an inference batch-norm into the dense or convolution before it:
 /// `W'[o] = W[o]·γ[o]/√(var[o]+ε)`, `b'[o] = (b[o] − mean[o])·γ[o]/√(var[o]+ε) + β[o]`.
 ///
 /// Only where that cannot change the meaning: the MAC layer is ideal (no

@@ -51,7 +51,7 @@ pub struct ParamShape {
     /// `weight`, `bias`, `running_mean`, `down.weight`…
     pub role: &'static str,
     pub shape: Vec<usize>,
-    /// A layer may go without it (a dense or conv2d layer's bias).
+    /// A layer may go without it (a dense or convolution layer's bias).
     pub optional: bool,
 }
 

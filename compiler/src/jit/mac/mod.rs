@@ -1,4 +1,4 @@
-//! Multiply-accumulate layers (dense, conv2d, and the convolutions and dense
+//! Multiply-accumulate layers (dense, conv1d, conv2d, and the convolutions and dense
 //! layers inside denoise blocks): the kernel of each number format, the
 //! packed weights, and the host functions the kernels call. `geometry` is
 //! the GEMM view every kernel shares; `mod.rs` dispatches to the kernels.
