@@ -122,7 +122,7 @@ type Effects = [Option<String>; 5];
 
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Class {
-    /// dense, conv2d: every effect.
+    /// dense, conv1d, conv2d: every effect.
     Mac,
     /// Output noise only.
     Plain,
@@ -384,21 +384,40 @@ impl<'t> Gen<'t> {
         let src = if self.rng.chance(0.75) { last } else { self.rng.below(self.tensors.len()) };
         let shape = self.tensors[src].shape.clone();
         let same: Vec<usize> = (0..self.tensors.len()).filter(|i| self.tensors[*i].shape == shape).collect();
-        // dense/conv, pool, activation, softmax, batchnorm, denoise, add, flatten
-        let weights: [u32; 8] = match shape.len() {
-            1 => [8, 0, 4, 1, 1, 1, if same.len() > 1 { 3 } else { 1 }, 0],
-            3 => [8, 3, 3, 1, 1, 1, if same.len() > 1 { 3 } else { 1 }, 2],
-            _ => [0, 0, 3, 2, 0, 0, 1, 4],
+        // Tensors `concat` can join to this one: its rank, the same axes past the first.
+        let joinable: Vec<usize> = (0..self.tensors.len())
+            .filter(|i| {
+                let s = &self.tensors[*i].shape;
+                s.len() == shape.len() && s[1..] == shape[1..]
+            })
+            .collect();
+        let add = if same.len() > 1 { 3 } else { 1 };
+        // dense/conv, pool, activation, softmax, batchnorm, denoise, add, flatten, globalavgpool, concat
+        let weights: [u32; 10] = match shape.len() {
+            1 => [8, 0, 4, 1, 1, 1, add, 0, 0, 1],
+            3 => [8, 3, 3, 1, 1, 1, add, 2, 1, 2],
+            _ => [3, 0, 3, 2, 0, 0, 1, 4, 1, 2],
         };
         let x = self.tensors[src].name.clone();
         self.tensors[src].used = true;
         let (name, out_shape) = match self.rng.weighted(&weights) {
             0 if shape.len() == 1 => self.dense(l, &x, shape[0]),
+            0 if shape.len() == 2 => self.conv1d(l, &x, &shape),
             0 => self.conv(l, &x, &shape),
             1 => self.pool(l, &x, &shape),
             2 => {
-                let op = self.rng.pick(&["relu", "sigmoid", "tanh"]);
-                self.plain(&format!("{op}{l}"), &format!("{op}({x})"), op, &shape)
+                let op = self.rng.pick(&["relu", "sigmoid", "tanh", "leaky_relu", "clip", "relu6"]);
+                let call = match op {
+                    "leaky_relu" if self.rng.chance(0.5) => {
+                        format!("leaky_relu({x}, slope = {})", self.rng.pick(&["0.2", "-0.5", "0", "1/3"]))
+                    }
+                    "clip" => {
+                        let (min, max) = (self.rng.pick(&["-1", "-0.25", "0"]), self.rng.pick(&["0.125", "1", "3"]));
+                        format!("clip({x}, min = {min}, max = {max})")
+                    }
+                    _ => format!("{op}({x})"),
+                };
+                self.plain(&format!("{op}{l}"), &call, op, &shape)
             }
             3 => self.plain(&format!("sm{l}"), &format!("softmax({x})"), "softmax", &shape),
             4 => self.batchnorm(l, &x, &shape),
@@ -410,9 +429,21 @@ impl<'t> Gen<'t> {
                 self.tag(if other == src { "op.add.self" } else { "op.add" });
                 self.plain(&format!("add{l}"), &format!("add({x}, {y})"), "add", &shape)
             }
-            _ => {
+            7 => {
                 let total = shape.iter().product();
                 self.plain(&format!("flat{l}"), &format!("flatten({x})"), "flatten", &[total])
+            }
+            8 => self.plain(&format!("gap{l}"), &format!("globalavgpool({x})"), "globalavgpool", &[shape[0]]),
+            _ => {
+                let mut operands = vec![x];
+                let mut out = shape.clone();
+                for _ in 0..self.rng.range(1, 2) {
+                    let other = self.rng.pick(&joinable);
+                    self.tensors[other].used = true;
+                    operands.push(self.tensors[other].name.clone());
+                    out[0] += self.tensors[other].shape[0];
+                }
+                self.plain(&format!("cat{l}"), &format!("concat({})", operands.join(", ")), "concat", &out)
             }
         };
         self.tensors.push(Tensor { name, shape: out_shape, used: false });
@@ -503,6 +534,37 @@ impl<'t> Gen<'t> {
         let oh = (h + 2 * ph - kh) / sh + 1;
         let ow = (w + 2 * pw - kw) / sw + 1;
         (name, vec![out, oh, ow])
+    }
+
+    /// A conv1d on `[c, l]`: conv's choices along one axis.
+    fn conv1d(&mut self, l: usize, x: &str, shape: &[usize]) -> (String, Vec<usize>) {
+        let name = format!("conv{l}");
+        let (c, len) = (shape[0], shape[1]);
+        let divisors: Vec<usize> = (1..=c).filter(|d| c % d == 0).collect();
+        let groups = if self.rng.chance(0.4) { self.rng.pick(&divisors) } else { 1 };
+        let out = groups * if groups == 1 { self.rng.range(1, 6) } else { self.rng.range(1, 3) };
+        let padding = if len + 2 > 12 { 0 } else { self.rng.weighted(&[5, 4, 1]) };
+        let kernel = self.rng.range(1, (len + 2 * padding).min(4));
+        let stride = self.rng.range(1, 2);
+        let mut call = format!("conv1d({x}, {out}, {kernel}");
+        if stride != 1 || self.rng.chance(0.2) {
+            call += &format!(", stride = {stride}");
+        }
+        if padding != 0 || self.rng.chance(0.2) {
+            call += &format!(", padding = {padding}");
+        }
+        if groups != 1 || self.rng.chance(0.1) {
+            call += &format!(", groups = {groups}");
+            self.tag("op.conv1d.groups");
+        }
+        self.tag("op.conv1d");
+        let k = c / groups * kernel;
+        let wv = self.mac_weights(out, k);
+        self.weights.push((format!("{name}.weight"), vec![out, c / groups, kernel], wv));
+        self.bias(&name, out, &mut call);
+        let eff = self.mac_effects(k);
+        self.emit(&name, &call, &eff, Class::Mac);
+        (name, vec![out, (len + 2 * padding - kernel) / stride + 1])
     }
 
     fn pool(&mut self, l: usize, x: &str, shape: &[usize]) -> (String, Vec<usize>) {
@@ -1144,6 +1206,16 @@ const REQUIRED: &[&str] = &[
     "op.denoise.rank3",
     "op.add",
     "op.flatten.rank1",
+    "op.leaky_relu.rank1",
+    "op.leaky_relu.rank3",
+    "op.clip.rank1",
+    "op.clip.rank3",
+    "op.relu6.rank3",
+    "op.globalavgpool.rank1",
+    "op.concat.rank1",
+    "op.concat.rank3",
+    "op.conv1d",
+    "op.conv1d.groups",
     "input.u8.rank3",
     "input.f32.rank1",
     "input.normalize",

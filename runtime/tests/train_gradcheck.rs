@@ -221,6 +221,17 @@ fn conv2d_matches_finite_differences() {
     check_conv("grouped conv", conv(4, 5, 5, 6, [3, 3], [1, 1], [1, 1], 2), 40);
     check_conv("depthwise conv", conv(3, 5, 4, 3, [3, 3], [2, 1], [1, 1], 3), 50);
     check_conv("depthwise conv ×2", conv(2, 4, 4, 4, [2, 2], [1, 1], [1, 1], 2), 60);
+    check_conv("conv1d", Conv2d::one_row(3, 9, 4, 3, 2, 1, 1), 70);
+    check_conv("grouped conv1d", Conv2d::one_row(4, 7, 6, 2, 1, 1, 2), 80);
+}
+
+#[test]
+fn conv1d_forward_is_the_one_row_conv2d() {
+    // The interpreter's patches of [c, l] as the plane [c, 1, l]: a 1-row window reads along the row.
+    let x: Vec<f32> = (1..=6).map(|v| v as f32).collect();
+    let (p, positions, k) = forward::patches(&x, &[2, 1, 3], [1, 2], [1, 1], [0, 0], 1);
+    assert_eq!((positions, k), (2, 4));
+    assert_eq!(p, [1.0, 2.0, 4.0, 5.0, 2.0, 3.0, 5.0, 6.0]);
 }
 
 // ---------------------------------------------------------------- pooling
@@ -283,6 +294,11 @@ fn activations_and_softmax_match_finite_differences() {
     let apply = |f: fn(f64) -> f64| move |x: &[f64]| dot(r_, &x.iter().map(|v| f(*v)).collect::<Vec<_>>());
     let y: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
     check("relu", &elementwise::relu(&y, &r), &x64, apply(|v| v.max(0.0)));
+    check("leaky_relu", &elementwise::leaky_relu(&x, 0.1, &r), &x64, apply(|v| if v > 0.0 { v } else { 0.1 * v }));
+    // Clip to (−0.5, 0.5): its kinks are kept at least 0.05 away too.
+    let inside: Vec<f32> = x.iter().map(|v| if (v.abs() - 0.5).abs() < 0.05 { v * 0.8 } else { *v }).collect();
+    let clip64 = |v: f64| v.clamp(-0.5, 0.5);
+    check("clip", &elementwise::clip(&inside, -0.5, 0.5, &r), &wide(&inside), apply(clip64));
     let y: Vec<f32> = x.iter().map(|v| forward::sigmoid(*v)).collect();
     check("sigmoid", &elementwise::sigmoid(&y, &r), &x64, apply(|v| 1.0 / (1.0 + (-v).exp())));
     let y: Vec<f32> = x.iter().map(|v| v.tanh()).collect();
@@ -309,6 +325,43 @@ fn add_and_flatten_pass_the_gradient() {
     check("add x", &dx, &x64, |x| dot(&r, &sum(x, &o64)));
     check("add other", &dother, &o64, |o| dot(&r, &sum(&x64, o)));
     check("flatten", &elementwise::flatten(&r), &x64, |x| dot(&r, x));
+}
+
+#[test]
+fn clip_passes_no_gradient_at_its_bounds_and_leaky_relu_its_slope_at_zero() {
+    let x = [-1.0, 0.0, 0.5, 6.0, 7.0];
+    assert_eq!(elementwise::clip(&x, 0.0, 6.0, &[1.0; 5]), [0.0, 0.0, 1.0, 0.0, 0.0]);
+    assert_eq!(elementwise::leaky_relu(&[-2.0, 0.0, 2.0], 0.25, &[4.0; 3]), [1.0, 1.0, 4.0]);
+}
+
+#[test]
+fn concat_and_global_pooling_match_finite_differences() {
+    // A batch of 2 joining operands of 3, 2 and 4 values per sample.
+    let sizes = [3, 2, 4];
+    let xs: Vec<Vec<f32>> = sizes.iter().enumerate().map(|(i, n)| values(2 * n, 220 + i as u32)).collect();
+    let r = values(2 * 9, 223);
+    let join = |xs: &[Vec<f64>]| {
+        let mut y = vec![];
+        for b in 0..2 {
+            for (x, n) in xs.iter().zip(sizes) {
+                y.extend_from_slice(&x[b * n..(b + 1) * n]);
+            }
+        }
+        y
+    };
+    let dx = elementwise::concat(&sizes, &r);
+    for i in 0..3 {
+        let at = wide(&xs[i]);
+        check(&format!("concat operand {i}"), &dx[i], &at, |x| {
+            let mut all: Vec<Vec<f64>> = xs.iter().map(|x| wide(x)).collect();
+            all[i] = x.to_vec();
+            dot(&r, &join(&all))
+        });
+    }
+    // 2 samples of 3 channels of 5 values ([3, 5] or [3, 1, 5] alike).
+    let (per, x, r) = (5, values(2 * 3 * 5, 224), values(2 * 3, 225));
+    let mean64 = |x: &[f64]| x.chunks(per).map(|p| p.iter().sum::<f64>() / per as f64).collect::<Vec<_>>();
+    check("globalavgpool", &pool::globalavgpool(per, &r), &wide(&x), |x| dot(&r, &mean64(x)));
 }
 
 // ---------------------------------------------------------------- batchnorm

@@ -219,3 +219,62 @@ fn fast_path_equals_the_reference() {
     let reference = trainer(&g, false, OrderedGrad::Exact).gradients(&[&x], &labels, &samples).expect("finite");
     assert_eq!(fast, reference);
 }
+
+/// `x[2, 10] → conv1d(3, 3, padding 1) → leaky_relu → clip, concat of both →
+/// globalavgpool → dense(3)`: the ops of imported CNNs through the engine.
+#[test]
+fn cnn_ops_match_finite_differences() {
+    let op = |uid: u32, name: &str, op: Op, inputs: Vec<u32>, shape: Vec<usize>| {
+        node(uid, name, NodeKind::Op { op, inputs: inputs.into_iter().map(NodeId).collect() }, shape)
+    };
+    let mut conv =
+        op(1, "conv", Op::Conv1d { out: 3, kernel: 3, stride: 1, padding: 1, groups: 1 }, vec![0], vec![3, 10]);
+    conv.params = vec![
+        param("weight", "conv", vec![3, 2, 3], values(18, 11, 0.6)),
+        param("bias", "conv", vec![3], values(3, 12, 0.1)),
+    ];
+    let mut fc = op(6, "fc", Op::Dense { out: 3 }, vec![5], vec![3]);
+    fc.params =
+        vec![param("weight", "fc", vec![3, 6], values(18, 13, 0.8)), param("bias", "fc", vec![3], values(3, 14, 0.1))];
+    let g = Graph {
+        name: "cnn".into(),
+        nodes: vec![
+            node(0, "x", NodeKind::Input { dtype: Dtype::F32, shape: vec![2, 10], steps: vec![] }, vec![2, 10]),
+            conv,
+            op(2, "leaky", Op::LeakyRelu { slope: 0.1 }, vec![1], vec![3, 10]),
+            op(3, "clip", Op::Clip { min: -0.3, max: 0.3 }, vec![2], vec![3, 10]),
+            op(4, "cat", Op::Concat, vec![2, 3], vec![6, 10]),
+            op(5, "pool", Op::GlobalAvgPool, vec![4], vec![6]),
+            fc,
+        ],
+        outputs: vec![("y".into(), NodeId(6))],
+    };
+    let x = values(20 * BATCH, 15, 1.0);
+    let (_, labels, samples) = batch();
+    let mut t = trainer(&g, true, OrderedGrad::Exact);
+    let grads = t.gradients(&[&x], &labels, &samples).expect("finite").params;
+    let reference = trainer(&g, false, OrderedGrad::Exact).gradients(&[&x], &labels, &samples).expect("finite").params;
+    for (n, (node_grads, ref_grads)) in grads.iter().zip(&reference).enumerate() {
+        for (p, (grad, ref_grad)) in node_grads.iter().zip(ref_grads).enumerate() {
+            let (Some(grad), Some(ref_grad)) = (grad, ref_grad) else { continue };
+            for (a, b) in grad.iter().zip(ref_grad) {
+                assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "fast {a} vs reference {b}");
+            }
+            for e in 0..grad.len() {
+                let mut at = |delta: f32| {
+                    let old = t.graph().nodes[n].params[p].value.data[e];
+                    t.graph_mut().nodes[n].params[p].value.data[e] = old + delta;
+                    let l = t.loss(&[&x], &labels, &samples).expect("finite");
+                    t.graph_mut().nodes[n].params[p].value.data[e] = old;
+                    l
+                };
+                let numeric = (at(H) - at(-H)) / (2.0 * H as f64);
+                assert!(
+                    (grad[e] as f64 - numeric).abs() <= 2e-2 * numeric.abs().max(1e-2) + 1e-3,
+                    "node {n} tensor {p} element {e}: analytic {}, numeric {numeric}",
+                    grad[e]
+                );
+            }
+        }
+    }
+}

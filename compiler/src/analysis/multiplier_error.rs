@@ -87,6 +87,7 @@ pub fn fan_in(g: &Graph, node: &Node) -> Option<usize> {
     match op {
         Op::Dense { .. } => Some(g.node(inputs[0]).shape.iter().product()),
         Op::Conv2d { kernel, groups, .. } => Some(g.node(inputs[0]).shape[0] / groups * kernel[0] * kernel[1]),
+        Op::Conv1d { kernel, groups, .. } => Some(g.node(inputs[0]).shape[0] / groups * kernel),
         _ => None,
     }
 }

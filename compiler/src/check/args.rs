@@ -72,18 +72,26 @@ pub struct Param {
     pub required: bool,
     /// May be given without `name =`, in declaration order.
     pub positional: bool,
+    /// The last positional parameter, taking every further positional
+    /// argument too (`concat(a, b, c)`).
+    pub repeats: bool,
 }
 
 pub const fn param(name: &'static str, kind: Kind) -> Param {
-    Param { name, kind, required: false, positional: false }
+    Param { name, kind, required: false, positional: false, repeats: false }
 }
 
 pub const fn required(name: &'static str, kind: Kind) -> Param {
-    Param { name, kind, required: true, positional: false }
+    Param { name, kind, required: true, positional: false, repeats: false }
 }
 
 pub const fn positional(name: &'static str, kind: Kind) -> Param {
-    Param { name, kind, required: true, positional: true }
+    Param { name, kind, required: true, positional: true, repeats: false }
+}
+
+/// A required positional parameter that takes one or more arguments.
+pub const fn repeated(name: &'static str, kind: Kind) -> Param {
+    Param { name, kind, required: true, positional: true, repeats: true }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -205,6 +213,8 @@ impl Args {
 pub fn bind(call: &Call, params: &[Param], what: &str, diags: &mut Diagnostics) -> Args {
     let mut args = Args { ok: true, call_span: Some(call.span), ..Args::default() };
     let mut next_positional = params.iter().filter(|p| p.positional);
+    // Once the positional parameters are used up, a repeating one takes the rest.
+    let rest = params.iter().find(|p| p.repeats);
     let mut seen_keyword = false;
     for arg in &call.args {
         let param = match &arg.name {
@@ -225,7 +235,7 @@ pub fn bind(call: &Call, params: &[Param], what: &str, diags: &mut Diagnostics) 
                     }
                 }
             }
-            None => match next_positional.next() {
+            None => match next_positional.next().or(rest) {
                 Some(p) if !seen_keyword => p,
                 _ => {
                     let d =
@@ -242,7 +252,8 @@ pub fn bind(call: &Call, params: &[Param], what: &str, diags: &mut Diagnostics) 
                 }
             },
         };
-        if let Some(prev) = args.span(param.name) {
+        let another = param.repeats && arg.name.is_none();
+        if let Some(prev) = args.span(param.name).filter(|_| !another) {
             diags.push(
                 Diagnostic::error(Code::DuplicateArg, format!("`{}` is given twice", param.name))
                     .primary(arg.span, "given again here")

@@ -97,18 +97,20 @@ const ANALOG_INT: &[Param] = &[
 
 // All positional, as `docs/language.md` writes it: `table("file", layout, signed)`.
 const TABLE: &[Param] = &[
-    Param { name: "file", kind: Kind::Str, required: true, positional: true },
+    Param { name: "file", kind: Kind::Str, required: true, positional: true, repeats: false },
     Param {
         name: "layout",
         kind: Kind::Choice(&["torchapprox", "adapt", "tfapprox"]),
         required: true,
         positional: true,
+        repeats: false,
     },
-    Param { name: "signed", kind: Kind::Bool, required: false, positional: true },
+    Param { name: "signed", kind: Kind::Bool, required: false, positional: true, repeats: false },
 ];
 const TRUNCATED: &[Param] =
-    &[Param { name: "bits", kind: Kind::Int { min: 1, max: 15 }, required: true, positional: true }];
-const DRUM: &[Param] = &[Param { name: "k", kind: Kind::Int { min: 3, max: 8 }, required: true, positional: true }];
+    &[Param { name: "bits", kind: Kind::Int { min: 1, max: 15 }, required: true, positional: true, repeats: false }];
+const DRUM: &[Param] =
+    &[Param { name: "k", kind: Kind::Int { min: 3, max: 8 }, required: true, positional: true, repeats: false }];
 
 /// The designs of one effect key, with their parameters.
 pub fn designs(key: &str) -> &'static [(&'static str, &'static [Param])] {

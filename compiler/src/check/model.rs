@@ -1,7 +1,7 @@
 //! The checked model: every name resolved, every shape known, every layer's
 //! effective hardware resolved and fitted, every weight tensor verified.
 
-use super::args::{bind, param, positional, Bound, Kind, Param};
+use super::args::{bind, param, positional, Bound, Kind, Param, Val};
 use super::effects::{bind_block, Ctx};
 use super::hardware::Hardware;
 use super::ops::{self, Op, TensorUse};
@@ -450,15 +450,16 @@ impl ModelChecker<'_> {
         };
         let args = bind(&l.op, params, &format!("`{}`", l.op.name.name), self.diags);
         let hardware = self.layer_hardware(l);
-        if !args.ok {
+        if !args.ok || !ops::related(&args, self.diags) {
             return None;
         }
         let op = ops::build(&l.op, &args);
         // The tensor arguments, in order, with where they are used and defined.
         let mut inputs = vec![];
         let mut operands = vec![];
-        for name in ["input", "other"] {
-            let (Some(tensor), Some(span)) = (args.tensor(name), args.span(name)) else { continue };
+        let named = |name| args.values.iter().filter(move |(n, _, _)| *n == name);
+        for (_, value, span) in named("input").chain(named("other")) {
+            let (Val::Tensor(tensor), span) = (value, *span) else { continue };
             let ident = ast::Ident { name: tensor.to_string(), span };
             let def = self.lookup(defs, all, &ident)?;
             inputs.push(def.r);

@@ -2,7 +2,8 @@
 //! [`Op`] a call builds, and the names of the weight tensors it reads (their
 //! shapes, like the output shapes, are the IR's rules: [`Op::param_shapes`]).
 
-use super::args::{param, positional, Args, Bound, Kind, Param, Val};
+use super::args::{param, positional, repeated, required, Args, Bound, Kind, Param, Val};
+use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::syntax::ast::Call;
 pub use analog_runtime::ir::op::Op;
 
@@ -22,6 +23,16 @@ const CONV: &[Param] = &[
     BIAS,
     WEIGHT,
 ];
+const CONV1D: &[Param] = &[
+    INPUT,
+    positional("out", Kind::Int { min: 1, max: 1 << 20 }),
+    positional("kernel", Kind::Int { min: 1, max: 1 << 24 }),
+    param("stride", Kind::Int { min: 1, max: 1 << 24 }),
+    param("padding", Kind::Int { min: 0, max: 1 << 24 }),
+    param("groups", Kind::Int { min: 1, max: 1 << 20 }),
+    BIAS,
+    WEIGHT,
+];
 const POOL: &[Param] =
     &[INPUT, positional("kernel", PAIR), param("stride", PAIR), param("padding", Kind::IntPair { min: 0 })];
 const UNARY: &[Param] = &[INPUT];
@@ -34,6 +45,10 @@ const BATCHNORM: &[Param] = &[
     param("running_var", Kind::Str),
 ];
 const ADD: &[Param] = &[INPUT, positional("other", Kind::Tensor)];
+const CONCAT: &[Param] = &[INPUT, repeated("other", Kind::Tensor)];
+const NUMBER: Kind = Kind::Float { min: Bound::None, max: Bound::None, units: &[] };
+const LEAKY_RELU: &[Param] = &[INPUT, param("slope", NUMBER)];
+const CLIP: &[Param] = &[INPUT, required("min", NUMBER), required("max", NUMBER)];
 const DENOISE: &[Param] =
     &[INPUT, positional("hidden", Kind::Int { min: 1, max: 1 << 20 }), param("kernel", Kind::Int { min: 1, max: 15 })];
 
@@ -41,15 +56,21 @@ pub const OPS: &[(&str, &[Param])] = &[
     ("dense", DENSE),
     ("linear", DENSE),
     ("conv2d", CONV),
+    ("conv1d", CONV1D),
     ("maxpool2d", POOL),
     ("avgpool2d", POOL),
     ("flatten", UNARY),
     ("relu", UNARY),
+    ("leaky_relu", LEAKY_RELU),
+    ("clip", CLIP),
+    ("relu6", UNARY),
     ("sigmoid", UNARY),
     ("tanh", UNARY),
     ("softmax", UNARY),
     ("batchnorm", BATCHNORM),
     ("add", ADD),
+    ("concat", CONCAT),
+    ("globalavgpool", UNARY),
     ("denoise", DENOISE),
 ];
 
@@ -73,6 +94,13 @@ pub fn build(call: &Call, args: &Args) -> Op {
                 groups: int("groups", 1),
             }
         }
+        "conv1d" => Op::Conv1d {
+            out: int("out", 1),
+            kernel: int("kernel", 1),
+            stride: int("stride", 1),
+            padding: int("padding", 0),
+            groups: int("groups", 1),
+        },
         "maxpool2d" | "avgpool2d" => {
             let kernel = pair(args, "kernel", [1, 1]);
             let stride = pair(args, "stride", [kernel[0] as i64, kernel[1] as i64]);
@@ -85,14 +113,35 @@ pub fn build(call: &Call, args: &Args) -> Op {
         }
         "flatten" => Op::Flatten,
         "relu" => Op::Relu,
+        "leaky_relu" => Op::LeakyRelu { slope: args.float("slope").unwrap_or(0.01) },
+        "clip" => Op::Clip { min: args.float("min").unwrap_or(f64::MIN), max: args.float("max").unwrap_or(f64::MAX) },
+        "relu6" => Op::Clip { min: 0.0, max: 6.0 },
         "sigmoid" => Op::Sigmoid,
         "tanh" => Op::Tanh,
         "softmax" => Op::Softmax,
         "batchnorm" => Op::BatchNorm { eps: args.float("eps").unwrap_or(1e-5) },
         "add" => Op::Add,
+        "concat" => Op::Concat,
+        "globalavgpool" => Op::GlobalAvgPool,
         "denoise" => Op::Denoise { hidden: int("hidden", 1), kernel: int("kernel", 3) },
         other => unreachable!("op {other} is in OPS"),
     }
+}
+
+/// The conditions between a bound call's arguments (a clip's `min` below
+/// its `max`); false after reporting the first that fails.
+pub fn related(args: &Args, diags: &mut Diagnostics) -> bool {
+    let (Some(min), Some(max)) = (args.float("min"), args.float("max")) else { return true };
+    if min < max {
+        return true;
+    }
+    diags.push(
+        Diagnostic::error(Code::EmptyRange, format!("`clip` bounds min = {min} and max = {max} leave no room"))
+            .primary(args.span("min").expect("given"), "min")
+            .secondary(args.span("max").expect("given"), "max")
+            .help("`min` must be below `max`"),
+    );
+    false
 }
 
 /// One weight tensor an op reads: its role, name in the file, and shape.

@@ -5,6 +5,7 @@
 use super::ops::Op;
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
+use analog_runtime::derived::window::Window;
 use analog_runtime::ir::dims;
 use analog_runtime::ir::shape::ShapeError;
 
@@ -33,6 +34,9 @@ fn rank_error(op: &Op, x: &Operand, wanted: &str) -> Box<Diagnostic> {
     if matches!(op, Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }) && x.shape.len() == 1 {
         d = d.help("reshape the input to [channels, height, width] with `reshape([c, h, w])`");
     }
+    if matches!(op, Op::Conv1d { .. }) && x.shape.len() == 1 {
+        d = d.help("reshape the input to [channels, length] with `reshape([c, l])`");
+    }
     Box::new(d)
 }
 
@@ -54,7 +58,9 @@ fn shape_error(
     let d = match e {
         ShapeError::Rank { wanted } => return rank_error(op, x, wanted),
         ShapeError::Groups { channels: c } => {
-            let Op::Conv2d { out, groups, .. } = op else { unreachable!("only conv2d has groups") };
+            let (Op::Conv1d { out, groups, .. } | Op::Conv2d { out, groups, .. }) = op else {
+                unreachable!("only convolutions have groups")
+            };
             Diagnostic::error(
                 Code::GroupsMismatch,
                 format!("groups = {groups} must divide both the {c} input channels and the {out} output channels"),
@@ -72,17 +78,21 @@ fn shape_error(
         }
         ShapeError::KernelTooLarge { axis } => {
             let (kernel, padding) = window_of(op);
-            let axis_name = ["height", "width"][axis];
+            let one_d = matches!(op, Op::Conv1d { .. });
+            let (axis_name, size) =
+                if one_d { ("length", x.shape[1]) } else { (["height", "width"][axis], x.shape[axis + 1]) };
+            let label =
+                if one_d { format!("kernel {}", kernel[1]) } else { format!("kernel {}×{}", kernel[0], kernel[1]) };
             Diagnostic::error(
                 Code::BadGeometry,
                 format!(
                     "kernel {} is larger than the padded {axis_name} {} of `{}`",
                     kernel[axis],
-                    x.shape[axis + 1] + 2 * padding[axis],
+                    size + 2 * padding[axis],
                     x.name
                 ),
             )
-            .primary(arg("kernel").unwrap_or(call), format!("kernel {}×{}", kernel[0], kernel[1]))
+            .primary(arg("kernel").unwrap_or(call), label)
             .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
         }
         ShapeError::EvenKernel => {
@@ -101,18 +111,28 @@ fn shape_error(
             .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
             .secondary(y.defined, format!("`{}` has shape {}", y.name, dims(&y.shape)))
         }
+        ShapeError::ConcatMismatch { operand } => {
+            let y = &operands[operand];
+            Diagnostic::error(
+                Code::ShapeMismatch,
+                format!(
+                    "`concat` joins along the first axis and needs the others equal, found {} and {}",
+                    dims(&x.shape),
+                    dims(&y.shape)
+                ),
+            )
+            .primary(y.used, format!("shape {}", dims(&y.shape)))
+            .secondary(x.defined, format!("`{}` has shape {}", x.name, dims(&x.shape)))
+            .secondary(y.defined, format!("`{}` has shape {}", y.name, dims(&y.shape)))
+        }
     };
     Box::new(d)
 }
 
-/// A sliding-window op's kernel and padding.
+/// A sliding-window op's kernel and padding (a conv1d's as one row).
 fn window_of(op: &Op) -> ([usize; 2], [usize; 2]) {
-    match op {
-        Op::Conv2d { kernel, padding, .. }
-        | Op::MaxPool2d { kernel, padding, .. }
-        | Op::AvgPool2d { kernel, padding, .. } => (*kernel, *padding),
-        _ => unreachable!("only sliding-window ops have windows"),
-    }
+    let w = Window::of(op).expect("only sliding-window ops have windows");
+    (w.kernel, w.padding)
 }
 
 /// Sizes one sample needs: the layer's output, and for a MAC layer its
@@ -130,11 +150,12 @@ pub fn size(name: &str, op: &Op, x_shape: &[usize], shape: &[usize], call: Span,
         Op::Conv2d { kernel, groups, .. } => {
             x_shape.first().and_then(|c| count(&[c / groups.max(&1), kernel[0], kernel[1]]))
         }
+        Op::Conv1d { kernel, groups, .. } => x_shape.first().and_then(|c| count(&[c / groups.max(&1), *kernel])),
         _ => return Ok(()),
     };
     let positions = shape.get(1..).and_then(count).unwrap_or(1);
     let patches = fan_in.and_then(|k| k.checked_mul(positions));
-    if matches!(op, Op::Conv2d { .. }) && patches.is_none_or(|n| n > max) {
+    if matches!(op, Op::Conv1d { .. } | Op::Conv2d { .. }) && patches.is_none_or(|n| n > max) {
         let what = format!(
             "`{name}`'s patches ({} positions × fan-in {})",
             positions,

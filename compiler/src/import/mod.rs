@@ -33,6 +33,8 @@ pub const SUPPORTED: &[&str] = &[
     "Conv",
     "BatchNormalization",
     "Relu",
+    "LeakyRelu",
+    "Clip",
     "Sigmoid",
     "Tanh",
     "Softmax",

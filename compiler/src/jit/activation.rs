@@ -5,11 +5,16 @@ use super::emit::Fx;
 use super::host;
 use analog_runtime::derived::noise::repeat;
 use analog_runtime::ir::{Graph, NodeId, NodeKind, Op};
+use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq)]
 pub enum Activation {
     Relu,
+    /// The slope below 0.
+    LeakyRelu(f32),
+    /// `min`, `max`.
+    Clip(f32, f32),
     Sigmoid,
     Tanh,
 }
@@ -18,6 +23,8 @@ impl Activation {
     pub fn of(op: &Op) -> Option<Activation> {
         match op {
             Op::Relu => Some(Activation::Relu),
+            Op::LeakyRelu { slope } => Some(Activation::LeakyRelu(*slope as f32)),
+            Op::Clip { min, max } => Some(Activation::Clip(*min as f32, *max as f32)),
             Op::Sigmoid => Some(Activation::Sigmoid),
             Op::Tanh => Some(Activation::Tanh),
             _ => None,
@@ -26,7 +33,7 @@ impl Activation {
 
     /// The activation of `v` (`F32` or `F32X4`), as the interpreter computes it.
     pub fn emit(self, fx: &mut Fx, v: Value) -> Value {
-        if fx.is_vector(v) && self != Activation::Relu {
+        if fx.is_vector(v) && matches!(self, Activation::Sigmoid | Activation::Tanh) {
             // The host's libm, one lane at a time.
             let mut out = v;
             for lane in 0..4u8 {
@@ -38,6 +45,13 @@ impl Activation {
         }
         match self {
             Activation::Relu => fx.relu(v),
+            // `v > 0 ? v : slope·v`
+            Activation::LeakyRelu(slope) => {
+                let (s, zero) = (fx.like(v, slope), fx.like(v, 0.0));
+                let below = fx.b.ins().fmul(s, v);
+                fx.select_cmp(FloatCC::GreaterThan, v, zero, v, below)
+            }
+            Activation::Clip(min, max) => fx.clamp(v, min, max),
             // 1 / (1 + exp(−v))
             Activation::Sigmoid => {
                 let n = fx.b.ins().fneg(v);

@@ -121,7 +121,7 @@ fn define_layer(
 /// Emits the body of `layer`'s function: a MAC layer's kernel, or a plain op.
 fn emit(layer: &mut Layer) -> Result<(), String> {
     match &layer.node().kind {
-        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => mac::emit(layer),
+        NodeKind::Op { op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, .. } => mac::emit(layer),
         NodeKind::Op { op: Op::Denoise { .. }, .. } => mac::denoise::emit(layer),
         _ => ops::emit(layer),
     }

@@ -74,7 +74,7 @@ pub struct Workspace {
 }
 
 fn is_mac(node: &Node) -> bool {
-    matches!(node.kind, NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. })
+    matches!(node.kind, NodeKind::Op { op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, .. })
 }
 
 use mac::pack;

@@ -1,5 +1,6 @@
 //! The ops without multiply-accumulate hardware: input preprocessing,
-//! activations, pooling, softmax, batch norm, residual adds, flatten.
+//! activations, pooling (global pooling too), softmax, batch norm, residual
+//! adds, concat, flatten.
 
 use super::activation::Activation;
 use super::emit::Fx;
@@ -28,6 +29,7 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
     };
     let inputs: Vec<Value> = node.inputs().iter().map(|i| layer.fx.buf(i.index())).collect();
     let x_shape = &layer.graph.node(node.inputs()[0]).shape;
+    let sizes: Vec<usize> = node.inputs().iter().map(|i| layer.graph.node(*i).shape.iter().product()).collect();
     let fx = &mut layer.fx;
     let mut each = |lo: usize, hi: usize, f: &dyn Fn(&mut Fx, &[Value]) -> Value| {
         per_element(fx, &inputs, y, size, lo, hi, post.vectorizes(), &|fx, v, b, e| {
@@ -36,14 +38,19 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
         })
     };
     match op {
-        Op::Dense { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => {
+        Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => {
             return Err(format!("`{}` is a MAC layer, not a plain op", node.name))
         }
-        Op::Relu | Op::Sigmoid | Op::Tanh | Op::Flatten => {
+        Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Flatten => {
             let act = Activation::of(op);
             each(0, size, &|fx, v| act.map_or(v[0], |a| a.emit(fx, v[0])));
         }
         Op::Add => each(0, size, &|fx, v| fx.b.ins().fadd(v[0], v[1])),
+        Op::Concat => concat(fx, &inputs, &sizes, y, size, &post),
+        Op::GlobalAvgPool => {
+            global_avg_pool(fx, inputs[0], y, size, sizes[0] / size);
+            post.pass(fx, y, size);
+        }
         Op::BatchNorm { eps } => {
             let p = |r: &str| &node.param(r).expect("checked tensor").data;
             let (gamma, beta, mean, var) = (p("weight"), p("bias"), p("running_mean"), p("running_var"));
@@ -105,6 +112,60 @@ fn per_element(fx: &mut Fx, xs: &[Value], y: Value, size: usize, lo: usize, hi: 
             fx.for_range(lo, body, 4, |fx, e| element(fx, e, F32X4));
         }
         fx.for_range(body, hi, 1, |fx, e| element(fx, e, F32));
+    });
+}
+
+/// Each operand's sample after the one before (`sizes` values each), the
+/// epilogue applied at its place in the output: `F32X4` values four at a
+/// time where `post` allows, then `F32` for the rest.
+fn concat(fx: &mut Fx, xs: &[Value], sizes: &[usize], y: Value, size: usize, post: &Post) {
+    let (zero, batch) = (fx.i(0), fx.batch());
+    fx.for_range(zero, batch, 1, |fx, b| {
+        let yr = fx.at(y, b, 4 * size as i64);
+        let mut offset = 0;
+        for (x, &n) in xs.iter().zip(sizes) {
+            let xr = fx.at(*x, b, 4 * n as i64);
+            let element = |fx: &mut Fx, e: Value, ty| {
+                let at = fx.at(xr, e, 4);
+                let v = fx.ld(ty, at, 0);
+                let out = fx.b.ins().iadd_imm_s(e, offset as i64);
+                let v = post.apply(fx, v, b, out);
+                let at = fx.at(yr, out, 4);
+                fx.st(v, at, 0);
+            };
+            let body = if post.vectorizes() { n / 4 * 4 } else { 0 };
+            let (lo, mid, hi) = (fx.i(0), fx.i(body as i64), fx.i(n as i64));
+            if body > 0 {
+                fx.for_range(lo, mid, 4, |fx, e| element(fx, e, F32X4));
+            }
+            fx.for_range(mid, hi, 1, |fx, e| element(fx, e, F32));
+            offset += n;
+        }
+    });
+}
+
+/// The mean of each of the batch's `channels` planes of `per` values, summed
+/// from 0 in index order, as the interpreter's `global_avg_pool`.
+fn global_avg_pool(fx: &mut Fx, x: Value, y: Value, channels: usize, per: usize) {
+    let (zero, batch) = (fx.i(0), fx.batch());
+    let planes = fx.b.ins().imul_imm_s(batch, channels as i64);
+    fx.for_range(zero, planes, 1, |fx, p| {
+        let plane = fx.at(x, p, 4 * per as i64);
+        let init = fx.f(0.0);
+        let acc = fx.var(F32, init);
+        let (lo, hi) = (fx.i(0), fx.i(per as i64));
+        fx.for_range(lo, hi, 1, |fx, e| {
+            let at = fx.at(plane, e, 4);
+            let v = fx.ld(F32, at, 0);
+            let cur = fx.b.use_var(acc);
+            let new = fx.b.ins().fadd(cur, v);
+            fx.b.def_var(acc, new);
+        });
+        let sum = fx.b.use_var(acc);
+        let n = fx.f(per as f32);
+        let mean = fx.b.ins().fdiv(sum, n);
+        let at = fx.at(y, p, 4);
+        fx.st(mean, at, 0);
     });
 }
 

@@ -3,7 +3,7 @@ use crate::lower::Lowered;
 use analog_runtime::ir::{NodeKind, Op, Param};
 use analog_runtime::tensor::Tensor;
 
-/// Folds an inference batch-norm into the dense or conv2d before it:
+/// Folds an inference batch-norm into the dense or convolution before it:
 /// `W'[o] = W[o]·γ[o]/√(var[o]+ε)`, `b'[o] = (b[o] − mean[o])·γ[o]/√(var[o]+ε) + β[o]`.
 ///
 /// Only where that cannot change the meaning: the MAC layer is ideal (no
@@ -31,7 +31,10 @@ impl Pass for FoldBatchNorm {
             let NodeKind::Op { op: Op::BatchNorm { eps }, inputs } = &l.graph.nodes[b].kind else { continue };
             let (eps, m) = (*eps, inputs[0].index());
             let mac = &l.graph.nodes[m];
-            let NodeKind::Op { op: mac_op @ (Op::Dense { .. } | Op::Conv2d { .. }), inputs: mac_inputs } = &mac.kind
+            let NodeKind::Op {
+                op: mac_op @ (Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }),
+                inputs: mac_inputs,
+            } = &mac.kind
             else {
                 continue;
             };

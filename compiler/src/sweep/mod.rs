@@ -83,7 +83,7 @@ impl<'o> Plan<'o> {
             targets.push(node.name.clone());
             let selectable = match &node.kind {
                 NodeKind::Input { .. } => options.sites == Sites::All,
-                NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => true,
+                NodeKind::Op { op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, .. } => true,
                 NodeKind::Op { op: Op::Denoise { .. }, .. } => false,
                 NodeKind::Op { .. } => options.sites == Sites::All,
             };

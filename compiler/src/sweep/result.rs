@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sites {
-    /// The multiply-accumulate layers (dense, conv2d).
+    /// The multiply-accumulate layers (dense, conv1d, conv2d).
     Mac,
     /// Every input and every layer.
     All,

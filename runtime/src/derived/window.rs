@@ -22,9 +22,13 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window of a conv2d or pooling op.
+    /// The window of a convolution or pooling op; a conv1d's is one row
+    /// over the [`plane`] of its input.
     pub fn of(op: &Op) -> Option<Window> {
         match *op {
+            Op::Conv1d { kernel, stride, padding, .. } => {
+                Some(Window { kernel: [1, kernel], stride: [1, stride], padding: [0, padding] })
+            }
             Op::Conv2d { kernel, stride, padding, .. }
             | Op::MaxPool2d { kernel, stride, padding }
             | Op::AvgPool2d { kernel, stride, padding } => Some(Window { kernel, stride, padding }),
@@ -64,6 +68,14 @@ impl Window {
     /// An average pool's divisor: every tap, padding included.
     pub fn pool_divisor(&self) -> f32 {
         self.taps() as f32
+    }
+}
+
+/// A windowed op's input as `[c, h, w]`: `[c, l]` (a conv1d's) is one row, `[c, 1, l]`.
+pub fn plane(shape: &[usize]) -> Vec<usize> {
+    match *shape {
+        [c, l] => vec![c, 1, l],
+        _ => shape.to_vec(),
     }
 }
 

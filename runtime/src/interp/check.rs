@@ -3,7 +3,7 @@
 //! after the passes, fails with an error naming the node instead of a panic
 //! deep inside a kernel. Graphs from the compiler's front end always pass.
 
-use crate::derived::window::{conv_k, Window};
+use crate::derived::window::{conv_k, plane, Window};
 use crate::ir::hardware::Format;
 use crate::ir::{Graph, Node, NodeKind, Op, Step};
 use crate::quant::Prepared;
@@ -37,12 +37,27 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
         None => Err(format!("no `{role}` tensor")),
     };
     match op {
-        Op::Dense { .. } | Op::Conv2d { .. } => mac(node, op, x_shape),
+        Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => mac(node, op, x_shape),
         Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => window(op, x_shape).map(|_| ()),
         Op::Add => match inputs.get(1) {
             Some(y) if size(&graph.node(*y).shape) == size(x_shape) => Ok(()),
             Some(_) => Err("operands of different sizes".into()),
             None => Err("an add with one operand".into()),
+        },
+        Op::Concat => {
+            let joined: usize = inputs.iter().map(|x| size(&graph.node(*x).shape)).sum();
+            if inputs.len() < 2 || joined != size(&node.shape) {
+                return Err(format!(
+                    "a concat of {} operands, {joined} values into {}",
+                    inputs.len(),
+                    size(&node.shape)
+                ));
+            }
+            Ok(())
+        }
+        Op::GlobalAvgPool => match x_shape.first() {
+            Some(c) if *c > 0 && size(&node.shape) == *c => Ok(()),
+            _ => Err(format!("a global pooling of shape {x_shape:?} into {:?}", node.shape)),
         },
         Op::BatchNorm { .. } => {
             let c = *x_shape.first().ok_or("a batch norm of a scalar")?;
@@ -59,7 +74,9 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
             tensor("up.weight", c * hidden * taps)?;
             tensor("up.bias", c)
         }
-        Op::Flatten | Op::Relu | Op::Sigmoid | Op::Tanh | Op::Softmax => Ok(()),
+        Op::Flatten | Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Softmax => {
+            Ok(())
+        }
     }
 }
 
@@ -100,8 +117,8 @@ fn window(op: &Op, x_shape: &[usize]) -> Result<Window, String> {
 /// A dense or conv layer: weights of `rows × k`, the bias, prepared weights.
 fn mac(node: &Node, op: &Op, x_shape: &[usize]) -> Result<(), String> {
     let (rows, k) = match op {
-        Op::Conv2d { out, groups, .. } => {
-            let win = window(op, x_shape)?;
+        Op::Conv1d { out, groups, .. } | Op::Conv2d { out, groups, .. } => {
+            let win = window(op, &plane(x_shape))?;
             let c = x_shape[0];
             if *groups == 0 || !c.is_multiple_of(*groups) || !out.is_multiple_of(*groups) {
                 return Err(format!("{c} channels and {out} outputs in {groups} groups"));

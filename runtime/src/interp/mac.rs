@@ -1,4 +1,4 @@
-//! A multiply-accumulate layer (dense, conv2d) with its number format,
+//! A multiply-accumulate layer (dense, conv1d, conv2d) with its number format,
 //! multiplier and accumulation, as `docs/language.md` §6.2–6.4 define them.
 //! Each output `(o, p)` reduces weight row `o` against the input patch of
 //! position `p` (a dense layer has one position, its patch the whole input).

@@ -15,7 +15,7 @@ pub mod ops;
 pub use check::check;
 
 use crate::derived::noise::{lsb_noise, order_site, repeat, uses_full_scale};
-use crate::derived::window::{normalization, Window};
+use crate::derived::window::{normalization, plane, Window};
 use crate::ir::hardware::{Accumulate, Draw, Format, Multiplier, Order, TableLayout};
 use crate::ir::{Graph, Node, NodeId, NodeKind, Op, Step};
 use crate::multiplier::{self, Design};
@@ -219,8 +219,10 @@ impl<'g> Interpreter<'g> {
                 let x = operands[0];
                 let x_shape = &self.graph.node(inputs[0]).shape;
                 match op {
-                    Op::Dense { .. } | Op::Conv2d { .. } => self.mac(t, id, op, x, x_shape, ctx, obs),
-                    _ => (plain(node, op, x, x_shape, operands.get(1).copied()), 0.0),
+                    Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => {
+                        self.mac(t, id, op, x, x_shape, ctx, obs)
+                    }
+                    _ => (plain(node, op, operands, x_shape), 0.0),
                 }
             }
         };
@@ -247,8 +249,8 @@ impl<'g> Interpreter<'g> {
         let w = node.param("weight").expect("checked: a MAC layer has weights");
         let (weight, prepared) = self.mac_weights(t, id, ctx);
         let (patches, positions, k, groups) = match (op, Window::of(op)) {
-            (Op::Conv2d { groups, .. }, Some(w)) => {
-                let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
+            (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => {
+                let (p, positions, k) = ops::patches(x, &plane(x_shape), w.kernel, w.stride, w.padding, *groups);
                 (p, positions, k, *groups)
             }
             _ => (x.to_vec(), 1, x.len(), 1),
@@ -377,20 +379,26 @@ fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
     x
 }
 
-fn plain(node: &Node, op: &Op, x: &[f32], shape: &[usize], other: Option<&[f32]>) -> Vec<f32> {
+/// An op without MAC hardware on its operands (`shape`: the first's).
+fn plain(node: &Node, op: &Op, operands: &[&[f32]], shape: &[usize]) -> Vec<f32> {
     let p = |role: &str| &node.param(role).expect("checked tensor").data[..];
+    let x = operands[0];
     match (op, Window::of(op)) {
         (Op::MaxPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, true),
         (Op::AvgPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, false),
         (Op::Flatten, _) => x.to_vec(),
         (Op::Relu, _) => x.iter().map(|v| v.max(0.0)).collect(),
+        (Op::LeakyRelu { slope }, _) => x.iter().map(|v| ops::leaky_relu(*v, *slope as f32)).collect(),
+        (Op::Clip { min, max }, _) => x.iter().map(|v| ops::clip(*v, *min as f32, *max as f32)).collect(),
+        (Op::GlobalAvgPool, _) => ops::global_avg_pool(x, shape[0]),
+        (Op::Concat, _) => operands.concat(),
         (Op::Sigmoid, _) => x.iter().map(|v| ops::sigmoid(*v)).collect(),
         (Op::Tanh, _) => x.iter().map(|v| v.tanh()).collect(),
         (Op::Softmax, _) => ops::softmax(x, shape),
         (Op::BatchNorm { eps }, _) => {
             ops::batchnorm(x, shape, *eps, p("weight"), p("bias"), p("running_mean"), p("running_var"))
         }
-        (Op::Add, _) => x.iter().zip(other.expect("checked: add has two operands")).map(|(a, b)| a + b).collect(),
+        (Op::Add, _) => x.iter().zip(operands[1]).map(|(a, b)| a + b).collect(),
         (Op::Denoise { hidden, kernel }, _) => {
             let up = if shape.len() == 1 {
                 let h = ops::dense(x, p("down.weight"), Some(p("down.bias")));
@@ -403,7 +411,7 @@ fn plain(node: &Node, op: &Op, x: &[f32], shape: &[usize], other: Option<&[f32]>
             };
             x.iter().zip(up).map(|(a, b)| a + b).collect()
         }
-        (Op::Dense { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }, _) => {
+        (Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }, _) => {
             unreachable!("MAC layers go through mac; a pooling op has a window")
         }
     }

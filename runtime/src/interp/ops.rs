@@ -146,6 +146,34 @@ pub fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 
+/// `v` where `v > 0`, else `slope·v` (NaN stays NaN).
+pub fn leaky_relu(v: f32, slope: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        slope * v
+    }
+}
+
+/// `min` below it, `max` above it, else `v` (NaN and the sign of zero pass
+/// through), as Rust's `f32::clamp`.
+pub fn clip(v: f32, min: f32, max: f32) -> f32 {
+    if v < min {
+        min
+    } else if v > max {
+        max
+    } else {
+        v
+    }
+}
+
+/// The mean of each of `channels` equal planes of `x`: the plane summed in
+/// row-major order from 0 in f32, divided by its size.
+pub fn global_avg_pool(x: &[f32], channels: usize) -> Vec<f32> {
+    let per = x.len() / channels;
+    x.chunks(per).map(|plane| plane.iter().fold(0.0f32, |acc, v| acc + v) / per as f32).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +199,14 @@ mod tests {
         let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 2);
         assert_eq!((positions, k), (1, 4));
         assert_eq!(p, x);
+    }
+
+    #[test]
+    fn new_elementwise_ops_by_hand() {
+        assert_eq!([2.0, -2.0, 0.0].map(|v| leaky_relu(v, 0.25)), [2.0, -0.5, 0.0]);
+        assert_eq!([-1.0, 3.0, 7.0].map(|v| clip(v, 0.0, 6.0)), [0.0, 3.0, 6.0]);
+        assert!(clip(f32::NAN, 0.0, 6.0).is_nan());
+        assert_eq!(global_avg_pool(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2), vec![2.0, 5.0]);
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub enum Op {
         padding: [usize; 2],
         groups: usize,
     },
+    /// On `[C, L]`: a conv2d of one row (`docs/language.md` §3.2).
+    Conv1d {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    },
     MaxPool2d {
         kernel: [usize; 2],
         stride: [usize; 2],
@@ -25,6 +33,16 @@ pub enum Op {
     },
     Flatten,
     Relu,
+    /// `y = x` where `x > 0`, else `slope·x`.
+    LeakyRelu {
+        slope: f64,
+    },
+    /// `y = min` where `x < min`, `max` where `x > max`, else `x` (`relu6` is
+    /// `min = 0, max = 6`).
+    Clip {
+        min: f64,
+        max: f64,
+    },
     Sigmoid,
     Tanh,
     /// Over the last axis.
@@ -33,6 +51,10 @@ pub enum Op {
         eps: f64,
     },
     Add,
+    /// The mean of each channel: `[C, L]` or `[C, H, W]` → `[C]`.
+    GlobalAvgPool,
+    /// Its operands one after another along the first axis (channels).
+    Concat,
     /// `y = x + up(relu(down(x)))`, noise-free; dense for vectors, `kernel`×`kernel`
     /// convolutions (same padding) for `[C, H, W]`.
     Denoise {
@@ -44,7 +66,7 @@ pub enum Op {
 /// What hardware effects an op can carry.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum OpClass {
-    /// dense, conv2d: every effect.
+    /// dense, conv1d, conv2d: every effect.
     Mac,
     /// Output noise only.
     Plain,
@@ -55,7 +77,7 @@ pub enum OpClass {
 impl Op {
     pub fn class(&self) -> OpClass {
         match self {
-            Op::Dense { .. } | Op::Conv2d { .. } => OpClass::Mac,
+            Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => OpClass::Mac,
             Op::Denoise { .. } => OpClass::Digital,
             _ => OpClass::Plain,
         }
@@ -64,16 +86,21 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Dense { .. } => "dense",
+            Op::Conv1d { .. } => "conv1d",
             Op::Conv2d { .. } => "conv2d",
             Op::MaxPool2d { .. } => "maxpool2d",
             Op::AvgPool2d { .. } => "avgpool2d",
             Op::Flatten => "flatten",
             Op::Relu => "relu",
+            Op::LeakyRelu { .. } => "leaky_relu",
+            Op::Clip { .. } => "clip",
             Op::Sigmoid => "sigmoid",
             Op::Tanh => "tanh",
             Op::Softmax => "softmax",
             Op::BatchNorm { .. } => "batchnorm",
             Op::Add => "add",
+            Op::GlobalAvgPool => "globalavgpool",
+            Op::Concat => "concat",
             Op::Denoise { .. } => "denoise",
         }
     }

@@ -88,12 +88,17 @@ fn attrs(op: &super::Op) -> String {
             pair(stride),
             pair(padding)
         ),
+        Conv1d { out, kernel, stride, padding, groups } => {
+            format!(" out={out} kernel={kernel} stride={stride} padding={padding} groups={groups}")
+        }
         MaxPool2d { kernel, stride, padding } | AvgPool2d { kernel, stride, padding } => {
             format!(" kernel={} stride={} padding={}", pair(kernel), pair(stride), pair(padding))
         }
         BatchNorm { eps } => format!(" eps={}", num(*eps)),
+        LeakyRelu { slope } => format!(" slope={}", num(*slope)),
+        Clip { min, max } => format!(" min={} max={}", num(*min), num(*max)),
         Denoise { hidden, kernel } => format!(" hidden={hidden} kernel={kernel}"),
-        Flatten | Relu | Sigmoid | Tanh | Softmax | Add => String::new(),
+        Flatten | Relu | Sigmoid | Tanh | Softmax | Add | GlobalAvgPool | Concat => String::new(),
     }
 }
 

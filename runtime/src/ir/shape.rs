@@ -21,6 +21,9 @@ pub enum ShapeError {
     EvenKernel,
     /// `add`'s operands differ in shape.
     Unequal,
+    /// `concat`'s operand `operand` (from 0) differs from the first in rank
+    /// or past the first axis.
+    ConcatMismatch { operand: usize },
 }
 
 impl std::fmt::Display for ShapeError {
@@ -35,6 +38,9 @@ impl std::fmt::Display for ShapeError {
             ShapeError::KernelTooLarge { axis: a } => write!(f, "its kernel is larger than the padded {}", axis(*a)),
             ShapeError::EvenKernel => f.write_str("its kernel is even"),
             ShapeError::Unequal => f.write_str("its operands differ"),
+            ShapeError::ConcatMismatch { operand } => {
+                write!(f, "its operand {operand} differs from the first past the first axis")
+            }
         }
     }
 }
@@ -45,7 +51,7 @@ pub struct ParamShape {
     /// `weight`, `bias`, `running_mean`, `down.weight`…
     pub role: &'static str,
     pub shape: Vec<usize>,
-    /// A layer may go without it (a dense or conv2d layer's bias).
+    /// A layer may go without it (a dense or convolution layer's bias).
     pub optional: bool,
 }
 
@@ -56,14 +62,17 @@ fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<u
 }
 
 const CHW: &str = "[channels, height, width]";
+const CL: &str = "[channels, length]";
 const VECTOR_OR_CHW: &str = "a vector or [channels, height, width]";
 
 impl Op {
-    /// How many tensors the op reads.
-    pub fn arity(&self) -> usize {
+    /// How many tensors the op reads: `add` two, `concat` two or more, every
+    /// other op one.
+    pub fn arity(&self) -> std::ops::RangeInclusive<usize> {
         match self {
-            Op::Add => 2,
-            _ => 1,
+            Op::Add => 2..=2,
+            Op::Concat => 2..=usize::MAX,
+            _ => 1..=1,
         }
     }
 
@@ -93,6 +102,16 @@ impl Op {
                 let [h, w] = spatial(self, x, *kernel, *stride, *padding)?;
                 Ok(vec![*out, h, w])
             }
+            Op::Conv1d { out, kernel, stride, padding, groups } => {
+                if rank != 2 {
+                    return Err(ShapeError::Rank { wanted: CL });
+                }
+                if !x[0].is_multiple_of(*groups) || !out.is_multiple_of(*groups) {
+                    return Err(ShapeError::Groups { channels: x[0] });
+                }
+                let l = window(x[1], *kernel, *stride, *padding).ok_or(ShapeError::KernelTooLarge { axis: 1 })?;
+                Ok(vec![*out, l])
+            }
             Op::MaxPool2d { kernel, stride, padding } | Op::AvgPool2d { kernel, stride, padding } => {
                 if rank != 3 {
                     return Err(ShapeError::Rank { wanted: CHW });
@@ -101,7 +120,23 @@ impl Op {
                 Ok(vec![x[0], h, w])
             }
             Op::Flatten => Ok(vec![x.iter().product()]),
-            Op::Relu | Op::Sigmoid | Op::Tanh | Op::Softmax => Ok(x.to_vec()),
+            Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Softmax => Ok(x.to_vec()),
+            Op::GlobalAvgPool => {
+                if rank != 2 && rank != 3 {
+                    return Err(ShapeError::Rank { wanted: "[channels, length] or [channels, height, width]" });
+                }
+                Ok(vec![x[0]])
+            }
+            Op::Concat => {
+                let mut out = x.to_vec();
+                for (operand, y) in inputs.iter().enumerate().skip(1) {
+                    if y.len() != rank || y[1..] != x[1..] {
+                        return Err(ShapeError::ConcatMismatch { operand });
+                    }
+                    out[0] += y[0];
+                }
+                Ok(out)
+            }
             Op::BatchNorm { .. } => {
                 if rank != 1 && rank != 3 {
                     return Err(ShapeError::Rank { wanted: VECTOR_OR_CHW });
@@ -135,6 +170,9 @@ impl Op {
             Op::Dense { out } => vec![needed("weight", vec![*out, input[0]]), bias(*out)],
             Op::Conv2d { out, kernel, groups, .. } => {
                 vec![needed("weight", vec![*out, input[0] / groups, kernel[0], kernel[1]]), bias(*out)]
+            }
+            Op::Conv1d { out, kernel, groups, .. } => {
+                vec![needed("weight", vec![*out, input[0] / groups, *kernel]), bias(*out)]
             }
             Op::BatchNorm { .. } => ["weight", "bias", "running_mean", "running_var"]
                 .into_iter()
@@ -190,11 +228,37 @@ mod tests {
     }
 
     #[test]
+    fn conv1d_slides_along_the_length() {
+        let conv = Op::Conv1d { out: 6, kernel: 3, stride: 2, padding: 1, groups: 3 };
+        assert_eq!(conv.output_shape(&[&[3, 9]]), Ok(vec![6, 5]));
+        assert_eq!(conv.output_shape(&[&[4, 9]]), Err(ShapeError::Groups { channels: 4 }));
+        assert_eq!(conv.output_shape(&[&[3, 0]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
+        assert!(matches!(conv.output_shape(&[&[3, 9, 9]]), Err(ShapeError::Rank { .. })));
+        assert_eq!(conv.param_shapes(&[3, 9])[0].shape, vec![6, 1, 3]);
+    }
+
+    #[test]
     fn pooling_padding_is_at_most_half_the_kernel() {
         let pool = Op::MaxPool2d { kernel: [2, 3], stride: [2, 2], padding: [1, 2] };
         assert_eq!(pool.output_shape(&[&[1, 4, 4]]), Err(ShapeError::PoolPadding { axis: 1 }));
         let pool = Op::AvgPool2d { kernel: [2, 3], stride: [2, 2], padding: [1, 1] };
         assert_eq!(pool.output_shape(&[&[5, 4, 4]]), Ok(vec![5, 3, 2]));
+    }
+
+    #[test]
+    fn concat_joins_channels_of_equal_planes() {
+        assert_eq!(Op::Concat.output_shape(&[&[2, 4, 4], &[3, 4, 4], &[1, 4, 4]]), Ok(vec![6, 4, 4]));
+        assert_eq!(Op::Concat.output_shape(&[&[2], &[5]]), Ok(vec![7]));
+        let e = Op::Concat.output_shape(&[&[2, 4, 4], &[2, 4, 4], &[2, 4, 3]]);
+        assert_eq!(e, Err(ShapeError::ConcatMismatch { operand: 2 }));
+        assert_eq!(Op::Concat.output_shape(&[&[2, 4], &[8]]), Err(ShapeError::ConcatMismatch { operand: 1 }));
+    }
+
+    #[test]
+    fn global_pooling_keeps_the_channels() {
+        assert_eq!(Op::GlobalAvgPool.output_shape(&[&[5, 3, 4]]), Ok(vec![5]));
+        assert_eq!(Op::GlobalAvgPool.output_shape(&[&[5, 7]]), Ok(vec![5]));
+        assert!(matches!(Op::GlobalAvgPool.output_shape(&[&[5]]), Err(ShapeError::Rank { .. })));
     }
 
     #[test]

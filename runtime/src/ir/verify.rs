@@ -8,17 +8,21 @@
 //!    node has a smaller id than the node (topological order); every output
 //!    names a node of the graph.
 //! 3. **Names**: node names are unique, and so are uids.
-//! 4. **Arity**: an op reads as many nodes as it takes (`add` two, every other one).
+//! 4. **Arity**: an op reads as many nodes as it takes (`add` two, `concat`
+//!    two or more, every other one).
 //! 5. **Attributes**: `out`, `hidden`, kernels, strides and `groups` are at
-//!    least 1; batch-norm's ε is positive and finite.
+//!    least 1; batch-norm's ε is positive and finite; leaky ReLU's slope is
+//!    finite; a clip's bounds are finite, `min` below `max`.
 //! 6. **Input steps**: the declared shape has 1 to 3 dimensions, none 0;
 //!    `normalize` gives one value, or one per entry of the first axis of the
 //!    shape at that step; `reshape` keeps the element count, with 1 to 3
 //!    dimensions; the node's shape is the shape after the steps.
 //! 7. **Shapes**: an op's shape is what [`Op::output_shape`] gives for its
-//!    inputs' shapes (dense on a vector; conv2d's groups, stride and padding;
+//!    inputs' shapes (dense on a vector; conv1d's and conv2d's groups, stride and padding;
 //!    pooling windows that fit, with padding at most half the kernel;
-//!    flatten; equal shapes for `add`; odd denoise kernels on `[C, H, W]`).
+//!    flatten; equal shapes for `add`; operands of `concat` equal past the
+//!    first axis; global pooling of `[C, L]` or `[C, H, W]`; odd denoise
+//!    kernels on `[C, H, W]`).
 //! 8. **Params**: an op has exactly the weight tensors [`Op::param_shapes`]
 //!    lists, in that order (an optional one may be left out), with those
 //!    shapes, each tensor's data filling its shape; an input has none.
@@ -198,8 +202,13 @@ fn op(g: &Graph, id: NodeId, op: &Op, inputs: &[NodeId]) -> Broken {
     if let Some(late) = inputs.iter().find(|i| **i >= id) {
         return Err((Invariant::Order, format!("reads %{}, which does not come before it", late.0)));
     }
-    if inputs.len() != op.arity() {
-        let message = format!("reads {} node(s), but `{}` takes {}", inputs.len(), op.name(), op.arity());
+    let arity = op.arity();
+    if !arity.contains(&inputs.len()) {
+        let takes = match (arity.start(), arity.end()) {
+            (lo, hi) if lo == hi => lo.to_string(),
+            (lo, _) => format!("at least {lo}"),
+        };
+        let message = format!("reads {} node(s), but `{}` takes {takes}", inputs.len(), op.name());
         return Err((Invariant::Arity, message));
     }
     attributes(op)?;
@@ -225,12 +234,22 @@ fn attributes(op: &Op) -> Broken {
     let positive: &[usize] = match op {
         Op::Dense { out } => &[*out],
         Op::Conv2d { out, kernel, stride, groups, .. } => &[*out, kernel[0], kernel[1], stride[0], stride[1], *groups],
+        Op::Conv1d { out, kernel, stride, groups, .. } => &[*out, *kernel, *stride, *groups],
         Op::MaxPool2d { kernel, stride, .. } | Op::AvgPool2d { kernel, stride, .. } => {
             &[kernel[0], kernel[1], stride[0], stride[1]]
         }
         Op::Denoise { hidden, kernel } => &[*hidden, *kernel],
         Op::BatchNorm { eps } if !(eps.is_finite() && *eps > 0.0) => {
             return Err((Invariant::Attributes, format!("batchnorm eps = {eps} is not positive and finite")));
+        }
+        Op::LeakyRelu { slope } if !slope.is_finite() => {
+            return Err((Invariant::Attributes, format!("leaky_relu slope = {slope} is not finite")));
+        }
+        Op::Clip { min, max } if !(min.is_finite() && max.is_finite() && min < max) => {
+            return Err((
+                Invariant::Attributes,
+                format!("clip bounds min = {min}, max = {max} are not finite and ordered"),
+            ));
         }
         _ => &[],
     };

@@ -8,7 +8,7 @@
 use super::backward::batchnorm::{normalize, Stats};
 use super::{kernels, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
-use crate::derived::window::Window;
+use crate::derived::window::{plane, Window};
 use crate::interp::noise::{self, Ctx};
 use crate::interp::{weights_vary, Interpreter, Trial};
 use crate::ir::hardware::{Accumulate, Format, Multiplier};
@@ -74,7 +74,7 @@ pub fn is_plain_mac(node: &Node) -> bool {
     let NodeKind::Op { op, .. } = &node.kind else { return false };
     let one_group = match op {
         Op::Dense { .. } => true,
-        Op::Conv2d { groups, .. } => *groups == 1,
+        Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. } => *groups == 1,
         _ => false,
     };
     one_group
@@ -120,7 +120,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
                 let patches =
-                    Window::of(op).map(|win| kernels::im2col(x, &g.node(inputs[0]).shape, &win, pass.threads));
+                    Window::of(op).map(|win| kernels::im2col(x, &plane(&g.node(inputs[0]).shape), &win, pass.threads));
                 let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
                 tape.patches[id.index()] = patches;
                 let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));

@@ -12,7 +12,7 @@ use super::backward::pool::{self, Pool2d};
 use super::forward::{positions_first, Pass, Tape};
 use super::{kernels, mac_grad, parallel};
 use crate::derived::noise::repeat;
-use crate::derived::window::Window;
+use crate::derived::window::{plane, Window};
 use crate::interp::{noise, ops};
 use crate::ir::{Graph, NodeId, NodeKind, Op};
 
@@ -36,7 +36,8 @@ pub fn backward(pass: &Pass, tape: &Tape, learns: &[bool], need: &[bool], at: No
         let want: Vec<bool> = inputs.iter().map(|i| need[i.index()]).collect();
         let mut dy = Some(dy);
         for rep in 0..reps {
-            let mut dy_rep = if rep + 1 == reps { dy.take().expect("the last repetition") } else { dy.clone().expect("a gradient") };
+            let mut dy_rep =
+                if rep + 1 == reps { dy.take().expect("the last repetition") } else { dy.clone().expect("a gradient") };
             if let Some(site) = &node.hw.noise {
                 for (b, d) in dy_rep.chunks_mut(size.max(1)).enumerate() {
                     noise::backward(site, d, pass.ctx(b, rep));
@@ -101,13 +102,23 @@ fn op_backward(
     };
     let none = || vec![None; node.params.len()];
     match op {
-        Op::Dense { .. } | Op::Conv2d { .. } => {
+        Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => {
             let patches = tape.patches[id.index()].as_deref();
             let (dx, dw, db) = mac_backward(pass, id, op, (x, patches), x_shape, dy, rep, want[0]);
             (vec![dx], by_role(vec![("weight", dw), ("bias", db)]))
         }
         Op::Flatten => (vec![Some(elementwise::flatten(dy))], none()),
         Op::Relu => (vec![Some(elementwise::relu(x, dy))], none()),
+        Op::LeakyRelu { slope } => (vec![Some(elementwise::leaky_relu(x, *slope as f32, dy))], none()),
+        Op::Clip { min, max } => (vec![Some(elementwise::clip(x, *min as f32, *max as f32, dy))], none()),
+        Op::GlobalAvgPool => {
+            let per_channel = x_shape[1..].iter().product();
+            (vec![Some(pool::globalavgpool(per_channel, dy))], none())
+        }
+        Op::Concat => {
+            let sizes: Vec<usize> = inputs.iter().map(|i| g.node(*i).shape.iter().product()).collect();
+            (elementwise::concat(&sizes, dy).into_iter().map(Some).collect(), none())
+        }
         Op::Sigmoid => {
             let y: Vec<f32> = x.iter().map(|v| ops::sigmoid(*v)).collect();
             (vec![Some(elementwise::sigmoid(&y, dy))], none())
@@ -209,11 +220,12 @@ fn mac_backward(
         let dx = want_dx.then(|| {
             let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
             match (op, Window::of(op)) {
-                (Op::Conv2d { .. }, Some(win)) => {
+                (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(win)) => {
                     let size = x.len() / batch;
                     let per = dp.len() / batch;
+                    let x_shape = plane(x_shape);
                     parallel::map(batch, pass.threads, |b| {
-                        mac_grad::col2im(&dp[b * per..(b + 1) * per], x_shape, win, 1)
+                        mac_grad::col2im(&dp[b * per..(b + 1) * per], &x_shape, win, 1)
                     })
                     .into_iter()
                     .flat_map(|v| {
@@ -229,7 +241,8 @@ fn mac_backward(
     }
     if !pass.fast && super::forward::is_plain_mac(node) {
         let r = match (op, Window::of(op)) {
-            (Op::Conv2d { out, groups, .. }, Some(win)) => {
+            (Op::Conv1d { out, groups, .. } | Op::Conv2d { out, groups, .. }, Some(win)) => {
+                let x_shape = plane(x_shape);
                 let conv = Conv2d {
                     channels: x_shape[0],
                     height: x_shape[1],

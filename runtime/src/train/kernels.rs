@@ -179,7 +179,8 @@ mod tests {
         let shape = [2, 7, 6];
         // Repeated values: ties go to the first maximum in window order.
         let x: Vec<f32> = (0..3 * 2 * 7 * 6).map(|i| ((i * 37) % 11) as f32).collect();
-        for (kernel, stride, padding) in [([2, 2], [2, 2], [0, 0]), ([3, 3], [1, 2], [1, 1]), ([3, 2], [2, 1], [1, 0])] {
+        for (kernel, stride, padding) in [([2, 2], [2, 2], [0, 0]), ([3, 3], [1, 2], [1, 1]), ([3, 2], [2, 1], [1, 0])]
+        {
             let win = Window { kernel, stride, padding };
             let [oh, ow] = win.out(7, 6);
             let dy: Vec<f32> = (0..3 * 2 * oh * ow).map(|i| (i as f32 * 0.3).sin()).collect();

@@ -11,7 +11,7 @@
 use super::forward::{OrderedGrad, Pass};
 use crate::derived::format::{Abfp, AnalogInt, Int8Input, Leaky};
 use crate::derived::noise::lsb_noise;
-use crate::derived::window::Window;
+use crate::derived::window::{plane, Window};
 use crate::interp::mac::{adc_noise, order_of, Mac};
 use crate::interp::ops;
 use crate::ir::hardware::{Accumulate, Format};
@@ -56,8 +56,9 @@ pub fn sample(
     let ctx = pass.ctx(b, rep);
     let (weight, prepared) = pass.interp.mac_weights(pass.chip, id, ctx);
     let rows = node.param("weight").expect("checked: a MAC layer has weights").shape[0];
+    let x_shape = &plane(x_shape);
     let (patches, positions, k, groups) = match (op, Window::of(op)) {
-        (Op::Conv2d { groups, .. }, Some(w)) => {
+        (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => {
             let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
             (p, positions, k, *groups)
         }
@@ -101,7 +102,7 @@ pub fn sample(
         }
     }
     let dx = want_dx.then(|| match (op, Window::of(op)) {
-        (Op::Conv2d { groups, .. }, Some(w)) => col2im(&dpatches, x_shape, w, *groups),
+        (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => col2im(&dpatches, x_shape, w, *groups),
         _ => dpatches,
     });
     SampleGrads { dx, dw }

@@ -27,7 +27,9 @@ pub fn training_graph(graph: &Graph) -> Graph {
 /// batchnorm's running statistics move by their own rule).
 pub fn learnable_roles(node: &Node) -> &'static [&'static str] {
     match &node.kind {
-        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. } | Op::BatchNorm { .. }, .. } => &["weight", "bias"],
+        NodeKind::Op {
+            op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::BatchNorm { .. }, ..
+        } => &["weight", "bias"],
         NodeKind::Op { op: Op::Denoise { .. }, .. } => &["down.weight", "down.bias", "up.weight", "up.bias"],
         _ => &[],
     }

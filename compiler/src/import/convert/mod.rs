@@ -5,15 +5,16 @@
 //! is the batch and is dropped.
 
 mod dense;
+mod plain;
 mod window;
 
-use super::layers::{pair, Layer, Weight};
+use super::layers::{Layer, Weight};
 use super::names::{identifier, layer_name, Names};
 use super::proto::{tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto};
 use super::tensor::{self, Tensor, Values};
 use super::{fail, fold, ImportError, OPSETS, SUPPORTED};
 use crate::diag::Code;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The network as the language's statements.
 pub struct Converted {
@@ -49,6 +50,8 @@ struct Ctx {
     readers: HashMap<String, usize>,
     names: Names,
     layers: Vec<Layer>,
+    /// The values read only by `Flatten` nodes (not graph outputs).
+    flattened: HashSet<String>,
 }
 
 /// Converts `model`, or says everything that keeps it from being imported
@@ -68,7 +71,16 @@ pub fn convert(model: &ModelProto) -> Result<Converted, Vec<ImportError>> {
     {
         *readers.entry(name.to_string()).or_insert(0) += 1;
     }
-    let mut ctx = Ctx { opset, values: HashMap::new(), readers, names: Names::default(), layers: vec![] };
+    let mut flattened: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+    for n in graph.node.iter().filter(|n| n.op_type() != "Flatten") {
+        for name in &n.input {
+            flattened.remove(name);
+        }
+    }
+    for out in &graph.output {
+        flattened.remove(out.name());
+    }
+    let mut ctx = Ctx { opset, values: HashMap::new(), readers, names: Names::default(), layers: vec![], flattened };
     let inputs = ctx.graph_inputs(graph).map_err(|e| vec![e])?;
     for node in &graph.node {
         ctx.node(node).map_err(|e| vec![e])?;
@@ -177,7 +189,7 @@ impl Ctx {
                     }
                 }
             }
-            if !matches!(shape.len(), 1 | 3) {
+            if !matches!(shape.len(), 1..=3) {
                 return Err(unsupported_input(&what, &shape));
             }
             if shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).is_none_or(|n| n >= 1 << 32) {
@@ -241,7 +253,8 @@ impl Ctx {
                 };
                 self.set(node, Value::Const(t));
             }
-            "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Cast" => {
+            "Concat" => self.concat(node)?,
+            "Gather" | "Unsqueeze" | "Squeeze" | "Cast" => {
                 let mut operands = vec![];
                 for k in 0..node.input.len() {
                     operands.push(if node.input[k].is_empty() { None } else { Some(self.constant(node, k)?) });
@@ -263,16 +276,11 @@ impl Ctx {
                 };
                 self.layer(node, Layer::new(op, vec![x], shape));
             }
+            "LeakyRelu" => self.leaky_relu(node)?,
+            "Clip" => self.clip(node)?,
             "Softmax" => self.softmax(node)?,
             "MaxPool" | "AveragePool" => self.pool(node)?,
-            "GlobalAveragePool" | "GlobalMaxPool" => {
-                let (x, shape) = self.act(node, 0)?;
-                let [c, h, w] = spatial(node, &shape)?;
-                let op = if node.op_type() == "GlobalMaxPool" { "maxpool2d" } else { "avgpool2d" };
-                let mut layer = Layer::new(op, vec![x], vec![c, 1, 1]);
-                layer.arg(None, pair(h, w));
-                self.layer(node, layer);
-            }
+            "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(node)?,
             "Flatten" => {
                 let (x, shape) = self.act(node, 0)?;
                 let axis = self.int_attr(node, "axis", 1);
@@ -504,19 +512,12 @@ fn missing(what: &str, name: &str) -> ImportError {
 }
 
 fn unsupported_input(what: &str, shape: &[usize]) -> ImportError {
-    let help =
-        if shape.len() == 2 { "1-D convolution inputs ([channels, length]) are not in the language yet" } else { "" };
-    let e = fail(
+    fail(
         Code::OnnxUnsupported,
         format!(
-            "{what} has shape {shape:?} per sample; the language's inputs are [features] or [channels, height, width]"
+            "{what} has shape {shape:?} per sample; the language's inputs are [features], [channels, length] or [channels, height, width]"
         ),
-    );
-    if help.is_empty() {
-        e
-    } else {
-        e.help(help)
-    }
+    )
 }
 
 fn tensor_type_name(t: i32) -> &'static str {

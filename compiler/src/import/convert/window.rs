@@ -1,5 +1,6 @@
-//! Sliding windows: `Conv` (2-D) → `conv2d`, `MaxPool` / `AveragePool` →
-//! `maxpool2d` / `avgpool2d`, with their strides and symmetric padding.
+//! Sliding windows: `Conv` → `conv2d`, or `conv1d` for a 1-D kernel,
+//! `MaxPool` / `AveragePool` → `maxpool2d` / `avgpool2d`, with their strides
+//! and symmetric padding.
 
 use super::{floats, spatial, unsupported, Ctx};
 use crate::import::layers::{pair, Layer, Weight};
@@ -14,14 +15,22 @@ impl Ctx {
     pub(super) fn conv(&mut self, node: &NodeProto) -> Result<(), ImportError> {
         let (x, shape) = self.act(node, 0)?;
         let w = self.float_constant(node, 1)?;
-        if w.dims.len() == 3 {
-            return Err(unsupported(node, "a 1-D convolution: the language has `conv2d` only so far"));
-        }
-        let [c, h, wd] = spatial(node, &shape)?;
-        if w.dims.len() != 4 {
+        let one_d = w.dims.len() == 3;
+        // A 1-D convolution is the 2-D one of a single row: [c, l] as [c, 1, l], kernel [1, k].
+        let [c, h, wd] = match (one_d, &shape[..]) {
+            (true, &[c, l]) => [c, 1, l],
+            (true, _) => {
+                return Err(unsupported(
+                    node,
+                    format!("an input of shape {shape:?}: a 1-D convolution takes [channels, length]"),
+                ))
+            }
+            (false, _) => spatial(node, &shape)?,
+        };
+        if !matches!(w.dims.len(), 3 | 4) {
             return Err(unsupported(node, format!("its weight `{}` has dimensions {:?}", node.input[1], w.dims)));
         }
-        let (out, kh, kw) = (w.dims[0], w.dims[2], w.dims[3]);
+        let (out, kh, kw) = if one_d { (w.dims[0], 1, w.dims[2]) } else { (w.dims[0], w.dims[2], w.dims[3]) };
         let groups = self.int_attr(node, "group", 1);
         if groups < 1 {
             return Err(unsupported(node, format!("`group = {groups}`")));
@@ -37,22 +46,37 @@ impl Ctx {
             ));
         }
         let kernel = self.ints_attr(node, "kernel_shape");
-        if !kernel.is_empty() && kernel != [kh as i64, kw as i64] {
+        let weight_kernel: &[i64] = if one_d { &[kw as i64] } else { &[kh as i64, kw as i64] };
+        if !kernel.is_empty() && kernel != weight_kernel {
             return Err(unsupported(
                 node,
-                format!("`kernel_shape = {kernel:?}` differs from its weight's {:?}", [kh, kw]),
+                format!("`kernel_shape = {kernel:?}` differs from its weight's {weight_kernel:?}"),
             ));
         }
-        let geometry = self.window(node)?;
+        let geometry = self.window(node, if one_d { 1 } else { 2 })?;
         let (oh, ow) = (
             out_size(node, h, kh, geometry.stride[0], geometry.pad[0], false)?,
             out_size(node, wd, kw, geometry.stride[1], geometry.pad[1], false)?,
         );
         let name = self.names.unique(&layer_name(node.name(), node.op_type(), Some(&node.input[1])));
-        let mut layer = Layer::new("conv2d", vec![x], vec![out, oh, ow]);
-        layer.arg(None, out.to_string());
-        layer.arg(None, pair(kh, kw));
-        geometry.args(&mut layer);
+        let mut layer = if one_d {
+            let mut layer = Layer::new("conv1d", vec![x], vec![out, ow]);
+            layer.arg(None, out.to_string());
+            layer.arg(None, kw.to_string());
+            if geometry.stride[1] != 1 {
+                layer.arg(Some("stride"), geometry.stride[1].to_string());
+            }
+            if geometry.pad[1] != 0 {
+                layer.arg(Some("padding"), geometry.pad[1].to_string());
+            }
+            layer
+        } else {
+            let mut layer = Layer::new("conv2d", vec![x], vec![out, oh, ow]);
+            layer.arg(None, out.to_string());
+            layer.arg(None, pair(kh, kw));
+            geometry.args(&mut layer);
+            layer
+        };
         if groups != 1 {
             layer.arg(Some("groups"), groups.to_string());
         }
@@ -86,7 +110,7 @@ impl Ctx {
             return Err(unsupported(node, format!("`kernel_shape = {kernel:?}`")));
         }
         let (kh, kw) = (kh as usize, kw as usize);
-        let geometry = self.window(node)?;
+        let geometry = self.window(node, 2)?;
         let average = node.op_type() == "AveragePool";
         if average && geometry.pad != [0, 0] && self.int_attr(node, "count_include_pad", 0) == 0 {
             return Err(unsupported(
@@ -116,9 +140,11 @@ impl Ctx {
         Ok(())
     }
 
-    /// Strides and symmetric padding of a conv or pool; dilation and
-    /// asymmetric or automatic padding are refused.
-    fn window(&self, node: &NodeProto) -> Result<Window, ImportError> {
+    /// Strides and symmetric padding of a conv or pool of `dims` (1 or 2)
+    /// spatial axes, a 1-D one as the row of a plane (stride and padding 1
+    /// and 0 along the height); dilation and asymmetric or automatic padding
+    /// are refused.
+    fn window(&self, node: &NodeProto, dims: usize) -> Result<Window, ImportError> {
         let strides = self.ints_attr(node, "strides");
         let pads = self.ints_attr(node, "pads");
         let dilations = self.ints_attr(node, "dilations");
@@ -129,14 +155,21 @@ impl Ctx {
         if !matches!(auto_pad.as_str(), "" | "NOTSET" | "VALID") {
             return Err(unsupported(node, format!("`auto_pad = {auto_pad}`: give explicit `pads` (PyTorch does)")));
         }
-        let stride = match strides.as_slice() {
-            [] => [1, 1],
-            &[sh, sw] if sh >= 1 && sw >= 1 => [sh as usize, sw as usize],
+        let stride = match (dims, strides.as_slice()) {
+            (_, []) => [1, 1],
+            (1, &[s]) if s >= 1 => [1, s as usize],
+            (2, &[sh, sw]) if sh >= 1 && sw >= 1 => [sh as usize, sw as usize],
             _ => return Err(unsupported(node, format!("`strides = {strides:?}`"))),
         };
-        let pad = match pads.as_slice() {
-            [] => [0, 0],
-            &[t, l, b, r] if t == b && l == r => {
+        let pad = match (dims, pads.as_slice()) {
+            (_, []) => [0, 0],
+            (1, &[l, r]) if l == r => {
+                if !(0..=MAX_PAD).contains(&l) {
+                    return Err(unsupported(node, format!("`pads = {pads:?}`: out of range")));
+                }
+                [0, l as usize]
+            }
+            (2, &[t, l, b, r]) if t == b && l == r => {
                 if !(0..=MAX_PAD).contains(&t) || !(0..=MAX_PAD).contains(&l) {
                     return Err(unsupported(node, format!("`pads = {pads:?}`: out of range")));
                 }
@@ -145,7 +178,7 @@ impl Ctx {
             _ => {
                 return Err(unsupported(
                     node,
-                    format!("`pads = {pads:?}`: the language pads both sides of an axis alike ([top, left, bottom, right] with top = bottom, left = right)"),
+                    format!("`pads = {pads:?}`: the language pads both sides of an axis alike ([top, left, bottom, right] with top = bottom, left = right; [left, right] in 1-D)"),
                 ))
             }
         };

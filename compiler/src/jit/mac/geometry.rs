@@ -7,7 +7,7 @@ use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
 use crate::jit::layout::MAX_BATCH;
 use analog_runtime::derived::noise::uses_full_scale;
-use analog_runtime::derived::window::{conv_k, Window};
+use analog_runtime::derived::window::{conv_k, plane, Window};
 use analog_runtime::ir::{Graph, Node, NodeKind, Op};
 use analog_runtime::quant;
 use cranelift_codegen::ir::types::{F32, F32X4};
@@ -38,14 +38,17 @@ pub struct Conv {
 }
 
 impl Geometry {
-    /// The GEMM of a dense or conv2d node (of a graph that passed `interp::check`).
+    /// The GEMM of a dense, conv1d or conv2d node (of a graph that passed `interp::check`).
     pub fn of(g: &Graph, node: &Node) -> Geometry {
         let NodeKind::Op { op, inputs } = &node.kind else { unreachable!("a MAC node") };
         let x_shape = &g.node(inputs[0]).shape;
         let in_size = x_shape.iter().product();
         match (op, Window::of(op)) {
-            (Op::Conv2d { out, groups, .. }, Some(window)) => {
-                let (c, h, w) = (x_shape[0], x_shape[1], x_shape[2]);
+            (Op::Conv1d { out, groups, .. } | Op::Conv2d { out, groups, .. }, Some(window)) => {
+                let (c, h, w) = match plane(x_shape)[..] {
+                    [c, h, w] => (c, h, w),
+                    _ => unreachable!("checked: a convolution's input has channels and a plane"),
+                };
                 let [oh, ow] = window.out(h, w);
                 Geometry {
                     cols: *out,

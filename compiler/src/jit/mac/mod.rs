@@ -1,4 +1,4 @@
-//! Multiply-accumulate layers (dense, conv2d, and the convolutions and dense
+//! Multiply-accumulate layers (dense, conv1d, conv2d, and the convolutions and dense
 //! layers inside denoise blocks): the kernel of each number format, the
 //! packed weights, and the host functions the kernels call. `geometry` is
 //! the GEMM view every kernel shares; `mod.rs` dispatches to the kernels.
@@ -33,7 +33,7 @@ use geometry::Geometry;
 /// Multiply-accumulates per sample of a node (0 for ops without weights).
 pub fn mac_count(g: &Graph, node: &Node) -> usize {
     match &node.kind {
-        NodeKind::Op { op: Op::Dense { .. } | Op::Conv2d { .. }, .. } => {
+        NodeKind::Op { op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, .. } => {
             let geo = Geometry::of(g, node);
             geo.out_size() * geo.k
         }
@@ -61,7 +61,7 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     v
 }
 
-/// Emits a dense or conv2d layer.
+/// Emits a dense, conv1d or conv2d layer.
 pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let node = layer.node();
     let geo = Geometry::of(layer.graph, node);

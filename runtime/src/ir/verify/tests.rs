@@ -131,6 +131,30 @@ fn arity_add_reads_two() {
 }
 
 #[test]
+fn arity_concat_reads_two_or_more() {
+    let mut g = graph();
+    g.nodes[6].kind = NodeKind::Op { op: Op::Concat, inputs: vec![NodeId(5)] };
+    assert_eq!(broken(&g), (Invariant::Arity, Some(6)));
+    let mut g = graph();
+    g.nodes[6].kind = NodeKind::Op { op: Op::Concat, inputs: vec![NodeId(5), NodeId(4), NodeId(5)] };
+    assert_eq!(broken(&g), (Invariant::Shapes, Some(6)));
+}
+
+#[test]
+fn activation_attributes_are_finite_and_ordered() {
+    for op in
+        [Op::Clip { min: 1.0, max: 0.0 }, Op::Clip { min: 0.0, max: f64::INFINITY }, Op::LeakyRelu { slope: f64::NAN }]
+    {
+        let mut g = graph();
+        g.nodes[6].kind = NodeKind::Op { op, inputs: vec![NodeId(5)] };
+        assert_eq!(broken(&g), (Invariant::Attributes, Some(6)));
+    }
+    let mut g = graph();
+    g.nodes[6].kind = NodeKind::Op { op: Op::Clip { min: -1.0, max: 6.0 }, inputs: vec![NodeId(5)] };
+    assert_eq!(verify(&g), Ok(()));
+}
+
+#[test]
 fn attributes_are_at_least_one() {
     let mut g = graph();
     g.nodes[2].kind =

@@ -1,11 +1,25 @@
 //! The ops whose rule needs no sum over the batch: the activations, softmax
-//! (per row), add, flatten/reshape. Each works on any batch, since an element's
+//! (per row), add, concat, flatten/reshape. Each works on any batch, since an element's
 //! gradient depends only on its own sample.
 
 /// ReLU, `y = max(x, 0)`, from its output: `dx = dy` where `y > 0`, else 0
 /// (the gradient at 0 is 0, as PyTorch's).
 pub fn relu(y: &[f32], dy: &[f32]) -> Vec<f32> {
     y.iter().zip(dy).map(|(y, d)| if *y > 0.0 { *d } else { 0.0 }).collect()
+}
+
+/// Leaky ReLU, `y = x` where `x > 0`, else `slope·x`, from its input:
+/// `dx = dy` where `x > 0`, else `slope·dy` (at 0 the gradient is `slope`, as
+/// PyTorch's).
+pub fn leaky_relu(x: &[f32], slope: f32, dy: &[f32]) -> Vec<f32> {
+    x.iter().zip(dy).map(|(x, d)| if *x > 0.0 { *d } else { slope * d }).collect()
+}
+
+/// Clip (`relu6` is `min = 0, max = 6`), from its input: `dx = dy` strictly
+/// inside `(min, max)`, else 0; at a bound the gradient is 0, as PyTorch's
+/// `hardtanh` and `relu6`.
+pub fn clip(x: &[f32], min: f32, max: f32, dy: &[f32]) -> Vec<f32> {
+    x.iter().zip(dy).map(|(x, d)| if *x > min && *x < max { *d } else { 0.0 }).collect()
 }
 
 /// Sigmoid, from its output: `dx = dy·y·(1 − y)`.
@@ -35,6 +49,22 @@ pub fn softmax(y: &[f32], dy: &[f32], n: usize) -> Vec<f32> {
 /// the engine adds the two.)
 pub fn add(dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (dy.to_vec(), dy.to_vec())
+}
+
+/// Concat along the first axis of a sample, `y = [x₀; x₁; …]`: each operand
+/// gets its part of each sample's `dy`. `sizes` are the operands' sample
+/// sizes; `dy` is `[batch][Σ sizes]`.
+pub fn concat(sizes: &[usize], dy: &[f32]) -> Vec<Vec<f32>> {
+    let total: usize = sizes.iter().sum();
+    let mut dx: Vec<Vec<f32>> = sizes.iter().map(|n| Vec::with_capacity(dy.len() / total * n)).collect();
+    for row in dy.chunks(total) {
+        let mut at = 0;
+        for (d, n) in dx.iter_mut().zip(sizes) {
+            d.extend_from_slice(&row[at..at + n]);
+            at += n;
+        }
+    }
+    dx
 }
 
 /// Flatten and reshape keep the row-major buffer: `dx = dy`.

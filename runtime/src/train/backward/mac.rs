@@ -1,5 +1,6 @@
-//! Dense and conv2d: `dx = δ·W`, `dW = δᵀ·x`, `db = Σ δ`, and their conv
-//! equivalents, the bias's gradient returned whether or not the layer has one.
+//! Dense, conv1d and conv2d: `dx = δ·W`, `dW = δᵀ·x`, `db = Σ δ`, and their
+//! conv equivalents, the bias's gradient returned whether or not the layer
+//! has one. A conv1d is the conv2d of one row ([`Conv2d::one_row`]).
 
 use super::{tap, window};
 
@@ -66,6 +67,31 @@ impl Conv2d {
             window(self.height, self.kernel[0], self.stride[0], self.padding[0]),
             window(self.width, self.kernel[1], self.stride[1], self.padding[1]),
         ]
+    }
+
+    /// A conv1d on `[channels, length]` with weights `[out, channels/groups,
+    /// kernel]`: the conv2d of one row, `[channels, 1, length]`, over the same
+    /// buffers, so [`conv2d`] is its rule.
+    #[allow(clippy::too_many_arguments)]
+    pub fn one_row(
+        channels: usize,
+        length: usize,
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    ) -> Conv2d {
+        Conv2d {
+            channels,
+            height: 1,
+            width: length,
+            out,
+            kernel: [1, kernel],
+            stride: [1, stride],
+            padding: [0, padding],
+            groups,
+        }
     }
 
     /// The input position `(r, t)` that kernel tap `(u, v)` of output `(i, j)`

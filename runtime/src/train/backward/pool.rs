@@ -1,6 +1,7 @@
-//! Max and average pooling over `kh × kw` windows with stride and padding
-//! (`docs/language.md` §3.2): the gradient of an output goes back to the
-//! inputs its window reads; positions in the padding receive none.
+//! Max and average pooling over `kh × kw` windows with stride and padding,
+//! and global average pooling (`docs/language.md` §3.2): the gradient of an
+//! output goes back to the inputs its window reads; positions in the padding
+//! receive none.
 
 use super::{tap, window};
 
@@ -83,4 +84,12 @@ pub fn avgpool2d(pool: &Pool2d, batch: usize, dy: &[f32]) -> Vec<f32> {
         }
     }
     dx
+}
+
+/// Global average pooling, `y[b, c] = Σ_e x[b, c, e] / n` over the `n`
+/// values of a channel (`[c, l]` or `[c, h, w]`): every input of the channel
+/// gets `dx = dy[b, c] / n`. Needs only the shapes; `dy` is `[batch][channels]`.
+pub fn globalavgpool(n: usize, dy: &[f32]) -> Vec<f32> {
+    let size = n as f32;
+    dy.iter().flat_map(|d| std::iter::repeat_n(d / size, n)).collect()
 }
