@@ -260,7 +260,7 @@ fn cnn_ops_match_finite_differences() {
             for (a, b) in grad.iter().zip(ref_grad) {
                 assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "fast {a} vs reference {b}");
             }
-            for e in 0..grad.len() {
+            for (e, analytic) in grad.iter().enumerate() {
                 let mut at = |delta: f32| {
                     let old = t.graph().nodes[n].params[p].value.data[e];
                     t.graph_mut().nodes[n].params[p].value.data[e] = old + delta;
