@@ -221,18 +221,7 @@ fn mac_backward(
             let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
             match (op, Window::of(op)) {
                 (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(win)) => {
-                    let size = x.len() / batch;
-                    let per = dp.len() / batch;
-                    let x_shape = plane(x_shape);
-                    parallel::map(batch, pass.threads, |b| {
-                        mac_grad::col2im(&dp[b * per..(b + 1) * per], &x_shape, win, 1)
-                    })
-                    .into_iter()
-                    .flat_map(|v| {
-                        debug_assert_eq!(v.len(), size);
-                        v
-                    })
-                    .collect()
+                    kernels::col2im(&dp, &plane(x_shape), &win, pass.threads)
                 }
                 _ => dp,
             }

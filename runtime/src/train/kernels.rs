@@ -72,6 +72,42 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f
     .concat()
 }
 
+/// The inverse of [`im2col`]: each sample's input gradient from its patches'
+/// gradients (`[batch][positions][c·kh·kw]`), every patch element added back
+/// where it was read, in the order `mac_grad::col2im` adds them (its bits).
+pub fn col2im(dpatches: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f32> {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let [oh, ow] = win.out(h, w);
+    let [kh, kw] = win.kernel;
+    let k = c * kh * kw;
+    let per = oh * ow * k;
+    let batch = dpatches.len() / per.max(1);
+    parallel::map(batch, threads, |b| {
+        let db = &dpatches[b * per..(b + 1) * per];
+        let mut dx = vec![0.0f32; c * h * w];
+        for i in 0..oh {
+            for j in 0..ow {
+                let patch = &db[(i * ow + j) * k..][..k];
+                let (lo, hi) = inside(win, 1, j, kw, w);
+                for ch in 0..c {
+                    for u in 0..kh {
+                        let r = win.tap(0, i, u);
+                        if r < 0 || r as usize >= h || lo >= hi {
+                            continue;
+                        }
+                        let t = win.tap(1, j, lo) as usize;
+                        let row = &mut dx[(ch * h + r as usize) * w + t..][..hi - lo];
+                        let src = &patch[(ch * kh + u) * kw + lo..][..hi - lo];
+                        row.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    }
+                }
+            }
+        }
+        dx
+    })
+    .concat()
+}
+
 /// The taps `lo..hi` of output `i` along `axis` that fall inside an input of `size`.
 fn inside(win: &Window, axis: usize, i: usize, taps: usize, size: usize) -> (usize, usize) {
     let first = win.tap(axis, i, 0);
@@ -170,6 +206,21 @@ mod tests {
                 .flat_map(|xb| crate::interp::ops::patches(xb, &shape, kernel, stride, padding, 1).0)
                 .collect();
             assert_eq!(fast, want);
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_reference_bits() {
+        let shape = [3, 7, 6];
+        for (kernel, stride, padding) in [([3, 3], [1, 1], [1, 1]), ([5, 2], [2, 3], [2, 0]), ([2, 2], [1, 1], [0, 0])]
+        {
+            let win = Window { kernel, stride, padding };
+            let [oh, ow] = win.out(7, 6);
+            let per = oh * ow * 3 * kernel[0] * kernel[1];
+            let d: Vec<f32> = (0..2 * per).map(|i| (i as f32 * 0.37).sin()).collect();
+            let want: Vec<f32> =
+                d.chunks(per).flat_map(|db| crate::train::mac_grad::col2im(db, &shape, win, 1)).collect();
+            assert_eq!(col2im(&d, &shape, &win, 2), want);
         }
     }
 
