@@ -18,7 +18,7 @@ impl EpochRecord {
             pct(self.train_accuracy),
             pct(self.val_accuracy_clean),
             pct(self.val_accuracy_hardware),
-            self.lr,
+            significant(self.lr),
             self.seconds,
             self.samples_per_second
         )
@@ -63,6 +63,20 @@ impl TrainReport {
     }
 }
 
+/// `v` to 4 significant digits, without trailing zeros: 0.000904580058 → `0.0009046`.
+fn significant(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    let decimals = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Init;
@@ -79,6 +93,14 @@ mod tests {
             seconds: 4.21,
             samples_per_second: 13095.2,
         }
+    }
+
+    #[test]
+    fn rates_keep_four_significant_digits() {
+        assert_eq!(significant(0.000904580058130443), "0.0009046");
+        assert_eq!(significant(0.001), "0.001");
+        assert_eq!(significant(0.05), "0.05");
+        assert_eq!(significant(1234.5678), "1235");
     }
 
     #[test]
