@@ -184,7 +184,8 @@ impl Trainer {
     }
 
     /// One step on a batch ([`gradients`](Self::gradients), then the update).
-    /// On a non-finite value nothing changes.
+    /// A non-finite loss, activation or gradient changes nothing; an update
+    /// that makes a weight non-finite is reported after it (training stops).
     pub fn step(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<StepOutcome, Diverged> {
         let step = self.step;
         let diverged = |node: &str, what: String| Diverged { step, node: node.to_string(), what };
@@ -194,7 +195,8 @@ impl Trainer {
             clip_grad_norm(&mut all, max);
         }
         let lr = self.setup.schedule.lr(self.setup.lr, step, self.setup.total_steps.max(1));
-        // Check before writing, so a diverged step leaves the weights as they were.
+        // Checked before any update: a diverged step changes no weight. (An
+        // update that overflows is reported after it; training stops there.)
         for (node, node_grads) in self.graph.nodes.iter().zip(&grads) {
             for (p, g) in node.params.iter().zip(node_grads) {
                 if let Some(g) = g {
@@ -204,8 +206,7 @@ impl Trainer {
                 }
             }
         }
-        let mut updated = self.graph.clone();
-        for ((node, node_grads), states) in updated.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
+        for ((node, node_grads), states) in self.graph.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
             for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
                 if let (Some(g), Some(state)) = (g, state) {
                     self.setup.optimizer.step(lr, state, &mut p.value.data, g);
@@ -215,7 +216,7 @@ impl Trainer {
                 }
             }
         }
-        for (node, stats) in updated.nodes.iter_mut().zip(&stats) {
+        for (node, stats) in self.graph.nodes.iter_mut().zip(&stats) {
             let Some(stats) = stats else { continue };
             let count = samples.len() * node.shape[1..].iter().product::<usize>();
             let mut mean = node.param("running_mean").expect("checked tensor").data.clone();
@@ -229,7 +230,6 @@ impl Trainer {
                 }
             }
         }
-        self.graph = updated;
         self.step += 1;
         Ok(StepOutcome { loss, correct, lr })
     }
