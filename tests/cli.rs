@@ -855,3 +855,16 @@ fn train_that_diverges_stops_with_a_diagnostic() {
     assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
     assert!(text(&r.stderr).contains("error[E1004]"), "{}", text(&r.stderr));
 }
+
+#[test]
+fn train_on_a_dataset_without_a_training_split_is_a_diagnostic() {
+    let dir = scratch("train-no-split");
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(repo().join("data/mnist").join(f), dir.join(f)).unwrap();
+    }
+    let r = analogc(&["train", "examples/mnist_mlp_walking.anl", "--data", dir.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = text(&r.stderr);
+    assert!(err.contains("error[E0801]") && err.contains("has no training split"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
