@@ -8,9 +8,10 @@ batch order and optimizer, trained side by side.
 them, trains with `analogc train --init keep --optimizer sgd` and with PyTorch
 on the same per-epoch order (analogc's Philox shuffle, reimplemented below and
 checked against analogc's own), compares the per-step losses of the first
-`--steps` steps and the final test accuracies, loads analogc's trained weights
-into the PyTorch module with `load_state_dict(strict=True)` and evaluates them
-there too.
+`--steps` steps and the final test accuracies (and, for scale, PyTorch f32
+against the same network trained in f64), loads analogc's trained weights into
+the PyTorch module with `load_state_dict(strict=True)` and evaluates them there
+too.
 
 `bench`: training samples/s of both on the same job (additive noise N(0, 0.1²)
 after every dense/conv layer, batch 64, 2 threads), one epoch over the first
@@ -159,14 +160,14 @@ def analogc(*args):
     return json.loads(r.stdout)
 
 
-def torch_train(net, x, y, n, epochs, seed, lr, momentum, batch, on_step=None):
+def torch_train(net, x, y, n, epochs, seed, lr, momentum, batch, dtype=torch.float32):
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     losses = []
     for e in range(epochs):
         order = torch.tensor(epoch_order(n, seed, e))
         for i in range(0, n, batch):
             b = order[i : i + batch]
-            loss = F.cross_entropy(net(preprocess(x[b])), y[b])
+            loss = F.cross_entropy(net(preprocess(x[b]).to(dtype)), y[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -186,6 +187,8 @@ def agree(a):
     n = len(xs) - a.val
     with tempfile.TemporaryDirectory() as tmp:
         net, path = setup(a.model, 0.0, a.seed, tmp)
+        net64 = Net(a.model).double()
+        net64.load_state_dict({k: v.double() for k, v in net.state_dict().items()})
         run = os.path.join(tmp, "run")
         opts = ["--init", "keep", "--optimizer", "sgd", "--lr", str(a.lr), "--momentum", str(a.momentum),
                 "--epochs", str(a.epochs), "--seed", str(a.seed), "--val", str(a.val), "--batch", str(a.batch)]
@@ -197,12 +200,23 @@ def agree(a):
         t_theirs = time.time() - t0
         steps = min(a.steps, len(theirs))
         rel = [abs(o - t) / abs(t) for o, t in zip(ours["step_losses"][:steps], theirs[:steps])]
+        # PyTorch against itself in f64: how far rounding alone moves the trajectory.
+        double = torch_train(net64, xs, ys, n, 1, a.seed, a.lr, a.momentum, a.batch, torch.float64)[:steps]
+        rel64 = [abs(d - t) / abs(d) for d, t in zip(double, theirs[:steps])]
         ev = analogc("eval", os.path.join(run, "model.anl"), "--json", "--trials", "1")
         trained = Net(a.model)
         trained.load_state_dict(load_file(os.path.join(run, "model.safetensors")), strict=True)
         print(f"model {a.model}, {a.epochs} epoch(s) of {n} samples, SGD lr {a.lr} momentum {a.momentum}, batch {a.batch}, seed {a.seed}")
-        print(f"per-step loss, first {steps} steps: max relative difference {max(rel):.2e} (median {statistics.median(rel):.2e})")
+        print(f"per-step loss, first {steps} steps: max relative difference {max(rel):.2e} (median {statistics.median(rel):.2e});"
+              f" first {steps // 2} steps: max {max(rel[: steps // 2]):.2e}")
+        first = next((i for i, r in enumerate(rel) if r > 1e-4), None)
+        if first is not None:
+            print(f"  first step above 1e-4: {first + 1} (relative differences of steps 1..{first + 1}: "
+                  f"{', '.join(f'{r:.1e}' for r in rel[: first + 1][-5:])})")
         print(f"  step 1: analogc {ours['step_losses'][0]:.6f}  pytorch {theirs[0]:.6f};  step {steps}: analogc {ours['step_losses'][steps - 1]:.6f}  pytorch {theirs[steps - 1]:.6f}")
+        print(f"  for scale, PyTorch f32 against PyTorch f64 on the same steps: max {max(rel64):.2e} (median {statistics.median(rel64):.2e});"
+              f" first {steps // 2} steps: max {max(rel64[: steps // 2]):.2e}")
+        print("  first steps:", " ".join(f"{r:.1e}" for r in rel[:12]), "| f64:", " ".join(f"{r:.1e}" for r in rel64[:12]))
         print(f"test accuracy: analogc {100 * ev['clean_accuracy']:.2f}%  pytorch {100 * accuracy(net, xt, yt):.2f}%  "
               f"analogc's weights in pytorch (load_state_dict strict) {100 * accuracy(trained, xt, yt):.2f}%")
         print(f"wall time: analogc {t_ours:.1f} s (validation included), pytorch {t_theirs:.1f} s")
