@@ -2,6 +2,12 @@ use analogc::cli::{run, Cli, Outcome};
 use clap::Parser;
 use std::process::ExitCode;
 
+// Training allocates and frees batch-sized buffers every step; glibc's
+// allocator hands large ones back to the kernel each time (page faults took a
+// fifth of a training step), mimalloc keeps them for reuse.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

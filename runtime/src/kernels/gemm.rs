@@ -65,13 +65,21 @@ pub fn pack(w: &[f32], cols: usize) -> Vec<f32> {
 /// `m` (`[k][cols]`, row-major: column `c` strided) packed as [`pack`]
 /// packs its transpose.
 pub fn pack_transposed(m: &[f32], cols: usize) -> Vec<f32> {
+    pack_columns(m, cols, 0..cols)
+}
+
+/// Columns `range` of `m` (`[k][cols]`) packed as [`pack_transposed`] packs
+/// them all.
+pub fn pack_columns(m: &[f32], cols: usize, range: std::ops::Range<usize>) -> Vec<f32> {
     let k = m.len() / cols.max(1);
-    let panels = cols.div_ceil(PANEL);
+    let width = range.len();
+    let panels = width.div_ceil(PANEL);
     let mut out = vec![0.0f32; panels * k * PANEL];
     for j in 0..k {
+        let row = &m[j * cols + range.start..][..width];
         for p in 0..panels {
-            let width = PANEL.min(cols - p * PANEL);
-            out[(p * k + j) * PANEL..][..width].copy_from_slice(&m[j * cols + p * PANEL..][..width]);
+            let lanes = PANEL.min(width - p * PANEL);
+            out[(p * k + j) * PANEL..][..lanes].copy_from_slice(&row[p * PANEL..][..lanes]);
         }
     }
     out

@@ -157,14 +157,20 @@ fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync) -> Vec<f32> {
 
 /// A batch of a node's clean outputs with its output noise, as the
 /// interpreter adds it (`full_scale(b)`: sample `b`'s full scale for σ in `fs`).
-fn with_noise(pass: &Pass, node: &Node, mut y: Vec<f32>, size: usize, full_scale: impl Fn(usize) -> f32) -> Vec<f32> {
+fn with_noise(
+    pass: &Pass,
+    node: &Node,
+    mut y: Vec<f32>,
+    size: usize,
+    full_scale: impl Fn(usize) -> f32 + Sync,
+) -> Vec<f32> {
     let Some(site) = &node.hw.noise else { return y };
     let reps = repeat(node);
-    for (b, yb) in y.chunks_mut(size.max(1)).enumerate() {
+    parallel::chunks_mut(&mut y, size.max(1), pass.threads, |b, yb| {
         let fs = if uses_full_scale(site) { full_scale(b) } else { 0.0 };
         if reps <= 1 {
             noise::apply(site, yb, pass.ctx(b, 0), fs);
-            continue;
+            return;
         }
         let mut sum = vec![0.0f64; yb.len()];
         for rep in 0..reps {
@@ -173,7 +179,7 @@ fn with_noise(pass: &Pass, node: &Node, mut y: Vec<f32>, size: usize, full_scale
             sum.iter_mut().zip(v).for_each(|(s, v)| *s += v as f64);
         }
         yb.iter_mut().zip(sum).for_each(|(y, s)| *y = (s / reps as f64) as f32);
-    }
+    });
     y
 }
 

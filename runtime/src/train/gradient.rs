@@ -39,9 +39,9 @@ pub fn backward(pass: &Pass, tape: &Tape, learns: &[bool], need: &[bool], at: No
             let mut dy_rep =
                 if rep + 1 == reps { dy.take().expect("the last repetition") } else { dy.clone().expect("a gradient") };
             if let Some(site) = &node.hw.noise {
-                for (b, d) in dy_rep.chunks_mut(size.max(1)).enumerate() {
-                    noise::backward(site, d, pass.ctx(b, rep));
-                }
+                parallel::chunks_mut(&mut dy_rep, size.max(1), pass.threads, |b, d| {
+                    noise::backward(site, d, pass.ctx(b, rep))
+                });
             }
             if reps > 1 {
                 dy_rep.iter_mut().for_each(|d| *d /= reps as f32);

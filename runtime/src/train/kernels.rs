@@ -7,7 +7,7 @@
 
 use super::parallel;
 use crate::derived::window::Window;
-use crate::kernels::gemm::{gemm, pack, pack_transposed};
+use crate::kernels::gemm::{gemm, pack, pack_columns, pack_transposed, PANEL};
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
 /// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`.
@@ -20,12 +20,26 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
     y
 }
 
-/// `dw[o][j] = Σ_i dy[i][o]·x[i][j]`, `i` ascending; `dy` is `[n][rows]`, `x` `[n][k]`.
+/// `dw[o][j] = Σ_i dy[i][o]·x[i][j]`, `i` ascending; `dy` is `[n][rows]`, `x`
+/// `[n][k]`. Threads take whole panels of columns `j` (packing their own).
 pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
     let n = dy.len() / rows.max(1);
     let dyt = transpose(dy, n);
-    let packed = pack_transposed(x, k);
-    by_rows(&dyt, n, threads, |part| gemm(part, n, &packed, k))
+    let panels = k.div_ceil(PANEL);
+    let parts = threads.clamp(1, panels.max(1));
+    let per = panels.div_ceil(parts) * PANEL;
+    let blocks = parallel::map(parts, parts, |t| {
+        let cols = (t * per).min(k)..((t + 1) * per).min(k);
+        let width = cols.len();
+        (cols.start, width, gemm(&dyt, n, &pack_columns(x, k, cols), width))
+    });
+    let mut dw = vec![0.0f32; rows * k];
+    for (start, width, block) in blocks {
+        for o in 0..rows {
+            dw[o * k + start..][..width].copy_from_slice(&block[o * width..][..width]);
+        }
+    }
+    dw
 }
 
 /// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w` `[rows][k]`.
