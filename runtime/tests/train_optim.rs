@@ -201,3 +201,22 @@ fn clipping_scales_by_the_global_norm() {
     assert!((clip_grad_norm(&mut [&mut a, &mut b], 1.0) - 0.5).abs() < 1e-7);
     assert_eq!((a, b), ([0.3, 0.0], [0.4]));
 }
+
+/// Splitting an update over threads gives the same bits, for every optimizer.
+#[test]
+fn an_update_split_over_threads_is_the_same_bits() {
+    let n = 40_000;
+    let theta: Vec<f32> = (0..n).map(|i| (i as f32 * 0.001).sin()).collect();
+    let grad: Vec<f32> = (0..n).map(|i| (i as f32 * 0.0007).cos()).collect();
+    for opt in [Optimizer::Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-4 }, Optimizer::ADAM, Optimizer::ADAMW]
+    {
+        let (mut a, mut b) = (theta.clone(), theta.clone());
+        let (mut sa, mut sb) = (State::new(n), State::new(n));
+        for _ in 0..3 {
+            opt.step(0.01, &mut sa, &mut a, &grad);
+            opt.step_threads(0.01, &mut sb, &mut b, &grad, 3);
+        }
+        assert_eq!(a, b, "{opt:?}");
+        assert_eq!(sa, sb, "{opt:?}");
+    }
+}

@@ -209,7 +209,7 @@ impl Trainer {
         for ((node, node_grads), states) in self.graph.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
             for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
                 if let (Some(g), Some(state)) = (g, state) {
-                    self.setup.optimizer.step(lr, state, &mut p.value.data, g);
+                    self.setup.optimizer.step_threads(lr, state, &mut p.value.data, g, self.setup.threads);
                     if let Some(v) = p.value.data.iter().find(|v| !v.is_finite()) {
                         return Err(diverged(&node.name, format!("the update made `{}` hold {v}", p.name)));
                     }
