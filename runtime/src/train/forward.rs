@@ -119,8 +119,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
-                let patches =
-                    Window::of(op).map(|win| kernels::im2col(x, &plane(&g.node(inputs[0]).shape), &win, pass.threads));
+                let patches = Window::of(op).map(|win| kernels::im2col(x, &plane(&g.node(inputs[0]).shape), &win));
                 let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
                 tape.patches[id.index()] = patches;
                 let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
@@ -151,8 +150,8 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
 }
 
 /// `f(b)` for every sample of the batch, concatenated.
-fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync) -> Vec<f32> {
-    parallel::map(pass.batch(), pass.threads, f).concat()
+fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync + Send) -> Vec<f32> {
+    parallel::map(pass.batch(), f).concat()
 }
 
 /// A batch of a node's clean outputs with its output noise, as the
@@ -166,7 +165,7 @@ fn with_noise(
 ) -> Vec<f32> {
     let Some(site) = &node.hw.noise else { return y };
     let reps = repeat(node);
-    parallel::chunks_mut(&mut y, size.max(1), pass.threads, |b, yb| {
+    parallel::chunks_mut(&mut y, size.max(1), |b, yb| {
         let fs = if uses_full_scale(site) { full_scale(b) } else { 0.0 };
         if reps <= 1 {
             noise::apply(site, yb, pass.ctx(b, 0), fs);

@@ -39,9 +39,7 @@ pub fn backward(pass: &Pass, tape: &Tape, learns: &[bool], need: &[bool], at: No
             let mut dy_rep =
                 if rep + 1 == reps { dy.take().expect("the last repetition") } else { dy.clone().expect("a gradient") };
             if let Some(site) = &node.hw.noise {
-                parallel::chunks_mut(&mut dy_rep, size.max(1), pass.threads, |b, d| {
-                    noise::backward(site, d, pass.ctx(b, rep))
-                });
+                parallel::chunks_mut(&mut dy_rep, size.max(1), |b, d| noise::backward(site, d, pass.ctx(b, rep)));
             }
             if reps > 1 {
                 dy_rep.iter_mut().for_each(|d| *d /= reps as f32);
@@ -147,7 +145,7 @@ fn op_backward(
                 padding: w.padding,
             };
             let dx = match op {
-                Op::MaxPool2d { .. } if pass.fast => kernels::maxpool_grad(x, x_shape, &w, dy, pass.threads),
+                Op::MaxPool2d { .. } if pass.fast => kernels::maxpool_grad(x, x_shape, &w, dy),
                 Op::MaxPool2d { .. } => pool::maxpool2d(&p, batch, x, dy),
                 _ => pool::avgpool2d(&p, batch, dy),
             };
@@ -166,7 +164,7 @@ fn op_backward(
         Op::Denoise { hidden, kernel } => {
             let block = Denoise { shape: x_shape, hidden: *hidden, kernel: *kernel };
             let size: usize = x_shape.iter().product();
-            let a: Vec<f32> = parallel::map(batch, pass.threads, |b| {
+            let a: Vec<f32> = parallel::map(batch, |b| {
                 let xb = &x[b * size..(b + 1) * size];
                 let h = if x_shape.len() == 1 {
                     ops::dense(xb, param("down.weight"), Some(param("down.bias")))
@@ -220,9 +218,7 @@ fn mac_backward(
         let dx = want_dx.then(|| {
             let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
             match (op, Window::of(op)) {
-                (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(win)) => {
-                    kernels::col2im(&dp, &plane(x_shape), &win, pass.threads)
-                }
+                (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(win)) => kernels::col2im(&dp, &plane(x_shape), &win),
                 _ => dp,
             }
         });
@@ -250,7 +246,7 @@ fn mac_backward(
     }
     let size = x.len() / batch;
     let per_out = dy.len() / batch;
-    let samples = parallel::map(batch, pass.threads, |b| {
+    let samples = parallel::map(batch, |b| {
         let xb = &x[b * size..(b + 1) * size];
         mac_grad::sample(pass, id, op, xb, x_shape, &dy[b * per_out..(b + 1) * per_out], b, rep, want_dx)
     });

@@ -1,6 +1,7 @@
 //! The fast path's matrix products, for MAC layers without effects (FP32,
 //! exact sums, exact multiplier, no weight noise), on the host GEMM
-//! (`kernels::gemm`) with rows split over threads. The forward gives the
+//! (`kernels::gemm`) with rows split into `threads` parts run on the caller's
+//! rayon pool. The forward gives the
 //! interpreter's bits. The backward sums as the reference rules
 //! (`backward::mac::dense`) do: `dW` over the samples (and positions) in
 //! order, `dX` over the outputs in order.
@@ -28,7 +29,7 @@ pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize)
     let panels = k.div_ceil(PANEL);
     let parts = threads.clamp(1, panels.max(1));
     let per = panels.div_ceil(parts) * PANEL;
-    let blocks = parallel::map(parts, parts, |t| {
+    let blocks = parallel::map(parts, |t| {
         let cols = (t * per).min(k)..((t + 1) * per).min(k);
         let width = cols.len();
         (cols.start, width, gemm(&dyt, n, &pack_columns(x, k, cols), width))
@@ -51,14 +52,14 @@ pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize) 
 /// The im2col patches of a batch of `[c, h, w]` samples for a one-group
 /// window, `[batch][positions][c·kh·kw]`, zero in the padding: the values
 /// `interp::ops::patches` gives, copied a row segment at a time.
-pub fn im2col(x: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f32> {
+pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let [kh, kw] = win.kernel;
     let k = c * kh * kw;
     let size = c * h * w;
     let batch = x.len() / size.max(1);
-    parallel::map(batch, threads, |b| {
+    parallel::map(batch, |b| {
         let xb = &x[b * size..(b + 1) * size];
         let mut out = vec![0.0f32; oh * ow * k];
         for i in 0..oh {
@@ -89,14 +90,14 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f
 /// The inverse of [`im2col`]: each sample's input gradient from its patches'
 /// gradients (`[batch][positions][c·kh·kw]`), every patch element added back
 /// where it was read, in the order `mac_grad::col2im` adds them (its bits).
-pub fn col2im(dpatches: &[f32], shape: &[usize], win: &Window, threads: usize) -> Vec<f32> {
+pub fn col2im(dpatches: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let [kh, kw] = win.kernel;
     let k = c * kh * kw;
     let per = oh * ow * k;
     let batch = dpatches.len() / per.max(1);
-    parallel::map(batch, threads, |b| {
+    parallel::map(batch, |b| {
         let db = &dpatches[b * per..(b + 1) * per];
         let mut dx = vec![0.0f32; c * h * w];
         for i in 0..oh {
@@ -133,12 +134,12 @@ fn inside(win: &Window, axis: usize, i: usize, taps: usize, size: usize) -> (usi
 /// Max pooling's backward (`backward::pool::maxpool2d`'s rule and bits: the
 /// first maximum in window order wins, the padding never does), sample by
 /// sample over threads; `x` is the forward's input `[batch][c, h, w]`.
-pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32], threads: usize) -> Vec<f32> {
+pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32]) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let size = c * h * w;
     let batch = x.len() / size.max(1);
-    parallel::map(batch, threads, |b| {
+    parallel::map(batch, |b| {
         let xb = &x[b * size..(b + 1) * size];
         let dyb = &dy[b * c * oh * ow..(b + 1) * c * oh * ow];
         let mut dx = vec![0.0f32; size];
@@ -169,11 +170,11 @@ pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32], thread
 }
 
 /// `f` over contiguous parts of the rows of `x` (`[n][k]`), concatenated.
-fn by_rows(x: &[f32], k: usize, threads: usize, f: impl Fn(&[f32]) -> Vec<f32> + Sync) -> Vec<f32> {
+fn by_rows(x: &[f32], k: usize, threads: usize, f: impl Fn(&[f32]) -> Vec<f32> + Sync + Send) -> Vec<f32> {
     let n = x.len() / k.max(1);
     let parts = threads.clamp(1, n.max(1));
     let per = n.div_ceil(parts);
-    parallel::map(parts, parts, |t| f(&x[(t * per).min(n) * k..((t + 1) * per).min(n) * k])).concat()
+    parallel::map(parts, |t| f(&x[(t * per).min(n) * k..((t + 1) * per).min(n) * k])).concat()
 }
 
 /// `m` (`[rows][cols]`) transposed to `[cols][rows]`.
@@ -214,7 +215,7 @@ mod tests {
         for (kernel, stride, padding) in [([3, 3], [1, 1], [1, 1]), ([5, 2], [2, 3], [2, 0]), ([1, 1], [1, 1], [0, 0])]
         {
             let win = Window { kernel, stride, padding };
-            let fast = im2col(&x, &shape, &win, 2);
+            let fast = im2col(&x, &shape, &win);
             let want: Vec<f32> = x
                 .chunks(3 * 7 * 6)
                 .flat_map(|xb| crate::interp::ops::patches(xb, &shape, kernel, stride, padding, 1).0)
@@ -234,7 +235,7 @@ mod tests {
             let d: Vec<f32> = (0..2 * per).map(|i| (i as f32 * 0.37).sin()).collect();
             let want: Vec<f32> =
                 d.chunks(per).flat_map(|db| crate::train::mac_grad::col2im(db, &shape, win, 1)).collect();
-            assert_eq!(col2im(&d, &shape, &win, 2), want);
+            assert_eq!(col2im(&d, &shape, &win), want);
         }
     }
 
@@ -250,7 +251,7 @@ mod tests {
             let [oh, ow] = win.out(7, 6);
             let dy: Vec<f32> = (0..3 * 2 * oh * ow).map(|i| (i as f32 * 0.3).sin()).collect();
             let pool = Pool2d { channels: 2, height: 7, width: 6, kernel, stride, padding };
-            assert_eq!(maxpool_grad(&x, &shape, &win, &dy, 2), maxpool2d(&pool, 3, &x, &dy));
+            assert_eq!(maxpool_grad(&x, &shape, &win, &dy), maxpool2d(&pool, 3, &x, &dy));
         }
     }
 

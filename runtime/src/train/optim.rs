@@ -7,6 +7,8 @@
 //! order the formulas are written. An update touches each element alone, so
 //! it is the same bits for any split of a tensor across threads.
 
+use rayon::prelude::*;
+
 /// An optimizer and its hyperparameters (the learning rate comes per step,
 /// from the schedule).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,27 +42,20 @@ impl Optimizer {
         self.step_threads(lr, state, theta, grad, 1);
     }
 
-    /// [`step`](Self::step) with the elements split over up to `threads`
-    /// threads: the same bits, since each element is updated alone.
-    pub fn step_threads(&self, lr: f64, state: &mut State, theta: &mut [f32], grad: &[f32], threads: usize) {
+    /// [`step`](Self::step) with the elements split into up to `parts`
+    /// slices updated in parallel (on the caller's rayon pool): the same bits,
+    /// since each element is updated alone.
+    pub fn step_threads(&self, lr: f64, state: &mut State, theta: &mut [f32], grad: &[f32], parts: usize) {
         assert!(grad.len() == theta.len() && state.first.len() == theta.len(), "step: lengths differ");
         state.step += 1;
         let t = state.step;
-        // Below this many elements a thread costs more than it saves.
-        const MIN_PER_THREAD: usize = 1 << 14;
-        let parts = threads.clamp(1, theta.len().div_ceil(MIN_PER_THREAD).max(1));
-        if parts == 1 {
-            self.update(lr, t, theta, grad, &mut state.first, &mut state.second);
-            return;
-        }
-        let per = theta.len().div_ceil(parts);
-        std::thread::scope(|s| {
-            let chunks = theta.chunks_mut(per).zip(grad.chunks(per));
-            let moments = state.first.chunks_mut(per).zip(state.second.chunks_mut(per));
-            for ((theta, grad), (first, second)) in chunks.zip(moments) {
-                s.spawn(move || self.update(lr, t, theta, grad, first, second));
-            }
-        });
+        // Below this many elements a split costs more than it saves.
+        const MIN_PER_PART: usize = 1 << 14;
+        let parts = parts.clamp(1, theta.len().div_ceil(MIN_PER_PART).max(1));
+        let per = theta.len().div_ceil(parts).max(1);
+        let chunks = theta.par_chunks_mut(per).zip(grad.par_chunks(per));
+        let moments = state.first.par_chunks_mut(per).zip(state.second.par_chunks_mut(per));
+        chunks.zip(moments).for_each(|((theta, grad), (first, second))| self.update(lr, t, theta, grad, first, second));
     }
 
     /// Update `t` (from 1) of the elements of one slice of a tensor.

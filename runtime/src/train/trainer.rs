@@ -77,6 +77,8 @@ pub struct Trainer {
     states: Vec<Vec<Option<State>>>,
     step: u64,
     setup: Setup,
+    /// The threads of every step (`Setup::threads` of them).
+    pool: rayon::ThreadPool,
 }
 
 impl Trainer {
@@ -110,7 +112,11 @@ impl Trainer {
                     .collect()
             })
             .collect();
-        Ok(Trainer { graph, learns, need, loss_at, batch_norm, tables, states, step: 0, setup })
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(setup.threads.max(1))
+            .build()
+            .map_err(|e| format!("cannot start {} training threads: {e}", setup.threads))?;
+        Ok(Trainer { graph, learns, need, loss_at, batch_norm, tables, states, step: 0, setup, pool })
     }
 
     /// The graph with the weights as trained so far.
@@ -160,7 +166,7 @@ impl Trainer {
             batch_norm: &self.batch_norm,
             ordered_grad: self.setup.ordered_grad,
         };
-        let result = (|| {
+        let result = self.pool.install(|| {
             let tape = forward(&pass, inputs).map_err(|e| {
                 let node = e.split('`').nth(1).unwrap_or("").to_string();
                 diverged(&node, e)
@@ -178,7 +184,7 @@ impl Trainer {
                 vec![]
             };
             Ok(Gradients { loss: loss.loss, correct, params, stats: tape.stats })
-        })();
+        });
         self.tables = interp.into_tables();
         result
     }
@@ -206,10 +212,11 @@ impl Trainer {
                 }
             }
         }
+        let (optimizer, parts, pool) = (self.setup.optimizer, self.setup.threads, &self.pool);
         for ((node, node_grads), states) in self.graph.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
             for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
                 if let (Some(g), Some(state)) = (g, state) {
-                    self.setup.optimizer.step_threads(lr, state, &mut p.value.data, g, self.setup.threads);
+                    pool.install(|| optimizer.step_threads(lr, state, &mut p.value.data, g, parts));
                     if let Some(v) = p.value.data.iter().find(|v| !v.is_finite()) {
                         return Err(diverged(&node.name, format!("the update made `{}` hold {v}", p.name)));
                     }
