@@ -181,6 +181,7 @@ fn options(args: &TrainArgs) -> Result<TrainOptions> {
             BackendArg::Jit => Backend::Jit,
             BackendArg::Interp => Backend::Interp,
         },
+        kernels: exec.kernels,
         ordered_grad: match args.ordered_grad {
             OrderedGradArg::Exact => OrderedGrad::Exact,
             OrderedGradArg::Linear => OrderedGrad::Linear,

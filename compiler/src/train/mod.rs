@@ -15,6 +15,7 @@ pub use options::MAX_EPOCHS;
 use crate::control::Control;
 use crate::engine::Backend;
 use crate::error::Result;
+use crate::jit::Kernels;
 use crate::model::Model;
 use analog_runtime::tensor::Tensor;
 pub use analog_runtime::train::forward::OrderedGrad;
@@ -60,6 +61,8 @@ pub struct TrainOptions {
     pub threads: usize,
     /// `Jit`: the fast path; `Interp`: the reference (slow, the definition).
     pub backend: Backend,
+    /// The JIT's kernels for validation (`--kernels`).
+    pub kernels: Kernels,
     /// The gradient of ordered sums: exact (through the saturating, leaky
     /// running sum) or linear (as if the sum were exact).
     pub ordered_grad: OrderedGrad,
@@ -82,6 +85,7 @@ impl Default for TrainOptions {
             seed: 0,
             threads: crate::model::default_threads(),
             backend: Backend::Jit,
+            kernels: Kernels::Native,
             ordered_grad: OrderedGrad::Exact,
         }
     }

@@ -9,7 +9,6 @@ use crate::diag::{Code, Diagnostic};
 use crate::engine::Backend;
 use crate::error::{Error, Result};
 use crate::evaluate::correct;
-use crate::jit::Kernels;
 use crate::model::{engine_for, Model};
 use analog_runtime::dataset::{epoch_order, hold_out, Dataset};
 use analog_runtime::files;
@@ -147,7 +146,7 @@ fn weights(graph: &Graph) -> Weights {
 fn validate(graph: &Graph, val: &Dataset, o: &TrainOptions, control: Control) -> Result<(f64, f64)> {
     let quiet = control.quiet();
     let accuracy = |g: &Graph| -> Result<f64> {
-        let engine = engine_for(g, o.backend, Kernels::Native)?;
+        let engine = engine_for(g, o.backend, o.kernels)?;
         let hits = correct(&engine, &engine.chip(o.seed, 0), val, val.len(), o.threads, 64, quiet)
             .ok_or_else(|| Error::interrupted("while validating"))?;
         Ok(hits as f64 / val.len() as f64)
