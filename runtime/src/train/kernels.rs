@@ -59,9 +59,9 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
     let k = c * kh * kw;
     let size = c * h * w;
     let batch = x.len() / size.max(1);
-    parallel::map(batch, |b| {
+    let mut all = vec![0.0f32; batch * oh * ow * k];
+    parallel::chunks_mut(&mut all, oh * ow * k, |b, out| {
         let xb = &x[b * size..(b + 1) * size];
-        let mut out = vec![0.0f32; oh * ow * k];
         for i in 0..oh {
             for j in 0..ow {
                 let patch = &mut out[(i * ow + j) * k..][..k];
@@ -82,9 +82,8 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
                 }
             }
         }
-        out
-    })
-    .concat()
+    });
+    all
 }
 
 /// The inverse of [`im2col`]: each sample's input gradient from its patches'
@@ -97,9 +96,9 @@ pub fn col2im(dpatches: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
     let k = c * kh * kw;
     let per = oh * ow * k;
     let batch = dpatches.len() / per.max(1);
-    parallel::map(batch, |b| {
+    let mut all = vec![0.0f32; batch * c * h * w];
+    parallel::chunks_mut(&mut all, c * h * w, |b, dx| {
         let db = &dpatches[b * per..(b + 1) * per];
-        let mut dx = vec![0.0f32; c * h * w];
         for i in 0..oh {
             for j in 0..ow {
                 let patch = &db[(i * ow + j) * k..][..k];
@@ -118,9 +117,8 @@ pub fn col2im(dpatches: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
                 }
             }
         }
-        dx
-    })
-    .concat()
+    });
+    all
 }
 
 /// The taps `lo..hi` of output `i` along `axis` that fall inside an input of `size`.
@@ -138,11 +136,10 @@ pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32]) -> Vec
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let size = c * h * w;
-    let batch = x.len() / size.max(1);
-    parallel::map(batch, |b| {
+    let mut all = vec![0.0f32; x.len()];
+    parallel::chunks_mut(&mut all, size.max(1), |b, dx| {
         let xb = &x[b * size..(b + 1) * size];
         let dyb = &dy[b * c * oh * ow..(b + 1) * c * oh * ow];
-        let mut dx = vec![0.0f32; size];
         for plane in 0..c {
             for i in 0..oh {
                 let (ulo, uhi) = inside(win, 0, i, win.kernel[0], h);
@@ -164,9 +161,8 @@ pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32]) -> Vec
                 }
             }
         }
-        dx
-    })
-    .concat()
+    });
+    all
 }
 
 /// `f` over contiguous parts of the rows of `x` (`[n][k]`), concatenated.
