@@ -74,30 +74,43 @@ fn missing(file: &WeightsFile, layer: &str, span: Span, u: &TensorUse) -> Diagno
     let mut d = Diagnostic::error(Code::TensorMissing, format!("tensor `{}` is not in the weights file", u.name))
         .primary(span, format!("`{layer}` needs its {} {}", u.role, dims(&u.shape)));
     let near = closest(&u.name, file.tensors.keys().map(String::as_str));
+    // A near name of the right shape is the likely fix; others would be noise.
+    let near_fits = near.is_some_and(|n| file.tensors[n].shape == u.shape);
     let mut same_shape: Vec<&str> = file
         .tensors
         .iter()
-        .filter(|(name, t)| t.shape == u.shape && Some(name.as_str()) != near)
+        .filter(|(name, t)| t.shape == u.shape && !near_fits && Some(name.as_str()) != near)
         .map(|(name, _)| name.as_str())
         .collect();
     // Those named for the same role first (`features.0.bias` for a bias).
     same_shape.sort_by_key(|name| !name.ends_with(&format!(".{}", u.role)));
     if let Some(near) = near {
-        d = d.help(match param_for(u.role) {
-            Some(param) => format!("the file has `{near}`; name it with `{param} = \"{near}\"`"),
+        d = d.help(match binding(u, near) {
+            Some(binding) => format!("the file has `{near}`; name it with {binding}"),
             None => format!("the file has `{near}`; a denoise block's tensors are named after the layer"),
         });
     }
-    match (same_shape.as_slice(), param_for(u.role)) {
-        ([], _) if near.is_none() => d.note(format!("the file has {} tensors", file.tensors.len())),
-        ([], _) => d,
-        ([only], Some(param)) => d.help(format!(
-            "the file has one tensor of shape {}: `{only}`; name it with `{param} = \"{only}\"`",
-            dims(&u.shape)
-        )),
-        ([only], None) => d.help(format!("the file has one tensor of shape {}: `{only}`", dims(&u.shape))),
-        (all, _) => d.help(format!("the file has {} tensors of shape {}: {}", all.len(), dims(&u.shape), listed(all))),
+    let shape = dims(&u.shape);
+    match same_shape.as_slice() {
+        [] if near.is_none() => d.note(format!("the file has {} tensors", file.tensors.len())),
+        [] => d,
+        [only] => d.help(match binding(u, only) {
+            Some(binding) => format!("the file has one tensor of shape {shape}: `{only}`; name it with {binding}"),
+            None => format!("the file has one tensor of shape {shape}: `{only}`"),
+        }),
+        all => d.help(format!("the file has {} tensors of shape {shape}: {}", all.len(), listed(all))),
     }
+}
+
+/// The argument that makes `u` read the file's tensor `found`: the layer's
+/// state_dict prefix when `found` is `PREFIX.ROLE` and no argument of its own
+/// names `u`, else that argument; none for a denoise block's tensors.
+fn binding(u: &TensorUse, found: &str) -> Option<String> {
+    let param = param_for(u.role)?;
+    Some(match found.strip_suffix(&format!(".{param}")) {
+        Some(prefix) if !u.named => format!("`weights = \"{prefix}\"`"),
+        _ => format!("`{param} = \"{found}\"`"),
+    })
 }
 
 /// The names quoted, the first few of them when there are many.

@@ -1,8 +1,9 @@
 //! The layers as the language writes them, and the weights file they read.
 //!
 //! A weight the importer keeps as ONNX has it is saved under its initializer's
-//! name (a PyTorch export's `state_dict` name) and bound with `weight = "…"`;
-//! one it had to change (transposed, summed, broadcast) is saved under the
+//! name (a PyTorch export's `state_dict` name) and bound with `weight = "…"`,
+//! or all of a layer's with `weights = "PREFIX"` when they share one; one it
+//! had to change (transposed, summed, broadcast) is saved under the
 //! layer's default name (`<layer>.weight`), which needs no argument.
 
 use super::convert::Converted;
@@ -127,10 +128,16 @@ pub fn write(name: &str, net: &Converted, options: &ImportOptions) -> Result<(St
                 None => value.clone(),
             });
         }
-        for w in &layer.weights {
-            let saved = store.put(w);
-            if saved != format!("{}.{}", layer.name, w.role) {
-                args.push(format!("{} = {}", w.role, quoted(&saved)));
+        let saved: Vec<String> = layer.weights.iter().map(|w| store.put(w)).collect();
+        match shared_prefix(layer, &saved) {
+            Some(prefix) if prefix != layer.name => args.push(format!("weights = {}", quoted(prefix))),
+            Some(_) => {}
+            None => {
+                for (w, saved) in layer.weights.iter().zip(&saved) {
+                    if *saved != format!("{}.{}", layer.name, w.role) {
+                        args.push(format!("{} = {}", w.role, quoted(saved)));
+                    }
+                }
             }
         }
         if layer.has_bias && !layer.weights.iter().any(|w| w.role == "bias") {
@@ -186,6 +193,14 @@ pub fn write(name: &str, net: &Converted, options: &ImportOptions) -> Result<(St
     text.push_str("}\n");
     let bytes = if store.tensors.is_empty() { None } else { Some(store.serialize()?) };
     Ok((text, bytes))
+}
+
+/// `P` when every tensor of the layer is saved as `P.ROLE` (a state_dict's
+/// `features.0.weight`, `features.0.bias`): one `weights = "P"` binds them all.
+fn shared_prefix<'a>(layer: &Layer, saved: &'a [String]) -> Option<&'a str> {
+    let mut prefixes = layer.weights.iter().zip(saved).map(|(w, s)| s.strip_suffix(&format!(".{}", w.role)));
+    let first = prefixes.next()??;
+    prefixes.all(|p| p == Some(first)).then_some(first)
 }
 
 fn quoted(s: &str) -> String {
