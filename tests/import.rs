@@ -196,28 +196,36 @@ fn mutated_files_never_panic() {
     }
 }
 
-/// `examples/import`: what the importer writes for its ONNX file is pinned, its
-/// weights are the file beside the annotated copy, and the annotated copy keeps
-/// every line of it, in order, only adding to them (`// added` lines, `on …`).
+/// `examples/import`: what the importer writes for each example's ONNX file is
+/// pinned, its weights are the file beside the annotated copy, and the
+/// annotated copy keeps every line of it, in order, only adding to them
+/// (`// added` lines, `on …`).
 #[test]
-fn the_example_is_what_the_importer_writes() {
-    let dir = repo().join("examples/import");
-    let options = ImportOptions {
+fn the_examples_are_what_the_importer_writes() {
+    let lenet5 = ImportOptions {
         name: "mnist_lenet5".into(),
         input_dtype: InputDtype::U8,
         scale: Some(0.00392156862745098),
         normalize: Some((0.1307, 0.3081)),
     };
-    let imported = import_onnx(&std::fs::read(dir.join("mnist_lenet5.onnx")).unwrap(), &options).unwrap();
-    insta::assert_snapshot!("example", imported.anl);
-    assert!(imported.safetensors == Some(std::fs::read(dir.join("mnist_lenet5.safetensors")).unwrap()));
-    let annotated = std::fs::read_to_string(dir.join("mnist_lenet5_analog.anl")).unwrap();
+    same_as_imported("example", &repo().join("examples/import/mnist_lenet5.onnx"), &lenet5);
+    let resnet = ImportOptions { name: "resnet_cifar".into(), ..Default::default() };
+    same_as_imported("example_resnet", &fixtures().join("torch/resnet.onnx"), &resnet);
+}
+
+fn same_as_imported(snapshot: &str, onnx: &std::path::Path, options: &ImportOptions) {
+    let dir = repo().join("examples/import");
+    let imported = import_onnx(&std::fs::read(onnx).unwrap(), options).unwrap();
+    insta::assert_snapshot!(snapshot, imported.anl);
+    let weights = dir.join(format!("{}.safetensors", options.name));
+    assert!(imported.safetensors == Some(std::fs::read(weights).unwrap()), "{snapshot}");
+    let annotated = std::fs::read_to_string(dir.join(format!("{}_analog.anl", options.name))).unwrap();
     let code = |line: &str| line.split("//").next().unwrap().trim_end().to_string();
     let mut lines = annotated.lines();
     for line in imported.anl.lines() {
         let wanted = code(line);
         let found =
             lines.by_ref().any(|a| a.trim() == line.trim() || !wanted.is_empty() && code(a).starts_with(&wanted));
-        assert!(found, "the annotated example lost `{line}`");
+        assert!(found, "the annotated {snapshot} lost `{line}`");
     }
 }
