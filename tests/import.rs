@@ -209,7 +209,8 @@ fn the_examples_are_what_the_importer_writes() {
         normalize: Some((0.1307, 0.3081)),
     };
     same_as_imported("example", &repo().join("examples/import/mnist_lenet5.onnx"), &lenet5);
-    let resnet = ImportOptions { name: "resnet_cifar".into(), ..Default::default() };
+    // The same input steps: both networks read MNIST normalized as torchvision does.
+    let resnet = ImportOptions { name: "mnist_resnet".into(), ..lenet5 };
     same_as_imported("example_resnet", &fixtures().join("torch/resnet.onnx"), &resnet);
 }
 
