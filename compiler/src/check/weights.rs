@@ -32,7 +32,7 @@ pub fn load(path: &Path, span: Span, loader: &dyn Loader, diags: &mut Diagnostic
 pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUse], diags: &mut Diagnostics) {
     for u in uses {
         let Some(t) = file.tensors.get(&u.name) else {
-            diags.push(missing(file, layer, span, u));
+            diags.push(missing(file, layer, span, u, uses));
             continue;
         };
         let Some(values) = &t.values else {
@@ -70,7 +70,7 @@ pub fn check_layer(file: &WeightsFile, layer: &str, span: Span, uses: &[TensorUs
 /// The tensor `u` is not in the file: suggests a tensor of a near name, and
 /// the tensors of exactly the shape it needs (an exported `features.0.weight`
 /// is rarely near its layer's name, but often the only tensor of its shape).
-fn missing(file: &WeightsFile, layer: &str, span: Span, u: &TensorUse) -> Diagnostic {
+fn missing(file: &WeightsFile, layer: &str, span: Span, u: &TensorUse, uses: &[TensorUse]) -> Diagnostic {
     let mut d = Diagnostic::error(Code::TensorMissing, format!("tensor `{}` is not in the weights file", u.name))
         .primary(span, format!("`{layer}` needs its {} {}", u.role, dims(&u.shape)));
     let near = closest(&u.name, file.tensors.keys().map(String::as_str));
@@ -85,7 +85,7 @@ fn missing(file: &WeightsFile, layer: &str, span: Span, u: &TensorUse) -> Diagno
     // Those named for the same role first (`features.0.bias` for a bias).
     same_shape.sort_by_key(|name| !name.ends_with(&format!(".{}", u.role)));
     if let Some(near) = near {
-        d = d.help(match binding(u, near) {
+        d = d.help(match binding(file, u, uses, near) {
             Some(binding) => format!("the file has `{near}`; name it with {binding}"),
             None => format!("the file has `{near}`; a denoise block's tensors are named after the layer"),
         });
@@ -94,7 +94,7 @@ fn missing(file: &WeightsFile, layer: &str, span: Span, u: &TensorUse) -> Diagno
     match same_shape.as_slice() {
         [] if near.is_none() => d.note(format!("the file has {} tensors", file.tensors.len())),
         [] => d,
-        [only] => d.help(match binding(u, only) {
+        [only] => d.help(match binding(file, u, uses, only) {
             Some(binding) => format!("the file has one tensor of shape {shape}: `{only}`; name it with {binding}"),
             None => format!("the file has one tensor of shape {shape}: `{only}`"),
         }),
@@ -103,13 +103,18 @@ fn missing(file: &WeightsFile, layer: &str, span: Span, u: &TensorUse) -> Diagno
 }
 
 /// The argument that makes `u` read the file's tensor `found`: the layer's
-/// state_dict prefix when `found` is `PREFIX.ROLE` and no argument of its own
-/// names `u`, else that argument; none for a denoise block's tensors.
-fn binding(u: &TensorUse, found: &str) -> Option<String> {
+/// state_dict prefix when `found` is `PREFIX.ROLE`, no argument of its own
+/// names `u`, and the file has `PREFIX.ROLE` for every other tensor the prefix
+/// would rename (`uses`, the layer's); else that argument; none for a
+/// denoise block's tensors.
+fn binding(file: &WeightsFile, u: &TensorUse, uses: &[TensorUse], found: &str) -> Option<String> {
     let param = param_for(u.role)?;
-    Some(match found.strip_suffix(&format!(".{param}")) {
-        Some(prefix) if !u.named => format!("`weights = \"{prefix}\"`"),
-        _ => format!("`{param} = \"{found}\"`"),
+    let prefix = found.strip_suffix(&format!(".{param}")).filter(|prefix| {
+        !u.named && uses.iter().filter(|v| !v.named).all(|v| file.tensors.contains_key(&format!("{prefix}.{}", v.role)))
+    });
+    Some(match prefix {
+        Some(prefix) => format!("`weights = \"{prefix}\"`"),
+        None => format!("`{param} = \"{found}\"`"),
     })
 }
 
