@@ -32,6 +32,20 @@ fn user_errors_exit_1_with_diagnostics_on_stderr() {
 }
 
 #[test]
+fn the_standard_library_is_importable_from_outside_the_repository() {
+    let dir = std::env::temp_dir().join(format!("analogc-std-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(repo().join("tests/fixtures/data/tiny.safetensors"), dir.join("tiny.safetensors")).unwrap();
+    let model = "import \"std/lightmatter\"\nmodel m {\n  weights \"tiny.safetensors\"\n  input x: f32[4]\n  \
+                 fc = dense(x, 3) on lightmatter\n  output y = fc\n}\n";
+    std::fs::write(dir.join("m.anl"), model).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_analogc")).args(["check", "m.anl"]).current_dir(&dir).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+}
+
+#[test]
 fn every_file_is_checked_even_after_a_failing_one() {
     let out = analogc(&["check", "tests/fixtures/check-err/E0101-unknown-name.anl", "no/such/file.anl"]);
     assert_eq!(out.status.code(), Some(1));

@@ -1,7 +1,9 @@
 //! `analogc import`: every ONNX fixture of `tests/fixtures/import` (made by
-//! its `make.py`) imports to a model whose text is pinned, which checks
-//! clean, and whose `analogc run` equals ONNX's outputs (`onnx.reference`)
-//! within `TOLERANCE`; every file of `bad/` gives its diagnostic and exit 1.
+//! its `make.py` with the `onnx` helper API) and of `tests/fixtures/import/torch`
+//! (exported by PyTorch, by `torch/make.py`) imports to a model whose text is
+//! pinned, which checks clean, and whose `analogc run` equals the expected
+//! outputs (`onnx.reference`'s, PyTorch's) within `TOLERANCE`; every file of
+//! `bad/` gives its diagnostic and exit 1.
 
 mod support;
 
@@ -11,8 +13,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use support::repo;
 
-/// |ours − ONNX's| ≤ ABS + REL·|ONNX's|: f32 sums in another order than
-/// numpy's differ in the last bits, never more in these small networks.
+/// |ours − expected| ≤ ABS + REL·|expected|: f32 sums in another order than
+/// numpy's or PyTorch's differ in the last bits, never more in these small
+/// networks (PyTorch's exports: 6e-8 at most).
 const TOLERANCE: (f32, f32) = (1e-5, 1e-4);
 
 const NETWORKS: &[&str] = &[
@@ -28,8 +31,19 @@ const NETWORKS: &[&str] = &[
     "conv1d",
 ];
 
+/// PyTorch's own exports (`torch.onnx.export`), in `torch/`: the networks of
+/// issue 14's done-when.
+const TORCH_EXPORTS: &[&str] = &["mlp", "lenet5", "resnet", "depthwise", "conv1d"];
+
 fn fixtures() -> PathBuf {
     repo().join("tests/fixtures/import")
+}
+
+/// Every network: the folder of its files, its name, and its snapshot's name.
+fn all_networks() -> Vec<(PathBuf, &'static str, String)> {
+    let helper = NETWORKS.iter().map(|n| (fixtures(), *n, n.to_string()));
+    let torch = TORCH_EXPORTS.iter().map(|n| (fixtures().join("torch"), *n, format!("torch_{n}")));
+    helper.chain(torch).collect()
 }
 
 fn analogc(args: &[&str]) -> Output {
@@ -48,27 +62,27 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn generated_models_are_pinned() {
-    for name in NETWORKS {
-        let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+    for (dir, name, snapshot) in all_networks() {
+        let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).unwrap();
         let imported = import_onnx(&bytes, &ImportOptions { name: name.to_string(), ..Default::default() })
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        insta::assert_snapshot!(*name, imported.anl);
+            .unwrap_or_else(|e| panic!("{snapshot}: {e}"));
+        insta::assert_snapshot!(snapshot, imported.anl);
     }
 }
 
 #[test]
 fn imported_models_check_clean_and_run_as_onnx() {
-    for name in NETWORKS {
-        let out = scratch(name);
-        let onnx = fixtures().join(format!("{name}.onnx"));
+    for (dir, name, snapshot) in all_networks() {
+        let out = scratch(&snapshot);
+        let onnx = dir.join(format!("{name}.onnx"));
         let r = analogc(&["import", onnx.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-        assert_eq!(r.status.code(), Some(0), "{name}: {}", text(&r.stderr));
+        assert_eq!(r.status.code(), Some(0), "{snapshot}: {}", text(&r.stderr));
         assert!(text(&r.stdout).starts_with("wrote "), "{}", text(&r.stdout));
         let anl = out.join(format!("{name}.anl"));
         let r = analogc(&["check", anl.to_str().unwrap()]);
-        assert!(r.status.success() && r.stderr.is_empty(), "{name}: {}", text(&r.stderr));
+        assert!(r.status.success() && r.stderr.is_empty(), "{snapshot}: {}", text(&r.stderr));
         let result = out.join("out.npy");
-        let input = fixtures().join(format!("{name}.input.npy"));
+        let input = dir.join(format!("{name}.input.npy"));
         for backend in ["interp", "jit"] {
             let r = analogc(&[
                 "run",
@@ -80,13 +94,13 @@ fn imported_models_check_clean_and_run_as_onnx() {
                 "--output",
                 result.to_str().unwrap(),
             ]);
-            assert_eq!(r.status.code(), Some(0), "{name}: {}", text(&r.stderr));
+            assert_eq!(r.status.code(), Some(0), "{snapshot}: {}", text(&r.stderr));
             let ours = npy::read(&std::fs::read(&result).unwrap()).unwrap();
-            let expected = npy::read(&std::fs::read(fixtures().join(format!("{name}.expected.npy"))).unwrap()).unwrap();
-            assert_eq!(ours.data.len(), expected.data.len(), "{name}");
+            let expected = npy::read(&std::fs::read(dir.join(format!("{name}.expected.npy"))).unwrap()).unwrap();
+            assert_eq!(ours.data.len(), expected.data.len(), "{snapshot}");
             for (k, (a, b)) in ours.data.iter().zip(&expected.data).enumerate() {
                 let (abs, rel) = TOLERANCE;
-                assert!((a - b).abs() <= abs + rel * b.abs(), "{name} ({backend}), element {k}: {a} vs ONNX's {b}");
+                assert!((a - b).abs() <= abs + rel * b.abs(), "{snapshot} ({backend}), element {k}: {a} vs {b}");
             }
         }
         std::fs::remove_dir_all(&out).unwrap();
@@ -160,8 +174,8 @@ fn diagnostics_name_the_op_the_node_and_what_is_supported() {
 #[test]
 fn mutated_files_never_panic() {
     let mut state = 14u64;
-    for name in NETWORKS {
-        let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+    for (dir, name, _) in all_networks() {
+        let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).unwrap();
         let options = ImportOptions { name: name.to_string(), ..Default::default() };
         let step = (bytes.len() / 97).max(1);
         for cut in (0..bytes.len()).step_by(step) {
@@ -182,28 +196,37 @@ fn mutated_files_never_panic() {
     }
 }
 
-/// `examples/import`: what the importer writes for its ONNX file is pinned, its
-/// weights are the file beside the annotated copy, and the annotated copy keeps
-/// every line of it, in order, only adding to them (`// added` lines, `on …`).
+/// `examples/import`: what the importer writes for each example's ONNX file is
+/// pinned, its weights are the file beside the annotated copy, and the
+/// annotated copy keeps every line of it, in order, only adding to them
+/// (`// added` lines, `on …`).
 #[test]
-fn the_example_is_what_the_importer_writes() {
-    let dir = repo().join("examples/import");
-    let options = ImportOptions {
+fn the_examples_are_what_the_importer_writes() {
+    let lenet5 = ImportOptions {
         name: "mnist_lenet5".into(),
         input_dtype: InputDtype::U8,
         scale: Some(0.00392156862745098),
         normalize: Some((0.1307, 0.3081)),
     };
-    let imported = import_onnx(&std::fs::read(dir.join("mnist_lenet5.onnx")).unwrap(), &options).unwrap();
-    insta::assert_snapshot!("example", imported.anl);
-    assert!(imported.safetensors == Some(std::fs::read(dir.join("mnist_lenet5.safetensors")).unwrap()));
-    let annotated = std::fs::read_to_string(dir.join("mnist_lenet5_analog.anl")).unwrap();
+    same_as_imported("example", &repo().join("examples/import/mnist_lenet5.onnx"), &lenet5);
+    // The same input steps: both networks read MNIST normalized as torchvision does.
+    let resnet = ImportOptions { name: "mnist_resnet".into(), ..lenet5 };
+    same_as_imported("example_resnet", &fixtures().join("torch/resnet.onnx"), &resnet);
+}
+
+fn same_as_imported(snapshot: &str, onnx: &std::path::Path, options: &ImportOptions) {
+    let dir = repo().join("examples/import");
+    let imported = import_onnx(&std::fs::read(onnx).unwrap(), options).unwrap();
+    insta::assert_snapshot!(snapshot, imported.anl);
+    let weights = dir.join(format!("{}.safetensors", options.name));
+    assert!(imported.safetensors == Some(std::fs::read(weights).unwrap()), "{snapshot}");
+    let annotated = std::fs::read_to_string(dir.join(format!("{}_analog.anl", options.name))).unwrap();
     let code = |line: &str| line.split("//").next().unwrap().trim_end().to_string();
     let mut lines = annotated.lines();
     for line in imported.anl.lines() {
         let wanted = code(line);
         let found =
             lines.by_ref().any(|a| a.trim() == line.trim() || !wanted.is_empty() && code(a).starts_with(&wanted));
-        assert!(found, "the annotated example lost `{line}`");
+        assert!(found, "the annotated {snapshot} lost `{line}`");
     }
 }

@@ -41,6 +41,7 @@ pub mod lower;
 pub mod model;
 pub mod passes;
 pub mod source;
+pub mod stdlib;
 pub mod sweep;
 pub mod syntax;
 pub mod train;

@@ -17,6 +17,7 @@ mod weights;
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, Loader, SourceMap, Span};
+use crate::stdlib;
 use crate::syntax::{self, ast};
 pub use model::CheckedModel;
 use std::path::{Component, Path, PathBuf};
@@ -154,6 +155,15 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// `import "std/NAME"` with no library file `NAME`.
+fn unknown_std_file(name: &str, span: Span) -> Diagnostic {
+    let names: Vec<&str> = stdlib::FILES.iter().map(|(n, _)| *n).collect();
+    Diagnostic::error(Code::UnknownStdFile, format!("the standard library has no `{name}`"))
+        .primary(span, "imported here")
+        .suggest(name, names.iter().copied())
+        .note(format!("the standard library (`{}NAME`, shipped with analogc): {}", stdlib::PREFIX, names.join(", ")))
+}
+
 fn dir_of(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -177,7 +187,11 @@ impl Checker<'_> {
         let mut stack: Vec<(PathBuf, Span)> = chain.map(<[_]>::to_vec).unwrap_or_default();
         stack.push((path.clone(), Span::new(id, 0, 0)));
         for imp in imports {
-            let target = normalize(&dir_of(&path).join(&imp.path.value));
+            let library = stdlib::name(&imp.path.value);
+            let target = match library {
+                Some(_) => PathBuf::from(&imp.path.value),
+                None => normalize(&dir_of(&path).join(&imp.path.value)),
+            };
             if let Some(pos) = stack.iter().position(|(p, _)| *p == target) {
                 let cycle: Vec<String> = stack[pos..].iter().map(|(p, _)| p.display().to_string()).collect();
                 self.diags.push(
@@ -193,18 +207,32 @@ impl Checker<'_> {
             if self.files.iter().any(|f| f.path == target) {
                 continue;
             }
-            match self.loader.read_source(&target) {
-                Ok(t) => {
-                    let mut inner = stack.clone();
-                    inner.last_mut().expect("pushed").1 = imp.span;
-                    self.load(target, t, Some(&inner));
-                }
-                Err(e) => self.diags.push(
-                    Diagnostic::error(Code::ImportNotFound, format!("cannot import `{}`: {e}", target.display()))
-                        .primary(imp.path.span, "imported here")
-                        .note("an import path is relative to the file that imports it"),
-                ),
-            }
+            let text = match library {
+                Some(name) => match stdlib::source(name) {
+                    Some(text) => text.to_string(),
+                    None => {
+                        self.diags.push(unknown_std_file(name, imp.path.span));
+                        continue;
+                    }
+                },
+                None => match self.loader.read_source(&target) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::ImportNotFound,
+                                format!("cannot import `{}`: {e}", target.display()),
+                            )
+                            .primary(imp.path.span, "imported here")
+                            .note("an import path is relative to the file that imports it"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            let mut inner = stack.clone();
+            inner.last_mut().expect("pushed").1 = imp.span;
+            self.load(target, text, Some(&inner));
         }
         id
     }

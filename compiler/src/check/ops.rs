@@ -10,9 +10,11 @@ pub use analog_runtime::ir::op::Op;
 const INPUT: Param = positional("input", Kind::Tensor);
 const BIAS: Param = param("bias", Kind::BoolOrStr);
 const WEIGHT: Param = param("weight", Kind::Str);
+/// A state_dict prefix `P`: the layer's tensors are `P.weight`, `P.bias`….
+const WEIGHTS: Param = param("weights", Kind::Str);
 const PAIR: Kind = Kind::IntPair { min: 1 };
 
-const DENSE: &[Param] = &[INPUT, positional("out", Kind::Int { min: 1, max: 1 << 24 }), BIAS, WEIGHT];
+const DENSE: &[Param] = &[INPUT, positional("out", Kind::Int { min: 1, max: 1 << 24 }), BIAS, WEIGHT, WEIGHTS];
 const CONV: &[Param] = &[
     INPUT,
     positional("out", Kind::Int { min: 1, max: 1 << 20 }),
@@ -22,6 +24,7 @@ const CONV: &[Param] = &[
     param("groups", Kind::Int { min: 1, max: 1 << 20 }),
     BIAS,
     WEIGHT,
+    WEIGHTS,
 ];
 const CONV1D: &[Param] = &[
     INPUT,
@@ -32,6 +35,7 @@ const CONV1D: &[Param] = &[
     param("groups", Kind::Int { min: 1, max: 1 << 20 }),
     BIAS,
     WEIGHT,
+    WEIGHTS,
 ];
 const POOL: &[Param] =
     &[INPUT, positional("kernel", PAIR), param("stride", PAIR), param("padding", Kind::IntPair { min: 0 })];
@@ -43,6 +47,7 @@ const BATCHNORM: &[Param] = &[
     param("bias", Kind::Str),
     param("running_mean", Kind::Str),
     param("running_var", Kind::Str),
+    WEIGHTS,
 ];
 const ADD: &[Param] = &[INPUT, positional("other", Kind::Tensor)];
 const CONCAT: &[Param] = &[INPUT, repeated("other", Kind::Tensor)];
@@ -150,20 +155,27 @@ pub struct TensorUse {
     pub role: &'static str,
     pub name: String,
     pub shape: Vec<usize>,
+    /// Named by its own argument (`bias = "…"`), which a prefix does not override.
+    pub named: bool,
 }
 
 /// The weight tensors of `op` named `layer`, given its input shape: each
 /// named by the layer's argument of its role when given (a `bias = false`
-/// drops the bias), `LAYER.ROLE` otherwise.
+/// drops the bias), else `PREFIX.ROLE` with the `weights = "PREFIX"`
+/// argument's prefix, else `LAYER.ROLE`.
 pub fn tensors(layer: &str, op: &Op, args: &Args, input: &[usize]) -> Vec<TensorUse> {
+    let prefix = match args.get("weights") {
+        Some(Val::Str(prefix)) => prefix.as_str(),
+        _ => layer,
+    };
     let mut uses = vec![];
     for p in op.param_shapes(input) {
-        let name = match args.get(p.role) {
+        let (name, named) = match args.get(p.role) {
             Some(Val::Bool(false)) => continue,
-            Some(Val::Str(name)) => name.clone(),
-            _ => format!("{layer}.{}", p.role),
+            Some(Val::Str(name)) => (name.clone(), true),
+            _ => (format!("{prefix}.{}", p.role), false),
         };
-        uses.push(TensorUse { role: p.role, name, shape: p.shape });
+        uses.push(TensorUse { role: p.role, name, shape: p.shape, named });
     }
     uses
 }

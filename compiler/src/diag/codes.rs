@@ -37,6 +37,7 @@ codes! {
     BadAnalysis = "E0018", "analysis options that cannot be used";
     NoInt8 = "E0019", "the model has no int8 layer for a multiplier";
     BadCount = "E0020", "a count on the command line is out of range";
+    UnknownStdFile = "E0021", "unknown standard library file";
     // names
     UnknownName = "E0101", "unknown tensor name";
     DuplicateName = "E0102", "name defined twice";

@@ -1,8 +1,9 @@
 //! The layers as the language writes them, and the weights file they read.
 //!
 //! A weight the importer keeps as ONNX has it is saved under its initializer's
-//! name (a PyTorch export's `state_dict` name) and bound with `weight = "…"`;
-//! one it had to change (transposed, summed, broadcast) is saved under the
+//! name (a PyTorch export's `state_dict` name) and bound with `weight = "…"`,
+//! or all of a layer's with `weights = "PREFIX"` when they share one; one it
+//! had to change (transposed, summed, broadcast) is saved under the
 //! layer's default name (`<layer>.weight`), which needs no argument.
 
 use super::convert::Converted;
@@ -84,17 +85,17 @@ struct Store {
 }
 
 impl Store {
-    /// Saves `w` under its name, or the same tensor already saved there, or
+    /// Saves `w` under `wanted`, or the same tensor already saved there, or
     /// else a free name derived from it; the name it is saved under.
-    fn put(&mut self, w: &Weight) -> String {
-        let mut name = w.name.clone();
+    fn put(&mut self, wanted: &str, w: &Weight) -> String {
+        let mut name = wanted.to_string();
         let mut k = 2;
         while let Some(&i) = self.index.get(&name) {
             let (_, dims, data) = &self.tensors[i];
             if *dims == w.dims && data.iter().map(|x| x.to_bits()).eq(w.data.iter().map(|x| x.to_bits())) {
                 return name;
             }
-            name = format!("{}_{k}", w.name);
+            name = format!("{wanted}_{k}");
             k += 1;
         }
         self.index.insert(name.clone(), self.tensors.len());
@@ -127,10 +128,16 @@ pub fn write(name: &str, net: &Converted, options: &ImportOptions) -> Result<(St
                 None => value.clone(),
             });
         }
-        for w in &layer.weights {
-            let saved = store.put(w);
-            if saved != format!("{}.{}", layer.name, w.role) {
-                args.push(format!("{} = {}", w.role, quoted(&saved)));
+        let saved: Vec<String> = layer.weights.iter().map(|w| store.put(&saved_name(layer, w), w)).collect();
+        match shared_prefix(layer, &saved) {
+            Some(prefix) if prefix != layer.name => args.push(format!("weights = {}", quoted(prefix))),
+            Some(_) => {}
+            None => {
+                for (w, saved) in layer.weights.iter().zip(&saved) {
+                    if *saved != format!("{}.{}", layer.name, w.role) {
+                        args.push(format!("{} = {}", w.role, quoted(saved)));
+                    }
+                }
             }
         }
         if layer.has_bias && !layer.weights.iter().any(|w| w.role == "bias") {
@@ -186,6 +193,25 @@ pub fn write(name: &str, net: &Converted, options: &ImportOptions) -> Result<(St
     text.push_str("}\n");
     let bytes = if store.tensors.is_empty() { None } else { Some(store.serialize()?) };
     Ok((text, bytes))
+}
+
+/// The name `w` is saved under: its own, except a name the exporter made up
+/// (`onnx::Conv_62`, a conv with the batch norm folded in), which says less
+/// than the layer's default name and needs an argument to bind.
+fn saved_name(layer: &Layer, w: &Weight) -> String {
+    if w.name.starts_with("onnx::") {
+        format!("{}.{}", layer.name, w.role)
+    } else {
+        w.name.clone()
+    }
+}
+
+/// `P` when every tensor of the layer is saved as `P.ROLE` (a state_dict's
+/// `features.0.weight`, `features.0.bias`): one `weights = "P"` binds them all.
+fn shared_prefix<'a>(layer: &Layer, saved: &'a [String]) -> Option<&'a str> {
+    let mut prefixes = layer.weights.iter().zip(saved).map(|(w, s)| s.strip_suffix(&format!(".{}", w.role)));
+    let first = prefixes.next()??;
+    prefixes.all(|p| p == Some(first)).then_some(first)
 }
 
 fn quoted(s: &str) -> String {

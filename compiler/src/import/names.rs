@@ -28,8 +28,10 @@ pub fn identifier(name: &str, prefix: &str) -> String {
 }
 
 /// A layer's name from its ONNX node: PyTorch names nodes by module path and
-/// op (`/layer1/conv1/Conv`), so the op's part is dropped (`layer1_conv1`);
-/// a weight named `PATH.weight` (older exporters) gives `PATH` instead.
+/// op (`/layer1/conv1/Conv`), so the op's part is dropped (`layer1_conv1`),
+/// and so is a scope the next one repeats (an `nn.Sequential`'s children are
+/// scoped `/features/features.0/Conv`: `features_0`); a weight named
+/// `PATH.weight` (older exporters) gives `PATH` instead.
 pub fn layer_name(node_name: &str, op: &str, weight: Option<&str>) -> String {
     if let Some(path) = weight.and_then(|w| w.strip_suffix(".weight")) {
         return identifier(path, op);
@@ -39,7 +41,13 @@ pub fn layer_name(node_name: &str, op: &str, weight: Option<&str>) -> String {
         Some((last, rest)) if !rest.is_empty() && last.starts_with(op) => rest,
         _ => &parts[..],
     };
-    identifier(&parts.join("_"), &op.to_ascii_lowercase())
+    let kept: Vec<&str> = parts
+        .iter()
+        .enumerate()
+        .filter(|(i, part)| parts.get(i + 1).is_none_or(|next| !next.starts_with(&format!("{part}."))))
+        .map(|(_, part)| *part)
+        .collect();
+    identifier(&kept.join("_"), &op.to_ascii_lowercase())
 }
 
 /// The names given so far.
@@ -74,6 +82,8 @@ mod tests {
         assert_eq!(identifier("/fc1/Gemm_output_0", "x"), "fc1_gemm_output_0");
         assert_eq!(identifier("", "relu"), "relu");
         assert_eq!(layer_name("/layer1/conv1/Conv", "Conv", None), "layer1_conv1");
+        assert_eq!(layer_name("/features/features.3/features.3.0/Conv", "Conv", None), "features_3_0");
+        assert_eq!(layer_name("/layer2/shortcut/shortcut.0/Conv", "Conv", None), "layer2_shortcut_0");
         assert_eq!(layer_name("Conv_0", "Conv", None), "conv_0");
         assert_eq!(layer_name("/Flatten", "Flatten", None), "flatten");
         assert_eq!(layer_name("Gemm_3", "Gemm", Some("fc1.weight")), "fc1");
