@@ -19,6 +19,8 @@ pub fn text(source: &str, model_dir: &Path, out_dir: &Path, weights: &str) -> St
     let mut edits: Vec<(Range<usize>, String)> = vec![];
     for item in &file.items {
         match item {
+            // `std/…` names the library the binary carries, not a path.
+            Item::Import(imp) if crate::stdlib::name(&imp.path.value).is_some() => {}
             Item::Import(imp) => edits.extend(moved(&imp.path)),
             Item::Profile(p) => edits.extend(tables(&p.effects, &moved)),
             Item::Model(m) => {
@@ -152,6 +154,13 @@ mod tests {
                         fc = dense(x, 2) { multiplier table(file = \"../../models/t\\\"q.npy\", layout = tfapprox) }\n  \
                         output y = fc\n}\n";
         assert_eq!(copy, expected);
+    }
+
+    #[test]
+    fn library_imports_stay_as_written() {
+        let source = "import \"std/aihwkit\"\nmodel m {\n  input x: f32[4]\n  output y = x\n}\n";
+        let copy = text(source, Path::new("/proj/models"), Path::new("/proj/runs/r1"), "m.st");
+        assert!(copy.starts_with("import \"std/aihwkit\"\n"), "{copy}");
     }
 
     #[test]
