@@ -33,13 +33,13 @@ pub fn png(epochs: &[EpochRecord], title: &str, path: &Path) -> std::io::Result<
     })
 }
 
-/// One panel: `series` (label, points) over the epochs, y from 0 to `top`.
+/// One panel: `series` (label, points) over the epochs, y over `y`.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
     ylabel: &str,
     epochs: usize,
-    top: f64,
+    y: std::ops::Range<f64>,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<(), String>
 where
@@ -51,7 +51,7 @@ where
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(0.5..epochs as f64 + 0.5, 0.0..top)
+        .build_cartesian_2d(0.5..epochs as f64 + 0.5, y)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -75,7 +75,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(0, 0, 0))
         .label_font(("sans-serif", 15))
@@ -98,11 +98,14 @@ where
     let loss = points(|r| r.loss);
     let top = loss.iter().fold(0.0f64, |m, (_, y)| m.max(*y));
     let top = if top > 0.0 { top * 1.1 } else { 1.0 };
-    panel(&upper, "mean training loss", "loss", last, top, &[("loss", loss)])?;
+    panel(&upper, "mean training loss", "loss", last, 0.0..top, &[("loss", loss)])?;
     let accuracies = [
         ("training", points(|r| 100.0 * r.train_accuracy)),
         ("validation, clean", points(|r| 100.0 * r.val_accuracy_clean)),
         ("validation, with the hardware", points(|r| 100.0 * r.val_accuracy_hardware)),
     ];
-    panel(&lower, "accuracy", "accuracy (%)", last, 100.0, &accuracies)
+    // From 5 points under the lowest accuracy (a multiple of 5), so the curves near 100% separate.
+    let lowest = accuracies.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).fold(100.0f64, f64::min);
+    let bottom = ((lowest - 5.0) / 5.0).floor().max(0.0) * 5.0;
+    panel(&lower, "accuracy", "accuracy (%)", last, bottom..100.0, &accuracies)
 }
