@@ -5,6 +5,7 @@
 //! otherwise.
 
 use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window};
+use crate::ir::Op;
 
 /// `x[c, i, j]` with zero (or `pad`) outside the input.
 fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32 {
@@ -78,6 +79,21 @@ pub fn patches(
         }
     }
     (out, oh * ow, k)
+}
+
+/// An element-wise op (flatten included: it moves nothing) over `x`, any
+/// number of samples at once; `None` for another op.
+pub fn elementwise(op: &Op, x: &[f32]) -> Option<Vec<f32>> {
+    let y = match *op {
+        Op::Flatten => x.to_vec(),
+        Op::Relu => x.iter().map(|v| v.max(0.0)).collect(),
+        Op::LeakyRelu { slope } => x.iter().map(|v| leaky_relu(*v, slope as f32)).collect(),
+        Op::Clip { min, max } => x.iter().map(|v| clip(*v, min as f32, max as f32)).collect(),
+        Op::Sigmoid => x.iter().map(|v| sigmoid(*v)).collect(),
+        Op::Tanh => x.iter().map(|v| v.tanh()).collect(),
+        _ => return None,
+    };
+    Some(y)
 }
 
 /// Ideal dense: `y = W x + b`, summed in index order.

@@ -10,7 +10,7 @@ use super::{kernels, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
 use crate::derived::window::{plane, Window};
 use crate::interp::noise::{self, Ctx};
-use crate::interp::{weights_vary, Interpreter, Trial};
+use crate::interp::{ops, weights_vary, Interpreter, Trial};
 use crate::ir::hardware::{Accumulate, Format, Multiplier};
 use crate::ir::{Graph, Node, NodeKind, Op};
 use crate::quant;
@@ -115,6 +115,11 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
                 let p = |r: &str| &node.param(r).expect("checked tensor").data[..];
                 let y = normalize(x, &node.shape, &stats, p("weight"), p("bias"));
                 tape.stats[id.index()] = Some(stats);
+                with_noise(pass, node, y, size, |_| 0.0)
+            }
+            // Element-wise ops over the whole batch at once, by the interpreter's function.
+            NodeKind::Op { op, inputs } if pass.fast && ops::elementwise(op, &[]).is_some() => {
+                let y = ops::elementwise(op, &tape.values[inputs[0].index()]).expect("an element-wise op");
                 with_noise(pass, node, y, size, |_| 0.0)
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
