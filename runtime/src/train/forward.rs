@@ -23,6 +23,8 @@ pub struct Pass<'a, 'g> {
     pub chip: &'a Trial,
     /// Per sample of the batch: the key of its dynamic draws.
     pub samples: &'a [u32],
+    /// Parts a matrix product's rows are split into (the threads of the
+    /// caller's rayon pool, which runs every parallel loop here).
     pub threads: usize,
     /// Matrix products for MAC layers without effects; otherwise the
     /// interpreter's kernels and the reference rules throughout.
