@@ -882,3 +882,27 @@ fn train_on_a_dataset_without_a_training_split_is_a_diagnostic() {
     assert!(err.contains("error[E0801]") && err.contains("has no training split"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_refuses_a_batch_of_one_for_a_vector_batchnorm() {
+    let dir = scratch("train-bn-one");
+    let model = dir.join("bn.anl");
+    let data = repo().join("data/mnist");
+    std::fs::write(
+        &model,
+        format!(
+            "model bn {{\n  data \"{}\"\n  input x: u8[1, 28, 28] {{\n    scale(1/255)\n    flatten\n  }}\n  \
+             fc1 = dense(x, 16)\n  bn1 = batchnorm(fc1)\n  fc2 = dense(bn1, 10)\n  output y = fc2\n}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let m = model.to_str().unwrap();
+    let r = analogc(&["train", m, "--epochs", "1", "--limit", "65", "--batch", "64", "--val", "100"]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    let err = text(&r.stderr);
+    assert!(err.contains("error[E1001]") && err.contains("batch of one sample"), "{err}");
+    let r = analogc(&["train", m, "--epochs", "1", "--limit", "66", "--batch", "64", "--val", "100", "--json"]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

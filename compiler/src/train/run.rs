@@ -13,7 +13,7 @@ use crate::model::{engine_for, Model};
 use analog_runtime::dataset::{epoch_order, hold_out, Dataset};
 use analog_runtime::files;
 use analog_runtime::interp::load_tables;
-use analog_runtime::ir::Graph;
+use analog_runtime::ir::{Graph, NodeKind, Op};
 use analog_runtime::train::network::training_graph;
 use analog_runtime::train::trainer::{Diverged, Setup, Trainer};
 use std::time::Instant;
@@ -39,6 +39,7 @@ pub(super) fn run(
     let train_n = options.limit.map_or(train_range.len(), |l| l.min(train_range.len()));
     let val = set.slice(val_range);
     let steps_per_epoch = train_n.div_ceil(options.batch) as u64;
+    check_batch_statistics(&graph, &learns, train_n, options.batch)?;
     let tables =
         load_tables(&graph, |p| files::read(p, files::TABLE)).map_err(|e| Error::user(Code::FileUnreadable, e))?;
     let setup = Setup {
@@ -117,6 +118,26 @@ pub(super) fn run(
         seconds: started.elapsed().as_secs_f64(),
         backend: options.backend.name(),
     })
+}
+
+/// A batchnorm that learns over vectors normalizes each channel by one value
+/// per sample: a batch of one sample has no variance (PyTorch refuses it too).
+fn check_batch_statistics(graph: &Graph, learns: &[bool], n: usize, batch: usize) -> Result<()> {
+    let smallest = if n % batch == 0 { batch.min(n) } else { n % batch };
+    let vector_norm = graph.nodes.iter().zip(learns).find(|(node, learns)| {
+        **learns && node.shape.len() == 1 && matches!(node.kind, NodeKind::Op { op: Op::BatchNorm { .. }, .. })
+    });
+    match vector_norm {
+        Some((node, _)) if smallest < 2 => Err(Error::user(
+            Code::BadTrainOption,
+            format!(
+                "batchnorm `{}` learns from batch statistics, one value per sample and channel, but {n} \
+                 training samples in batches of {batch} leave a batch of one sample; change --batch or --limit",
+                node.name
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `base` with the tensors of `trained` (the same nodes in the same order).
