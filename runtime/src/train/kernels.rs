@@ -76,7 +76,7 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
                         let (lo, hi) = inside(win, 1, j, kw, w);
                         if lo < hi {
                             let t = win.tap(1, j, lo) as usize;
-                            dst[lo..hi].copy_from_slice(&row[t..t + hi - lo]);
+                            copy_run(&mut dst[lo..hi], &row[t..t + hi - lo]);
                         }
                     }
                 }
@@ -84,6 +84,24 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
         }
     });
     all
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of a window row: common
+/// kernel widths are copied as fixed-size arrays (moves in registers), since
+/// a library `memcpy` call per run of 3 or 5 values cost more than the copy.
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        let s: [f32; N] = src.try_into().expect("a run of N");
+        dst.copy_from_slice(&s);
+    }
+    match src.len() {
+        1 => dst[0] = src[0],
+        2 => fixed::<2>(dst, src),
+        3 => fixed::<3>(dst, src),
+        5 => fixed::<5>(dst, src),
+        7 => fixed::<7>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
 }
 
 /// The inverse of [`im2col`]: each sample's input gradient from its patches'
