@@ -321,3 +321,40 @@ fn abfp_is_straight_through() {
         }
     }
 }
+
+/// A denoise block between two dense layers (`x[8] → fc1 = dense(6) with
+/// read noise → d = denoise(3) → fc2 = dense(3)`): its four tensors and the
+/// layers around it against finite differences.
+#[test]
+fn denoise_blocks_match_finite_differences() {
+    let mut g = mlp(NodeHardware {
+        noise: noise(NoiseKind::Additive { sigma: abs(0.2) }, Draw::Dynamic),
+        ..NodeHardware::default()
+    });
+    let mut d =
+        node(2, "d", NodeKind::Op { op: Op::Denoise { hidden: 3, kernel: 3 }, inputs: vec![NodeId(1)] }, vec![6]);
+    d.params = vec![
+        param("down.weight", "d", vec![3, 6], values(18, 21, 0.7)),
+        param("down.bias", "d", vec![3], values(3, 22, 0.2)),
+        param("up.weight", "d", vec![6, 3], values(18, 23, 0.7)),
+        param("up.bias", "d", vec![6], values(6, 24, 0.1)),
+    ];
+    g.nodes[2] = d;
+    gradcheck("denoise", &g, OrderedGrad::Exact);
+}
+
+/// A batchnorm that learns normalizes with the batch's statistics, and the
+/// gradient flows through them: `x[8] → fc1 = dense(6) → bn → fc2 = dense(3)`.
+#[test]
+fn batchnorm_in_training_mode_matches_finite_differences() {
+    let mut g = mlp(NodeHardware::default());
+    let mut bn = node(2, "bn", NodeKind::Op { op: Op::BatchNorm { eps: 1e-5 }, inputs: vec![NodeId(1)] }, vec![6]);
+    bn.params = vec![
+        param("weight", "bn", vec![6], values(6, 31, 1.0)),
+        param("bias", "bn", vec![6], values(6, 32, 0.3)),
+        param("running_mean", "bn", vec![6], vec![0.0; 6]),
+        param("running_var", "bn", vec![6], vec![1.0; 6]),
+    ];
+    g.nodes[2] = bn;
+    gradcheck("batchnorm", &g, OrderedGrad::Exact);
+}
