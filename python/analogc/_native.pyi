@@ -1,0 +1,54 @@
+"""The compiled half of the package; use the wrappers in ``analogc``."""
+
+from os import PathLike
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+class Model:
+    name: str
+    file: str
+    settings: List[str]
+    inputs: List[Tuple[str, str, List[int]]]
+    outputs: List[Tuple[str, List[int]]]
+    def with_settings(self, extra: List[str]) -> "Model": ...
+    def run(
+        self,
+        inputs: Sequence[Tuple[Optional[str], np.ndarray]],
+        seed: int,
+        trial: int,
+        threads: Optional[int],
+        backend: str,
+        kernels: str,
+    ) -> List[Tuple[str, np.ndarray]]: ...
+    def eval(
+        self,
+        data: Optional[str],
+        trials: int,
+        limit: Optional[int],
+        seed: int,
+        threads: Optional[int],
+        batch: int,
+        backend: str,
+        kernels: str,
+    ) -> Tuple[str, str]: ...
+    def sweep(
+        self,
+        sites: str,
+        kind: str,
+        ratio: float,
+        sigma: str,
+        global_: bool,
+        sweep: Optional[str],
+        trials: int,
+        limit: Optional[int],
+        data: Optional[str],
+        shard: Optional[str],
+        out: Optional[str],
+        seed: int,
+        threads: Optional[int],
+        backend: str,
+        kernels: str,
+    ) -> Tuple[str, str]: ...
+
+def load(path: Union[str, PathLike], settings: List[str]) -> Model: ...
