@@ -176,5 +176,40 @@ class Model:
         )
         return SweepResult(json.loads(text_json), table)
 
+    def analyze(
+        self,
+        calibrate: Union[bool, Path] = False,
+        limit: Optional[int] = None,
+        calibrate_limit: int = 1000,
+        trials: int = 1,
+        sweep_dir: Optional[Path] = None,
+        seed: int = 0,
+        threads: Optional[int] = None,
+        backend: str = "jit",
+        kernels: str = "native",
+    ) -> Result:
+        """A report per layer (``analogc analyze``): cost, ABFP bit budgets,
+        multiplier error metrics. With ``calibrate`` (``True`` for the model's
+        own data, or a dataset's folder or name), also activation ranges, ADC
+        clipping, data-weighted multiplier errors, the AME and where a denoise
+        block helps, on the first ``limit`` samples (traced on the first
+        ``calibrate_limit``); ``sweep_dir`` ranks layers by a sweep's midpoints."""
+        if calibrate is False or calibrate is None:
+            data = None
+        else:
+            data = "" if calibrate is True else str(calibrate)
+        text_json, text = self._native.analyze(
+            data,
+            limit,
+            calibrate_limit,
+            trials,
+            None if sweep_dir is None else str(sweep_dir),
+            seed,
+            threads,
+            backend,
+            kernels,
+        )
+        return Result(json.loads(text_json), text)
+
     def __repr__(self) -> str:
         return f"<analogc.Model {self.name} from {self.file}>"

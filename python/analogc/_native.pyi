@@ -50,5 +50,17 @@ class Model:
         backend: str,
         kernels: str,
     ) -> Tuple[str, str]: ...
+    def analyze(
+        self,
+        calibrate: Optional[str],
+        limit: Optional[int],
+        calibrate_limit: int,
+        trials: int,
+        sweep_dir: Optional[str],
+        seed: int,
+        threads: Optional[int],
+        backend: str,
+        kernels: str,
+    ) -> Tuple[str, str]: ...
 
 def load(path: Union[str, PathLike], settings: List[str]) -> Model: ...

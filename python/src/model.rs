@@ -5,6 +5,7 @@ use crate::interrupt::interruptible;
 use crate::options::{choice, exec};
 use analog_runtime::ir::{Dtype, NodeKind};
 use analog_runtime::npy;
+use analogc::analysis::{analyze, analyze_on_data, CalibrateOptions};
 use analogc::json::to_sorted_json;
 use analogc::sweep::{grid::parse_shard, output, Kind, Sites};
 use analogc::{check, diag::Code, evaluate, files::Lock, infer, Data, Error, EvalOptions, SweepOptions};
@@ -193,5 +194,34 @@ impl Model {
             output::write(&result, lock).map_err(to_py)?;
         }
         Ok((to_sorted_json(&result.to_file(), false), result.table()))
+    }
+
+    /// `analyze --json` and the report `analyze` prints: static, or calibrated
+    /// on `data` (`Some("")`: the model's own) when `calibrate`.
+    #[allow(clippy::too_many_arguments)]
+    fn analyze(
+        &self,
+        py: Python<'_>,
+        calibrate: Option<&str>,
+        limit: Option<usize>,
+        calibrate_limit: usize,
+        trials: u32,
+        sweep_dir: Option<PathBuf>,
+        seed: u64,
+        threads: Option<usize>,
+        backend: &str,
+        kernels: &str,
+    ) -> PyResult<(String, String)> {
+        let exec = exec(seed, threads, backend, kernels)?;
+        let model = &self.model;
+        let report = match calibrate {
+            None => analyze(model).map_err(to_py)?,
+            Some(data) => interruptible(py, |control| {
+                let options = CalibrateOptions { trials, calibrate_limit, midpoints: None, exec };
+                let data = Some(data).filter(|d| !d.is_empty());
+                analyze_on_data(model, data, limit, sweep_dir.as_deref(), options, control)
+            })?,
+        };
+        Ok((to_sorted_json(&report, false), report.text()))
     }
 }

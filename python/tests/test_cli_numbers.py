@@ -3,6 +3,7 @@ were written by the CLI from the repository's root:
 
     analogc eval examples/mnist_mlp_walking.anl --set fc1.noise.sigma=5 --trials 3 --limit 300 --json
     analogc sweep examples/mnist_mlp_walking.anl --sigma 0.3,3,30 --trials 2 --limit 200 --json
+    analogc analyze examples/mnist_mlp_walking.anl --json
 """
 
 import json
@@ -67,3 +68,24 @@ def test_run_is_the_same_for_any_batch_split_and_one_sample():
     assert np.array_equal(whole[:1], one)
     assert np.array_equal(whole, model.run(images, seed=3, trial=1, threads=1)["logits"])
     assert not np.array_equal(whole, model.run(images, seed=3, trial=2)["logits"])
+
+
+def without_seconds(value):
+    """A JSON value without its timings, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_seconds(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [without_seconds(v) for v in value]
+    return value
+
+
+def test_analyze_matches_cli():
+    result = analogc.load(MODEL).analyze()
+    assert result.to_dict() == json.loads((EXPECTED / "analyze.json").read_text())
+
+
+def test_calibrated_analyze_matches_cli():
+    # analogc analyze examples/mnist_mlp_walking.anl --calibrate --limit 200 --calibrate-limit 50 --json
+    result = analogc.load(MODEL).analyze(calibrate=True, limit=200, calibrate_limit=50)
+    cli = json.loads((EXPECTED / "analyze_calibrated.json").read_text())
+    assert without_seconds(result.to_dict()) == without_seconds(cli)
