@@ -14,7 +14,7 @@ numbers are the command line's. Long calls release the GIL and stop on Ctrl-C
 
 import json
 from os import PathLike
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from . import _native
 from .errors import ModelError
 from .results import EvalResult, Result, SweepResult
 
-__all__ = ["load", "Model", "ModelError", "EvalResult", "SweepResult", "Result"]
+__all__ = ["load", "import_onnx", "Model", "ModelError", "EvalResult", "SweepResult", "Result"]
 
 Path = Union[str, "PathLike[str]"]
 Settings = Union[Mapping[str, Any], Iterable[str], None]
@@ -48,6 +48,25 @@ def load(path: Path, set: Settings = None) -> "Model":
     list of ``"PATH=VALUE"``. Raises :class:`ModelError` when it does not check.
     """
     return Model(_native.load(str(path), _settings(set)))
+
+
+def import_onnx(
+    path: Path,
+    out: Path = ".",
+    name: Optional[str] = None,
+    input_dtype: str = "f32",
+    scale: Optional[float] = None,
+    normalize: Optional[Tuple[float, float]] = None,
+) -> Result:
+    """Turns an ONNX network into ``out/NAME.anl`` and ``out/NAME.safetensors``,
+    checked (``analogc import``). ``name``: default, the file's name;
+    ``input_dtype``: ``"u8"`` (raw pixels) or ``"f32"``; ``scale`` and
+    ``normalize`` (``(mean, std)``) put that preprocessing in front of the
+    network. The result's ``to_dict()`` holds ``anl``, ``weights`` (None
+    without weights) and ``layers``; load the model with ``load(result["anl"])``."""
+    anl, weights, layers, text = _native.import_onnx(str(path), str(out), name, input_dtype, scale, normalize)
+    data = {"anl": str(anl), "weights": None if weights is None else str(weights), "layers": layers}
+    return Result(data, text)
 
 
 class Model:

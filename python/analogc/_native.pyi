@@ -64,3 +64,11 @@ class Model:
     ) -> Tuple[str, str]: ...
 
 def load(path: Union[str, PathLike], settings: List[str]) -> Model: ...
+def import_onnx(
+    file: Union[str, PathLike],
+    out: Union[str, PathLike],
+    name: Optional[str],
+    input_dtype: str,
+    scale: Optional[float],
+    normalize: Optional[Tuple[float, float]],
+) -> Tuple[str, Optional[str], int, str]: ...

@@ -3,6 +3,7 @@
 //! sees the same fields and values; arrays cross as numpy arrays.
 
 mod errors;
+mod import;
 mod interrupt;
 mod model;
 mod options;
@@ -13,5 +14,6 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
     m.add_function(wrap_pyfunction!(model::load, m)?)?;
+    m.add_function(wrap_pyfunction!(import::import_onnx, m)?)?;
     Ok(())
 }
