@@ -22,7 +22,7 @@ from . import _native
 from .errors import ModelError
 from .results import EvalResult, Result, SweepResult
 
-__all__ = ["load", "import_onnx", "Model", "ModelError", "EvalResult", "SweepResult", "Result"]
+__all__ = ["load", "import_onnx", "train", "Model", "ModelError", "EvalResult", "SweepResult", "Result"]
 
 Path = Union[str, "PathLike[str]"]
 Settings = Union[Mapping[str, Any], Iterable[str], None]
@@ -67,6 +67,73 @@ def import_onnx(
     anl, weights, layers, text = _native.import_onnx(str(path), str(out), name, input_dtype, scale, normalize)
     data = {"anl": str(anl), "weights": None if weights is None else str(weights), "layers": layers}
     return Result(data, text)
+
+
+def train(
+    path: Path,
+    set: Settings = None,
+    data: Optional[Path] = None,
+    epochs: int = 10,
+    batch: int = 64,
+    lr: Optional[float] = None,
+    optimizer: str = "adam",
+    momentum: Optional[float] = None,
+    nesterov: bool = False,
+    weight_decay: Optional[float] = None,
+    schedule: str = "constant",
+    step_every: Optional[int] = None,
+    step_factor: Optional[float] = None,
+    clip: Optional[float] = None,
+    init: Optional[str] = None,
+    train: Sequence[str] = (),
+    freeze: Sequence[str] = (),
+    ordered_grad: str = "exact",
+    val: int = 5000,
+    limit: Optional[int] = None,
+    out: Optional[Path] = None,
+    seed: int = 0,
+    threads: Optional[int] = None,
+    backend: str = "jit",
+    kernels: str = "native",
+) -> Result:
+    """Trains a model file's weights with its hardware in the loop (``analogc
+    train``); the keyword arguments are the command's options, with its
+    defaults: ``lr`` 1e-3 (0.05 for ``optimizer="sgd"``), ``optimizer``
+    ``"sgd"``, ``"adam"`` or ``"adamw"``, ``schedule`` ``"constant"``,
+    ``"cosine"`` or ``"step"`` (with ``step_every``), ``init`` ``"keep"``,
+    ``"kaiming"`` or ``"xavier"`` (default: keep, Kaiming without weights),
+    ``train``/``freeze`` layer names, ``val`` samples held out, ``limit`` the
+    samples trained on. With ``out``, the run folder ``train --out`` writes
+    (weights per epoch, a model file naming them, train.csv/json, curves).
+    The result's ``to_dict()`` is ``train --json``'s report."""
+    text_json, text = _native.train(
+        str(path),
+        _settings(set),
+        None if data is None else str(data),
+        epochs,
+        batch,
+        lr,
+        optimizer,
+        momentum,
+        nesterov,
+        weight_decay,
+        schedule,
+        step_every,
+        step_factor,
+        clip,
+        init,
+        list(train),
+        list(freeze),
+        ordered_grad,
+        val,
+        limit,
+        None if out is None else str(out),
+        seed,
+        threads,
+        backend,
+        kernels,
+    )
+    return Result(json.loads(text_json), text)
 
 
 class Model:
@@ -229,6 +296,10 @@ class Model:
             kernels,
         )
         return Result(json.loads(text_json), text)
+
+    def train(self, **options: Any) -> Result:
+        """Trains this model's file with its overrides: :func:`train`'s keyword arguments."""
+        return train(self.file, set=self.settings, **options)
 
     def __repr__(self) -> str:
         return f"<analogc.Model {self.name} from {self.file}>"

@@ -7,6 +7,7 @@ mod import;
 mod interrupt;
 mod model;
 mod options;
+mod train;
 
 use pyo3::prelude::*;
 
@@ -15,5 +16,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
     m.add_function(wrap_pyfunction!(model::load, m)?)?;
     m.add_function(wrap_pyfunction!(import::import_onnx, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train, m)?)?;
     Ok(())
 }
