@@ -1,13 +1,14 @@
 """The compiled half of the package; use the wrappers in ``analogc``."""
 
 from os import PathLike
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 class Model:
     name: str
-    file: str
+    file: Path
     settings: List[str]
     inputs: List[Tuple[str, str, List[int]]]
     outputs: List[Tuple[str, List[int]]]
@@ -71,7 +72,7 @@ def import_onnx(
     input_dtype: str,
     scale: Optional[float],
     normalize: Optional[Tuple[float, float]],
-) -> Tuple[str, Optional[str], int, str]: ...
+) -> Tuple[Path, Optional[Path], int, str]: ...
 def train(
     file: Union[str, PathLike],
     settings: List[str],

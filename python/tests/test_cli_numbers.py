@@ -9,6 +9,7 @@ were written by the CLI from the repository's root:
 import json
 
 import numpy as np
+import pytest
 
 import analogc
 from conftest import EXPECTED, MODEL, mnist_test
@@ -89,3 +90,13 @@ def test_calibrated_analyze_matches_cli():
     result = analogc.load(MODEL).analyze(calibrate=True, limit=200, calibrate_limit=50)
     cli = json.loads((EXPECTED / "analyze_calibrated.json").read_text())
     assert without_seconds(result.to_dict()) == without_seconds(cli)
+
+
+def test_sweep_to_pandas():
+    pandas = pytest.importorskip("pandas")
+    result = analogc.load(MODEL).sweep(sigma=[0.3, 3, 30], trials=2, limit=200)
+    df = result.to_pandas()
+    assert isinstance(df, pandas.DataFrame) and len(df) == len(result.points) == 9
+    fc1 = df[df.site == "fc1"]
+    assert list(fc1.value) == [0.3, 3.0, 30.0]
+    assert list(fc1["mean"]) == [p["accuracy"]["mean"] for p in result.points if p["site"] == "fc1"]
