@@ -40,18 +40,40 @@ fn input_shape(n: &Node) -> &[usize] {
 /// Reads the inputs `specs` give (`PATH`, or `NAME=PATH` per input) from
 /// `.npy` files, checked against the graph's inputs.
 pub fn read_inputs(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>> {
-    read(graph, specs).map_err(|(code, msg)| Error::user(code, msg))
+    let given = specs.iter().map(|spec| match spec.split_once('=') {
+        Some((n, p)) => (Some(n), p),
+        None => (None, spec.as_str()),
+    });
+    batches(graph, given, |path| Ok((format!("`{path}`"), read_npy(path)?)))
+        .map_err(|(code, msg)| Error::user(code, msg))
 }
 
-fn read(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, String)> {
+/// The inputs given as arrays (`NAME` → array, or no name for a model's only
+/// input), checked against the graph's inputs as `.npy` files are.
+pub fn inputs_from_arrays(graph: &Graph, arrays: Vec<(Option<String>, npy::Array)>) -> Result<Vec<Batch>> {
+    let (names, arrays): (Vec<Option<String>>, Vec<npy::Array>) = arrays.into_iter().unzip();
+    let given = names.iter().map(Option::as_deref).zip(names.iter().zip(arrays));
+    batches(graph, given, |(name, array)| {
+        let what = match name {
+            Some(n) => format!("the array for `{n}`"),
+            None => "the array".to_string(),
+        };
+        Ok((what, array))
+    })
+    .map_err(|(code, msg)| Error::user(code, msg))
+}
+
+/// Matches the given inputs (`NAME` or none, and where their data is) to the
+/// graph's inputs, then loads and checks each in the graph's order.
+fn batches<'a, T>(
+    graph: &Graph,
+    given: impl IntoIterator<Item = (Option<&'a str>, T)>,
+    mut load: impl FnMut(T) -> Result<(String, npy::Array), (Code, String)>,
+) -> Result<Vec<Batch>, (Code, String)> {
     let inputs = input_nodes(graph);
     let names: Vec<&str> = inputs.iter().map(|n| n.name.as_str()).collect();
-    let mut paths: Vec<Option<&str>> = vec![None; inputs.len()];
-    for spec in specs {
-        let (name, path) = match spec.split_once('=') {
-            Some((n, p)) => (Some(n), p),
-            None => (None, spec.as_str()),
-        };
+    let mut slots: Vec<Option<T>> = (0..inputs.len()).map(|_| None).collect();
+    for (name, item) in given {
         let k = match name {
             Some(n) => names.iter().position(|m| *m == n).ok_or_else(|| {
                 (Code::InputNames, format!("the model has no input `{n}`; its inputs: {}", names.join(", ")))
@@ -64,12 +86,13 @@ fn read(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, String)> {
                 ))
             }
         };
-        paths[k] = Some(path);
+        slots[k] = Some(item);
     }
     let mut batches = vec![];
-    for (node, path) in inputs.iter().zip(paths) {
-        let path = path.ok_or_else(|| (Code::InputNames, format!("no data for input `{}`", node.name)))?;
-        batches.push(read_one(node, path)?);
+    for (node, slot) in inputs.iter().zip(slots) {
+        let item = slot.ok_or_else(|| (Code::InputNames, format!("no data for input `{}`", node.name)))?;
+        let (what, array) = load(item)?;
+        batches.push(check_array(node, &what, array)?);
     }
     if let Some(b) = batches.iter().find(|b| b.samples != batches[0].samples) {
         return Err((
@@ -83,16 +106,20 @@ fn read(graph: &Graph, specs: &[String]) -> Result<Vec<Batch>, (Code, String)> {
     Ok(batches)
 }
 
-fn read_one(node: &Node, path: &str) -> Result<Batch, (Code, String)> {
+fn read_npy(path: &str) -> Result<npy::Array, (Code, String)> {
     let bytes = files::read(Path::new(path), files::DATA)
         .map_err(|e| (Code::InputUnreadable, format!("cannot read `{path}`: {e}")))?;
-    let array = npy::read(&bytes).map_err(|e| {
+    npy::read(&bytes).map_err(|e| {
         let code = if matches!(e, npy::ReadError::Dtype(_)) { Code::InputDtype } else { Code::InputUnreadable };
         (code, format!("`{path}`: {e}"))
-    })?;
+    })
+}
+
+/// Checks one input's array (`what` names it in messages) against its node.
+fn check_array(node: &Node, what: &str, array: npy::Array) -> Result<Batch, (Code, String)> {
     let NodeKind::Input { dtype, shape, .. } = &node.kind else { unreachable!("an input node") };
     if array.dtype != *dtype {
-        return Err((Code::InputDtype, format!("`{path}` holds {} but input `{}` is {dtype}", array.dtype, node.name)));
+        return Err((Code::InputDtype, format!("{what} holds {} but input `{}` is {dtype}", array.dtype, node.name)));
     }
     // The rule of a dataset folder: axes of length 1 do not count, so `[N, 28, 28]`
     // feeds `u8[1, 28, 28]`; one sample may come without its batch axis.
@@ -104,7 +131,7 @@ fn read_one(node: &Node, path: &str) -> Result<Batch, (Code, String)> {
         return Err((
             Code::InputShape,
             format!(
-                "`{path}` has shape {:?}; input `{}` takes {:?} or [N, …] of it (axes of length 1 aside)",
+                "{what} has shape {:?}; input `{}` takes {:?} or [N, …] of it (axes of length 1 aside)",
                 array.shape, node.name, shape
             ),
         ));

@@ -15,6 +15,7 @@
 //! - [`sweep()`] Walking Noise or any annotation over a grid, [`sweep::merge`] shards;
 //! - [`analysis`]: per-layer reports, calibration, the AME fit;
 //! - [`bench()`] speed;
+//! - [`train::train`] weights with the hardware in the loop; [`training`] runs it as the `train` command does;
 //! - [`import::import_onnx`] an ONNX network as a model file and its weights.
 //!
 //! Results are typed (serde); errors are [`Error`]s; progress and
@@ -45,6 +46,7 @@ pub mod stdlib;
 pub mod sweep;
 pub mod syntax;
 pub mod train;
+pub mod training;
 pub mod words;
 
 pub use bench::bench;

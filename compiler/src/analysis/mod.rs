@@ -9,9 +9,11 @@ pub mod fit;
 pub mod fit_ame;
 mod fit_ame_text;
 pub mod multiplier_error;
+mod on_data;
 pub mod report;
 pub mod sensitivity;
 mod text;
 
 pub use fit_ame::{fit_ame, FitAmeOptions, FitAmeReport};
+pub use on_data::analyze_on_data;
 pub use report::{analyze, analyze_calibrated, sweep_midpoints, Analysis, CalibrateOptions};

@@ -3,13 +3,10 @@
 use super::output::print_or_fail;
 use super::progress::ctrl_c;
 use super::{loaded_or_report, Cli, ExecArgs, Outcome};
-use crate::analysis::{analyze as static_report, analyze_calibrated, sweep_midpoints, CalibrateOptions};
-use crate::data::Data;
-use crate::diag::Code;
-use crate::error::{Error, Result};
+use crate::analysis::{analyze as static_report, analyze_on_data, CalibrateOptions};
+use crate::error::Result;
 use crate::json::to_sorted_json;
 use crate::model::Model;
-use crate::sweep::output;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -46,21 +43,14 @@ pub struct AnalyzeArgs {
 }
 
 fn calibrated(model: &Model, data_arg: &str, args: &AnalyzeArgs) -> Result<crate::analysis::Analysis> {
-    // The static report first: its errors come before those of the data.
-    static_report(model)?;
-    let mut options = CalibrateOptions {
+    let options = CalibrateOptions {
         trials: args.trials,
         calibrate_limit: args.calibrate_limit,
         midpoints: None,
         exec: args.exec.exec(),
     };
-    options.check()?;
-    let data = Data::open(model, Some(data_arg).filter(|d| !d.is_empty()), args.limit)?;
-    if let Some(dir) = &args.sweep_dir {
-        let sweep = output::read(dir).map_err(|e| Error::user(Code::BadAnalysis, e))?;
-        options.midpoints = Some(sweep_midpoints(&sweep, dir, model.name())?);
-    }
-    analyze_calibrated(model, &data, &options, ctrl_c())
+    let data = Some(data_arg).filter(|d| !d.is_empty());
+    analyze_on_data(model, data, args.limit, args.sweep_dir.as_deref(), options, ctrl_c())
 }
 
 pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> Outcome {

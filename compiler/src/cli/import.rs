@@ -1,12 +1,9 @@
 //! `analogc import`: an ONNX file → `DIR/NAME.anl` + `DIR/NAME.safetensors`,
 //! checked by the normal front end before it is reported written.
 
-use super::output::{fail, print_stdout};
+use super::output::print_or_fail;
 use super::{Cli, Outcome};
-use crate::diag::Code;
-use crate::error::Error;
-use crate::files::{write_atomic, Lock};
-use crate::import::{import_onnx, ImportOptions, InputDtype};
+use crate::import::{default_name, import_file, ImportOptions, InputDtype};
 use clap::ValueEnum;
 use std::path::PathBuf;
 
@@ -59,15 +56,8 @@ fn mean_std(s: &str) -> Result<(f64, f64), String> {
 }
 
 pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
-    let bytes = match analog_runtime::files::read(&args.file, analog_runtime::files::DATA) {
-        Ok(b) => b,
-        Err(e) => {
-            return fail(cli, Error::user(Code::OnnxUnreadable, format!("cannot read `{}`: {e}", args.file.display())))
-        }
-    };
-    let stem = args.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let options = ImportOptions {
-        name: args.name.clone().unwrap_or(stem),
+        name: args.name.clone().unwrap_or_else(|| default_name(&args.file)),
         input_dtype: match args.input_dtype {
             DtypeArg::U8 => InputDtype::U8,
             DtypeArg::F32 => InputDtype::F32,
@@ -75,42 +65,5 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
         scale: args.scale,
         normalize: args.normalize,
     };
-    let imported = match import_onnx(&bytes, &options) {
-        Ok(i) => i,
-        Err(e) => return fail(cli, e),
-    };
-    let out = match Lock::take(&args.out) {
-        Ok(l) => l,
-        Err(e) => return fail(cli, e),
-    };
-    let anl = out.dir().join(format!("{}.anl", imported.name));
-    let weights = out.dir().join(format!("{}.safetensors", imported.name));
-    let unwritable = |path: &PathBuf, e: std::io::Error| {
-        Error::user(Code::OutputUnwritable, format!("cannot write `{}`: {e}", path.display()))
-    };
-    if let Some(bytes) = &imported.safetensors {
-        if let Err(e) = write_atomic(&weights, bytes) {
-            return fail(cli, unwritable(&weights, e));
-        }
-    }
-    if let Err(e) = write_atomic(&anl, imported.anl.as_bytes()) {
-        return fail(cli, unwritable(&anl, e));
-    }
-    // The importer's output goes through the normal front end; a model that
-    // does not check is the importer's bug, and leaves no files behind.
-    if let Err(e) = crate::model::Model::load_checked(&anl, &[], cli.check_options(true)) {
-        let _ = std::fs::remove_file(&anl);
-        if imported.safetensors.is_some() {
-            let _ = std::fs::remove_file(&weights);
-        }
-        return fail(cli, Error::Internal(format!("the imported model does not check:\n{e}")));
-    }
-    let layers = if imported.layers == 1 { "1 layer".to_string() } else { format!("{} layers", imported.layers) };
-    let mut text = format!("wrote {} ({layers}", anl.display());
-    if imported.safetensors.is_some() {
-        text.push_str(&format!(") and {}\n", weights.display()));
-    } else {
-        text.push_str(")\n");
-    }
-    print_stdout(&text)
+    print_or_fail(cli, import_file(&args.file, &args.out, &options, cli.check_options(true)), |w| w.text())
 }

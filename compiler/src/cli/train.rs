@@ -1,18 +1,12 @@
 //! `analogc train`: fit a model's weights with its hardware in the loop, and
 //! with `--out` keep every epoch's checkpoint, the log and the curves.
 
-use super::output::{fail, print_stdout};
+use super::output::{fail, print_or_fail, print_stdout};
 use super::progress::Bar;
-use super::{loaded_or_report, BackendArg, Cli, ExecArgs, Outcome};
-use crate::diag::Code;
-use crate::engine::Backend;
-use crate::error::{Error, Result};
+use super::{loaded_or_report, Cli, ExecArgs, Outcome};
 use crate::json::to_sorted_json;
-use crate::model::Model;
-use crate::train::output::{RunFolder, RunSettings};
-use crate::train::{train as run_training, Init, OrderedGrad, TrainOptions};
-use analog_runtime::train::optim::Optimizer;
-use analog_runtime::train::schedule::Schedule;
+use crate::train::{Init, OrderedGrad};
+use crate::training::{load_for_training, OptimizerChoice, ScheduleChoice, TrainChoices, Training};
 use clap::ValueEnum;
 use std::path::PathBuf;
 
@@ -123,113 +117,68 @@ pub struct TrainArgs {
     pub exec: ExecArgs,
 }
 
-/// The options the arguments ask for (`init` as given, or keep until the model is read).
-fn options(args: &TrainArgs) -> Result<TrainOptions> {
-    let bad = |msg: &str| Err(Error::user(Code::BadTrainOption, msg));
-    if args.optimizer != OptimizerArg::Sgd && (args.momentum.is_some() || args.nesterov) {
-        return bad("`--momentum` and `--nesterov` are options of `--optimizer sgd`");
-    }
-    if args.schedule != ScheduleArg::Step && (args.step_every.is_some() || args.step_factor.is_some()) {
-        return bad("`--step-every` and `--step-factor` are options of `--schedule step`");
-    }
-    // PyTorch's defaults, then what the command line changes.
-    let mut optimizer = match args.optimizer {
-        OptimizerArg::Sgd => Optimizer::SGD,
-        OptimizerArg::Adam => Optimizer::ADAM,
-        OptimizerArg::Adamw => Optimizer::ADAMW,
-    };
-    match &mut optimizer {
-        Optimizer::Sgd { momentum, nesterov, weight_decay } => {
-            *momentum = args.momentum.unwrap_or(*momentum);
-            *nesterov = args.nesterov;
-            *weight_decay = args.weight_decay.unwrap_or(*weight_decay);
-        }
-        Optimizer::Adam { weight_decay, .. } | Optimizer::AdamW { weight_decay, .. } => {
-            *weight_decay = args.weight_decay.unwrap_or(*weight_decay);
-        }
-    }
-    let schedule = match args.schedule {
-        ScheduleArg::Constant => Schedule::Constant,
-        ScheduleArg::Cosine => Schedule::Cosine,
-        ScheduleArg::Step => {
-            let Some(period) = args.step_every else {
-                return bad("`--schedule step` needs `--step-every N`: the updates between two steps");
-            };
-            Schedule::Step { factor: args.step_factor.unwrap_or(0.1), period }
-        }
-    };
+/// The choices the arguments make.
+fn choices(args: &TrainArgs) -> TrainChoices {
     let exec = args.exec.exec();
-    Ok(TrainOptions {
+    TrainChoices {
         epochs: args.epochs,
         batch: args.batch,
-        lr: args.lr.unwrap_or(if args.optimizer == OptimizerArg::Sgd { 0.05 } else { 1e-3 }),
-        optimizer,
-        schedule,
-        clip: args.clip,
-        init: match args.init {
-            Some(InitArg::Keep) | None => Init::Keep,
-            Some(InitArg::Kaiming) => Init::Kaiming,
-            Some(InitArg::Xavier) => Init::Xavier,
+        lr: args.lr,
+        optimizer: match args.optimizer {
+            OptimizerArg::Sgd => OptimizerChoice::Sgd,
+            OptimizerArg::Adam => OptimizerChoice::Adam,
+            OptimizerArg::Adamw => OptimizerChoice::AdamW,
         },
+        momentum: args.momentum,
+        nesterov: args.nesterov,
+        weight_decay: args.weight_decay,
+        schedule: match args.schedule {
+            ScheduleArg::Constant => ScheduleChoice::Constant,
+            ScheduleArg::Cosine => ScheduleChoice::Cosine,
+            ScheduleArg::Step => ScheduleChoice::Step,
+        },
+        step_every: args.step_every,
+        step_factor: args.step_factor,
+        clip: args.clip,
+        init: args.init.map(|i| match i {
+            InitArg::Keep => Init::Keep,
+            InitArg::Kaiming => Init::Kaiming,
+            InitArg::Xavier => Init::Xavier,
+        }),
         train: args.train.clone(),
         freeze: args.freeze.clone(),
-        val: args.val,
-        limit: args.limit,
-        seed: exec.seed,
-        threads: exec.threads,
-        backend: match args.exec.backend {
-            BackendArg::Jit => Backend::Jit,
-            BackendArg::Interp => Backend::Interp,
-        },
-        kernels: exec.kernels,
         ordered_grad: match args.ordered_grad {
             OrderedGradArg::Exact => OrderedGrad::Exact,
             OrderedGradArg::Linear => OrderedGrad::Linear,
         },
-    })
+        val: args.val,
+        limit: args.limit,
+        exec,
+    }
 }
 
 pub fn train(cli: &Cli, args: &TrainArgs) -> Outcome {
+    let choices = choices(args);
     // The options are checked before the model is read.
-    let mut options = match options(args).and_then(|o| o.check().map(|()| o)) {
+    let options = match choices.options() {
         Ok(o) => o,
         Err(e) => return fail(cli, e),
     };
-    // A model to train from scratch may name no weights file; a dataset named
-    // on the command line replaces the model's own, which then need not exist.
-    let check = crate::check::Options { untrained: true, ..cli.check_options(args.data.is_none()) };
-    let model = match loaded_or_report(cli, Model::load_checked(&args.file, &args.exec.set, check)) {
+    let loaded = load_for_training(&args.file, &args.exec.set, args.data.is_some(), cli.max_elements);
+    let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,
     };
-    if args.init.is_none() && !model.has_weights_file() {
-        options.init = Init::Kaiming;
-    }
-    if let Err(e) = options.check_model(&model) {
-        return fail(cli, e);
-    }
-    let folder = args.out.as_deref().map(|out| RunFolder::create(out, &model, RunSettings::new(&model, &options)));
-    let mut folder = match folder.transpose() {
-        Ok(f) => f,
+    let training = match Training::new(&model, &choices, options, args.out.as_deref()) {
+        Ok(t) => t,
         Err(e) => return fail(cli, e),
     };
     let bar = Bar::new("{msg:>12} [{bar:40}] {pos}/{len} samples, {per_sec}, eta {eta}");
-    let result = run_training(&model, args.data.as_deref(), &options, bar.control(), &mut |record, weights| {
-        if let Some(f) = folder.as_mut() {
-            f.epoch(record, weights)?;
-        }
+    let result = training.run(args.data.as_deref(), bar.control(), &mut |record| {
         if !args.json {
             bar.suspend(|| print_stdout(&record.line()));
         }
-        Ok(())
     });
     bar.end(&result);
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => return fail(cli, e),
-    };
-    if let Some(Err(e)) = folder.as_ref().map(|f| f.finish(&report)) {
-        return fail(cli, e);
-    }
-    print_stdout(&if args.json { format!("{}\n", to_sorted_json(&report, false)) } else { report.text() })
+    print_or_fail(cli, result, |r| if args.json { format!("{}\n", to_sorted_json(&r, false)) } else { r.text() })
 }

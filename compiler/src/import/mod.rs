@@ -17,6 +17,9 @@ mod names;
 #[allow(clippy::all, clippy::pedantic)]
 mod proto;
 mod tensor;
+mod write;
+
+pub use write::{default_name, import_file, Written};
 
 use crate::diag::{Code, Diagnostic};
 use crate::error::{Error, Result};

@@ -1,0 +1,88 @@
+//! `analogc._native.train`: `analogc train` from Python.
+
+use crate::interrupt::interruptible;
+use crate::options::{choice, exec};
+use analogc::check::MAX_ELEMENTS;
+use analogc::json::to_sorted_json;
+use analogc::train::{Init, OrderedGrad};
+use analogc::training::{load_for_training, OptimizerChoice, ScheduleChoice, TrainChoices, Training};
+use pyo3::prelude::*;
+use std::path::PathBuf;
+
+/// Trains the model in `file` (with `settings`): `train --json` and the
+/// report `train` prints; with `out`, the run folder `train --out` writes.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    py: Python<'_>,
+    file: PathBuf,
+    settings: Vec<String>,
+    data: Option<&str>,
+    epochs: u32,
+    batch: usize,
+    lr: Option<f64>,
+    optimizer: &str,
+    momentum: Option<f64>,
+    nesterov: bool,
+    weight_decay: Option<f64>,
+    schedule: &str,
+    step_every: Option<u64>,
+    step_factor: Option<f64>,
+    clip: Option<f64>,
+    init: Option<&str>,
+    train: Vec<String>,
+    freeze: Vec<String>,
+    ordered_grad: &str,
+    val: usize,
+    limit: Option<usize>,
+    out: Option<PathBuf>,
+    seed: u64,
+    threads: Option<usize>,
+    backend: &str,
+    kernels: &str,
+) -> PyResult<(String, String)> {
+    let inits = [("keep", Init::Keep), ("kaiming", Init::Kaiming), ("xavier", Init::Xavier)];
+    let choices = TrainChoices {
+        epochs,
+        batch,
+        lr,
+        optimizer: choice(
+            "optimizer",
+            optimizer,
+            &[("sgd", OptimizerChoice::Sgd), ("adam", OptimizerChoice::Adam), ("adamw", OptimizerChoice::AdamW)],
+        )?,
+        momentum,
+        nesterov,
+        weight_decay,
+        schedule: choice(
+            "schedule",
+            schedule,
+            &[
+                ("constant", ScheduleChoice::Constant),
+                ("cosine", ScheduleChoice::Cosine),
+                ("step", ScheduleChoice::Step),
+            ],
+        )?,
+        step_every,
+        step_factor,
+        clip,
+        init: init.map(|i| choice("init", i, &inits)).transpose()?,
+        train,
+        freeze,
+        ordered_grad: choice(
+            "ordered_grad",
+            ordered_grad,
+            &[("exact", OrderedGrad::Exact), ("linear", OrderedGrad::Linear)],
+        )?,
+        val,
+        limit,
+        exec: exec(seed, threads, backend, kernels)?,
+    };
+    let report = interruptible(py, |control| {
+        let options = choices.options()?;
+        let model = load_for_training(&file, &settings, data.is_some(), MAX_ELEMENTS)?;
+        let training = Training::new(&model, &choices, options, out.as_deref())?;
+        training.run(data, control, &mut |_| {})
+    })?;
+    Ok((to_sorted_json(&report, false), report.text()))
+}

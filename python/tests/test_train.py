@@ -1,0 +1,39 @@
+"""train gives the report `analogc train --json` gives and writes the run folder `--out` writes.
+The expected file was written from the repository's root by
+
+    analogc train examples/mnist_mlp_walking.anl --init kaiming --limit 256 --epochs 1 --val 500 --json
+"""
+
+import json
+
+import pytest
+
+import analogc
+from conftest import EXPECTED, MODEL
+from test_cli_numbers import without_seconds
+
+TINY = dict(init="kaiming", limit=256, epochs=1, val=500)
+
+
+def test_train_matches_cli():
+    report = analogc.train(MODEL, **TINY)
+    cli = json.loads((EXPECTED / "train.json").read_text())
+    assert without_seconds(report.to_dict()) == without_seconds(cli)
+    assert report["train_samples"] == 256 and len(report["epochs"]) == 1
+
+
+def test_model_train_writes_a_run_folder_that_loads(tmp_path):
+    out = tmp_path / "run"
+    report = analogc.load(MODEL).train(out=out, **TINY)
+    assert (out / "train.csv").exists() and (out / "mnist_mlp_walking.safetensors").exists()
+    trained = analogc.load(out / "mnist_mlp_walking.anl")
+    # One epoch on 256 images from Kaiming weights: well above chance (10%) on the test split.
+    assert trained.eval(trials=1, limit=500).clean_accuracy > 0.3
+    assert report["init"] == "kaiming"
+
+
+def test_bad_train_options_raise_model_error():
+    with pytest.raises(analogc.ModelError, match="options of `--optimizer sgd`"):
+        analogc.train(MODEL, momentum=0.9, **TINY)
+    with pytest.raises(ValueError, match="optimizer"):
+        analogc.train(MODEL, optimizer="lion", **TINY)
