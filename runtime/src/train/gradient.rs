@@ -246,16 +246,22 @@ fn mac_backward(
     }
     let size = x.len() / batch;
     let per_out = dy.len() / batch;
-    let samples = parallel::map(batch, |b| {
-        let xb = &x[b * size..(b + 1) * size];
-        mac_grad::sample(pass, id, op, xb, x_shape, &dy[b * per_out..(b + 1) * per_out], b, rep, want_dx)
-    });
+    // Samples in groups computed in parallel, their weight gradients added in
+    // sample order: at most a group's per-sample gradients are held at once.
+    const GROUP: usize = 8;
     let mut dw = vec![0.0f32; w.len()];
     let mut dx = want_dx.then(|| Vec::with_capacity(x.len()));
-    for s in samples {
-        dw.iter_mut().zip(&s.dw).for_each(|(a, b)| *a += b);
-        if let (Some(dx), Some(sdx)) = (&mut dx, s.dx) {
-            dx.extend(sdx);
+    for first in (0..batch).step_by(GROUP) {
+        let samples = parallel::map(GROUP.min(batch - first), |i| {
+            let b = first + i;
+            let xb = &x[b * size..(b + 1) * size];
+            mac_grad::sample(pass, id, op, xb, x_shape, &dy[b * per_out..(b + 1) * per_out], b, rep, want_dx)
+        });
+        for s in samples {
+            dw.iter_mut().zip(&s.dw).for_each(|(a, b)| *a += b);
+            if let (Some(dx), Some(sdx)) = (&mut dx, s.dx) {
+                dx.extend(sdx);
+            }
         }
     }
     (dx, dw, db)
