@@ -9,6 +9,7 @@
 use super::convert::Converted;
 use super::{ImportOptions, InputDtype};
 use crate::error::{Error, Result};
+use crate::syntax::print::string_literal;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -130,12 +131,12 @@ pub fn write(name: &str, net: &Converted, options: &ImportOptions) -> Result<(St
         }
         let saved: Vec<String> = layer.weights.iter().map(|w| store.put(&saved_name(layer, w), w)).collect();
         match shared_prefix(layer, &saved) {
-            Some(prefix) if prefix != layer.name => args.push(format!("weights = {}", quoted(prefix))),
+            Some(prefix) if prefix != layer.name => args.push(format!("weights = {}", string_literal(prefix))),
             Some(_) => {}
             None => {
                 for (w, saved) in layer.weights.iter().zip(&saved) {
                     if *saved != format!("{}.{}", layer.name, w.role) {
-                        args.push(format!("{} = {}", w.role, quoted(saved)));
+                        args.push(format!("{} = {}", w.role, string_literal(saved)));
                     }
                 }
             }
@@ -153,7 +154,7 @@ pub fn write(name: &str, net: &Converted, options: &ImportOptions) -> Result<(St
     let _ = writeln!(text, "// Each layer's comment: its output shape per sample, and the ONNX nodes it comes from.");
     let _ = writeln!(text, "model {name} {{");
     if !store.tensors.is_empty() {
-        let _ = writeln!(text, "  weights {}", quoted(&format!("{name}.safetensors")));
+        let _ = writeln!(text, "  weights {}", string_literal(&format!("{name}.safetensors")));
     }
     for input in &net.inputs {
         let dtype = match options.input_dtype {
@@ -212,19 +213,4 @@ fn shared_prefix<'a>(layer: &Layer, saved: &'a [String]) -> Option<&'a str> {
     let mut prefixes = layer.weights.iter().zip(saved).map(|(w, s)| s.strip_suffix(&format!(".{}", w.role)));
     let first = prefixes.next()??;
     prefixes.all(|p| p == Some(first)).then_some(first)
-}
-
-fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

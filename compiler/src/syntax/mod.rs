@@ -2,7 +2,7 @@
 
 pub mod ast;
 mod parser;
-mod print;
+pub(crate) mod print;
 
 pub use parser::{parse, parse_setting};
 pub use print::print_file;

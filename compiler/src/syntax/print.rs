@@ -85,6 +85,24 @@ fn value(v: &Value) -> String {
     }
 }
 
+/// `s` as a string literal of the language: `"` and `\` escaped, line
+/// breaks and tabs as `\n`, `\t` (for text the tools write: imported models,
+/// a training run's model copy).
+pub(crate) fn string_literal(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Whole numbers print without a fraction; others in Rust's shortest
 /// round-trip form.
 pub(crate) fn number(v: f64) -> String {

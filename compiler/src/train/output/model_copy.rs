@@ -8,6 +8,7 @@ use crate::check::normalize;
 use crate::diag::Diagnostics;
 use crate::source::FileId;
 use crate::syntax::ast::{self, Effect, Item, Stmt, StrLit, ValueKind};
+use crate::syntax::print::string_literal;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
@@ -15,7 +16,8 @@ use std::path::{Component, Path, PathBuf};
 /// folder `out_dir` (both absolute), its weights in `weights` beside it.
 pub fn text(source: &str, model_dir: &Path, out_dir: &Path, weights: &str) -> String {
     let file = crate::syntax::parse(FileId(0), source, &mut Diagnostics::default());
-    let moved = |lit: &StrLit| relocated(&lit.value, model_dir, out_dir).map(|p| (lit.span.range(), quoted(&p)));
+    let moved =
+        |lit: &StrLit| relocated(&lit.value, model_dir, out_dir).map(|p| (lit.span.range(), string_literal(&p)));
     let mut edits: Vec<(Range<usize>, String)> = vec![];
     for item in &file.items {
         match item {
@@ -29,7 +31,7 @@ pub fn text(source: &str, model_dir: &Path, out_dir: &Path, weights: &str) -> St
                     match stmt {
                         Stmt::Weights(w) => {
                             named = true;
-                            edits.push((w.span.range(), quoted(weights)));
+                            edits.push((w.span.range(), string_literal(weights)));
                         }
                         Stmt::Data(d) => edits.extend(moved(d)),
                         Stmt::Input(i) => edits.extend(tables(&i.effects, &moved)),
@@ -81,7 +83,7 @@ fn weights_statement(source: &str, m: &ast::Model, weights: &str) -> Option<(Ran
     let brace = after_name + source[after_name..].find('{')? + 1;
     let rest = source[brace..].trim_start_matches([' ', '\t']);
     let line_ends = rest.is_empty() || rest.starts_with(['\n', '\r']) || rest.starts_with("//");
-    let statement = format!("\n  weights {}{}", quoted(weights), if line_ends { "" } else { "\n" });
+    let statement = format!("\n  weights {}{}", string_literal(weights), if line_ends { "" } else { "\n" });
     Some((brace..brace, statement))
 }
 
@@ -109,22 +111,6 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
     }
     let mut out: PathBuf = from[common..].iter().map(|_| Component::ParentDir).collect();
     out.extend(&to[common..]);
-    out
-}
-
-/// A string literal of the language: `"` and `\` escaped, line breaks and tabs as `\n`, `\t`.
-fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 
