@@ -87,10 +87,17 @@ pub fn is_plain_mac(node: &Node) -> bool {
         && repeat(node) == 1
 }
 
+/// Why a forward stopped: the node, and what went wrong there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeError {
+    pub node: String,
+    pub what: String,
+}
+
 /// Runs the batch: `inputs[i]` holds the raw values of the graph's `i`-th
-/// input, sample after sample. Fails, naming the node, where a value is not
-/// finite or a batchnorm has a single value per channel.
-pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
+/// input, sample after sample. Fails at the first node whose values are not
+/// finite, or a batchnorm with a single value per channel.
+pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
     let g = pass.graph;
     let batch = pass.batch();
     let mut tape = Tape {
@@ -113,7 +120,8 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
             }
             NodeKind::Op { op: Op::BatchNorm { eps }, inputs } if pass.batch_norm[id.index()] => {
                 let x = &tape.values[inputs[0].index()];
-                let stats = Stats::of_batch(x, &node.shape, *eps).map_err(|e| format!("`{}`: {e}", node.name))?;
+                let stats = Stats::of_batch(x, &node.shape, *eps)
+                    .map_err(|what| NodeError { node: node.name.clone(), what: format!("`{}`: {what}", node.name) })?;
                 let p = |r: &str| &node.param(r).expect("checked tensor").data[..];
                 let y = normalize(x, &node.shape, &stats, p("weight"), p("bias"));
                 tape.stats[id.index()] = Some(stats);
@@ -143,13 +151,14 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, String> {
             }
         };
         if let Some(at) = value.iter().position(|v| !v.is_finite()) {
-            return Err(format!(
+            let what = format!(
                 "`{}` computed {} for sample {} (element {})",
                 node.name,
                 value[at],
                 pass.samples[at / size.max(1)],
                 at % size.max(1)
-            ));
+            );
+            return Err(NodeError { node: node.name.clone(), what });
         }
         tape.values.push(value);
     }
@@ -198,37 +207,6 @@ fn plain_mac(pass: &Pass, node: &Node, patches: &[f32]) -> Vec<f32> {
     let k = w.len() / rows;
     let positions = patches.len() / k / pass.batch();
     let y = kernels::forward(&w.data, rows, patches, k, bias, pass.threads);
-    channels_first(&y, rows, positions)
-}
-
-/// `[batch][positions][rows]` to `[batch][rows][positions]`.
-pub fn channels_first(y: &[f32], rows: usize, positions: usize) -> Vec<f32> {
-    if positions == 1 {
-        return y.to_vec();
-    }
-    let mut out = vec![0.0; y.len()];
-    for (yb, ob) in y.chunks(rows * positions).zip(out.chunks_mut(rows * positions)) {
-        for p in 0..positions {
-            for o in 0..rows {
-                ob[o * positions + p] = yb[p * rows + o];
-            }
-        }
-    }
-    out
-}
-
-/// `[batch][rows][positions]` to `[batch][positions][rows]`.
-pub fn positions_first(y: &[f32], rows: usize, positions: usize) -> Vec<f32> {
-    if positions == 1 {
-        return y.to_vec();
-    }
-    let mut out = vec![0.0; y.len()];
-    for (yb, ob) in y.chunks(rows * positions).zip(out.chunks_mut(rows * positions)) {
-        for o in 0..rows {
-            for p in 0..positions {
-                ob[p * rows + o] = yb[o * positions + p];
-            }
-        }
-    }
-    out
+    // `[batch][positions][rows]` to `[batch][rows][positions]`.
+    kernels::transpose_blocks(&y, positions, rows)
 }

@@ -9,7 +9,7 @@ use super::backward::denoise::{denoise, Denoise};
 use super::backward::elementwise;
 use super::backward::mac::{self, Conv2d};
 use super::backward::pool::{self, Pool2d};
-use super::forward::{positions_first, Pass, Tape};
+use super::forward::{Pass, Tape};
 use super::{kernels, mac_grad, parallel};
 use crate::derived::noise::repeat;
 use crate::derived::window::{plane, Window};
@@ -213,7 +213,8 @@ fn mac_backward(
         .collect();
     if pass.is_fast(node) {
         let k = w.len() / rows;
-        let dy_rows = positions_first(dy, rows, positions);
+        // `[batch][rows][positions]` to `[batch][positions][rows]`.
+        let dy_rows = kernels::transpose_blocks(dy, rows, positions);
         let dw = kernels::weight_grad(&dy_rows, rows, patches.unwrap_or(x), k, pass.threads);
         let dx = want_dx.then(|| {
             let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);

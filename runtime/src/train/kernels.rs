@@ -25,7 +25,7 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
 /// `[n][k]`. Threads take whole panels of columns `j` (packing their own).
 pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
     let n = dy.len() / rows.max(1);
-    let dyt = transpose(dy, n);
+    let dyt = transpose_blocks(dy, n, rows);
     let panels = k.div_ceil(PANEL);
     let parts = threads.clamp(1, panels.max(1));
     let per = panels.div_ceil(parts) * PANEL;
@@ -191,13 +191,17 @@ fn by_rows(x: &[f32], k: usize, threads: usize, f: impl Fn(&[f32]) -> Vec<f32> +
     parallel::map(parts, |t| f(&x[(t * per).min(n) * k..((t + 1) * per).min(n) * k])).concat()
 }
 
-/// `m` (`[rows][cols]`) transposed to `[cols][rows]`.
-fn transpose(m: &[f32], rows: usize) -> Vec<f32> {
-    let cols = m.len() / rows.max(1);
+/// Each `rows × cols` block of `m` (row-major, one after another) transposed
+/// to `cols × rows`: a batch's `[rows][positions]` samples to `[positions][rows]`
+/// and back, or one matrix when `m` is a single block.
+pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let size = rows * cols;
     let mut t = vec![0.0; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
+    for (mb, tb) in m.chunks(size.max(1)).zip(t.chunks_mut(size.max(1))) {
+        for r in 0..rows {
+            for c in 0..cols {
+                tb[c * rows + r] = mb[r * cols + c];
+            }
         }
     }
     t

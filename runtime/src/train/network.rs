@@ -35,11 +35,6 @@ pub fn learnable_roles(node: &Node) -> &'static [&'static str] {
     }
 }
 
-/// Whether a node holds tensors that can learn.
-pub fn has_learnable(node: &Node) -> bool {
-    learnable_roles(node).iter().any(|r| node.param(r).is_some())
-}
-
 /// Per node: whether the loss's gradient with respect to its output is
 /// needed, because it or a node before it learns.
 pub fn needs_gradient(graph: &Graph, learns: &[bool]) -> Vec<bool> {

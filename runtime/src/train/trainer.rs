@@ -167,10 +167,7 @@ impl Trainer {
             ordered_grad: self.setup.ordered_grad,
         };
         let result = self.pool.install(|| {
-            let tape = forward(&pass, inputs).map_err(|e| {
-                let node = e.split('`').nth(1).unwrap_or("").to_string();
-                diverged(&node, e)
-            })?;
+            let tape = forward(&pass, inputs).map_err(|e| diverged(&e.node, e.what))?;
             let logits = &tape.values[self.loss_at.index()];
             let loss = softmax_cross_entropy(logits, labels);
             if !loss.loss.is_finite() {
