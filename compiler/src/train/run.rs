@@ -120,12 +120,15 @@ pub(super) fn run(
     })
 }
 
-/// A batchnorm that learns over vectors normalizes each channel by one value
-/// per sample: a batch of one sample has no variance (PyTorch refuses it too).
+/// A batchnorm that learns normalizes each channel over the batch; where a
+/// sample holds one value per channel (`[c]`, `[c, 1, 1]`) a batch of one
+/// sample has no variance (PyTorch refuses it too).
 fn check_batch_statistics(graph: &Graph, learns: &[bool], n: usize, batch: usize) -> Result<()> {
     let smallest = if n.is_multiple_of(batch) { batch.min(n) } else { n % batch };
     let vector_norm = graph.nodes.iter().zip(learns).find(|(node, learns)| {
-        **learns && node.shape.len() == 1 && matches!(node.kind, NodeKind::Op { op: Op::BatchNorm { .. }, .. })
+        **learns
+            && node.shape[1..].iter().product::<usize>() == 1
+            && matches!(node.kind, NodeKind::Op { op: Op::BatchNorm { .. }, .. })
     });
     match vector_norm {
         Some((node, _)) if smallest < 2 => Err(Error::user(
