@@ -117,15 +117,8 @@ fn int8<O: Observer + ?Sized>(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, z_w: i3
             obs.operands(m.id, input.code(*x), *w_q);
         }
     }
-    let terms: Vec<i64> = x
-        .iter()
-        .zip(w_q)
-        .map(|(x, w_q)| {
-            let x_q = input.code(*x);
-            let product = m.table.map_or(x_q * w_q, |t| t.product(x_q, *w_q)) as i64;
-            product - (z_w * x_q) as i64 - (z_x * w_q) as i64 + (z_x * z_w) as i64
-        })
-        .collect();
+    let terms: Vec<i64> =
+        x.iter().zip(w_q).map(|(x, w_q)| int8_term(m.table, input.code(*x), *w_q, z_x, z_w)).collect();
     let scale = input.scale * s_w;
     match m.accumulate {
         // Integer sums are exact; one rounding when dequantizing.
@@ -135,6 +128,13 @@ fn int8<O: Observer + ?Sized>(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, z_w: i3
             accumulate(acc, &products, m.order)
         }
     }
+}
+
+/// One int8 product with its zero-point corrections,
+/// `p(x_q, w_q) − z_w·x_q − z_x·w_q + z_x·z_w`, `p` the multiplier (`table`, or exact).
+pub fn int8_term(table: Option<&ProductTable>, x_q: i32, w_q: i32, z_x: i32, z_w: i32) -> i64 {
+    let product = table.map_or(x_q * w_q, |t| t.product(x_q, w_q)) as i64;
+    product - (z_w * x_q) as i64 - (z_x * w_q) as i64 + (z_x * z_w) as i64
 }
 
 /// ADC noise of one conversion, in ADC steps: the format's own (`adc`: σ

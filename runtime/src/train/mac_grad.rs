@@ -12,7 +12,7 @@ use super::forward::{OrderedGrad, Pass};
 use crate::derived::format::{Abfp, AnalogInt, Int8Input, Leaky};
 use crate::derived::noise::lsb_noise;
 use crate::derived::window::{plane, Window};
-use crate::interp::mac::{adc_noise, order_of, Mac};
+use crate::interp::mac::{adc_noise, int8_term, order_of, Mac};
 use crate::interp::ops;
 use crate::ir::hardware::{Accumulate, Format};
 use crate::ir::{NodeId, Op};
@@ -139,11 +139,7 @@ fn output(pass: &Pass, m: &Mac, o: usize, p: usize, x: &[f32], ctx: crate::inter
                     let products: Vec<f32> = x_q
                         .iter()
                         .zip(w_q)
-                        .map(|(x_q, w_q)| {
-                            let product = m.table.map_or(x_q * w_q, |t| t.product(*x_q, *w_q)) as i64;
-                            let term = product - (z_w * x_q) as i64 - (z_x * w_q) as i64 + (z_x * z_w) as i64;
-                            scale * term as f32
-                        })
+                        .map(|(x_q, w_q)| scale * int8_term(m.table, *x_q, *w_q, z_x, z_w) as f32)
                         .collect();
                     sum_grad(acc, &products, m.order, pass.ordered_grad)
                 }
