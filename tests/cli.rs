@@ -46,6 +46,31 @@ fn the_standard_library_is_importable_from_outside_the_repository() {
 }
 
 #[test]
+fn weights_replaces_the_file_the_model_names() {
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "examples/mnist_mlp_bss2.anl", "--limit", "200", "--json"];
+        args.extend_from_slice(extra);
+        analogc(&args)
+    };
+    let own = eval(&[]);
+    let given = eval(&["--weights", "examples/weights/mnist_mlp.safetensors"]);
+    assert_eq!(given.status.code(), Some(0), "{}", text(&given.stderr));
+    // The same accuracies; only the timings differ.
+    let results = |out: &Output| text(&out.stdout).split("\"samples_per_second\"").next().unwrap().to_string();
+    assert_eq!(results(&own), results(&given));
+
+    let other = eval(&["--weights", "examples/weights/mnist_lenet5.safetensors"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(text(&other.stderr).contains("error[E0605]"), "{}", text(&other.stderr));
+
+    let out = analogc(&["check", "examples/mnist_mlp.anl", "--weights", "no/such.safetensors"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E0602]") && err.contains("--weights:1:1"), "{err}");
+    assert!(err.contains("relative to the working directory"), "{err}");
+}
+
+#[test]
 fn every_file_is_checked_even_after_a_failing_one() {
     let out = analogc(&["check", "tests/fixtures/check-err/E0101-unknown-name.anl", "no/such/file.anl"]);
     assert_eq!(out.status.code(), Some(1));

@@ -52,13 +52,13 @@ impl Model {
     /// (weights and tables are not read again).
     pub fn with_settings(&self, extra: &[String]) -> Result<Model> {
         let settings: Vec<String> = self.settings.iter().chain(extra).cloned().collect();
-        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized, self.options)
+        Model::load_with(&self.file, &settings, self.loader.clone(), self.optimized, self.options.clone())
     }
 
     /// The same model as lowered, without the passes (training needs every
     /// tensor where the file puts it: no batchnorm folded into a layer).
     pub fn unoptimized(&self) -> Result<Model> {
-        Model::load_with(&self.file, &self.settings, self.loader.clone(), false, self.options)
+        Model::load_with(&self.file, &self.settings, self.loader.clone(), false, self.options.clone())
     }
 
     fn load_with(
@@ -68,7 +68,7 @@ impl Model {
         optimize: bool,
         options: check::Options,
     ) -> Result<Model> {
-        let front = check::check_file_for(file, &*loader, settings, options);
+        let front = check::check_file_for(file, &*loader, settings, options.clone());
         if front.diags.has_errors() {
             return Err(Error::User { sources: Box::new(front.map), diagnostics: front.diags.list });
         }

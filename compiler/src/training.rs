@@ -11,7 +11,7 @@ use crate::train::output::{RunFolder, RunSettings};
 use crate::train::{train, EpochRecord, Init, OrderedGrad, TrainOptions, TrainReport};
 use analog_runtime::train::optim::Optimizer;
 use analog_runtime::train::schedule::Schedule;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The optimizer (`--optimizer`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -119,10 +119,16 @@ impl TrainChoices {
 }
 
 /// Loads a model to train: it may name no weights file (its weights are then
-/// zero); with `other_data` (a dataset given to the run) its own `data` need
-/// not exist.
-pub fn load_for_training(file: &Path, settings: &[String], other_data: bool, max_elements: u64) -> Result<Model> {
-    let options = check::Options { own_data: !other_data, max_elements, untrained: true };
+/// zero); `weights` replaces the file it names; with `other_data` (a dataset
+/// given to the run) its own `data` need not exist.
+pub fn load_for_training(
+    file: &Path,
+    settings: &[String],
+    weights: Option<PathBuf>,
+    other_data: bool,
+    max_elements: u64,
+) -> Result<Model> {
+    let options = check::Options { own_data: !other_data, max_elements, untrained: true, weights };
     Model::load_checked(file, settings, options)
 }
 

@@ -80,7 +80,7 @@ pub fn train(
     };
     let report = interruptible(py, |control| {
         let options = choices.options()?;
-        let model = load_for_training(&file, &settings, data.is_some(), MAX_ELEMENTS)?;
+        let model = load_for_training(&file, &settings, None, data.is_some(), MAX_ELEMENTS)?;
         let training = Training::new(&model, &choices, options, out.as_deref())?;
         training.run(data, control, &mut |_| {})
     })?;

@@ -63,7 +63,7 @@ pub fn check_file_with(path: &Path, loader: &dyn Loader, settings: &[String]) ->
 }
 
 /// What the front end checks beyond the file itself.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Check the model's `data` folder (a command given another dataset does not read it).
     pub own_data: bool,
@@ -74,6 +74,9 @@ pub struct Options {
     /// its layers then get zero tensors of the right shapes (named as they
     /// would be looked up in a file) instead of error E0601.
     pub untrained: bool,
+    /// A weights file that replaces the one the model names (`--weights`):
+    /// a path as given, not relative to the model file.
+    pub weights: Option<PathBuf>,
 }
 
 /// 2^24 values: 64 MiB of f32 per tensor and sample. The JIT holds 64
@@ -82,7 +85,7 @@ pub const MAX_ELEMENTS: u64 = 1 << 24;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { own_data: true, max_elements: MAX_ELEMENTS, untrained: false }
+        Options { own_data: true, max_elements: MAX_ELEMENTS, untrained: false, weights: None }
     }
 }
 
@@ -110,6 +113,12 @@ fn check_source_with(
 ) -> FrontEnd {
     let mut c = Checker { loader, map: SourceMap::default(), diags: Diagnostics::default(), files: vec![], options };
     let root = c.load(normalize(path), text, None);
+    // The replacement weights file gets a source of its own, for diagnostics to point at.
+    let weights = c.options.weights.clone().map(|p| {
+        let text = p.display().to_string();
+        let id = c.map.add(PathBuf::from("--weights"), text.clone());
+        (p, Span::new(id, 0, text.len()))
+    });
     let syntax_ok = !c.diags.has_errors();
     if syntax_ok {
         for s in settings {
@@ -121,7 +130,7 @@ fn check_source_with(
     }
     let fe_ast = c.files.iter().find(|f| f.id == root).map(|f| f.ast.clone());
     // A bad `--set` does not hide what the checks would say about the rest.
-    let model = if syntax_ok { c.check_all(root) } else { None };
+    let model = if syntax_ok { c.check_all(root, weights) } else { None };
     let model = if c.diags.has_errors() { None } else { model };
     FrontEnd { map: c.map, diags: c.diags, ast: fe_ast, model }
 }
@@ -237,7 +246,7 @@ impl Checker<'_> {
         id
     }
 
-    fn check_all(&mut self, root: FileId) -> Option<CheckedModel> {
+    fn check_all(&mut self, root: FileId, weights: Option<(PathBuf, Span)>) -> Option<CheckedModel> {
         let profiles = profiles::resolve(&self.files, self.loader, &mut self.diags);
         let mut models = vec![];
         for f in &self.files {
@@ -275,7 +284,8 @@ impl Checker<'_> {
             profiles: &profiles,
             diags: &mut self.diags,
             defining: None,
-            options: self.options,
+            options: self.options.clone(),
+            weights,
         };
         let checked = mc.check(model);
         if self.diags.has_errors() {

@@ -87,6 +87,8 @@ pub struct ModelChecker<'a> {
     /// The layer being checked, to catch one that reads its own output.
     pub defining: Option<String>,
     pub options: super::Options,
+    /// The weights file given on the command line, which replaces the model's.
+    pub weights: Option<(PathBuf, Span)>,
 }
 
 impl ModelChecker<'_> {
@@ -125,6 +127,9 @@ impl ModelChecker<'_> {
             }
         }
         self.require_interface(m);
+        if let Some(given) = self.weights.take() {
+            weights_at = Some(given);
+        }
         self.check_weights(&out, weights_at.as_ref(), &pending_tensors);
         if let Some((dir, span)) = &data_at {
             if self.options.own_data && !out.inputs.is_empty() {
@@ -533,7 +538,8 @@ impl ModelChecker<'_> {
             );
             return;
         };
-        let Some(file) = weights::load(path, *span, self.loader, self.diags) else { return };
+        let whence = if self.options.weights.is_some() { "the working directory" } else { "the model file" };
+        let Some(file) = weights::load(path, *span, whence, self.loader, self.diags) else { return };
         for (i, span) in pending {
             let layer = &m.layers[*i];
             weights::check_layer(&file, &layer.name, *span, &layer.tensors, self.diags);

@@ -9,8 +9,15 @@ use analog_runtime::weights::{LoadError, WeightsFile};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Loads the weights file named at `span`, or reports why not.
-pub fn load(path: &Path, span: Span, loader: &dyn Loader, diags: &mut Diagnostics) -> Option<Arc<WeightsFile>> {
+/// Loads the weights file named at `span`, or reports why not; `whence` says
+/// what the path is relative to.
+pub fn load(
+    path: &Path,
+    span: Span,
+    whence: &str,
+    loader: &dyn Loader,
+    diags: &mut Diagnostics,
+) -> Option<Arc<WeightsFile>> {
     match loader.read_weights(path) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -21,7 +28,7 @@ pub fn load(path: &Path, span: Span, loader: &dyn Loader, diags: &mut Diagnostic
             diags.push(
                 Diagnostic::error(code, format!("{what} `{}`", path.display()))
                     .primary(span, e.to_string())
-                    .note("the path is relative to the model file"),
+                    .note(format!("the path is relative to {whence}")),
             );
             None
         }

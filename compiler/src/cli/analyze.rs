@@ -56,7 +56,8 @@ fn calibrated(model: &Model, data_arg: &str, args: &AnalyzeArgs) -> Result<crate
 pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> Outcome {
     // `--calibrate DATA` replaces the model's own data, which then need not exist.
     let other_data = args.calibrate.as_deref().is_some_and(|d| !d.is_empty());
-    let loaded = Model::load_checked(&args.file, &args.exec.set, cli.check_options(!other_data));
+    let loaded =
+        Model::load_checked(&args.file, &args.exec.set, cli.check_options(!other_data, args.exec.weights.as_deref()));
     let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,

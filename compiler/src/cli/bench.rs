@@ -30,7 +30,7 @@ pub struct BenchArgs {
 }
 
 pub fn bench(cli: &Cli, args: &BenchArgs) -> Outcome {
-    let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
+    let (model, data) = match load_with_data(cli, &args.file, &args.exec, args.data.as_deref(), args.limit) {
         Ok(md) => md,
         Err(o) => return o,
     };

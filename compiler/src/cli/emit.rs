@@ -9,7 +9,7 @@ use crate::source::FsLoader;
 use crate::syntax;
 use analog_runtime::ir::print_graph;
 use clap::ValueEnum;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct EmitArgs {
@@ -34,11 +34,11 @@ enum Stage {
     Clif,
 }
 
-pub fn check(cli: &Cli, files: &[PathBuf], settings: &[String]) -> Outcome {
+pub fn check(cli: &Cli, files: &[PathBuf], settings: &[String], weights: Option<&Path>) -> Outcome {
     let loader = FsLoader::default();
     let mut outcome = Outcome::Ok;
     for file in files {
-        let fe = check::check_file_for(file, &loader, settings, cli.check_options(true));
+        let fe = check::check_file_for(file, &loader, settings, cli.check_options(true, weights));
         if report(cli, &fe.map, &fe.diags.list) {
             outcome = Outcome::UserError;
         }
@@ -63,8 +63,8 @@ pub fn emit(cli: &Cli, args: &EmitArgs) -> Outcome {
         return print_stdout(&syntax::print_file(ast));
     }
     let loaded = match args.stage {
-        Stage::Ir => Model::load_unoptimized(file, &[], cli.check_options(true)),
-        _ => Model::load_checked(file, &[], cli.check_options(true)),
+        Stage::Ir => Model::load_unoptimized(file, &[], cli.check_options(true, None)),
+        _ => Model::load_checked(file, &[], cli.check_options(true, None)),
     };
     let model = match loaded {
         Ok(m) => m,

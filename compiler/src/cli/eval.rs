@@ -33,7 +33,7 @@ pub struct EvalArgs {
 }
 
 pub fn eval(cli: &Cli, args: &EvalArgs) -> Outcome {
-    let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
+    let (model, data) = match load_with_data(cli, &args.file, &args.exec, args.data.as_deref(), args.limit) {
         Ok(md) => md,
         Err(o) => return o,
     };

@@ -51,7 +51,11 @@ pub fn fit_ame(cli: &Cli, args: &FitAmeArgs) -> Outcome {
         return fail(cli, e);
     }
     // `--data` replaces the model's own data, which then need not exist.
-    let loaded = Model::load_checked(&args.file, &args.exec.set, cli.check_options(args.data.is_none()));
+    let loaded = Model::load_checked(
+        &args.file,
+        &args.exec.set,
+        cli.check_options(args.data.is_none(), args.exec.weights.as_deref()),
+    );
     let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,

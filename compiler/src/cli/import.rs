@@ -65,5 +65,5 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> Outcome {
         scale: args.scale,
         normalize: args.normalize,
     };
-    print_or_fail(cli, import_file(&args.file, &args.out, &options, cli.check_options(true)), |w| w.text())
+    print_or_fail(cli, import_file(&args.file, &args.out, &options, cli.check_options(true, None)), |w| w.text())
 }

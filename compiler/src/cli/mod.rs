@@ -68,6 +68,9 @@ pub enum Command {
         /// (`fc1.noise.sigma=0.2`), and check the result. Repeatable.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Check the model with this weights file instead of the one it names.
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
     },
     /// List the passes of the optimization pipeline, in the order they run.
     Passes,
@@ -134,6 +137,10 @@ pub struct ExecArgs {
     /// `fc1.noise=multiplicative(sigma = 5 %)`. Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// A weights file to use instead of the one the model names (same tensor
+    /// names), e.g. weights trained on another model of the same network.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
     /// Threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -161,7 +168,7 @@ impl ExecArgs {
 
 pub fn run(cli: &Cli) -> Outcome {
     match &cli.command {
-        Command::Check { files, set } => emit::check(cli, files, set),
+        Command::Check { files, set, weights } => emit::check(cli, files, set, weights.as_deref()),
         Command::Passes => emit::passes(),
         Command::Emit(args) => emit::emit(cli, args),
         Command::Run(args) => run::run(cli, args),
@@ -177,15 +184,16 @@ pub fn run(cli: &Cli) -> Outcome {
 }
 
 /// Loads a model (its warnings printed), or reports why it cannot.
-fn load(cli: &Cli, file: &Path, settings: &[String]) -> Result<Model, Outcome> {
-    loaded_or_report(cli, Model::load_checked(file, settings, cli.check_options(true)))
+fn load(cli: &Cli, file: &Path, exec: &ExecArgs) -> Result<Model, Outcome> {
+    loaded_or_report(cli, Model::load_checked(file, &exec.set, cli.check_options(true, exec.weights.as_deref())))
 }
 
 impl Cli {
-    /// The front end's options: the size limit, and whether the model's own
-    /// `data` folder is read.
-    fn check_options(&self, own_data: bool) -> crate::check::Options {
-        crate::check::Options { own_data, max_elements: self.max_elements, untrained: false }
+    /// The front end's options: the size limit, whether the model's own
+    /// `data` folder is read, and the weights file that replaces its own.
+    fn check_options(&self, own_data: bool, weights: Option<&Path>) -> crate::check::Options {
+        let weights = weights.map(Path::to_path_buf);
+        crate::check::Options { own_data, max_elements: self.max_elements, untrained: false, weights }
     }
 }
 
@@ -204,15 +212,18 @@ fn loaded_or_report(cli: &Cli, model: crate::error::Result<Model>) -> Result<Mod
 fn load_with_data(
     cli: &Cli,
     file: &Path,
-    settings: &[String],
+    exec: &ExecArgs,
     data: Option<&str>,
     limit: Option<usize>,
 ) -> Result<(Model, Data), Outcome> {
     // A dataset named on the command line replaces the model's own, which then
     // need not exist.
     let model = match data {
-        Some(_) => loaded_or_report(cli, Model::load_checked(file, settings, cli.check_options(false)))?,
-        None => load(cli, file, settings)?,
+        Some(_) => {
+            let options = cli.check_options(false, exec.weights.as_deref());
+            loaded_or_report(cli, Model::load_checked(file, &exec.set, options))?
+        }
+        None => load(cli, file, exec)?,
     };
     match Data::open(&model, data, limit) {
         Ok(d) => Ok((model, d)),

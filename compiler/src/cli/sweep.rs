@@ -113,7 +113,7 @@ pub fn sweep(cli: &Cli, args: &SweepArgs) -> Outcome {
         Ok(o) => o,
         Err(e) => return fail(cli, e),
     };
-    let (model, data) = match load_with_data(cli, &args.file, &args.exec.set, args.data.as_deref(), args.limit) {
+    let (model, data) = match load_with_data(cli, &args.file, &args.exec, args.data.as_deref(), args.limit) {
         Ok(md) => md,
         Err(o) => return o,
     };

@@ -164,7 +164,8 @@ pub fn train(cli: &Cli, args: &TrainArgs) -> Outcome {
         Ok(o) => o,
         Err(e) => return fail(cli, e),
     };
-    let loaded = load_for_training(&args.file, &args.exec.set, args.data.is_some(), cli.max_elements);
+    let loaded =
+        load_for_training(&args.file, &args.exec.set, args.exec.weights.clone(), args.data.is_some(), cli.max_elements);
     let model = match loaded_or_report(cli, loaded) {
         Ok(m) => m,
         Err(o) => return o,
