@@ -41,33 +41,49 @@ pub struct Mac<'a> {
 /// (`Interpreter::new` checks the graph's; a trial prepares its own).
 pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
     let per_group = m.rows / m.groups;
+    let inputs = QuantizedPatches::of(m);
     let mut out = vec![0.0; m.rows * m.positions];
     for o in 0..m.rows {
         let g = o / per_group;
         let w = &m.weight[o * m.k..(o + 1) * m.k];
         for p in 0..m.positions {
-            let x = &m.patches[(g * m.positions + p) * m.k..][..m.k];
+            let patch = g * m.positions + p;
+            let x = &m.patches[patch * m.k..][..m.k];
             let conversion = o * m.positions + p;
-            let y = match (m.format, m.prepared) {
+            let y = match (m.format, m.prepared, &inputs) {
                 // The same left-to-right sum as `accumulate`, without the products vector.
-                (Format::Fp32, _) if *m.accumulate == Accumulate::Exact => {
+                (Format::Fp32, _, _) if *m.accumulate == Accumulate::Exact => {
                     w.iter().zip(x).fold(0.0f32, |s, (w, x)| s + w * x)
                 }
-                (Format::Fp32, _) => {
+                (Format::Fp32, _, _) => {
                     let products: Vec<f32> = w.iter().zip(x).map(|(w, x)| w * x).collect();
                     accumulate(m.accumulate, &products, m.order)
                 }
-                (Format::Int8 { .. }, Some(Prepared::Int8 { codes, scales, zero_points })) => {
+                (
+                    Format::Int8 { .. },
+                    Some(Prepared::Int8 { codes, scales, zero_points }),
+                    QuantizedPatches::Int8(x_q),
+                ) => {
                     let i = quant::scale_index(scales.len(), o);
                     let w_q = &codes[o * m.k..(o + 1) * m.k];
-                    int8(m, x, w_q, scales[i], zero_points[i], obs)
+                    int8(m, &x_q[patch * m.k..][..m.k], w_q, scales[i], zero_points[i], obs)
                 }
-                (Format::Abfp { .. }, Some(Prepared::Abfp { mantissas, scales, tiles })) => {
+                (
+                    Format::Abfp { .. },
+                    Some(Prepared::Abfp { mantissas, scales, tiles }),
+                    QuantizedPatches::Abfp { mantissas: x_m, scales: s_x },
+                ) => {
                     let mant = &mantissas[o * m.k..(o + 1) * m.k];
+                    let x = (&x_m[patch * m.k..][..m.k], &s_x[patch * tiles..][..*tiles]);
                     abfp(m, x, mant, &scales[o * tiles..(o + 1) * tiles], conversion, ctx, obs)
                 }
-                (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, scale })) => {
-                    analog_int(m, x, &codes[o * m.k..(o + 1) * m.k], *scale, conversion, ctx)
+                (
+                    Format::AnalogInt { .. },
+                    Some(Prepared::AnalogInt { codes, scale }),
+                    QuantizedPatches::AnalogInt(x_q),
+                ) => {
+                    let x_q = &x_q[patch * m.k..][..m.k];
+                    analog_int(m, x_q, &codes[o * m.k..(o + 1) * m.k], *scale, conversion, ctx)
                 }
                 _ => unreachable!("`{}`'s weights are not prepared for its format", m.name),
             };
@@ -75,6 +91,58 @@ pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The input patches as the format reads them. They do not depend on the
+/// weight row, so they are quantized once per call, not once per output.
+pub(crate) enum QuantizedPatches {
+    Fp32,
+    /// `[groups][positions][k]` codes.
+    Int8(Vec<i32>),
+    /// `[groups][positions][k]` mantissas `q(x / s_x)` and `[groups][positions][tiles]`
+    /// tile scales `s_x = max |x|` over the tile (a zero scale's mantissas are 0, unused).
+    Abfp {
+        mantissas: Vec<f32>,
+        scales: Vec<f32>,
+    },
+    /// `[groups][positions][k]` input steps.
+    AnalogInt(Vec<i64>),
+}
+
+impl QuantizedPatches {
+    pub(crate) fn of(m: &Mac) -> QuantizedPatches {
+        let x = m.patches;
+        match m.format {
+            Format::Fp32 => QuantizedPatches::Fp32,
+            Format::Int8 { .. } => {
+                let input = Int8Input::of(m.format).expect("an int8 layer");
+                QuantizedPatches::Int8(x.iter().map(|v| input.code(*v)).collect())
+            }
+            Format::Abfp { .. } => {
+                let c = Abfp::of(m.format, m.k).expect("an abfp layer");
+                let mut mantissas = vec![0.0f32; x.len()];
+                let mut scales = Vec::with_capacity(x.len() / m.k.max(1) * c.tiles);
+                for (patch, out) in x.chunks_exact(m.k).zip(mantissas.chunks_exact_mut(m.k)) {
+                    for t in 0..c.tiles {
+                        let range = c.tile(t, m.k);
+                        let s_x = quant::max_abs(&patch[range.clone()]);
+                        if s_x != 0.0 {
+                            for j in range {
+                                out[j] = quant::q_bits(patch[j] / s_x, c.input_bits);
+                            }
+                        }
+                        scales.push(s_x);
+                    }
+                }
+                QuantizedPatches::Abfp { mantissas, scales }
+            }
+            Format::AnalogInt { .. } => {
+                let c = AnalogInt::of(m.format, m.k).expect("an analog_int layer");
+                let steps = x.iter().map(|v| (v / c.input_scale).round_ties_even().clamp(c.x_lo, c.x_hi) as i64);
+                QuantizedPatches::AnalogInt(steps.collect())
+            }
+        }
+    }
 }
 
 /// Sums `products` as the accumulation says (`random`: the chip's
@@ -108,23 +176,22 @@ pub fn order_of(order: Order, products: &[f32], random: Option<&[u32]>) -> Vec<u
     idx
 }
 
-/// Output `o`'s int8 sum: `x` against its weight codes `w_q` (scale `s_w`, zero point `z_w`).
-fn int8<O: Observer + ?Sized>(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, z_w: i32, obs: &mut O) -> f32 {
+/// Output `o`'s int8 sum: input codes `x_q` against weight codes `w_q` (scale `s_w`, zero point `z_w`).
+fn int8<O: Observer + ?Sized>(m: &Mac, x_q: &[i32], w_q: &[i32], s_w: f32, z_w: i32, obs: &mut O) -> f32 {
     let input = Int8Input::of(m.format).expect("an int8 layer");
     let z_x = input.zero;
     if obs.wants_operands() {
-        for (x, w_q) in x.iter().zip(w_q) {
-            obs.operands(m.id, input.code(*x), *w_q);
+        for (x_q, w_q) in x_q.iter().zip(w_q) {
+            obs.operands(m.id, *x_q, *w_q);
         }
     }
-    let terms: Vec<i64> =
-        x.iter().zip(w_q).map(|(x, w_q)| int8_term(m.table, input.code(*x), *w_q, z_x, z_w)).collect();
+    let terms = x_q.iter().zip(w_q).map(|(x_q, w_q)| int8_term(m.table, *x_q, *w_q, z_x, z_w));
     let scale = input.scale * s_w;
     match m.accumulate {
         // Integer sums are exact; one rounding when dequantizing.
-        Accumulate::Exact => scale * terms.iter().sum::<i64>() as f32,
+        Accumulate::Exact => scale * terms.sum::<i64>() as f32,
         acc => {
-            let products: Vec<f32> = terms.iter().map(|t| scale * *t as f32).collect();
+            let products: Vec<f32> = terms.map(|t| scale * t as f32).collect();
             accumulate(acc, &products, m.order)
         }
     }
@@ -159,10 +226,11 @@ pub fn adc_noise(m: &Mac, adc: Option<(f32, NoiseShape)>, conversion: usize, cou
     nu
 }
 
-/// Output `(o, p)`'s ABFP sum: `x` against its mantissas and tile scales `s_w`.
+/// Output `(o, p)`'s ABFP sum: the input's mantissas and tile scales `x`
+/// against the weights' `mantissas` and tile scales `s_w`.
 fn abfp<O: Observer + ?Sized>(
     m: &Mac,
-    x: &[f32],
+    (x_m, s_x): (&[f32], &[f32]),
     mantissas: &[f32],
     s_w: &[f32],
     conversion: usize,
@@ -172,15 +240,13 @@ fn abfp<O: Observer + ?Sized>(
     let c = Abfp::of(m.format, m.k).expect("an abfp layer");
     let count = m.rows * m.positions * c.tiles;
     let mut y = 0.0f32;
-    for (t, s_w) in s_w.iter().enumerate() {
-        let range = c.tile(t, m.k);
-        let s_x = quant::max_abs(&x[range.clone()]);
-        if s_x == 0.0 || *s_w == 0.0 {
+    for (t, (s_w, s_x)) in s_w.iter().zip(s_x).enumerate() {
+        if *s_x == 0.0 || *s_w == 0.0 {
             continue;
         }
         let mut p = 0.0f32;
-        for j in range {
-            p += mantissas[j] * quant::q_bits(x[j] / s_x, c.input_bits);
+        for j in c.tile(t, m.k) {
+            p += mantissas[j] * x_m[j];
         }
         let nu = adc_noise(m, c.adc_noise, conversion * c.tiles + t, count, ctx);
         let v = c.gain_per_input * p + nu * c.delta_out;
@@ -190,8 +256,8 @@ fn abfp<O: Observer + ?Sized>(
     y
 }
 
-/// Output `(o, p)`'s integer analog sum: `x` against its weight codes `w_q` (scale `s_w`).
-fn analog_int(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, conversion: usize, ctx: Ctx) -> f32 {
+/// Output `(o, p)`'s integer analog sum: input steps `x_q` against weight codes `w_q` (scale `s_w`).
+fn analog_int(m: &Mac, x_q: &[i64], w_q: &[i32], s_w: f32, conversion: usize, ctx: Ctx) -> f32 {
     let c = AnalogInt::of(m.format, m.k).expect("an analog_int layer");
     let adc = c.adc_noise.map(|sigma| (sigma, NoiseShape::Gaussian));
     let count = m.rows * m.positions * c.blocks;
@@ -199,8 +265,7 @@ fn analog_int(m: &Mac, x: &[f32], w_q: &[i32], s_w: f32, conversion: usize, ctx:
     for b in 0..c.blocks {
         let mut acc: i64 = 0;
         for j in c.block(b, m.k) {
-            let x_q = (x[j] / c.input_scale).round_ties_even().clamp(c.x_lo, c.x_hi) as i64;
-            acc += x_q * w_q[j] as i64;
+            acc += x_q[j] * w_q[j] as i64;
         }
         let nu = adc_noise(m, adc, conversion * c.blocks + b, count, ctx);
         total += (c.gain * acc as f32 + nu).floor().clamp(c.adc_lo, c.adc_hi);

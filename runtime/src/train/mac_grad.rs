@@ -12,7 +12,7 @@ use super::forward::{OrderedGrad, Pass};
 use crate::derived::format::{Abfp, AnalogInt, Int8Input, Leaky};
 use crate::derived::noise::lsb_noise;
 use crate::derived::window::{plane, Window};
-use crate::interp::mac::{adc_noise, int8_term, order_of, Mac};
+use crate::interp::mac::{adc_noise, int8_term, order_of, Mac, QuantizedPatches};
 use crate::interp::ops;
 use crate::ir::hardware::{Accumulate, Format};
 use crate::ir::{NodeId, Op};
@@ -26,16 +26,16 @@ pub struct SampleGrads {
     pub dw: Vec<f32>,
 }
 
-/// The operands and product gradients of one output `(o, p)`.
-struct Output {
-    /// `w̃[o, ·]`
+/// The operands the hardware multiplied, `w̃` and `x̃`, with the input's
+/// clipping mask. Each depends on the weight row or on the input patch only,
+/// so each is computed once.
+struct Operands {
+    /// `w̃`, `[rows][k]`
     w: Vec<f32>,
-    /// `x̃[p, ·]`
+    /// `x̃`, `[groups][positions][k]`
     x: Vec<f32>,
-    /// 1 where the input passes its quantizer's clipping range, else 0.
+    /// 1 where the input passes its quantizer's clipping range, else 0 (`x`'s layout).
     x_mask: Vec<f32>,
-    /// `c[o, p, ·]`
-    c: Vec<f32>,
 }
 
 /// Sample `b`'s gradients of MAC node `id` with input `x` (one sample), for
@@ -82,22 +82,26 @@ pub fn sample(
         uid: node.uid,
         lsb_noise: lsb_noise(node),
     };
+    let quantized = QuantizedPatches::of(&m);
+    let operands = operands(&m, &quantized);
     let per_group = rows / groups;
     let mut dw = vec![0.0f32; rows * k];
     let mut dpatches = vec![0.0f32; patches.len()];
     for o in 0..rows {
         let g = o / per_group;
+        let w = &operands.w[o * k..][..k];
         for p in 0..positions {
             let d = dy[o * positions + p];
             if d == 0.0 {
                 continue;
             }
             let at = (g * positions + p) * k;
-            let out = output(pass, &m, o, p, &patches[at..at + k], ctx);
+            let (x, x_mask) = (&operands.x[at..at + k], &operands.x_mask[at..at + k]);
+            let c = product_grads(pass, &m, &quantized, o, p, at, ctx);
             for j in 0..k {
-                let dc = d * out.c[j];
-                dw[o * k + j] += dc * out.x[j];
-                dpatches[at + j] += dc * out.w[j] * out.x_mask[j];
+                let dc = c.as_ref().map_or(d, |c| d * c[j]);
+                dw[o * k + j] += dc * x[j];
+                dpatches[at + j] += dc * w[j] * x_mask[j];
             }
         }
     }
@@ -108,101 +112,142 @@ pub fn sample(
     SampleGrads { dx, dw }
 }
 
-/// The operands and product gradients of output `(o, p)`, whose patch is `x`.
-fn output(pass: &Pass, m: &Mac, o: usize, p: usize, x: &[f32], ctx: crate::interp::noise::Ctx) -> Output {
+/// `w̃`, `x̃` and the input mask of every row and patch of `m`.
+fn operands(m: &Mac, quantized: &QuantizedPatches) -> Operands {
     let k = m.k;
-    let w_row = &m.weight[o * k..(o + 1) * k];
-    let ones = || vec![1.0f32; k];
-    match (m.format, m.prepared) {
-        (Format::Fp32, _) => {
-            let products: Vec<f32> = w_row.iter().zip(x).map(|(w, x)| w * x).collect();
-            let c = sum_grad(m.accumulate, &products, m.order, pass.ordered_grad);
-            Output { w: w_row.to_vec(), x: x.to_vec(), x_mask: ones(), c }
-        }
-        (Format::Int8 { input_range, .. }, Some(Prepared::Int8 { codes, scales, zero_points })) => {
+    let x = m.patches;
+    match (m.format, m.prepared, quantized) {
+        (Format::Fp32, _, _) => Operands { w: m.weight.to_vec(), x: x.to_vec(), x_mask: vec![1.0; x.len()] },
+        (
+            Format::Int8 { input_range, .. },
+            Some(Prepared::Int8 { codes, scales, zero_points }),
+            QuantizedPatches::Int8(x_q),
+        ) => {
             let input = Int8Input::of(m.format).expect("an int8 layer");
-            let i = quant::scale_index(scales.len(), o);
-            let (s_w, z_w) = (scales[i], zero_points[i]);
-            let w_q = &codes[o * k..(o + 1) * k];
             let (lo, hi) = if input.signed {
                 let r = input_range[0].abs().max(input_range[1].abs()) as f32;
                 (-r, r)
             } else {
                 (input_range[0] as f32, input_range[1] as f32)
             };
-            let x_q: Vec<i32> = x.iter().map(|v| input.code(*v)).collect();
-            let scale = input.scale * s_w;
-            let c = match m.accumulate {
-                Accumulate::Exact => ones(),
-                acc => {
-                    let z_x = input.zero;
-                    let products: Vec<f32> = x_q
-                        .iter()
-                        .zip(w_q)
-                        .map(|(x_q, w_q)| scale * int8_term(m.table, *x_q, *w_q, z_x, z_w) as f32)
-                        .collect();
-                    sum_grad(acc, &products, m.order, pass.ordered_grad)
-                }
-            };
-            Output {
-                w: w_q.iter().map(|q| (q - z_w) as f32 * s_w).collect(),
+            let mut w = Vec::with_capacity(codes.len());
+            for (o, row) in codes.chunks_exact(k).enumerate() {
+                let i = quant::scale_index(scales.len(), o);
+                let (z_w, s_w) = (zero_points[i], scales[i]);
+                w.extend(row.iter().map(|q| (q - z_w) as f32 * s_w));
+            }
+            Operands {
+                w,
                 x: x_q.iter().map(|q| (q - input.zero) as f32 * input.scale).collect(),
                 x_mask: x.iter().map(|v| if (lo..=hi).contains(v) { 1.0 } else { 0.0 }).collect(),
-                c,
             }
         }
-        (Format::Abfp { .. }, Some(Prepared::Abfp { mantissas, scales, tiles })) => {
+        (
+            Format::Abfp { .. },
+            Some(Prepared::Abfp { mantissas, scales, tiles }),
+            QuantizedPatches::Abfp { mantissas: x_m, scales: s_x },
+        ) => {
+            let a = Abfp::of(m.format, k).expect("an abfp layer");
+            let tiled = |values: &[f32], tile_scales: &[f32]| -> Vec<f32> {
+                let mut out = vec![0.0f32; values.len()];
+                for (r, (v, o)) in values.chunks_exact(k).zip(out.chunks_exact_mut(k)).enumerate() {
+                    for t in 0..*tiles {
+                        a.tile(t, k).for_each(|j| o[j] = tile_scales[r * tiles + t] * v[j]);
+                    }
+                }
+                out
+            };
+            Operands { w: tiled(mantissas, scales), x: tiled(x_m, s_x), x_mask: vec![1.0; x.len()] }
+        }
+        (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, scale }), QuantizedPatches::AnalogInt(x_q)) => {
+            let a = AnalogInt::of(m.format, k).expect("an analog_int layer");
+            let inside = |v: &f32| (a.x_lo..=a.x_hi).contains(&(v / a.input_scale));
+            Operands {
+                w: codes.iter().map(|q| *q as f32 * scale).collect(),
+                x: x_q.iter().map(|q| *q as f32 * a.input_scale).collect(),
+                x_mask: x.iter().map(|v| if inside(v) { 1.0 } else { 0.0 }).collect(),
+            }
+        }
+        _ => unreachable!("`{}`'s weights are not prepared for its format", m.name),
+    }
+}
+
+/// `c[o, p, ·]`, the gradient of output `(o, p)`'s sum with respect to each of
+/// its products (its patch at `at`); `None` when every one is 1.
+fn product_grads(
+    pass: &Pass,
+    m: &Mac,
+    quantized: &QuantizedPatches,
+    o: usize,
+    p: usize,
+    at: usize,
+    ctx: crate::interp::noise::Ctx,
+) -> Option<Vec<f32>> {
+    let k = m.k;
+    match (m.format, m.prepared, quantized) {
+        (Format::Fp32, _, _) if *m.accumulate == Accumulate::Exact => None,
+        (Format::Fp32, _, _) => {
+            let w = &m.weight[o * k..(o + 1) * k];
+            let products: Vec<f32> = w.iter().zip(&m.patches[at..at + k]).map(|(w, x)| w * x).collect();
+            Some(sum_grad(m.accumulate, &products, m.order, pass.ordered_grad))
+        }
+        (Format::Int8 { .. }, _, _) if *m.accumulate == Accumulate::Exact => None,
+        (Format::Int8 { .. }, Some(Prepared::Int8 { codes, scales, zero_points }), QuantizedPatches::Int8(x_q)) => {
+            let input = Int8Input::of(m.format).expect("an int8 layer");
+            let i = quant::scale_index(scales.len(), o);
+            let (s_w, z_w) = (scales[i], zero_points[i]);
+            let scale = input.scale * s_w;
+            let products: Vec<f32> = x_q[at..at + k]
+                .iter()
+                .zip(&codes[o * k..(o + 1) * k])
+                .map(|(x_q, w_q)| scale * int8_term(m.table, *x_q, *w_q, input.zero, z_w) as f32)
+                .collect();
+            Some(sum_grad(m.accumulate, &products, m.order, pass.ordered_grad))
+        }
+        (
+            Format::Abfp { .. },
+            Some(Prepared::Abfp { mantissas, scales, tiles }),
+            QuantizedPatches::Abfp { mantissas: x_m, scales: s_x },
+        ) => {
+            // An ADC conversion that saturates passes no gradient to its tile.
             let a = Abfp::of(m.format, k).expect("an abfp layer");
             let mant = &mantissas[o * k..(o + 1) * k];
-            let s_w = &scales[o * tiles..(o + 1) * tiles];
+            let x_m = &x_m[at..at + k];
+            let s_x = &s_x[at / k * tiles..][..*tiles];
             let count = m.rows * m.positions * a.tiles;
-            let mut out = Output { w: vec![0.0; k], x: vec![0.0; k], x_mask: ones(), c: ones() };
-            for (t, s_w) in s_w.iter().enumerate() {
+            let mut c = vec![1.0f32; k];
+            for (t, s_w) in scales[o * tiles..(o + 1) * tiles].iter().enumerate() {
                 let range = a.tile(t, k);
-                let s_x = quant::max_abs(&x[range.clone()]);
-                let mut sum = 0.0f32;
-                for j in range.clone() {
-                    let q = if s_x == 0.0 { 0.0 } else { quant::q_bits(x[j] / s_x, a.input_bits) };
-                    sum += mant[j] * q;
-                    out.w[j] = s_w * mant[j];
-                    out.x[j] = s_x * q;
-                }
+                let sum = range.clone().fold(0.0f32, |sum, j| sum + mant[j] * x_m[j]);
                 let nu = adc_noise(m, a.adc_noise, (o * m.positions + p) * a.tiles + t, count, ctx);
                 let v = a.gain_per_input * sum + nu * a.delta_out;
-                if !(-1.0..=1.0).contains(&v) && s_x != 0.0 && *s_w != 0.0 {
-                    range.for_each(|j| out.c[j] = 0.0);
+                if !(-1.0..=1.0).contains(&v) && s_x[t] != 0.0 && *s_w != 0.0 {
+                    range.for_each(|j| c[j] = 0.0);
                 }
             }
-            out
+            Some(c)
         }
-        (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, scale })) => {
+        (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, .. }), QuantizedPatches::AnalogInt(x_q)) => {
+            // A block whose ADC saturates, or a total that does, passes no gradient.
             let a = AnalogInt::of(m.format, k).expect("an analog_int layer");
-            let w_q = &codes[o * k..(o + 1) * k];
+            let (w_q, x_q) = (&codes[o * k..(o + 1) * k], &x_q[at..at + k]);
             let adc = a.adc_noise.map(|sigma| (sigma, crate::ir::hardware::NoiseShape::Gaussian));
             let count = m.rows * m.positions * a.blocks;
-            let mut out = Output { w: vec![0.0; k], x: vec![0.0; k], x_mask: vec![0.0; k], c: ones() };
+            let mut c = vec![1.0f32; k];
             let mut total = 0.0f32;
             for blk in 0..a.blocks {
-                let mut acc: i64 = 0;
-                for j in a.block(blk, k) {
-                    let u = x[j] / a.input_scale;
-                    let x_q = u.round_ties_even().clamp(a.x_lo, a.x_hi);
-                    acc += x_q as i64 * w_q[j] as i64;
-                    out.w[j] = w_q[j] as f32 * scale;
-                    out.x[j] = x_q * a.input_scale;
-                    out.x_mask[j] = if (a.x_lo..=a.x_hi).contains(&u) { 1.0 } else { 0.0 };
-                }
+                let acc: i64 = a.block(blk, k).map(|j| x_q[j] * w_q[j] as i64).sum();
                 let nu = adc_noise(m, adc, (o * m.positions + p) * a.blocks + blk, count, ctx);
                 let code = (a.gain * acc as f32 + nu).floor();
                 if !(a.adc_lo..=a.adc_hi).contains(&code) {
-                    a.block(blk, k).for_each(|j| out.c[j] = 0.0);
+                    a.block(blk, k).for_each(|j| c[j] = 0.0);
                 }
                 total += code.clamp(a.adc_lo, a.adc_hi);
             }
             if !(a.adc_lo..=a.adc_hi).contains(&total) {
-                out.c.iter_mut().for_each(|c| *c = 0.0);
+                c.iter_mut().for_each(|c| *c = 0.0);
             }
-            out
+            Some(c)
         }
         _ => unreachable!("`{}`'s weights are not prepared for its format", m.name),
     }
