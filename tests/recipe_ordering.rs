@@ -8,15 +8,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
-use support::repo;
+use support::{analogc_ok, json_number};
 
 const MODEL: &str = "examples/recipes/ordering/mnist_mlp_ordered.anl";
 
 fn analogc(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_analogc")).args(args).current_dir(repo()).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8")
+    analogc_ok(env!("CARGO_BIN_EXE_analogc"), args)
 }
 
 /// Fine-tunes on 500 training images (100 more validate) with `how`; the
@@ -30,9 +27,7 @@ fn on_the_ordered_chip(dir: &Path, name: &str, how: &[&str]) -> f64 {
     analogc(&args);
     let weights = format!("{out}/mnist_mlp_ordered.safetensors");
     let eval = analogc(&["eval", MODEL, "--weights", &weights, "--limit", "1000", "--trials", "1", "--json"]);
-    let key = "\"clean_accuracy\":";
-    let at = eval.find(key).expect("eval --json has clean_accuracy") + key.len();
-    eval[at..].split([',', '}']).next().and_then(|v| v.parse().ok()).expect("a number")
+    json_number(&eval, "clean_accuracy")
 }
 
 #[test]

@@ -97,3 +97,18 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// Runs the `analogc` binary from the repository root; its stdout, which must
+/// come with exit code 0.
+pub fn analogc_ok(bin: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin).args(args).current_dir(repo()).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The number at the first `"key":` of a JSON text.
+pub fn json_number(text: &str, key: &str) -> f64 {
+    let key = format!("\"{key}\":");
+    let at = text.find(&key).unwrap_or_else(|| panic!("no {key} in {text}")) + key.len();
+    text[at..].split([',', '}']).next().and_then(|v| v.parse().ok()).expect("a number")
+}
