@@ -15,7 +15,7 @@ A=${ANALOGC:-target/release/analogc}
 OUT=${OUT:-runs/recipes/multipliers}
 LIMIT=${LIMIT:-10000}   # training images read (the last 1,000 of them validate)
 THREADS=${THREADS:-2}
-MULTIPLIERS=(exact "drum(4)" mitchell "drum(3)" "truncated(8)" "truncated(9)" "truncated(10)")
+MULTIPLIERS=(exact mitchell "drum(4)" "drum(3)" "truncated(8)" "truncated(9)" "truncated(10)")
 mkdir -p "$OUT"
 
 for model in mnist_mlp_approx mnist_lenet5_approx; do
