@@ -191,7 +191,7 @@ impl Ctx {
                 return Err(unsupported(node, "its `axes` input: give pads for every axis"));
             }
             let value = match node.input.get(2).filter(|v| !v.is_empty()) {
-                Some(_) => match floats(&self.constant(node, 2)?.clone())[..] {
+                Some(_) => match floats(self.constant(node, 2)?)[..] {
                     [v] => v,
                     _ => return Err(unsupported(node, "its `constant_value` is not one number")),
                 },
