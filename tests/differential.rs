@@ -396,7 +396,7 @@ impl<'t> Gen<'t> {
         let weights: [u32; 10] = match shape.len() {
             1 => [8, 0, 4, 1, 1, 1, add, 0, 0, 1],
             3 => [8, 3, 3, 1, 1, 1, add, 2, 1, 2],
-            _ => [3, 0, 3, 2, 0, 0, 1, 4, 1, 2],
+            _ => [3, 2, 3, 2, 1, 0, 1, 4, 1, 2],
         };
         let x = self.tensors[src].name.clone();
         self.tensors[src].used = true;
@@ -406,8 +406,22 @@ impl<'t> Gen<'t> {
             0 => self.conv(l, &x, &shape),
             1 => self.pool(l, &x, &shape),
             2 => {
-                let op = self.rng.pick(&["relu", "sigmoid", "tanh", "leaky_relu", "clip", "relu6"]);
+                let op = self.rng.pick(&[
+                    "relu",
+                    "sigmoid",
+                    "tanh",
+                    "leaky_relu",
+                    "clip",
+                    "relu6",
+                    "hard_sigmoid",
+                    "hard_swish",
+                ]);
                 let call = match op {
+                    "hard_sigmoid" if self.rng.chance(0.5) => {
+                        let (alpha, beta) =
+                            (self.rng.pick(&["0.2", "1/3", "-0.5"]), self.rng.pick(&["0.5", "0", "0.25"]));
+                        format!("hard_sigmoid({x}, alpha = {alpha}, beta = {beta})")
+                    }
                     "leaky_relu" if self.rng.chance(0.5) => {
                         format!("leaky_relu({x}, slope = {})", self.rng.pick(&["0.2", "-0.5", "0", "1/3"]))
                     }
@@ -502,20 +516,25 @@ impl<'t> Gen<'t> {
                 (1, _) => self.rng.range(1, 6),
                 _ => self.rng.range(1, 3),
             };
-        let mut geometry = [[0usize; 3]; 2]; // per axis: kernel, stride, padding
+        let mut geometry = [[0usize; 4]; 2]; // per axis: kernel, stride, padding before and after
+        let asymmetric = self.rng.chance(0.25);
         for (axis, size) in [h, w].into_iter().enumerate() {
-            let padding = if size + 2 > 12 { 0 } else { self.rng.weighted(&[5, 4, 1]) };
-            let kernel = self.rng.range(1, (size + 2 * padding).min(4));
+            let before = if size + 2 > 12 { 0 } else { self.rng.weighted(&[5, 4, 1]) };
+            let after = if asymmetric && size + 2 <= 12 { self.rng.weighted(&[5, 4, 1]) } else { before };
+            let kernel = self.rng.range(1, (size + before + after).min(4));
             let stride = self.rng.range(1, 2);
-            geometry[axis] = [kernel, stride, padding];
+            geometry[axis] = [kernel, stride, before, after];
         }
-        let [[kh, sh, ph], [kw, sw, pw]] = geometry;
+        let [[kh, sh, pt, pb], [kw, sw, pl, pr]] = geometry;
         let mut call = format!("conv2d({x}, {out}, {}", pair(&mut self.rng, kh, kw));
         if sh != 1 || sw != 1 || self.rng.chance(0.2) {
             call += &format!(", stride = {}", pair(&mut self.rng, sh, sw));
         }
-        if ph != 0 || pw != 0 || self.rng.chance(0.2) {
-            call += &format!(", padding = {}", pair(&mut self.rng, ph, pw));
+        if asymmetric {
+            call += &format!(", padding = [{pt}, {pb}, {pl}, {pr}]");
+            self.tag("op.conv2d.per_side_padding");
+        } else if pt != 0 || pl != 0 || self.rng.chance(0.2) {
+            call += &format!(", padding = {}", pair(&mut self.rng, pt, pl));
         }
         if groups != 1 || self.rng.chance(0.1) {
             call += &format!(", groups = {groups}");
@@ -531,8 +550,8 @@ impl<'t> Gen<'t> {
         self.bias(&name, out, &mut call);
         let eff = self.mac_effects(k);
         self.emit(&name, &call, &eff, Class::Mac);
-        let oh = (h + 2 * ph - kh) / sh + 1;
-        let ow = (w + 2 * pw - kw) / sw + 1;
+        let oh = (h + pt + pb - kh) / sh + 1;
+        let ow = (w + pl + pr - kw) / sw + 1;
         (name, vec![out, oh, ow])
     }
 
@@ -543,15 +562,20 @@ impl<'t> Gen<'t> {
         let divisors: Vec<usize> = (1..=c).filter(|d| c % d == 0).collect();
         let groups = if self.rng.chance(0.4) { self.rng.pick(&divisors) } else { 1 };
         let out = groups * if groups == 1 { self.rng.range(1, 6) } else { self.rng.range(1, 3) };
-        let padding = if len + 2 > 12 { 0 } else { self.rng.weighted(&[5, 4, 1]) };
-        let kernel = self.rng.range(1, (len + 2 * padding).min(4));
+        let left = if len + 2 > 12 { 0 } else { self.rng.weighted(&[5, 4, 1]) };
+        let asymmetric = len + 2 <= 12 && self.rng.chance(0.25);
+        let right = if asymmetric { self.rng.weighted(&[5, 4, 1]) } else { left };
+        let kernel = self.rng.range(1, (len + left + right).min(4));
         let stride = self.rng.range(1, 2);
         let mut call = format!("conv1d({x}, {out}, {kernel}");
         if stride != 1 || self.rng.chance(0.2) {
             call += &format!(", stride = {stride}");
         }
-        if padding != 0 || self.rng.chance(0.2) {
-            call += &format!(", padding = {padding}");
+        if asymmetric {
+            call += &format!(", padding = [{left}, {right}]");
+            self.tag("op.conv1d.per_side_padding");
+        } else if left != 0 || self.rng.chance(0.2) {
+            call += &format!(", padding = {left}");
         }
         if groups != 1 || self.rng.chance(0.1) {
             call += &format!(", groups = {groups}");
@@ -564,32 +588,65 @@ impl<'t> Gen<'t> {
         self.bias(&name, out, &mut call);
         let eff = self.mac_effects(k);
         self.emit(&name, &call, &eff, Class::Mac);
-        (name, vec![out, (len + 2 * padding - kernel) / stride + 1])
+        (name, vec![out, (len + left + right - kernel) / stride + 1])
     }
 
     fn pool(&mut self, l: usize, x: &str, shape: &[usize]) -> (String, Vec<usize>) {
+        if shape.len() == 2 {
+            return self.pool1d(l, x, shape);
+        }
         let op = self.rng.pick(&["maxpool2d", "avgpool2d"]);
         let name = format!("pool{l}");
-        let mut geometry = [[0usize; 3]; 2];
+        let mut geometry = [[0usize; 4]; 2]; // per axis: kernel, stride, padding before and after
+        let asymmetric = self.rng.chance(0.2);
         for (axis, size) in [shape[1], shape[2]].into_iter().enumerate() {
             let kernel = self.rng.range(1, 3);
             let padding = if self.rng.chance(0.3) { self.rng.range(0, kernel / 2) } else { 0 };
-            let kernel = kernel.min(size + 2 * padding);
-            let padding = padding.min(kernel / 2);
+            let after = if asymmetric { self.rng.range(0, kernel / 2) } else { padding };
+            let kernel = kernel.min(size + padding + after);
+            let (padding, after) = (padding.min(kernel / 2), after.min(kernel / 2));
             let stride = if self.rng.chance(0.5) { kernel } else { self.rng.range(1, 2) };
-            geometry[axis] = [kernel, stride, padding];
+            geometry[axis] = [kernel, stride, padding, after];
         }
-        let [[kh, sh, ph], [kw, sw, pw]] = geometry;
+        let [[kh, sh, pt, pb], [kw, sw, pl, pr]] = geometry;
         let mut call = format!("{op}({x}, {}", pair(&mut self.rng, kh, kw));
         if sh != kh || sw != kw || self.rng.chance(0.2) {
             call += &format!(", stride = {}", pair(&mut self.rng, sh, sw));
         }
-        if ph != 0 || pw != 0 {
-            call += &format!(", padding = {}", pair(&mut self.rng, ph, pw));
+        if asymmetric {
+            call += &format!(", padding = [{pt}, {pb}, {pl}, {pr}]");
+            self.tag(format!("op.{op}.per_side_padding"));
+        } else if pt != 0 || pl != 0 {
+            call += &format!(", padding = {}", pair(&mut self.rng, pt, pl));
             self.tag(format!("op.{op}.padding"));
         }
         call += ")";
-        let out = vec![shape[0], (shape[1] + 2 * ph - kh) / sh + 1, (shape[2] + 2 * pw - kw) / sw + 1];
+        let out = vec![shape[0], (shape[1] + pt + pb - kh) / sh + 1, (shape[2] + pl + pr - kw) / sw + 1];
+        self.plain(&name, &call, op, &out);
+        (name, out)
+    }
+
+    /// maxpool1d or avgpool1d on `[c, l]`, each side's padding at most half the kernel.
+    fn pool1d(&mut self, l: usize, x: &str, shape: &[usize]) -> (String, Vec<usize>) {
+        let op = self.rng.pick(&["maxpool1d", "avgpool1d"]);
+        let name = format!("pool{l}");
+        let kernel = self.rng.range(1, 3);
+        let side = |rng: &mut Rng| if rng.chance(0.4) { rng.range(0, kernel / 2) } else { 0 };
+        let (left, right) = (side(&mut self.rng), side(&mut self.rng));
+        let kernel = kernel.min(shape[1] + left + right);
+        let (left, right) = (left.min(kernel / 2), right.min(kernel / 2));
+        let stride = if self.rng.chance(0.5) { kernel } else { self.rng.range(1, 2) };
+        let mut call = format!("{op}({x}, {kernel}");
+        if stride != kernel || self.rng.chance(0.2) {
+            call += &format!(", stride = {stride}");
+        }
+        match (left, right) {
+            (0, 0) => {}
+            (a, b) if a == b && self.rng.chance(0.5) => call += &format!(", padding = {a}"),
+            (a, b) => call += &format!(", padding = [{a}, {b}]"),
+        }
+        call += ")";
+        let out = vec![shape[0], (shape[1] + left + right - kernel) / stride + 1];
         self.plain(&name, &call, op, &out);
         (name, out)
     }
@@ -1216,6 +1273,17 @@ const REQUIRED: &[&str] = &[
     "op.concat.rank3",
     "op.conv1d",
     "op.conv1d.groups",
+    "op.conv1d.per_side_padding",
+    "op.conv2d.per_side_padding",
+    "op.maxpool2d.per_side_padding",
+    "op.avgpool2d.per_side_padding",
+    "op.maxpool1d.rank2",
+    "op.avgpool1d.rank2",
+    "op.hard_sigmoid.rank1",
+    "op.hard_sigmoid.rank3",
+    "op.hard_swish.rank1",
+    "op.hard_swish.rank3",
+    "op.batchnorm.rank2",
     "input.u8.rank3",
     "input.f32.rank1",
     "input.normalize",

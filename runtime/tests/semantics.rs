@@ -21,6 +21,7 @@ use analog_runtime::ir::hardware::{
     Accumulate, Draw, Format, MixOrder, Multiplier, Noise, NoiseKind, NoiseShape, Order, Phase, Sigma, SigmaUnit,
     TableLayout, WeightScale,
 };
+use analog_runtime::ir::op::{symmetric, Padding2d};
 use analog_runtime::ir::{Dtype, Graph, Node, NodeHardware, NodeId, NodeKind, NoiseSite, Op, Param, Step};
 use analog_runtime::multiplier::{self, Design};
 use analog_runtime::quant;
@@ -1478,13 +1479,13 @@ fn naive_conv(
     out: usize,
     kernel: [usize; 2],
     stride: [usize; 2],
-    padding: [usize; 2],
+    padding: Padding2d,
     groups: usize,
     bias: Option<&[f32]>,
 ) -> (Vec<f64>, [usize; 3], Vec<f64>) {
     let cg = shape[0] / groups;
-    let oh = (shape[1] + 2 * padding[0] - kernel[0]) / stride[0] + 1;
-    let ow = (shape[2] + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+    let oh = (shape[1] + padding[0][0] + padding[0][1] - kernel[0]) / stride[0] + 1;
+    let ow = (shape[2] + padding[1][0] + padding[1][1] - kernel[1]) / stride[1] + 1;
     let (mut y, mut scale) = (vec![], vec![]);
     for o in 0..out {
         let g = o / (out / groups);
@@ -1496,8 +1497,8 @@ fn naive_conv(
                     for u in 0..kernel[0] {
                         for v in 0..kernel[1] {
                             let wv = w[((o * cg + c) * kernel[0] + u) * kernel[1] + v] as f64;
-                            let r = (stride[0] * i + u) as isize - padding[0] as isize;
-                            let s = (stride[1] * j + v) as isize - padding[1] as isize;
+                            let r = (stride[0] * i + u) as isize - padding[0][0] as isize;
+                            let s = (stride[1] * j + v) as isize - padding[1][0] as isize;
                             let term = wv * at(x, shape, g * cg + c, r, s, 0.0);
                             acc += term;
                             mag += term.abs();
@@ -1514,13 +1515,14 @@ fn naive_conv(
 
 #[test]
 fn conv2d_matches_the_naive_formula() {
-    // Non-square kernels, strides and paddings per axis, grouped and depthwise.
+    // Non-square kernels, strides and paddings per axis (and per side), grouped and depthwise.
     // Tolerance 1e-5·(Σ|terms| + |b|) (f32 sums of ≤ 12 products).
-    let configs: [([usize; 3], usize, [usize; 2], [usize; 2], [usize; 2], usize); 4] = [
-        ([4, 5, 6], 6, [3, 2], [2, 1], [1, 2], 2),
-        ([3, 7, 5], 4, [3, 3], [1, 1], [1, 1], 1),
-        ([4, 6, 6], 4, [2, 3], [2, 3], [0, 1], 4),
-        ([2, 4, 4], 2, [4, 4], [1, 1], [0, 0], 1),
+    let configs: [([usize; 3], usize, [usize; 2], [usize; 2], Padding2d, usize); 5] = [
+        ([4, 5, 6], 6, [3, 2], [2, 1], symmetric([1, 2]), 2),
+        ([3, 7, 5], 4, [3, 3], [1, 1], symmetric([1, 1]), 1),
+        ([4, 6, 6], 4, [2, 3], [2, 3], symmetric([0, 1]), 4),
+        ([2, 4, 4], 2, [4, 4], [1, 1], symmetric([0, 0]), 1),
+        ([2, 5, 6], 3, [2, 3], [1, 2], [[0, 1], [2, 1]], 1),
     ];
     for (n, (shape, out, kernel, stride, padding, groups)) in configs.into_iter().enumerate() {
         let cg = shape[0] / groups;
@@ -1547,9 +1549,14 @@ fn pools_match_the_naive_formula_with_padding() {
     // avgpool counts the zero padding and divides by kh·kw. Tolerance 1e-6·max|x|.
     let shape = [2, 4, 5];
     let x = data(40, 250, -3.0, -0.5);
-    for (kernel, stride, padding) in [([3, 3], [2, 2], [1, 1]), ([2, 3], [1, 2], [1, 1]), ([2, 2], [2, 2], [0, 1])] {
-        let oh = (shape[1] + 2 * padding[0] - kernel[0]) / stride[0] + 1;
-        let ow = (shape[2] + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+    for (kernel, stride, padding) in [
+        ([3, 3], [2, 2], symmetric([1, 1])),
+        ([2, 3], [1, 2], symmetric([1, 1])),
+        ([2, 2], [2, 2], symmetric([0, 1])),
+        ([3, 2], [2, 1], [[1, 0], [0, 1]]),
+    ] {
+        let oh = (shape[1] + padding[0][0] + padding[0][1] - kernel[0]) / stride[0] + 1;
+        let ow = (shape[2] + padding[1][0] + padding[1][1] - kernel[1]) / stride[1] + 1;
         let (mut max, mut avg) = (vec![], vec![]);
         for c in 0..shape[0] {
             for i in 0..oh {
@@ -1557,8 +1564,8 @@ fn pools_match_the_naive_formula_with_padding() {
                     let (mut m, mut s) = (f64::NEG_INFINITY, 0.0);
                     for u in 0..kernel[0] {
                         for v in 0..kernel[1] {
-                            let r = (stride[0] * i + u) as isize - padding[0] as isize;
-                            let q = (stride[1] * j + v) as isize - padding[1] as isize;
+                            let r = (stride[0] * i + u) as isize - padding[0][0] as isize;
+                            let q = (stride[1] * j + v) as isize - padding[1][0] as isize;
                             m = m.max(at(&x, shape, c, r, q, f64::NEG_INFINITY));
                             s += at(&x, shape, c, r, q, 0.0);
                         }
@@ -1693,10 +1700,10 @@ fn denoise_is_x_plus_up_relu_down() {
     ];
     let y = b.op(Op::Denoise { hidden: 4, kernel: 3 }, &[i], &shape, params, NodeHardware::default());
     let got = run(&b.finish(&[y]), 0, 0, &x);
-    let (h, hshape, _) = naive_conv(&x, shape, &dw, 4, [3, 3], [1, 1], [1, 1], 1, Some(&db));
+    let (h, hshape, _) = naive_conv(&x, shape, &dw, 4, [3, 3], [1, 1], [[1, 1]; 2], 1, Some(&db));
     assert_eq!(hshape, [4, 4, 3]);
     let h: Vec<f32> = h.iter().map(|v| v.max(0.0) as f32).collect();
-    let (up, ushape, up_scale) = naive_conv(&h, hshape, &uw, 2, [3, 3], [1, 1], [1, 1], 1, Some(&ub));
+    let (up, ushape, up_scale) = naive_conv(&h, hshape, &uw, 2, [3, 3], [1, 1], [[1, 1]; 2], 1, Some(&ub));
     assert_eq!(ushape, shape);
     let want: Vec<f64> = x.iter().zip(&up).map(|(x, u)| *x as f64 + u).collect();
     let scale: Vec<f64> = x.iter().zip(&up_scale).map(|(x, s)| x.abs() as f64 + s + 1.0).collect();
@@ -1966,7 +1973,7 @@ fn ops_missing_operands_or_tensors_are_rejected() {
 fn a_window_larger_than_the_padded_input_is_rejected() {
     let mut b = Builder::default();
     let x = b.input(&[1, 2, 2]);
-    let pool = Op::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [0, 0] };
+    let pool = Op::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [[0, 0]; 2] };
     let y = b.op(pool, &[x], &[1, 1, 1], vec![], NodeHardware::default());
     assert_rejected(&b.finish(&[y]), "n1", "a window of");
 }

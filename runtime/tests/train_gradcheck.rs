@@ -16,6 +16,7 @@
 //! window order) instead, since no derivative exists there.
 
 use analog_runtime::interp::ops as forward;
+use analog_runtime::ir::op::symmetric;
 use analog_runtime::rng;
 use analog_runtime::train::backward::batchnorm::{self, Stats};
 use analog_runtime::train::backward::denoise::{self, Denoise};
@@ -79,8 +80,8 @@ fn dense64(batch: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
 }
 
 fn conv64(c: &Conv2d, batch: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
-    let oh = (c.height + 2 * c.padding[0] - c.kernel[0]) / c.stride[0] + 1;
-    let ow = (c.width + 2 * c.padding[1] - c.kernel[1]) / c.stride[1] + 1;
+    let oh = (c.height + c.padding[0][0] + c.padding[0][1] - c.kernel[0]) / c.stride[0] + 1;
+    let ow = (c.width + c.padding[1][0] + c.padding[1][1] - c.kernel[1]) / c.stride[1] + 1;
     let cg = c.channels / c.groups;
     let x_at = |s: usize, ch: usize, r: isize, t: isize| {
         if r < 0 || t < 0 || r >= c.height as isize || t >= c.width as isize {
@@ -99,8 +100,8 @@ fn conv64(c: &Conv2d, batch: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64>
                     for ch in 0..cg {
                         for u in 0..c.kernel[0] {
                             for v in 0..c.kernel[1] {
-                                let r = (c.stride[0] * i + u) as isize - c.padding[0] as isize;
-                                let t = (c.stride[1] * j + v) as isize - c.padding[1] as isize;
+                                let r = (c.stride[0] * i + u) as isize - c.padding[0][0] as isize;
+                                let t = (c.stride[1] * j + v) as isize - c.padding[1][0] as isize;
                                 acc +=
                                     w[((o * cg + ch) * c.kernel[0] + u) * c.kernel[1] + v] * x_at(s, g * cg + ch, r, t);
                             }
@@ -115,8 +116,8 @@ fn conv64(c: &Conv2d, batch: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64>
 }
 
 fn pool64(p: &Pool2d, batch: usize, x: &[f64], max: bool) -> Vec<f64> {
-    let oh = (p.height + 2 * p.padding[0] - p.kernel[0]) / p.stride[0] + 1;
-    let ow = (p.width + 2 * p.padding[1] - p.kernel[1]) / p.stride[1] + 1;
+    let oh = (p.height + p.padding[0][0] + p.padding[0][1] - p.kernel[0]) / p.stride[0] + 1;
+    let ow = (p.width + p.padding[1][0] + p.padding[1][1] - p.kernel[1]) / p.stride[1] + 1;
     let mut y = vec![];
     for plane in 0..batch * p.channels {
         for i in 0..oh {
@@ -124,8 +125,8 @@ fn pool64(p: &Pool2d, batch: usize, x: &[f64], max: bool) -> Vec<f64> {
                 let mut acc = if max { f64::NEG_INFINITY } else { 0.0 };
                 for u in 0..p.kernel[0] {
                     for v in 0..p.kernel[1] {
-                        let r = (p.stride[0] * i + u) as isize - p.padding[0] as isize;
-                        let t = (p.stride[1] * j + v) as isize - p.padding[1] as isize;
+                        let r = (p.stride[0] * i + u) as isize - p.padding[0][0] as isize;
+                        let t = (p.stride[1] * j + v) as isize - p.padding[1][0] as isize;
                         let inside = r >= 0 && t >= 0 && r < p.height as isize && t < p.width as isize;
                         let value = if inside {
                             x[(plane * p.height + r as usize) * p.width + t as usize]
@@ -205,14 +206,14 @@ fn check_conv(what: &str, c: Conv2d, case: u32) {
 
 #[test]
 fn conv2d_matches_finite_differences() {
-    let conv = |channels, height, width, out, kernel, stride, padding, groups| Conv2d {
+    let conv = |channels, height, width, out, kernel, stride, padding: [usize; 2], groups| Conv2d {
         channels,
         height,
         width,
         out,
         kernel,
         stride,
-        padding,
+        padding: symmetric(padding),
         groups,
     };
     check_conv("plain conv", conv(2, 5, 5, 3, [3, 3], [1, 1], [0, 0], 1), 10);
@@ -221,15 +222,19 @@ fn conv2d_matches_finite_differences() {
     check_conv("grouped conv", conv(4, 5, 5, 6, [3, 3], [1, 1], [1, 1], 2), 40);
     check_conv("depthwise conv", conv(3, 5, 4, 3, [3, 3], [2, 1], [1, 1], 3), 50);
     check_conv("depthwise conv ×2", conv(2, 4, 4, 4, [2, 2], [1, 1], [1, 1], 2), 60);
-    check_conv("conv1d", Conv2d::one_row(3, 9, 4, 3, 2, 1, 1), 70);
-    check_conv("grouped conv1d", Conv2d::one_row(4, 7, 6, 2, 1, 1, 2), 80);
+    check_conv("conv1d", Conv2d::one_row(3, 9, 4, 3, 2, [1, 1], 1), 70);
+    check_conv("grouped conv1d", Conv2d::one_row(4, 7, 6, 2, 1, [1, 1], 2), 80);
+    // Asymmetric padding: "same" with an even kernel (one more zero after), a ZeroPad2d's sides.
+    let asymmetric = Conv2d { padding: [[0, 1], [2, 1]], ..conv(2, 5, 6, 3, [2, 3], [1, 2], [0, 0], 1) };
+    check_conv("asymmetric conv", asymmetric, 85);
+    check_conv("asymmetric conv1d", Conv2d::one_row(2, 8, 3, 4, 1, [1, 2], 1), 90);
 }
 
 #[test]
 fn conv1d_forward_is_the_one_row_conv2d() {
     // The interpreter's patches of [c, l] as the plane [c, 1, l]: a 1-row window reads along the row.
     let x: Vec<f32> = (1..=6).map(|v| v as f32).collect();
-    let (p, positions, k) = forward::patches(&x, &[2, 1, 3], [1, 2], [1, 1], [0, 0], 1);
+    let (p, positions, k) = forward::patches(&x, &[2, 1, 3], [1, 2], [1, 1], [[0, 0]; 2], 1);
     assert_eq!((positions, k), (2, 4));
     assert_eq!(p, [1.0, 2.0, 4.0, 5.0, 2.0, 3.0, 5.0, 6.0]);
 }
@@ -240,9 +245,23 @@ fn conv1d_forward_is_the_one_row_conv2d() {
 fn pooling_matches_finite_differences() {
     let batch = 2;
     let cases = [
-        ("2×2/2", Pool2d { channels: 2, height: 4, width: 4, kernel: [2, 2], stride: [2, 2], padding: [0, 0] }),
-        ("3×3/2 padded", Pool2d { channels: 2, height: 5, width: 6, kernel: [3, 3], stride: [2, 2], padding: [1, 1] }),
-        ("3×2/1 padded", Pool2d { channels: 1, height: 4, width: 5, kernel: [3, 2], stride: [1, 1], padding: [1, 1] }),
+        ("2×2/2", Pool2d { channels: 2, height: 4, width: 4, kernel: [2, 2], stride: [2, 2], padding: [[0, 0]; 2] }),
+        (
+            "3×3/2 padded",
+            Pool2d { channels: 2, height: 5, width: 6, kernel: [3, 3], stride: [2, 2], padding: [[1, 1]; 2] },
+        ),
+        (
+            "3×2/1 padded",
+            Pool2d { channels: 1, height: 4, width: 5, kernel: [3, 2], stride: [1, 1], padding: [[1, 1]; 2] },
+        ),
+        (
+            "3×2/2 asymmetric",
+            Pool2d { channels: 2, height: 5, width: 5, kernel: [3, 2], stride: [2, 2], padding: [[0, 1], [1, 0]] },
+        ),
+        (
+            "1×3/2 one row",
+            Pool2d { channels: 3, height: 1, width: 8, kernel: [1, 3], stride: [1, 2], padding: [[0, 0], [1, 1]] },
+        ),
     ];
     for (i, (what, p)) in cases.into_iter().enumerate() {
         let case = 100 + 10 * i as u32;
@@ -262,22 +281,22 @@ fn pooling_matches_finite_differences() {
 fn maxpool_ties_go_to_the_first_maximum_in_window_order_and_padding_never_wins() {
     let one = |height, width, kernel, stride, padding| Pool2d { channels: 1, height, width, kernel, stride, padding };
     // One 2×2 window of equal values: the first (row 0, column 0) takes it.
-    let p = one(2, 2, [2, 2], [2, 2], [0, 0]);
+    let p = one(2, 2, [2, 2], [2, 2], [[0, 0]; 2]);
     assert_eq!(pool::maxpool2d(&p, 1, &[7.0; 4], &[1.5]), [1.5, 0.0, 0.0, 0.0]);
     // A tie between positions 1 and 2 of [1, 3, 3, 2]: position 1 (earlier in row order).
     assert_eq!(pool::maxpool2d(&p, 1, &[1.0, 3.0, 3.0, 2.0], &[1.0]), [0.0, 1.0, 0.0, 0.0]);
     // Overlapping windows (stride 1) that share their maximum add up there.
-    let p = one(1, 3, [1, 2], [1, 1], [0, 0]);
+    let p = one(1, 3, [1, 2], [1, 1], [[0, 0]; 2]);
     assert_eq!(pool::maxpool2d(&p, 1, &[0.0, 5.0, 1.0], &[1.0, 2.0]), [0.0, 3.0, 0.0]);
     // Padding is −∞: with all inputs negative, each padded window still picks an input,
     // the first maximum of the inputs it covers, and it is the value the forward returns.
-    let p = one(2, 2, [3, 3], [1, 1], [1, 1]);
+    let p = one(2, 2, [3, 3], [1, 1], [[1, 1]; 2]);
     let x = [-2.0, -1.0, -1.0, -3.0];
     let dy = [1.0, 10.0, 100.0, 1000.0];
     assert_eq!(pool::maxpool2d(&p, 1, &x, &dy), [0.0, 1111.0, 0.0, 0.0]);
-    assert_eq!(forward::pool(&x, &[1, 2, 2], [3, 3], [1, 1], [1, 1], true), [-1.0; 4]);
+    assert_eq!(forward::pool(&x, &[1, 2, 2], [3, 3], [1, 1], [[1, 1]; 2], true), [-1.0; 4]);
     // Average pooling counts the padding in its divisor and gives it nothing.
-    let p = one(1, 1, [3, 3], [1, 1], [1, 1]);
+    let p = one(1, 1, [3, 3], [1, 1], [[1, 1]; 2]);
     assert_eq!(pool::avgpool2d(&p, 1, &[9.0]), [1.0]);
 }
 
@@ -314,6 +333,32 @@ fn activations_and_softmax_match_finite_differences() {
         dot(&r, &y)
     };
     check("softmax", &elementwise::softmax(&y, &r, 4), &x64, softmax64);
+}
+
+#[test]
+fn hard_sigmoid_and_hard_swish_match_finite_differences() {
+    let n = 24;
+    // Over [−5, 5], both sides of the kinks at ±3, kept at least 0.1 away from them.
+    let x: Vec<f32> =
+        values(n, 220).iter().map(|v| v * 5.0).map(|v| if (v.abs() - 3.0).abs() < 0.1 { v * 0.9 } else { v }).collect();
+    let r = values(n, 221);
+    let x64 = wide(&x);
+    let r_ = &r;
+    let apply = |f: fn(f64) -> f64| move |x: &[f64]| dot(r_, &x.iter().map(|v| f(*v)).collect::<Vec<_>>());
+    let hs = |v: f64| (v / 6.0 + 0.5).clamp(0.0, 1.0);
+    check("hard_sigmoid", &elementwise::hard_sigmoid(&x, 1.0 / 6.0, 0.5, &r), &x64, apply(hs));
+    check("hard_swish", &elementwise::hard_swish(&x, &r), &x64, apply(|v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0)));
+    // ONNX's default slope 0.2: kinks at −2.5 and 2.5.
+    let x: Vec<f32> = x.iter().map(|v| if (v.abs() - 2.5).abs() < 0.1 { v * 0.9 } else { *v }).collect();
+    let hs02 = |v: f64| (0.2 * v + 0.5).clamp(0.0, 1.0);
+    check("hard_sigmoid alpha 0.2", &elementwise::hard_sigmoid(&x, 0.2, 0.5, &r), &wide(&x), apply(hs02));
+}
+
+#[test]
+fn hard_sigmoid_and_hard_swish_at_their_kinks() {
+    let x = [-3.0, 3.0, -4.0, 4.0];
+    assert_eq!(elementwise::hard_sigmoid(&x, 1.0 / 6.0, 0.5, &[1.0; 4]), [0.0; 4]);
+    assert_eq!(elementwise::hard_swish(&x, &[1.0; 4]), [-0.5, 1.5, 0.0, 1.0]);
 }
 
 #[test]
@@ -404,6 +449,7 @@ fn batchnorm_matches_finite_differences_in_both_modes() {
     check_batchnorm("batchnorm [c]", 5, &[3], 300);
     check_batchnorm("batchnorm [c, h, w]", 2, &[2, 2, 3], 310);
     check_batchnorm("batchnorm [c, h, w], batch 1", 1, &[2, 3, 2], 320);
+    check_batchnorm("batchnorm [c, l]", 3, &[3, 5], 330);
 }
 
 #[test]
@@ -445,7 +491,7 @@ fn check_denoise(what: &str, batch: usize, shape: &[usize], hidden: usize, kerne
         out,
         kernel: [kernel; 2],
         stride: [1; 2],
-        padding: [(kernel - 1) / 2; 2],
+        padding: [[(kernel - 1) / 2; 2]; 2],
         groups: 1,
     };
     let forward = |x: &[f64], dw: &[f64], db: &[f64], uw: &[f64], ub: &[f64]| -> (Vec<f64>, Vec<f64>) {

@@ -228,7 +228,7 @@ fn cnn_ops_match_finite_differences() {
         node(uid, name, NodeKind::Op { op, inputs: inputs.into_iter().map(NodeId).collect() }, shape)
     };
     let mut conv =
-        op(1, "conv", Op::Conv1d { out: 3, kernel: 3, stride: 1, padding: 1, groups: 1 }, vec![0], vec![3, 10]);
+        op(1, "conv", Op::Conv1d { out: 3, kernel: 3, stride: 1, padding: [1, 1], groups: 1 }, vec![0], vec![3, 10]);
     conv.params = vec![
         param("weight", "conv", vec![3, 2, 3], values(18, 11, 0.6)),
         param("bias", "conv", vec![3], values(3, 12, 0.1)),
@@ -249,11 +249,17 @@ fn cnn_ops_match_finite_differences() {
         ],
         outputs: vec![("y".into(), NodeId(6))],
     };
-    let x = values(20 * BATCH, 15, 1.0);
+    check_graph(&g, &values(20 * BATCH, 15, 1.0));
+}
+
+/// The fast path's gradients equal the reference path's (to 1e−6) and both
+/// match central differences of the loss, for every tensor `g` learns, on
+/// the batch `x`.
+fn check_graph(g: &Graph, x: &[f32]) {
     let (_, labels, samples) = batch();
-    let mut t = trainer(&g, true, OrderedGrad::Exact);
-    let grads = t.gradients(&[&x], &labels, &samples).expect("finite").params;
-    let reference = trainer(&g, false, OrderedGrad::Exact).gradients(&[&x], &labels, &samples).expect("finite").params;
+    let mut t = trainer(g, true, OrderedGrad::Exact);
+    let grads = t.gradients(&[x], &labels, &samples).expect("finite").params;
+    let reference = trainer(g, false, OrderedGrad::Exact).gradients(&[x], &labels, &samples).expect("finite").params;
     for (n, (node_grads, ref_grads)) in grads.iter().zip(&reference).enumerate() {
         for (p, (grad, ref_grad)) in node_grads.iter().zip(ref_grads).enumerate() {
             let (Some(grad), Some(ref_grad)) = (grad, ref_grad) else { continue };
@@ -264,7 +270,7 @@ fn cnn_ops_match_finite_differences() {
                 let mut at = |delta: f32| {
                     let old = t.graph().nodes[n].params[p].value.data[e];
                     t.graph_mut().nodes[n].params[p].value.data[e] = old + delta;
-                    let l = t.loss(&[&x], &labels, &samples).expect("finite");
+                    let l = t.loss(&[x], &labels, &samples).expect("finite");
                     t.graph_mut().nodes[n].params[p].value.data[e] = old;
                     l
                 };
@@ -276,6 +282,75 @@ fn cnn_ops_match_finite_differences() {
             }
         }
     }
+}
+
+/// `x[2, 10] → conv1d(4, 4, padding [1, 2]) → batchnorm (training mode) →
+/// hard_swish → maxpool1d(3, stride 2, padding [1, 0]) → avgpool1d(2, stride 1,
+/// padding [0, 1]) → hard_sigmoid(alpha 0.2) → globalavgpool → dense(3)`, and
+/// `x[2, 5, 6] → conv2d(3, [2, 3], stride [1, 2], padding [0, 1, 2, 1]) →
+/// hard_sigmoid → maxpool2d(2, stride [2, 1], padding [0, 1, 1, 0]) → flatten → dense(3)`.
+#[test]
+fn asymmetric_padding_hard_activations_and_1d_ops_match_finite_differences() {
+    let op = |uid: u32, name: &str, op: Op, inputs: Vec<u32>, shape: Vec<usize>| {
+        node(uid, name, NodeKind::Op { op, inputs: inputs.into_iter().map(NodeId).collect() }, shape)
+    };
+    let dense = |uid: u32, input: u32, n: usize, case: u32| {
+        let mut fc = op(uid, "fc", Op::Dense { out: 3 }, vec![input], vec![3]);
+        fc.params = vec![
+            param("weight", "fc", vec![3, n], values(3 * n, case, 0.8)),
+            param("bias", "fc", vec![3], values(3, case + 1, 0.1)),
+        ];
+        fc
+    };
+    let mut conv =
+        op(1, "conv", Op::Conv1d { out: 4, kernel: 4, stride: 1, padding: [1, 2], groups: 1 }, vec![0], vec![4, 10]);
+    conv.params = vec![
+        param("weight", "conv", vec![4, 2, 4], values(32, 21, 0.6)),
+        param("bias", "conv", vec![4], values(4, 22, 0.1)),
+    ];
+    let mut bn = op(2, "bn", Op::BatchNorm { eps: 1e-5 }, vec![1], vec![4, 10]);
+    bn.params = vec![
+        param("weight", "bn", vec![4], values(4, 23, 0.5).iter().map(|v| 1.0 + v).collect()),
+        param("bias", "bn", vec![4], values(4, 24, 0.2)),
+        param("running_mean", "bn", vec![4], vec![0.0; 4]),
+        param("running_var", "bn", vec![4], vec![1.0; 4]),
+    ];
+    let one_d = Graph {
+        name: "one_d".into(),
+        nodes: vec![
+            node(0, "x", NodeKind::Input { dtype: Dtype::F32, shape: vec![2, 10], steps: vec![] }, vec![2, 10]),
+            conv,
+            bn,
+            op(3, "swish", Op::HardSwish, vec![2], vec![4, 10]),
+            op(4, "max", Op::MaxPool1d { kernel: 3, stride: 2, padding: [1, 0] }, vec![3], vec![4, 5]),
+            op(5, "avg", Op::AvgPool1d { kernel: 2, stride: 1, padding: [0, 1] }, vec![4], vec![4, 5]),
+            op(6, "gate", Op::HardSigmoid { alpha: 0.2, beta: 0.5 }, vec![5], vec![4, 5]),
+            op(7, "pool", Op::GlobalAvgPool, vec![6], vec![4]),
+            dense(8, 7, 4, 25),
+        ],
+        outputs: vec![("y".into(), NodeId(8))],
+    };
+    check_graph(&one_d, &values(20 * BATCH, 26, 1.5));
+    let conv2d = Op::Conv2d { out: 3, kernel: [2, 3], stride: [1, 2], padding: [[0, 1], [2, 1]], groups: 1 };
+    let mut conv = op(1, "conv", conv2d, vec![0], vec![3, 5, 4]);
+    conv.params = vec![
+        param("weight", "conv", vec![3, 2, 2, 3], values(36, 31, 0.6)),
+        param("bias", "conv", vec![3], values(3, 32, 0.1)),
+    ];
+    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 1], padding: [[0, 1], [1, 0]] };
+    let two_d = Graph {
+        name: "two_d".into(),
+        nodes: vec![
+            node(0, "x", NodeKind::Input { dtype: Dtype::F32, shape: vec![2, 5, 6], steps: vec![] }, vec![2, 5, 6]),
+            conv,
+            op(2, "gate", Op::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }, vec![1], vec![3, 5, 4]),
+            op(3, "max", pool, vec![2], vec![3, 3, 4]),
+            op(4, "flat", Op::Flatten, vec![3], vec![36]),
+            dense(5, 4, 36, 33),
+        ],
+        outputs: vec![("y".into(), NodeId(5))],
+    };
+    check_graph(&two_d, &values(60 * BATCH, 34, 3.0));
 }
 
 /// ABFP is straight-through: with a fine ADC (no tile saturates, output

@@ -53,6 +53,13 @@ pub enum Kind {
     IntPair {
         min: i64,
     },
+    /// Zeros around a window's input, each side at most `max`: on `axes = 2`
+    /// one whole number for every side, `[h, w]` (each axis symmetric) or
+    /// `[top, bottom, left, right]`; on `axes = 1` one number or `[left, right]`.
+    Padding {
+        axes: usize,
+        max: i64,
+    },
     /// `[lo, hi]` with lo < hi.
     Range,
     /// One number for every channel, or a list with one per channel.
@@ -98,11 +105,16 @@ pub const fn repeated(name: &'static str, kind: Kind) -> Param {
 pub enum Val {
     Tensor(String),
     Int(i64),
-    Float { value: f64, unit: Option<Unit> },
+    Float {
+        value: f64,
+        unit: Option<Unit>,
+    },
     Bool(bool),
     Str(String),
     Choice(&'static str),
     Pair([i64; 2]),
+    /// Per axis, `[before, after]`.
+    Padding(Vec<[i64; 2]>),
     Range([f64; 2]),
     Floats(Vec<f64>),
     Ints(Vec<i64>),
@@ -182,6 +194,13 @@ impl Args {
     pub fn pair(&self, name: &str) -> Option<[i64; 2]> {
         match self.get(name)? {
             Val::Pair(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn padding(&self, name: &str) -> Option<&[[i64; 2]]> {
+        match self.get(name)? {
+            Val::Padding(v) => Some(v),
             _ => None,
         }
     }

@@ -13,6 +13,8 @@ const WEIGHT: Param = param("weight", Kind::Str);
 /// A state_dict prefix `P`: the layer's tensors are `P.weight`, `P.bias`….
 const WEIGHTS: Param = param("weights", Kind::Str);
 const PAIR: Kind = Kind::IntPair { min: 1 };
+const PADDING_2D: Kind = Kind::Padding { axes: 2, max: 1 << 20 };
+const PADDING_1D: Kind = Kind::Padding { axes: 1, max: 1 << 24 };
 
 const DENSE: &[Param] = &[INPUT, positional("out", Kind::Int { min: 1, max: 1 << 24 }), BIAS, WEIGHT, WEIGHTS];
 const CONV: &[Param] = &[
@@ -20,7 +22,7 @@ const CONV: &[Param] = &[
     positional("out", Kind::Int { min: 1, max: 1 << 20 }),
     positional("kernel", PAIR),
     param("stride", PAIR),
-    param("padding", Kind::IntPair { min: 0 }),
+    param("padding", PADDING_2D),
     param("groups", Kind::Int { min: 1, max: 1 << 20 }),
     BIAS,
     WEIGHT,
@@ -31,14 +33,15 @@ const CONV1D: &[Param] = &[
     positional("out", Kind::Int { min: 1, max: 1 << 20 }),
     positional("kernel", Kind::Int { min: 1, max: 1 << 24 }),
     param("stride", Kind::Int { min: 1, max: 1 << 24 }),
-    param("padding", Kind::Int { min: 0, max: 1 << 24 }),
+    param("padding", PADDING_1D),
     param("groups", Kind::Int { min: 1, max: 1 << 20 }),
     BIAS,
     WEIGHT,
     WEIGHTS,
 ];
-const POOL: &[Param] =
-    &[INPUT, positional("kernel", PAIR), param("stride", PAIR), param("padding", Kind::IntPair { min: 0 })];
+const POOL: &[Param] = &[INPUT, positional("kernel", PAIR), param("stride", PAIR), param("padding", PADDING_2D)];
+const WHOLE: Kind = Kind::Int { min: 1, max: 1 << 24 };
+const POOL1D: &[Param] = &[INPUT, positional("kernel", WHOLE), param("stride", WHOLE), param("padding", PADDING_1D)];
 const UNARY: &[Param] = &[INPUT];
 const BATCHNORM: &[Param] = &[
     INPUT,
@@ -54,6 +57,7 @@ const CONCAT: &[Param] = &[INPUT, repeated("other", Kind::Tensor)];
 const NUMBER: Kind = Kind::Float { min: Bound::None, max: Bound::None, units: &[] };
 const LEAKY_RELU: &[Param] = &[INPUT, param("slope", NUMBER)];
 const CLIP: &[Param] = &[INPUT, required("min", NUMBER), required("max", NUMBER)];
+const HARD_SIGMOID: &[Param] = &[INPUT, param("alpha", NUMBER), param("beta", NUMBER)];
 const DENOISE: &[Param] =
     &[INPUT, positional("hidden", Kind::Int { min: 1, max: 1 << 20 }), param("kernel", Kind::Int { min: 1, max: 15 })];
 
@@ -64,11 +68,15 @@ pub const OPS: &[(&str, &[Param])] = &[
     ("conv1d", CONV1D),
     ("maxpool2d", POOL),
     ("avgpool2d", POOL),
+    ("maxpool1d", POOL1D),
+    ("avgpool1d", POOL1D),
     ("flatten", UNARY),
     ("relu", UNARY),
     ("leaky_relu", LEAKY_RELU),
     ("clip", CLIP),
     ("relu6", UNARY),
+    ("hard_sigmoid", HARD_SIGMOID),
+    ("hard_swish", UNARY),
     ("sigmoid", UNARY),
     ("tanh", UNARY),
     ("softmax", UNARY),
@@ -84,6 +92,11 @@ fn pair(args: &Args, name: &str, default: [i64; 2]) -> [usize; 2] {
     [p[0] as usize, p[1] as usize]
 }
 
+/// The `padding` argument's `[before, after]` of axis `axis` (none: 0).
+fn padding(args: &Args, axis: usize) -> [usize; 2] {
+    args.padding("padding").map_or([0, 0], |p| p[axis].map(|v| v as usize))
+}
+
 /// The op of a bound call (its arguments already checked).
 pub fn build(call: &Call, args: &Args) -> Op {
     let int = |n: &str, d: i64| args.int(n).unwrap_or(d) as usize;
@@ -95,7 +108,7 @@ pub fn build(call: &Call, args: &Args) -> Op {
                 out: int("out", 1),
                 kernel,
                 stride: pair(args, "stride", [1, 1]),
-                padding: pair(args, "padding", [0, 0]),
+                padding: [padding(args, 0), padding(args, 1)],
                 groups: int("groups", 1),
             }
         }
@@ -103,17 +116,26 @@ pub fn build(call: &Call, args: &Args) -> Op {
             out: int("out", 1),
             kernel: int("kernel", 1),
             stride: int("stride", 1),
-            padding: int("padding", 0),
+            padding: padding(args, 0),
             groups: int("groups", 1),
         },
         "maxpool2d" | "avgpool2d" => {
             let kernel = pair(args, "kernel", [1, 1]);
             let stride = pair(args, "stride", [kernel[0] as i64, kernel[1] as i64]);
-            let padding = pair(args, "padding", [0, 0]);
+            let padding = [padding(args, 0), padding(args, 1)];
             if call.name.name == "maxpool2d" {
                 Op::MaxPool2d { kernel, stride, padding }
             } else {
                 Op::AvgPool2d { kernel, stride, padding }
+            }
+        }
+        "maxpool1d" | "avgpool1d" => {
+            let kernel = int("kernel", 1);
+            let (stride, padding) = (int("stride", kernel as i64), padding(args, 0));
+            if call.name.name == "maxpool1d" {
+                Op::MaxPool1d { kernel, stride, padding }
+            } else {
+                Op::AvgPool1d { kernel, stride, padding }
             }
         }
         "flatten" => Op::Flatten,
@@ -121,6 +143,10 @@ pub fn build(call: &Call, args: &Args) -> Op {
         "leaky_relu" => Op::LeakyRelu { slope: args.float("slope").unwrap_or(0.01) },
         "clip" => Op::Clip { min: args.float("min").unwrap_or(f64::MIN), max: args.float("max").unwrap_or(f64::MAX) },
         "relu6" => Op::Clip { min: 0.0, max: 6.0 },
+        "hard_sigmoid" => {
+            Op::HardSigmoid { alpha: args.float("alpha").unwrap_or(1.0 / 6.0), beta: args.float("beta").unwrap_or(0.5) }
+        }
+        "hard_swish" => Op::HardSwish,
         "sigmoid" => Op::Sigmoid,
         "tanh" => Op::Tanh,
         "softmax" => Op::Softmax,

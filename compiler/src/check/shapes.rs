@@ -7,6 +7,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 use analog_runtime::derived::window::Window;
 use analog_runtime::ir::dims;
+use analog_runtime::ir::op::Padding2d;
 use analog_runtime::ir::shape::ShapeError;
 
 /// A tensor argument of an op.
@@ -34,7 +35,7 @@ fn rank_error(op: &Op, x: &Operand, wanted: &str) -> Box<Diagnostic> {
     if matches!(op, Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }) && x.shape.len() == 1 {
         d = d.help("reshape the input to [channels, height, width] with `reshape([c, h, w])`");
     }
-    if matches!(op, Op::Conv1d { .. }) && x.shape.len() == 1 {
+    if matches!(op, Op::Conv1d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. }) && x.shape.len() == 1 {
         d = d.help("reshape the input to [channels, length] with `reshape([c, l])`");
     }
     Box::new(d)
@@ -70,15 +71,16 @@ fn shape_error(
         }
         ShapeError::PoolPadding { axis } => {
             let (kernel, padding) = window_of(op);
+            let widest = padding[axis].into_iter().max().unwrap_or(0);
             Diagnostic::error(
                 Code::BadGeometry,
-                format!("padding {} is more than half the kernel {}", padding[axis], kernel[axis]),
+                format!("padding {widest} is more than half the kernel {}", kernel[axis]),
             )
             .primary(call, "pooling window would see only padding")
         }
         ShapeError::KernelTooLarge { axis } => {
             let (kernel, padding) = window_of(op);
-            let one_d = matches!(op, Op::Conv1d { .. });
+            let one_d = matches!(op, Op::Conv1d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. });
             let (axis_name, size) =
                 if one_d { ("length", x.shape[1]) } else { (["height", "width"][axis], x.shape[axis + 1]) };
             let label =
@@ -88,7 +90,7 @@ fn shape_error(
                 format!(
                     "kernel {} is larger than the padded {axis_name} {} of `{}`",
                     kernel[axis],
-                    size + 2 * padding[axis],
+                    size + padding[axis][0] + padding[axis][1],
                     x.name
                 ),
             )
@@ -129,8 +131,8 @@ fn shape_error(
     Box::new(d)
 }
 
-/// A sliding-window op's kernel and padding (a conv1d's as one row).
-fn window_of(op: &Op) -> ([usize; 2], [usize; 2]) {
+/// A sliding-window op's kernel and padding (a 1-D op's as one row).
+fn window_of(op: &Op) -> ([usize; 2], Padding2d) {
     let w = Window::of(op).expect("only sliding-window ops have windows");
     (w.kernel, w.padding)
 }

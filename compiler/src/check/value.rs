@@ -17,6 +17,7 @@ pub fn bind(value: &Value, param: &Param, diags: &mut Diagnostics) -> Option<Val
         Kind::Float { min, max, units } => float(value, param, min, max, units, diags),
         Kind::Choice(choices) => choice(value, param, choices, diags),
         Kind::IntPair { min } => int_pair(value, param, min, diags),
+        Kind::Padding { axes, max } => padding(value, param, axes, max, diags),
         Kind::Range => range(value, param, diags),
         Kind::Floats { min } => floats(value, param, min, diags),
         Kind::Ints => ints(value, param, diags),
@@ -32,6 +33,8 @@ fn type_name(kind: Kind) -> &'static str {
         Kind::Str => "a string",
         Kind::Choice(_) => "one of the listed words",
         Kind::IntPair { .. } => "a whole number or a list `[h, w]`",
+        Kind::Padding { axes: 1, .. } => "a whole number or a list `[left, right]`",
+        Kind::Padding { .. } => "a whole number, a list `[h, w]` or a list `[top, bottom, left, right]`",
         Kind::Range => "a list `[lo, hi]`",
         Kind::Floats { .. } => "a number or a list of numbers",
         Kind::Ints => "a list of whole numbers",
@@ -233,6 +236,26 @@ fn int_pair(value: &Value, param: &Param, min: i64, diags: &mut Diagnostics) -> 
         *slot = whole(v, item.span, param, min, 1 << 20, diags)?;
     }
     Some(Val::Pair(out))
+}
+
+/// Padding as per-axis `[before, after]` pairs: one number for every side,
+/// one per axis (both sides alike), or one per side in axis order.
+fn padding(value: &Value, param: &Param, axes: usize, max: i64, diags: &mut Diagnostics) -> Option<Val> {
+    let items: Vec<&Value> = match &value.kind {
+        ValueKind::Number { .. } => vec![value; 2 * axes],
+        ValueKind::List(items) if items.len() == 2 * axes => items.iter().collect(),
+        ValueKind::List(items) if axes == 2 && items.len() == 2 => items.iter().flat_map(|i| [i, i]).collect(),
+        _ => {
+            wrong_type(value, param, diags);
+            return None;
+        }
+    };
+    let mut sides = Vec::with_capacity(items.len());
+    for item in items {
+        let v = plain_number(item, param, diags)?;
+        sides.push(whole(v, item.span, param, 0, max, diags)?);
+    }
+    Some(Val::Padding(sides.chunks(2).map(|s| [s[0], s[1]]).collect()))
 }
 
 /// `[lo, hi]` with lo < hi.

@@ -12,6 +12,7 @@
 
 mod convert;
 mod fold;
+mod fold_pads;
 mod layers;
 mod names;
 #[allow(clippy::all, clippy::pedantic)]
@@ -34,10 +35,14 @@ pub const SUPPORTED: &[&str] = &[
     "MatMul",
     "Add",
     "Conv",
+    "Pad",
     "BatchNormalization",
     "Relu",
     "LeakyRelu",
     "Clip",
+    "HardSigmoid",
+    "HardSwish",
+    "Mul",
     "Sigmoid",
     "Tanh",
     "Softmax",
@@ -56,6 +61,10 @@ pub const SUPPORTED: &[&str] = &[
     "Squeeze",
     "Concat",
     "Cast",
+    "ConstantOfShape",
+    "Slice",
+    "Transpose",
+    "Sub",
 ];
 
 /// The element type the generated model's inputs declare.

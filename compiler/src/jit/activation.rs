@@ -4,6 +4,7 @@
 use super::emit::Fx;
 use super::host;
 use analog_runtime::derived::noise::repeat;
+use analog_runtime::derived::window::HARD_SWISH;
 use analog_runtime::ir::{Graph, NodeId, NodeKind, Op};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -15,6 +16,9 @@ pub enum Activation {
     LeakyRelu(f32),
     /// `min`, `max`.
     Clip(f32, f32),
+    /// `alpha`, `beta`.
+    HardSigmoid(f32, f32),
+    HardSwish,
     Sigmoid,
     Tanh,
 }
@@ -25,6 +29,8 @@ impl Activation {
             Op::Relu => Some(Activation::Relu),
             Op::LeakyRelu { slope } => Some(Activation::LeakyRelu(*slope as f32)),
             Op::Clip { min, max } => Some(Activation::Clip(*min as f32, *max as f32)),
+            Op::HardSigmoid { alpha, beta } => Some(Activation::HardSigmoid(*alpha as f32, *beta as f32)),
+            Op::HardSwish => Some(Activation::HardSwish),
             Op::Sigmoid => Some(Activation::Sigmoid),
             Op::Tanh => Some(Activation::Tanh),
             _ => None,
@@ -52,6 +58,13 @@ impl Activation {
                 fx.select_cmp(FloatCC::GreaterThan, v, zero, v, below)
             }
             Activation::Clip(min, max) => fx.clamp(v, min, max),
+            Activation::HardSigmoid(alpha, beta) => hard_sigmoid(fx, v, alpha, beta),
+            // v · hard_sigmoid(v)
+            Activation::HardSwish => {
+                let (alpha, beta) = HARD_SWISH;
+                let h = hard_sigmoid(fx, v, alpha, beta);
+                fx.b.ins().fmul(v, h)
+            }
             // 1 / (1 + exp(−v))
             Activation::Sigmoid => {
                 let n = fx.b.ins().fneg(v);
@@ -63,6 +76,14 @@ impl Activation {
             Activation::Tanh => fx.call(host::TANHF, &[v])[0],
         }
     }
+}
+
+/// `clamp(alpha·v + beta, 0, 1)`, rounded after the product and the sum.
+fn hard_sigmoid(fx: &mut Fx, v: Value, alpha: f32, beta: f32) -> Value {
+    let (a, b) = (fx.like(v, alpha), fx.like(v, beta));
+    let t = fx.b.ins().fmul(a, v);
+    let t = fx.b.ins().fadd(t, b);
+    fx.clamp(t, 0.0, 1.0)
 }
 
 /// Which nodes write an activation's output in their epilogue.

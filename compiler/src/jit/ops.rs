@@ -7,7 +7,7 @@ use super::emit::Fx;
 use super::host;
 use super::layer::Layer;
 use super::noise::Post;
-use analog_runtime::derived::window::{batchnorm_std, normalization, Window};
+use analog_runtime::derived::window::{batchnorm_std, normalization, plane, Window};
 use analog_runtime::ir::{NodeKind, Op, Step};
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
@@ -41,7 +41,14 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
         Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::Denoise { .. } => {
             return Err(format!("`{}` is a MAC layer, not a plain op", node.name))
         }
-        Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Flatten => {
+        Op::Relu
+        | Op::LeakyRelu { .. }
+        | Op::Clip { .. }
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::Flatten => {
             let act = Activation::of(op);
             each(0, size, &|fx, v| act.map_or(v[0], |a| a.emit(fx, v[0])));
         }
@@ -71,9 +78,9 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
             softmax(fx, inputs[0], y, size, *x_shape.last().expect("rank ≥ 1"));
             post.pass(fx, y, size);
         }
-        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => {
+        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. } => {
             let win = Window::of(op).expect("a pooling window");
-            pool(fx, inputs[0], y, x_shape, win, matches!(op, Op::MaxPool2d { .. }));
+            pool(fx, inputs[0], y, &plane(x_shape), win, op.is_max_pool());
             post.pass(fx, y, size);
         }
     }
@@ -285,11 +292,11 @@ fn pool(fx: &mut Fx, x: Value, y: Value, shape: &[usize], win: Window, max: bool
                 // Outputs `j..j + 4` at once where their windows are loads or
                 // even lanes (stride 1 or 2, no padding): each lane folds its
                 // own window in the interpreter's order.
-                let lanes = if padding == [0, 0] && stride[1] <= 2 { ow / 4 * 4 } else { 0 };
+                let lanes = if !win.is_padded() && stride[1] <= 2 { ow / 4 * 4 } else { 0 };
                 let output = |fx: &mut Fx, j: Value, ty: Type| {
                     let mut acc = fx.fc(ty, pad_value);
                     // Without padding every window is inside: loads at constant offsets from its corner.
-                    let corner = (padding == [0, 0]).then(|| {
+                    let corner = (!win.is_padded()).then(|| {
                         let r = fx.b.ins().imul_imm_s(i, (stride[0] * w) as i64);
                         let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
                         let at = fx.b.ins().iadd(r, s);
@@ -312,9 +319,9 @@ fn pool(fx: &mut Fx, x: Value, y: Value, shape: &[usize], win: Window, max: bool
                                 }
                                 None => {
                                     let r = fx.b.ins().imul_imm_s(i, stride[0] as i64);
-                                    let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0] as i64);
+                                    let r = fx.b.ins().iadd_imm_s(r, u as i64 - padding[0][0] as i64);
                                     let s = fx.b.ins().imul_imm_s(j, stride[1] as i64);
-                                    let s = fx.b.ins().iadd_imm_s(s, v as i64 - padding[1] as i64);
+                                    let s = fx.b.ins().iadd_imm_s(s, v as i64 - padding[1][0] as i64);
                                     fx.pixel(xc, r, s, h, w, Some(pad_value))
                                 }
                             };

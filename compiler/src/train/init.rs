@@ -98,7 +98,7 @@ mod tests {
             node(1, Op::Dense { out: 256 }, &[("weight", vec![256, 784]), ("bias", vec![256])]),
             node(
                 2,
-                Op::Conv2d { out: 8, kernel: [3, 3], stride: [1, 1], padding: [0, 0], groups: 2 },
+                Op::Conv2d { out: 8, kernel: [3, 3], stride: [1, 1], padding: [[0, 0]; 2], groups: 2 },
                 &[("weight", vec![8, 2, 3, 3]), ("bias", vec![8])],
             ),
             node(

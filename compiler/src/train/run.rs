@@ -121,7 +121,7 @@ pub(super) fn run(
 }
 
 /// A batchnorm that learns normalizes each channel over the batch; where a
-/// sample holds one value per channel (`[c]`, `[c, 1, 1]`) a batch of one
+/// sample holds one value per channel (`[c]`, `[c, 1]`, `[c, 1, 1]`) a batch of one
 /// sample has no variance (PyTorch refuses it too).
 fn check_batch_statistics(graph: &Graph, learns: &[bool], n: usize, batch: usize) -> Result<()> {
     let smallest = if n.is_multiple_of(batch) { batch.min(n) } else { n % batch };

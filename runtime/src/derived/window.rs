@@ -1,34 +1,37 @@
 //! Sliding windows (pooling, convolutions) and the per-element constants of
 //! the plain ops (`docs/language.md` §3.2). Layouts are row-major `[c, h, w]`.
 
+use crate::ir::op::Padding2d;
 use crate::ir::Op;
 
-/// Output size of a sliding window along one axis.
+/// Output size of a sliding window along one axis with `[before, after]` padding.
 ///
 /// # Panics
 /// If `stride` is 0 or `kernel` exceeds the padded size (`interp::check`
 /// rejects both).
-pub fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
-    (size + 2 * padding - kernel) / stride + 1
+pub fn window(size: usize, kernel: usize, stride: usize, padding: [usize; 2]) -> usize {
+    (size + padding[0] + padding[1] - kernel) / stride + 1
 }
 
 /// A 2-D sliding window: per axis (rows, columns), its size, step and the
-/// zeros (or pad values) around the input.
+/// zeros (or pad values) before and after the input.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Window {
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
-    pub padding: [usize; 2],
+    pub padding: Padding2d,
 }
 
 impl Window {
-    /// The window of a convolution or pooling op; a conv1d's is one row
+    /// The window of a convolution or pooling op; a 1-D op's is one row
     /// over the [`plane`] of its input.
     pub fn of(op: &Op) -> Option<Window> {
+        let row =
+            |kernel, stride, padding| Window { kernel: [1, kernel], stride: [1, stride], padding: [[0, 0], padding] };
         match *op {
-            Op::Conv1d { kernel, stride, padding, .. } => {
-                Some(Window { kernel: [1, kernel], stride: [1, stride], padding: [0, padding] })
-            }
+            Op::Conv1d { kernel, stride, padding, .. }
+            | Op::MaxPool1d { kernel, stride, padding }
+            | Op::AvgPool1d { kernel, stride, padding } => Some(row(kernel, stride, padding)),
             Op::Conv2d { kernel, stride, padding, .. }
             | Op::MaxPool2d { kernel, stride, padding }
             | Op::AvgPool2d { kernel, stride, padding } => Some(Window { kernel, stride, padding }),
@@ -44,15 +47,25 @@ impl Window {
         ]
     }
 
+    /// The padded plane's size along `axis`.
+    pub fn padded(&self, axis: usize, size: usize) -> usize {
+        size + self.padding[axis][0] + self.padding[axis][1]
+    }
+
+    /// Whether any side is padded.
+    pub fn is_padded(&self) -> bool {
+        self.padding != [[0, 0]; 2]
+    }
+
     /// Inputs under one window.
     pub fn taps(&self) -> usize {
         self.kernel[0] * self.kernel[1]
     }
 
     /// The input index along `axis` of tap `u` of output `i`:
-    /// `i·stride + u − padding` (outside the input when negative or past its end).
+    /// `i·stride + u − padding before` (outside the input when negative or past its end).
     pub fn tap(&self, axis: usize, i: usize, u: usize) -> isize {
-        (i * self.stride[axis] + u) as isize - self.padding[axis] as isize
+        (i * self.stride[axis] + u) as isize - self.padding[axis][0] as isize
     }
 
     /// What padding reads as in a pooling window: `−∞` for a max (it never
@@ -71,7 +84,7 @@ impl Window {
     }
 }
 
-/// A windowed op's input as `[c, h, w]`: `[c, l]` (a conv1d's) is one row, `[c, 1, l]`.
+/// A windowed op's input as `[c, h, w]`: `[c, l]` (a 1-D op's) is one row, `[c, 1, l]`.
 pub fn plane(shape: &[usize]) -> Vec<usize> {
     match *shape {
         [c, l] => vec![c, 1, l],
@@ -98,6 +111,10 @@ pub fn normalization(mean: &[f64], std: &[f64], i: usize, len: usize, rows: usiz
     let c = if mean.len() == 1 && std.len() == 1 { 0 } else { (i / per).min(channels - 1) };
     (mean[c.min(mean.len() - 1)] as f32, std[c.min(std.len() - 1)] as f32)
 }
+
+/// `hard_swish`'s slope and offset: `x · hard_sigmoid(x, 1/6, 1/2)`, as
+/// PyTorch's `Hardswish` and ONNX's `HardSwish`.
+pub const HARD_SWISH: (f32, f32) = (1.0 / 6.0, 0.5);
 
 /// A batch norm's divisor `√(var + eps)`.
 pub fn batchnorm_std(var: f32, eps: f64) -> f32 {

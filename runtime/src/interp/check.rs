@@ -38,7 +38,9 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
     };
     match op {
         Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } => mac(node, op, x_shape),
-        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => window(op, x_shape).map(|_| ()),
+        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. } => {
+            window(op, &plane(x_shape)).map(|_| ())
+        }
         Op::Add => match inputs.get(1) {
             Some(y) if size(&graph.node(*y).shape) == size(x_shape) => Ok(()),
             Some(_) => Err("operands of different sizes".into()),
@@ -74,9 +76,15 @@ fn check_node(graph: &Graph, i: usize, node: &Node) -> Result<(), String> {
             tensor("up.weight", c * hidden * taps)?;
             tensor("up.bias", c)
         }
-        Op::Flatten | Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Softmax => {
-            Ok(())
-        }
+        Op::Flatten
+        | Op::Relu
+        | Op::LeakyRelu { .. }
+        | Op::Clip { .. }
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::Softmax => Ok(()),
     }
 }
 
@@ -106,7 +114,7 @@ fn window(op: &Op, x_shape: &[usize]) -> Result<Window, String> {
     let win = Window::of(op).expect("a windowed op");
     let &[_, h, w] = x_shape else { return Err(format!("a window over shape {x_shape:?}")) };
     let fits = |axis: usize, size: usize| {
-        win.stride[axis] > 0 && win.kernel[axis] > 0 && win.kernel[axis] <= size + 2 * win.padding[axis]
+        win.stride[axis] > 0 && win.kernel[axis] > 0 && win.kernel[axis] <= win.padded(axis, size)
     };
     if !(fits(0, h) && fits(1, w)) {
         return Err(format!("a window of {win:?} over shape {x_shape:?}"));

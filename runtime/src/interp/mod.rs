@@ -387,8 +387,9 @@ fn plain(node: &Node, op: &Op, operands: &[&[f32]], shape: &[usize]) -> Vec<f32>
         return y;
     }
     match (op, Window::of(op)) {
-        (Op::MaxPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, true),
-        (Op::AvgPool2d { .. }, Some(w)) => ops::pool(x, shape, w.kernel, w.stride, w.padding, false),
+        (Op::MaxPool2d { .. } | Op::AvgPool2d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. }, Some(w)) => {
+            ops::pool(x, &plane(shape), w.kernel, w.stride, w.padding, op.is_max_pool())
+        }
         (Op::GlobalAvgPool, _) => ops::global_avg_pool(x, shape[0]),
         (Op::Concat, _) => operands.concat(),
         (Op::Softmax, _) => ops::softmax(x, shape),
@@ -408,10 +409,29 @@ fn plain(node: &Node, op: &Op, operands: &[&[f32]], shape: &[usize]) -> Vec<f32>
             };
             x.iter().zip(up).map(|(a, b)| a + b).collect()
         }
-        (Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. }, _) => {
+        (
+            Op::Dense { .. }
+            | Op::Conv1d { .. }
+            | Op::Conv2d { .. }
+            | Op::MaxPool2d { .. }
+            | Op::AvgPool2d { .. }
+            | Op::MaxPool1d { .. }
+            | Op::AvgPool1d { .. },
+            _,
+        ) => {
             unreachable!("MAC layers go through mac; a pooling op has a window")
         }
-        (Op::Flatten | Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh, _) => {
+        (
+            Op::Flatten
+            | Op::Relu
+            | Op::LeakyRelu { .. }
+            | Op::Clip { .. }
+            | Op::HardSigmoid { .. }
+            | Op::HardSwish
+            | Op::Sigmoid
+            | Op::Tanh,
+            _,
+        ) => {
             unreachable!("element-wise ops are computed above")
         }
     }

@@ -4,7 +4,8 @@
 //! shape implies (as `interp::check` ensures for a graph); it panics
 //! otherwise.
 
-use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window};
+use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window, HARD_SWISH};
+use crate::ir::op::{symmetric, Padding2d};
 use crate::ir::Op;
 
 /// `x[c, i, j]` with zero (or `pad`) outside the input.
@@ -23,7 +24,7 @@ pub fn pool(
     shape: &[usize],
     kernel: [usize; 2],
     stride: [usize; 2],
-    padding: [usize; 2],
+    padding: Padding2d,
     max: bool,
 ) -> Vec<f32> {
     let win = Window { kernel, stride, padding };
@@ -56,7 +57,7 @@ pub fn patches(
     shape: &[usize],
     kernel: [usize; 2],
     stride: [usize; 2],
-    padding: [usize; 2],
+    padding: Padding2d,
     groups: usize,
 ) -> (Vec<f32>, usize, usize) {
     let win = Window { kernel, stride, padding };
@@ -89,6 +90,8 @@ pub fn elementwise(op: &Op, x: &[f32]) -> Option<Vec<f32>> {
         Op::Relu => x.iter().map(|v| v.max(0.0)).collect(),
         Op::LeakyRelu { slope } => x.iter().map(|v| leaky_relu(*v, slope as f32)).collect(),
         Op::Clip { min, max } => x.iter().map(|v| clip(*v, min as f32, max as f32)).collect(),
+        Op::HardSigmoid { alpha, beta } => x.iter().map(|v| hard_sigmoid(*v, alpha as f32, beta as f32)).collect(),
+        Op::HardSwish => x.iter().map(|v| hard_swish(*v)).collect(),
         Op::Sigmoid => x.iter().map(|v| sigmoid(*v)).collect(),
         Op::Tanh => x.iter().map(|v| v.tanh()).collect(),
         _ => return None,
@@ -112,7 +115,7 @@ pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
 
 /// Ideal conv2d (same padding on both axes), used by denoise blocks.
 pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b: &[f32]) -> Vec<f32> {
-    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], [same_padding(kernel); 2], 1);
+    let (p, positions, k) = patches(x, shape, [kernel; 2], [1; 2], symmetric([same_padding(kernel); 2]), 1);
     let mut y = vec![0.0; out * positions];
     for o in 0..out {
         for q in 0..positions {
@@ -183,6 +186,18 @@ pub fn clip(v: f32, min: f32, max: f32) -> f32 {
     }
 }
 
+/// `max(0, min(1, alpha·v + beta))`: the product rounded to f32, then the
+/// sum, then [`clip`]ped to `[0, 1]` (NaN stays NaN).
+pub fn hard_sigmoid(v: f32, alpha: f32, beta: f32) -> f32 {
+    clip(alpha * v + beta, 0.0, 1.0)
+}
+
+/// `v · hard_sigmoid(v, 1/6, 1/2)`, the product rounded once more.
+pub fn hard_swish(v: f32) -> f32 {
+    let (alpha, beta) = HARD_SWISH;
+    v * hard_sigmoid(v, alpha, beta)
+}
+
 /// The mean of each of `channels` equal planes of `x`: the plane summed in
 /// row-major order from 0 in f32, divided by its size.
 pub fn global_avg_pool(x: &[f32], channels: usize) -> Vec<f32> {
@@ -197,22 +212,44 @@ mod tests {
     #[test]
     fn pools_by_hand() {
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
-        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [1, 1], [0, 0], true), vec![5.0, 6.0, 8.0, 9.0]);
-        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [2, 2], [0, 0], false), vec![3.0]);
+        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [1, 1], [[0, 0]; 2], true), vec![5.0, 6.0, 8.0, 9.0]);
+        assert_eq!(pool(&x, &[1, 3, 3], [2, 2], [2, 2], [[0, 0]; 2], false), vec![3.0]);
         // Padding counts as zero in the average and never wins the max.
-        assert_eq!(pool(&[-1.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], true), vec![-1.0]);
-        assert_eq!(pool(&[9.0], &[1, 1, 1], [3, 3], [1, 1], [1, 1], false), vec![1.0]);
+        assert_eq!(pool(&[-1.0], &[1, 1, 1], [3, 3], [1, 1], [[1, 1]; 2], true), vec![-1.0]);
+        assert_eq!(pool(&[9.0], &[1, 1, 1], [3, 3], [1, 1], [[1, 1]; 2], false), vec![1.0]);
+    }
+
+    #[test]
+    fn asymmetric_padding_pads_each_side_as_given() {
+        // 1×3 row, kernel 1×2, no padding on top or left, one row of zeros
+        // below and two columns on the right: 2 × 4 windows, the second row all padding.
+        let x = [1.0, 2.0, 3.0];
+        let (p, positions, k) = patches(&x, &[1, 1, 3], [1, 2], [1, 1], [[0, 1], [0, 2]], 1);
+        assert_eq!((positions, k), (8, 2));
+        let mut want = vec![1.0, 2.0, 2.0, 3.0, 3.0, 0.0, 0.0, 0.0];
+        want.resize(16, 0.0);
+        assert_eq!(p, want);
+        assert_eq!(pool(&x, &[1, 1, 3], [1, 2], [1, 2], [[0, 0], [1, 0]], false), vec![0.5, 2.5]);
+    }
+
+    #[test]
+    fn hard_sigmoid_and_hard_swish_by_hand() {
+        assert_eq!([-4.0, -3.0, 0.0, 3.0, 4.0].map(|v| hard_sigmoid(v, 1.0 / 6.0, 0.5)), [0.0, 0.0, 0.5, 1.0, 1.0]);
+        assert_eq!([1.0, -1.0, 10.0].map(|v| hard_sigmoid(v, 0.25, 0.5)), [0.75, 0.25, 1.0]);
+        assert_eq!([-4.0, 0.0, 4.0].map(hard_swish), [-0.0, 0.0, 4.0]);
+        assert_eq!(hard_swish(1.5), 1.5 * (1.5 * (1.0f32 / 6.0) + 0.5));
+        assert!(hard_swish(f32::NAN).is_nan());
     }
 
     #[test]
     fn conv_patches_follow_weight_order() {
         // 2 channels of 2×2, kernel 2: one position, k = 8 in (c, u, v) order.
         let x: Vec<f32> = (1..=8).map(|v| v as f32).collect();
-        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 1);
+        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [[0, 0]; 2], 1);
         assert_eq!((positions, k), (1, 8));
         assert_eq!(p, x);
         // groups = 2: each group sees its own channel.
-        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [0, 0], 2);
+        let (p, positions, k) = patches(&x, &[2, 2, 2], [2, 2], [1, 1], [[0, 0]; 2], 2);
         assert_eq!((positions, k), (1, 4));
         assert_eq!(p, x);
     }

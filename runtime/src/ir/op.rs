@@ -10,7 +10,7 @@ pub enum Op {
         out: usize,
         kernel: [usize; 2],
         stride: [usize; 2],
-        padding: [usize; 2],
+        padding: Padding2d,
         groups: usize,
     },
     /// On `[C, L]`: a conv2d of one row (`docs/language.md` §3.2).
@@ -18,17 +18,32 @@ pub enum Op {
         out: usize,
         kernel: usize,
         stride: usize,
-        padding: usize,
+        /// `[left, right]`.
+        padding: [usize; 2],
         groups: usize,
     },
     MaxPool2d {
         kernel: [usize; 2],
         stride: [usize; 2],
-        padding: [usize; 2],
+        padding: Padding2d,
     },
     AvgPool2d {
         kernel: [usize; 2],
         stride: [usize; 2],
+        padding: Padding2d,
+    },
+    /// On `[C, L]`: a maxpool2d of one row.
+    MaxPool1d {
+        kernel: usize,
+        stride: usize,
+        /// `[left, right]`.
+        padding: [usize; 2],
+    },
+    /// On `[C, L]`: an avgpool2d of one row.
+    AvgPool1d {
+        kernel: usize,
+        stride: usize,
+        /// `[left, right]`.
         padding: [usize; 2],
     },
     Flatten,
@@ -43,6 +58,13 @@ pub enum Op {
         min: f64,
         max: f64,
     },
+    /// `y = max(0, min(1, alpha·x + beta))` (ONNX's `HardSigmoid`).
+    HardSigmoid {
+        alpha: f64,
+        beta: f64,
+    },
+    /// `y = x · hard_sigmoid(x)` with `alpha = 1/6`, `beta = 1/2`.
+    HardSwish,
     Sigmoid,
     Tanh,
     /// Over the last axis.
@@ -61,6 +83,15 @@ pub enum Op {
         hidden: usize,
         kernel: usize,
     },
+}
+
+/// The zeros (or pad values) around a 2-D window's input, per axis (rows,
+/// then columns), before and after it: `[[top, bottom], [left, right]]`.
+pub type Padding2d = [[usize; 2]; 2];
+
+/// The same padding on both sides of each axis: `[h, w]` → `[[h, h], [w, w]]`.
+pub fn symmetric(padding: [usize; 2]) -> Padding2d {
+    padding.map(|p| [p, p])
 }
 
 /// What hardware effects an op can carry.
@@ -83,6 +114,16 @@ impl Op {
         }
     }
 
+    /// Max or average pooling, 1-D or 2-D.
+    pub fn is_pool(&self) -> bool {
+        matches!(self, Op::MaxPool2d { .. } | Op::AvgPool2d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. })
+    }
+
+    /// Max pooling, 1-D or 2-D.
+    pub fn is_max_pool(&self) -> bool {
+        matches!(self, Op::MaxPool2d { .. } | Op::MaxPool1d { .. })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::Dense { .. } => "dense",
@@ -90,10 +131,14 @@ impl Op {
             Op::Conv2d { .. } => "conv2d",
             Op::MaxPool2d { .. } => "maxpool2d",
             Op::AvgPool2d { .. } => "avgpool2d",
+            Op::MaxPool1d { .. } => "maxpool1d",
+            Op::AvgPool1d { .. } => "avgpool1d",
             Op::Flatten => "flatten",
             Op::Relu => "relu",
             Op::LeakyRelu { .. } => "leaky_relu",
             Op::Clip { .. } => "clip",
+            Op::HardSigmoid { .. } => "hard_sigmoid",
+            Op::HardSwish => "hard_swish",
             Op::Sigmoid => "sigmoid",
             Op::Tanh => "tanh",
             Op::Softmax => "softmax",

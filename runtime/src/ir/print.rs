@@ -80,25 +80,33 @@ fn nums(v: &[f64]) -> String {
 fn attrs(op: &super::Op) -> String {
     use super::Op::*;
     let pair = |p: &[usize; 2]| format!("[{}, {}]", p[0], p[1]);
+    // Symmetric padding prints as `[h, w]`, asymmetric as `[top, bottom, left, right]`.
+    let padding = |p: &super::op::Padding2d| match p {
+        [[t, b], [l, r]] if t == b && l == r => pair(&[*t, *l]),
+        [[t, b], [l, r]] => format!("[{t}, {b}, {l}, {r}]"),
+    };
+    // One-axis padding prints as one number when symmetric, else `[left, right]`.
+    let padding_1d = |p: &[usize; 2]| if p[0] == p[1] { p[0].to_string() } else { pair(p) };
     match op {
         Dense { out } => format!(" out={out}"),
-        Conv2d { out, kernel, stride, padding, groups } => format!(
-            " out={out} kernel={} stride={} padding={} groups={groups}",
-            pair(kernel),
-            pair(stride),
-            pair(padding)
-        ),
-        Conv1d { out, kernel, stride, padding, groups } => {
-            format!(" out={out} kernel={kernel} stride={stride} padding={padding} groups={groups}")
+        Conv2d { out, kernel, stride, padding: p, groups } => {
+            format!(" out={out} kernel={} stride={} padding={} groups={groups}", pair(kernel), pair(stride), padding(p))
         }
-        MaxPool2d { kernel, stride, padding } | AvgPool2d { kernel, stride, padding } => {
-            format!(" kernel={} stride={} padding={}", pair(kernel), pair(stride), pair(padding))
+        Conv1d { out, kernel, stride, padding: p, groups } => {
+            format!(" out={out} kernel={kernel} stride={stride} padding={} groups={groups}", padding_1d(p))
+        }
+        MaxPool2d { kernel, stride, padding: p } | AvgPool2d { kernel, stride, padding: p } => {
+            format!(" kernel={} stride={} padding={}", pair(kernel), pair(stride), padding(p))
+        }
+        MaxPool1d { kernel, stride, padding: p } | AvgPool1d { kernel, stride, padding: p } => {
+            format!(" kernel={kernel} stride={stride} padding={}", padding_1d(p))
         }
         BatchNorm { eps } => format!(" eps={}", num(*eps)),
         LeakyRelu { slope } => format!(" slope={}", num(*slope)),
         Clip { min, max } => format!(" min={} max={}", num(*min), num(*max)),
+        HardSigmoid { alpha, beta } => format!(" alpha={} beta={}", num(*alpha), num(*beta)),
         Denoise { hidden, kernel } => format!(" hidden={hidden} kernel={kernel}"),
-        Flatten | Relu | Sigmoid | Tanh | Softmax | Add | GlobalAvgPool | Concat => String::new(),
+        Flatten | Relu | HardSwish | Sigmoid | Tanh | Softmax | Add | GlobalAvgPool | Concat => String::new(),
     }
 }
 

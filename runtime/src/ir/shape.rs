@@ -2,7 +2,7 @@
 //! the weight tensors it reads. The compiler's checks report these rules'
 //! failures with source positions; the IR verifier holds every node to them.
 
-use super::op::Op;
+use super::op::{Op, Padding2d};
 
 /// Why an op cannot take its inputs' shapes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,8 +12,8 @@ pub enum ShapeError {
     Rank { wanted: &'static str },
     /// `groups` does not divide both the input and the output channels.
     Groups { channels: usize },
-    /// A pooling window's padding is more than half its kernel along `axis`
-    /// (0 height, 1 width): a window could see only padding.
+    /// A pooling window's padding on a side is more than half its kernel
+    /// along `axis` (0 height, 1 width or length): a window could see only padding.
     PoolPadding { axis: usize },
     /// The kernel is larger than the padded input along `axis`.
     KernelTooLarge { axis: usize },
@@ -55,9 +55,10 @@ pub struct ParamShape {
     pub optional: bool,
 }
 
-/// Output size of a sliding window along one axis, or `None` if it does not fit.
-fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
-    let padded = size + 2 * padding;
+/// Output size of a sliding window along one axis with `[before, after]`
+/// padding, or `None` if it does not fit.
+fn window(size: usize, kernel: usize, stride: usize, padding: [usize; 2]) -> Option<usize> {
+    let padded = size + padding[0] + padding[1];
     (padded >= kernel).then(|| (padded - kernel) / stride + 1)
 }
 
@@ -119,8 +120,25 @@ impl Op {
                 let [h, w] = spatial(self, x, *kernel, *stride, *padding)?;
                 Ok(vec![x[0], h, w])
             }
+            Op::MaxPool1d { kernel, stride, padding } | Op::AvgPool1d { kernel, stride, padding } => {
+                if rank != 2 {
+                    return Err(ShapeError::Rank { wanted: CL });
+                }
+                if padding.iter().any(|p| p * 2 > *kernel) {
+                    return Err(ShapeError::PoolPadding { axis: 1 });
+                }
+                let l = window(x[1], *kernel, *stride, *padding).ok_or(ShapeError::KernelTooLarge { axis: 1 })?;
+                Ok(vec![x[0], l])
+            }
             Op::Flatten => Ok(vec![x.iter().product()]),
-            Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Sigmoid | Op::Tanh | Op::Softmax => Ok(x.to_vec()),
+            Op::Relu
+            | Op::LeakyRelu { .. }
+            | Op::Clip { .. }
+            | Op::HardSigmoid { .. }
+            | Op::HardSwish
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Softmax => Ok(x.to_vec()),
             Op::GlobalAvgPool => {
                 if rank != 2 && rank != 3 {
                     return Err(ShapeError::Rank { wanted: "[channels, length] or [channels, height, width]" });
@@ -138,8 +156,10 @@ impl Op {
                 Ok(out)
             }
             Op::BatchNorm { .. } => {
-                if rank != 1 && rank != 3 {
-                    return Err(ShapeError::Rank { wanted: VECTOR_OR_CHW });
+                if !(1..=3).contains(&rank) {
+                    return Err(ShapeError::Rank {
+                        wanted: "a vector, [channels, length] or [channels, height, width]",
+                    });
                 }
                 Ok(x.to_vec())
             }
@@ -200,12 +220,12 @@ fn spatial(
     x: &[usize],
     kernel: [usize; 2],
     stride: [usize; 2],
-    padding: [usize; 2],
+    padding: Padding2d,
 ) -> Result<[usize; 2], ShapeError> {
-    let pooling = matches!(op, Op::MaxPool2d { .. } | Op::AvgPool2d { .. });
+    let pooling = op.is_pool();
     let mut out = [0; 2];
     for axis in 0..2 {
-        if pooling && padding[axis] * 2 > kernel[axis] {
+        if pooling && padding[axis].iter().any(|p| p * 2 > kernel[axis]) {
             return Err(ShapeError::PoolPadding { axis });
         }
         out[axis] = window(x[axis + 1], kernel[axis], stride[axis], padding[axis])
@@ -220,7 +240,7 @@ mod tests {
 
     #[test]
     fn conv_output_follows_stride_padding_and_groups() {
-        let conv = Op::Conv2d { out: 4, kernel: [3, 3], stride: [2, 1], padding: [1, 0], groups: 2 };
+        let conv = Op::Conv2d { out: 4, kernel: [3, 3], stride: [2, 1], padding: [[1, 1], [0, 0]], groups: 2 };
         assert_eq!(conv.output_shape(&[&[2, 7, 5]]), Ok(vec![4, 4, 3]));
         assert_eq!(conv.output_shape(&[&[3, 7, 5]]), Err(ShapeError::Groups { channels: 3 }));
         assert_eq!(conv.output_shape(&[&[2, 7, 2]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
@@ -229,7 +249,7 @@ mod tests {
 
     #[test]
     fn conv1d_slides_along_the_length() {
-        let conv = Op::Conv1d { out: 6, kernel: 3, stride: 2, padding: 1, groups: 3 };
+        let conv = Op::Conv1d { out: 6, kernel: 3, stride: 2, padding: [1, 1], groups: 3 };
         assert_eq!(conv.output_shape(&[&[3, 9]]), Ok(vec![6, 5]));
         assert_eq!(conv.output_shape(&[&[4, 9]]), Err(ShapeError::Groups { channels: 4 }));
         assert_eq!(conv.output_shape(&[&[3, 0]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
@@ -239,10 +259,43 @@ mod tests {
 
     #[test]
     fn pooling_padding_is_at_most_half_the_kernel() {
-        let pool = Op::MaxPool2d { kernel: [2, 3], stride: [2, 2], padding: [1, 2] };
+        let pool = Op::MaxPool2d { kernel: [2, 3], stride: [2, 2], padding: [[1, 1], [2, 2]] };
         assert_eq!(pool.output_shape(&[&[1, 4, 4]]), Err(ShapeError::PoolPadding { axis: 1 }));
-        let pool = Op::AvgPool2d { kernel: [2, 3], stride: [2, 2], padding: [1, 1] };
+        let pool = Op::AvgPool2d { kernel: [2, 3], stride: [2, 2], padding: [[1, 1], [1, 1]] };
         assert_eq!(pool.output_shape(&[&[5, 4, 4]]), Ok(vec![5, 3, 2]));
+        let pool = Op::MaxPool2d { kernel: [2, 3], stride: [2, 2], padding: [[0, 1], [0, 2]] };
+        assert_eq!(pool.output_shape(&[&[1, 4, 4]]), Err(ShapeError::PoolPadding { axis: 1 }));
+    }
+
+    #[test]
+    fn asymmetric_padding_adds_both_sides() {
+        // (7 + 0 + 1 − 2)/1 + 1 = 7 rows, (5 + 2 + 1 − 3)/2 + 1 = 3 columns.
+        let conv = Op::Conv2d { out: 2, kernel: [2, 3], stride: [1, 2], padding: [[0, 1], [2, 1]], groups: 1 };
+        assert_eq!(conv.output_shape(&[&[1, 7, 5]]), Ok(vec![2, 7, 3]));
+        let conv = Op::Conv1d { out: 2, kernel: 4, stride: 1, padding: [1, 2], groups: 1 };
+        assert_eq!(conv.output_shape(&[&[1, 6]]), Ok(vec![2, 6]));
+        let conv = Op::Conv1d { out: 2, kernel: 4, stride: 1, padding: [0, 1], groups: 1 };
+        assert_eq!(conv.output_shape(&[&[1, 2]]), Err(ShapeError::KernelTooLarge { axis: 1 }));
+    }
+
+    #[test]
+    fn one_dimensional_pooling_slides_along_the_length() {
+        let pool = Op::MaxPool1d { kernel: 3, stride: 2, padding: [1, 0] };
+        assert_eq!(pool.output_shape(&[&[4, 9]]), Ok(vec![4, 4]));
+        let pool = Op::AvgPool1d { kernel: 2, stride: 2, padding: [0, 0] };
+        assert_eq!(pool.output_shape(&[&[4, 9]]), Ok(vec![4, 4]));
+        assert!(matches!(pool.output_shape(&[&[4, 9, 9]]), Err(ShapeError::Rank { .. })));
+        let pool = Op::AvgPool1d { kernel: 2, stride: 2, padding: [0, 2] };
+        assert_eq!(pool.output_shape(&[&[4, 9]]), Err(ShapeError::PoolPadding { axis: 1 }));
+    }
+
+    #[test]
+    fn batchnorm_takes_any_rank_with_channels_first() {
+        let bn = Op::BatchNorm { eps: 1e-5 };
+        for shape in [&[3][..], &[3, 7], &[3, 4, 4]] {
+            assert_eq!(bn.output_shape(&[shape]), Ok(shape.to_vec()));
+            assert_eq!(bn.param_shapes(shape)[0].shape, vec![3]);
+        }
     }
 
     #[test]

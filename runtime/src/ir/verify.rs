@@ -238,12 +238,16 @@ fn attributes(op: &Op) -> Broken {
         Op::MaxPool2d { kernel, stride, .. } | Op::AvgPool2d { kernel, stride, .. } => {
             &[kernel[0], kernel[1], stride[0], stride[1]]
         }
+        Op::MaxPool1d { kernel, stride, .. } | Op::AvgPool1d { kernel, stride, .. } => &[*kernel, *stride],
         Op::Denoise { hidden, kernel } => &[*hidden, *kernel],
         Op::BatchNorm { eps } if !(eps.is_finite() && *eps > 0.0) => {
             return Err((Invariant::Attributes, format!("batchnorm eps = {eps} is not positive and finite")));
         }
         Op::LeakyRelu { slope } if !slope.is_finite() => {
             return Err((Invariant::Attributes, format!("leaky_relu slope = {slope} is not finite")));
+        }
+        Op::HardSigmoid { alpha, beta } if !(alpha.is_finite() && beta.is_finite()) => {
+            return Err((Invariant::Attributes, format!("hard_sigmoid alpha = {alpha}, beta = {beta} are not finite")));
         }
         Op::Clip { min, max } if !(min.is_finite() && max.is_finite() && min < max) => {
             return Err((

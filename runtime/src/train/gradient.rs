@@ -109,6 +109,10 @@ fn op_backward(
         Op::Relu => (vec![Some(elementwise::relu(x, dy))], none()),
         Op::LeakyRelu { slope } => (vec![Some(elementwise::leaky_relu(x, *slope as f32, dy))], none()),
         Op::Clip { min, max } => (vec![Some(elementwise::clip(x, *min as f32, *max as f32, dy))], none()),
+        Op::HardSigmoid { alpha, beta } => {
+            (vec![Some(elementwise::hard_sigmoid(x, *alpha as f32, *beta as f32, dy))], none())
+        }
+        Op::HardSwish => (vec![Some(elementwise::hard_swish(x, dy))], none()),
         Op::GlobalAvgPool => {
             let per_channel = x_shape[1..].iter().product();
             (vec![Some(pool::globalavgpool(per_channel, dy))], none())
@@ -134,8 +138,9 @@ fn op_backward(
             let (a, b) = elementwise::add(dy);
             (vec![Some(a), Some(b)], none())
         }
-        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => {
+        Op::MaxPool2d { .. } | Op::AvgPool2d { .. } | Op::MaxPool1d { .. } | Op::AvgPool1d { .. } => {
             let w = Window::of(op).expect("a pooling window");
+            let x_shape = plane(x_shape);
             let p = Pool2d {
                 channels: x_shape[0],
                 height: x_shape[1],
@@ -144,10 +149,12 @@ fn op_backward(
                 stride: w.stride,
                 padding: w.padding,
             };
-            let dx = match op {
-                Op::MaxPool2d { .. } if pass.fast => kernels::maxpool_grad(x, x_shape, &w, dy),
-                Op::MaxPool2d { .. } => pool::maxpool2d(&p, batch, x, dy),
-                _ => pool::avgpool2d(&p, batch, dy),
+            let dx = if !op.is_max_pool() {
+                pool::avgpool2d(&p, batch, dy)
+            } else if pass.fast {
+                kernels::maxpool_grad(x, &x_shape, &w, dy)
+            } else {
+                pool::maxpool2d(&p, batch, x, dy)
             };
             (vec![Some(dx)], none())
         }

@@ -230,8 +230,12 @@ mod tests {
     fn im2col_gives_the_interpreters_patches() {
         let shape = [3, 7, 6];
         let x: Vec<f32> = (0..2 * 3 * 7 * 6).map(|i| i as f32).collect();
-        for (kernel, stride, padding) in [([3, 3], [1, 1], [1, 1]), ([5, 2], [2, 3], [2, 0]), ([1, 1], [1, 1], [0, 0])]
-        {
+        for (kernel, stride, padding) in [
+            ([3, 3], [1, 1], [[1, 1], [1, 1]]),
+            ([5, 2], [2, 3], [[2, 2], [0, 0]]),
+            ([1, 1], [1, 1], [[0, 0]; 2]),
+            ([2, 3], [1, 2], [[0, 1], [2, 1]]),
+        ] {
             let win = Window { kernel, stride, padding };
             let fast = im2col(&x, &shape, &win);
             let want: Vec<f32> = x
@@ -245,7 +249,8 @@ mod tests {
     #[test]
     fn col2im_is_the_reference_bits() {
         let shape = [3, 7, 6];
-        for (kernel, stride, padding) in [([3, 3], [1, 1], [1, 1]), ([5, 2], [2, 3], [2, 0]), ([2, 2], [1, 1], [0, 0])]
+        for (kernel, stride, padding) in
+            [([3, 3], [1, 1], [[1, 1], [1, 1]]), ([5, 2], [2, 3], [[2, 2], [0, 0]]), ([2, 2], [1, 1], [[0, 1], [1, 0]])]
         {
             let win = Window { kernel, stride, padding };
             let [oh, ow] = win.out(7, 6);
@@ -263,7 +268,8 @@ mod tests {
         let shape = [2, 7, 6];
         // Repeated values: ties go to the first maximum in window order.
         let x: Vec<f32> = (0..3 * 2 * 7 * 6).map(|i| ((i * 37) % 11) as f32).collect();
-        for (kernel, stride, padding) in [([2, 2], [2, 2], [0, 0]), ([3, 3], [1, 2], [1, 1]), ([3, 2], [2, 1], [1, 0])]
+        for (kernel, stride, padding) in
+            [([2, 2], [2, 2], [[0, 0]; 2]), ([3, 3], [1, 2], [[1, 1], [1, 1]]), ([3, 2], [2, 1], [[1, 0], [0, 1]])]
         {
             let win = Window { kernel, stride, padding };
             let [oh, ow] = win.out(7, 6);

@@ -12,8 +12,9 @@ use super::layers::{Layer, Weight};
 use super::names::{identifier, layer_name, Names};
 use super::proto::{tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto};
 use super::tensor::{self, Tensor, Values};
-use super::{fail, fold, ImportError, OPSETS, SUPPORTED};
+use super::{fail, fold, fold_pads, ImportError, OPSETS, SUPPORTED};
 use crate::diag::Code;
+use analog_runtime::ir::op::Padding2d;
 use std::collections::{HashMap, HashSet};
 
 /// The network as the language's statements.
@@ -52,6 +53,12 @@ struct Ctx {
     layers: Vec<Layer>,
     /// The values read only by `Flatten` nodes (not graph outputs).
     flattened: HashSet<String>,
+    /// The values read only as the input of `Conv` nodes (not graph outputs).
+    conv_inputs: HashSet<String>,
+    /// The outputs of zero `Pad`s, which stand for their inputs: the padding
+    /// each adds around a convolution's input (`[[top, bottom], [left, right]]`)
+    /// and the `Pad` node, for the conv's comment.
+    padded: HashMap<String, (Padding2d, String)>,
 }
 
 /// Converts `model`, or says everything that keeps it from being imported
@@ -71,22 +78,41 @@ pub fn convert(model: &ModelProto) -> Result<Converted, Vec<ImportError>> {
     {
         *readers.entry(name.to_string()).or_insert(0) += 1;
     }
-    let mut flattened: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
-    for n in graph.node.iter().filter(|n| n.op_type() != "Flatten") {
-        for name in &n.input {
-            flattened.remove(name);
-        }
-    }
-    for out in &graph.output {
-        flattened.remove(out.name());
-    }
-    let mut ctx = Ctx { opset, values: HashMap::new(), readers, names: Names::default(), layers: vec![], flattened };
+    let flattened = read_only_by(graph, |n, _| n.op_type() == "Flatten");
+    let conv_inputs = read_only_by(graph, |n, k| n.op_type() == "Conv" && k == 0);
+    let mut ctx = Ctx {
+        opset,
+        values: HashMap::new(),
+        readers,
+        names: Names::default(),
+        layers: vec![],
+        flattened,
+        conv_inputs,
+        padded: HashMap::new(),
+    };
     let inputs = ctx.graph_inputs(graph).map_err(|e| vec![e])?;
     for node in &graph.node {
         ctx.node(node).map_err(|e| vec![e])?;
     }
     let outputs = ctx.outputs(graph).map_err(|e| vec![e])?;
     Ok(Converted { producer: model.producer_name().to_string(), opset, inputs, layers: ctx.layers, outputs })
+}
+
+/// The values that nodes read and that only `reader(node, input index)`
+/// nodes read, none of them a graph output.
+fn read_only_by(graph: &GraphProto, reader: impl Fn(&NodeProto, usize) -> bool) -> HashSet<String> {
+    let mut only: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+    for n in &graph.node {
+        for (k, name) in n.input.iter().enumerate() {
+            if !reader(n, k) {
+                only.remove(name);
+            }
+        }
+    }
+    for out in &graph.output {
+        only.remove(out.name());
+    }
+    only
 }
 
 fn opset(model: &ModelProto) -> Result<i64, ImportError> {
@@ -255,17 +281,17 @@ impl Ctx {
             }
             "Concat" => self.concat(node)?,
             "Gather" | "Unsqueeze" | "Squeeze" | "Cast" => {
-                let mut operands = vec![];
-                for k in 0..node.input.len() {
-                    operands.push(if node.input[k].is_empty() { None } else { Some(self.constant(node, k)?) });
-                }
-                let t = fold::fold(node, &operands, self.opset)?;
+                let t = fold::fold(node, &self.constants(node)?, self.opset)?;
                 self.set(node, Value::Const(t));
             }
+            "ConstantOfShape" | "Slice" | "Transpose" | "Sub" => self.fold_pads(node)?,
+            "Reshape" if matches!(self.value(node, 0)?, Value::Const(_)) => self.fold_pads(node)?,
+            "Mul" if (0..2).all(|k| matches!(self.value(node, k), Ok(Value::Const(_)))) => self.fold_pads(node)?,
             "Gemm" => self.gemm(node)?,
             "MatMul" => self.matmul(node)?,
             "Add" => self.add(node)?,
             "Conv" => self.conv(node)?,
+            "Pad" => self.pad(node)?,
             "BatchNormalization" => self.batchnorm(node)?,
             "Relu" | "Sigmoid" | "Tanh" => {
                 let (x, shape) = self.act(node, 0)?;
@@ -277,6 +303,12 @@ impl Ctx {
                 self.layer(node, Layer::new(op, vec![x], shape));
             }
             "LeakyRelu" => self.leaky_relu(node)?,
+            "HardSigmoid" => self.hard_sigmoid(node)?,
+            "HardSwish" => {
+                let (x, shape) = self.act(node, 0)?;
+                self.layer(node, Layer::new("hard_swish", vec![x], shape));
+            }
+            "Mul" => self.mul(node)?,
             "Clip" => self.clip(node)?,
             "Softmax" => self.softmax(node)?,
             "MaxPool" | "AveragePool" => self.pool(node)?,
@@ -349,9 +381,6 @@ impl Ctx {
         if self.int_attr(node, "spatial", 1) != 1 {
             return Err(unsupported(node, "`spatial = 0`: the language normalizes per channel"));
         }
-        if !matches!(shape.len(), 1 | 3) {
-            return Err(unsupported(node, format!("an input of shape {shape:?}: `batchnorm` takes [c] or [c, h, w]")));
-        }
         let c = shape[0];
         let name = self.names.unique(&layer_name(node.name(), node.op_type(), Some(&node.input[1])));
         let mut layer = Layer::new("batchnorm", vec![x], shape);
@@ -389,6 +418,22 @@ impl Ctx {
         }
         self.layer(node, Layer::new("softmax", vec![x], shape));
         Ok(())
+    }
+
+    /// A node of the `pads` arithmetic, folded: every input a constant.
+    fn fold_pads(&mut self, node: &NodeProto) -> Result<(), ImportError> {
+        let t = fold_pads::fold(node, &self.constants(node)?, self.opset)?;
+        self.set(node, Value::Const(t));
+        Ok(())
+    }
+
+    /// Every input of `node` as a constant (`None` for an omitted optional one).
+    fn constants(&self, node: &NodeProto) -> Result<Vec<Option<&Tensor>>, ImportError> {
+        let mut operands = vec![];
+        for k in 0..node.input.len() {
+            operands.push(if node.input[k].is_empty() { None } else { Some(self.constant(node, k)?) });
+        }
+        Ok(operands)
     }
 
     // ---- values

@@ -1,13 +1,16 @@
 //! Ops without weights beyond the plain activations: `LeakyRelu` →
-//! `leaky_relu`, `Clip` → `clip` / `relu6` / `relu`, `Concat` of tensors of
+//! `leaky_relu`, `Clip` → `clip` / `relu6` / `relu`, `HardSigmoid` →
+//! `hard_sigmoid` (and with the `Mul` by its input that older exports write
+//! for `Hardswish`, `hard_swish`), `Concat` of tensors of
 //! the model → `concat` (of constants it is folded), `GlobalAveragePool` /
 //! `GlobalMaxPool` → `globalavgpool` or a pooling over the whole plane.
 
-use super::{spatial, unsupported, Ctx, Value};
+use super::{node_label, spatial, unsupported, Ctx, Value};
 use crate::import::fold;
 use crate::import::layers::{pair, Layer};
 use crate::import::proto::NodeProto;
 use crate::import::ImportError;
+use analog_runtime::derived::window::HARD_SWISH;
 
 /// What an opset-11 `Clip` without a bound clips to (`±FLT_MAX`, ONNX's default).
 const UNBOUNDED: f32 = f32::MAX;
@@ -21,6 +24,51 @@ impl Ctx {
             layer.arg(Some("slope"), number(slope));
         }
         self.layer(node, layer);
+        Ok(())
+    }
+
+    /// `alpha` and `beta` written when not the language's defaults (1/6 and 1/2,
+    /// PyTorch's; ONNX's default `alpha` is 0.2).
+    pub(super) fn hard_sigmoid(&mut self, node: &NodeProto) -> Result<(), ImportError> {
+        let (x, shape) = self.act(node, 0)?;
+        let (alpha, beta) = (self.float_attr(node, "alpha", 0.2), self.float_attr(node, "beta", 0.5));
+        let mut layer = Layer::new("hard_sigmoid", vec![x], shape);
+        if alpha != HARD_SWISH.0 {
+            layer.arg(Some("alpha"), number(alpha));
+        }
+        if beta != HARD_SWISH.1 {
+            layer.arg(Some("beta"), number(beta));
+        }
+        self.layer(node, layer);
+        Ok(())
+    }
+
+    /// `x · hard_sigmoid(x)` (alpha 1/6, beta 1/2), PyTorch's export of
+    /// `Hardswish` before opset 14: the `hard_sigmoid` layer, read by this
+    /// `Mul` only, becomes `hard_swish(x)`. No other product is expressible.
+    pub(super) fn mul(&mut self, node: &NodeProto) -> Result<(), ImportError> {
+        let operand = |k: usize| match self.values.get(node.input.get(k).map_or("", String::as_str)) {
+            Some(Value::Act { id, layer, .. }) => Some((id.clone(), *layer)),
+            _ => None,
+        };
+        let (a, b) = (operand(0), operand(1));
+        let swish = [(&a, &b, 1), (&b, &a, 0)].into_iter().find_map(|(x, gate, k)| {
+            let ((x, _), (_, Some(layer))) = (x.as_ref()?, gate.as_ref()?) else { return None };
+            let l = &self.layers[*layer];
+            let plain = l.op == "hard_sigmoid" && l.args.is_empty() && l.operands == [x.clone()];
+            (plain && self.readers.get(&node.input[k]) == Some(&1)).then_some(*layer)
+        });
+        let Some(k) = swish else {
+            return Err(unsupported(
+                node,
+                "the language multiplies tensors only as `hard_swish`: `x · HardSigmoid(x)` (alpha 1/6, beta 1/2, the sigmoid read by this `Mul` only)",
+            ));
+        };
+        let layer = &mut self.layers[k];
+        layer.op = "hard_swish";
+        layer.node = format!("{} + {}", layer.node, node_label(node));
+        let (id, shape) = (layer.name.clone(), layer.shape.clone());
+        self.set(node, Value::Act { id, shape, layer: Some(k) });
         Ok(())
     }
 

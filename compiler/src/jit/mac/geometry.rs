@@ -140,9 +140,9 @@ pub fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
     let group_bytes = 4 * MAX_BATCH * geo.positions * geo.k;
     let off = layer.scratch.take(group_bytes * geo.groups);
     let [c, h, w] = conv.shape;
-    let Window { padding: [ph, pw], kernel: [kh, kw], stride: [sh, sw] } = conv.window;
-    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
-    let padded = (ph, pw) != (0, 0);
+    let Window { padding: [[top, _], [left, _]], kernel: [kh, kw], stride: [sh, sw] } = conv.window;
+    let (hp, wp) = (conv.window.padded(0, h), conv.window.padded(1, w));
+    let padded = conv.window.is_padded();
     let plane_off = padded.then(|| layer.scratch.take(4 * c * hp * wp));
     let fx = &mut layer.fx;
     let base = fx.scratch(off);
@@ -166,14 +166,14 @@ pub fn rows(layer: &mut Layer, geo: &Geometry, x: Value) -> Rows {
                 let (chans, hv) = (fx.i(c as i64), fx.i(h as i64));
                 fx.for_range(zero, chans, 1, |fx, ch| {
                     fx.for_range(zero, hv, 1, |fx, r| {
-                        // Input row `(ch, r)` goes to padded row `(ch, r + ph)`, column `pw`.
+                        // Input row `(ch, r)` goes to padded row `(ch, r + top)`, column `left`.
                         let row = fx.b.ins().imul_imm_s(ch, h as i64);
                         let row = fx.b.ins().iadd(row, r);
                         let from = fx.at(xb, row, 4 * w as i64);
                         let to = fx.b.ins().imul_imm_s(ch, hp as i64);
                         let to = fx.b.ins().iadd(to, r);
                         let to = fx.at(plane, to, 4 * wp as i64);
-                        copy_run(fx, from, 0, to, 4 * (ph * wp + pw) as i64, w);
+                        copy_run(fx, from, 0, to, 4 * (top * wp + left) as i64, w);
                     });
                 });
                 plane

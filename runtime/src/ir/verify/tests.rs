@@ -40,11 +40,11 @@ fn graph() -> Graph {
         params: vec![],
         prepared: None,
     };
-    let conv = Op::Conv2d { out: 2, kernel: [3, 3], stride: [1, 1], padding: [1, 1], groups: 1 };
+    let conv = Op::Conv2d { out: 2, kernel: [3, 3], stride: [1, 1], padding: [[1, 1]; 2], groups: 1 };
     let mut conv = op("conv", conv, &[0], &[2, 4, 4], vec![param("weight", &[2, 1, 3, 3]), param("bias", &[2])]);
     conv.hw.format = Format::Int8 { signed: true, weight_scale: WeightScale::PerChannel, input_range: [-1.0, 1.0] };
     conv.hw.multiplier = Multiplier::Truncated { bits: 4 };
-    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [1, 1] };
+    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [[1, 1]; 2] };
     let pool = op("pool", pool, &[1], &[2, 3, 3], vec![]);
     let flat = op("flat", Op::Flatten, &[2], &[18], vec![]);
     let mut fc = op("fc", Op::Dense { out: 3 }, &[3], &[3], vec![param("weight", &[3, 18])]);
@@ -157,8 +157,10 @@ fn activation_attributes_are_finite_and_ordered() {
 #[test]
 fn attributes_are_at_least_one() {
     let mut g = graph();
-    g.nodes[2].kind =
-        NodeKind::Op { op: Op::MaxPool2d { kernel: [2, 2], stride: [0, 2], padding: [1, 1] }, inputs: vec![NodeId(1)] };
+    g.nodes[2].kind = NodeKind::Op {
+        op: Op::MaxPool2d { kernel: [2, 2], stride: [0, 2], padding: [[1, 1]; 2] },
+        inputs: vec![NodeId(1)],
+    };
     assert_eq!(broken(&g), (Invariant::Attributes, Some(2)));
     let mut g = graph();
     g.nodes[5].kind = NodeKind::Op { op: Op::BatchNorm { eps: 0.0 }, inputs: vec![NodeId(4)] };
@@ -186,7 +188,7 @@ fn shapes_are_what_the_op_gives() {
     g.nodes[2].shape = vec![2, 2, 2]; // padding 1: (4 + 2 − 2)/2 + 1 = 3
     assert_eq!(broken(&g), (Invariant::Shapes, Some(2)));
     let mut g = graph();
-    let conv = Op::Conv2d { out: 2, kernel: [3, 3], stride: [1, 1], padding: [1, 1], groups: 2 };
+    let conv = Op::Conv2d { out: 2, kernel: [3, 3], stride: [1, 1], padding: [[1, 1]; 2], groups: 2 };
     g.nodes[1].kind = NodeKind::Op { op: conv, inputs: vec![NodeId(0)] }; // 1 channel in 2 groups
     assert_eq!(broken(&g), (Invariant::Shapes, Some(1)));
     let mut g = graph();

@@ -38,7 +38,7 @@ impl Denoise<'_> {
             out,
             kernel: [self.kernel; 2],
             stride: [1; 2],
-            padding: [pad; 2],
+            padding: [[pad; 2]; 2],
             groups: 1,
         };
         mac::conv2d(&conv, batch, x, w, dy)

@@ -22,6 +22,42 @@ pub fn clip(x: &[f32], min: f32, max: f32, dy: &[f32]) -> Vec<f32> {
     x.iter().zip(dy).map(|(x, d)| if *x > min && *x < max { *d } else { 0.0 }).collect()
 }
 
+/// Hard sigmoid, `y = clip(alpha·x + beta, 0, 1)`, from its input: `dx =
+/// alpha·dy` where the forward's `alpha·x + beta` (in f32, as computed) is
+/// strictly inside `(0, 1)`, else 0; at either kink the gradient is 0, as
+/// PyTorch's `hardsigmoid`.
+pub fn hard_sigmoid(x: &[f32], alpha: f32, beta: f32, dy: &[f32]) -> Vec<f32> {
+    x.iter()
+        .zip(dy)
+        .map(|(x, d)| {
+            let t = alpha * x + beta;
+            if t > 0.0 && t < 1.0 {
+                d * alpha
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Hard swish, `y = x·hard_sigmoid(x, 1/6, 1/2)`, from its input, PyTorch's
+/// rule: `dx = 0` where `x < −3`, `dy·(x/3 + 1/2)` where `−3 ≤ x ≤ 3` (so
+/// `−dy/2` at −3 and `3·dy/2` at 3), `dy` where `x > 3`.
+pub fn hard_swish(x: &[f32], dy: &[f32]) -> Vec<f32> {
+    x.iter()
+        .zip(dy)
+        .map(|(x, d)| {
+            if *x < -3.0 {
+                0.0
+            } else if *x <= 3.0 {
+                d * (x / 3.0 + 0.5)
+            } else {
+                *d
+            }
+        })
+        .collect()
+}
+
 /// Sigmoid, from its output: `dx = dy·y·(1 − y)`.
 pub fn sigmoid(y: &[f32], dy: &[f32]) -> Vec<f32> {
     y.iter().zip(dy).map(|(y, d)| d * (y * (1.0 - y))).collect()

@@ -3,6 +3,7 @@
 //! has one. A conv1d is the conv2d of one row ([`Conv2d::one_row`]).
 
 use super::{tap, window};
+use crate::ir::op::Padding2d;
 
 /// The gradients of a MAC layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,12 +57,13 @@ pub struct Conv2d {
     pub out: usize,
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
-    pub padding: [usize; 2],
+    /// `[[top, bottom], [left, right]]`.
+    pub padding: Padding2d,
     pub groups: usize,
 }
 
 impl Conv2d {
-    /// `[h', w']`, `h' = ⌊(h + 2·padding − kernel) / stride⌋ + 1`.
+    /// `[h', w']`, `h' = ⌊(h + top + bottom − kernel) / stride⌋ + 1`.
     pub fn out_hw(&self) -> [usize; 2] {
         [
             window(self.height, self.kernel[0], self.stride[0], self.padding[0]),
@@ -79,7 +81,7 @@ impl Conv2d {
         out: usize,
         kernel: usize,
         stride: usize,
-        padding: usize,
+        padding: [usize; 2],
         groups: usize,
     ) -> Conv2d {
         Conv2d {
@@ -89,7 +91,7 @@ impl Conv2d {
             out,
             kernel: [1, kernel],
             stride: [1, stride],
-            padding: [0, padding],
+            padding: [[0, 0], padding],
             groups,
         }
     }
@@ -97,8 +99,8 @@ impl Conv2d {
     /// The input position `(r, t)` that kernel tap `(u, v)` of output `(i, j)`
     /// reads, `None` in the zero padding.
     fn tap(&self, i: usize, j: usize, u: usize, v: usize) -> Option<(usize, usize)> {
-        let r = tap(i, u, self.stride[0], self.padding[0], self.height)?;
-        Some((r, tap(j, v, self.stride[1], self.padding[1], self.width)?))
+        let r = tap(i, u, self.stride[0], self.padding[0][0], self.height)?;
+        Some((r, tap(j, v, self.stride[1], self.padding[1][0], self.width)?))
     }
 }
 

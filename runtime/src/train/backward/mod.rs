@@ -29,14 +29,14 @@ pub mod elementwise;
 pub mod mac;
 pub mod pool;
 
-/// Output size of a sliding window along one axis:
-/// `⌊(size + 2·padding − kernel) / stride⌋ + 1`.
-fn window(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
-    (size + 2 * padding - kernel) / stride + 1
+/// Output size of a sliding window along one axis with `[before, after]` padding:
+/// `⌊(size + before + after − kernel) / stride⌋ + 1`.
+fn window(size: usize, kernel: usize, stride: usize, padding: [usize; 2]) -> usize {
+    (size + padding[0] + padding[1] - kernel) / stride + 1
 }
 
 /// Along one axis, the input index that tap `u` of output `i` reads, `None`
-/// in the padding.
-fn tap(i: usize, u: usize, stride: usize, padding: usize, size: usize) -> Option<usize> {
-    (i * stride + u).checked_sub(padding).filter(|r| *r < size)
+/// in the padding (`before`: the padding before the input).
+fn tap(i: usize, u: usize, stride: usize, before: usize, size: usize) -> Option<usize> {
+    (i * stride + u).checked_sub(before).filter(|r| *r < size)
 }

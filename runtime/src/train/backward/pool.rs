@@ -4,6 +4,7 @@
 //! receive none.
 
 use super::{tap, window};
+use crate::ir::op::Padding2d;
 
 /// The geometry of a pooling: one sample's input `[channels, height, width]`
 /// and the op's attributes.
@@ -14,11 +15,12 @@ pub struct Pool2d {
     pub width: usize,
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
-    pub padding: [usize; 2],
+    /// `[[top, bottom], [left, right]]`.
+    pub padding: Padding2d,
 }
 
 impl Pool2d {
-    /// `[h', w']`, `h' = ⌊(h + 2·padding − kernel) / stride⌋ + 1`.
+    /// `[h', w']`, `h' = ⌊(h + top + bottom − kernel) / stride⌋ + 1`.
     pub fn out_hw(&self) -> [usize; 2] {
         [
             window(self.height, self.kernel[0], self.stride[0], self.padding[0]),
@@ -30,9 +32,9 @@ impl Pool2d {
     /// reads, in window order (`u`, then `v`, ascending), padding left out.
     fn taps(&self, plane: usize, i: usize, j: usize) -> impl Iterator<Item = usize> + '_ {
         let (h, w) = (self.height, self.width);
-        let rows = (0..self.kernel[0]).filter_map(move |u| tap(i, u, self.stride[0], self.padding[0], h));
+        let rows = (0..self.kernel[0]).filter_map(move |u| tap(i, u, self.stride[0], self.padding[0][0], h));
         rows.flat_map(move |r| {
-            let cols = (0..self.kernel[1]).filter_map(move |v| tap(j, v, self.stride[1], self.padding[1], w));
+            let cols = (0..self.kernel[1]).filter_map(move |v| tap(j, v, self.stride[1], self.padding[1][0], w));
             cols.map(move |s| (plane * h + r) * w + s)
         })
     }
