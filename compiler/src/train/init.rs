@@ -13,7 +13,7 @@ pub const INIT_SITE: u32 = 0x3000_0000;
 
 /// Re-initializes the weights of every node `i` with `layers[i]` true (nodes
 /// past the end of `layers` are left alone); `Init::Keep` changes nothing.
-/// Dense and conv2d weights are drawn (He normal or Glorot uniform) and their
+/// Dense, conv1d and conv2d weights are drawn (He normal or Glorot uniform) and their
 /// biases zeroed; a batchnorm becomes the identity on normalized values
 /// (weight 1, bias 0, running mean 0, running variance 1); a denoise block's
 /// `down` is He normal and its `up` zero, so the block starts as the identity.
@@ -32,7 +32,9 @@ pub fn initialize(graph: &mut Graph, init: Init, seed: u64, layers: &[bool]) {
             let data = &mut param.value.data;
             let shape = &param.value.shape;
             match (op, param.role.as_str()) {
-                (Op::Dense { .. } | Op::Conv2d { .. }, "weight") => draw(init, shape, seed, k as u32, site, data),
+                (Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, "weight") => {
+                    draw(init, shape, seed, k as u32, site, data)
+                }
                 (Op::Denoise { .. }, "down.weight") => draw(Init::Kaiming, shape, seed, k as u32, site, data),
                 (Op::BatchNorm { .. }, "weight" | "running_var") => data.fill(1.0),
                 _ => data.fill(0.0),
@@ -155,6 +157,17 @@ mod tests {
         let expected = bound / 3f64.sqrt();
         assert!(mean.abs() < 4.0 * expected / 448.0, "mean {mean}");
         assert!((std / expected - 1.0).abs() < 0.01, "std {std}, expected {expected}");
+    }
+
+    #[test]
+    fn conv1d_weights_are_drawn_like_the_other_mac_layers() {
+        let conv1d = Op::Conv1d { out: 64, kernel: 5, stride: 1, padding: [0, 0], groups: 1 };
+        let mut g =
+            Graph { name: "g".into(), nodes: vec![node(0, conv1d, &[("weight", vec![64, 32, 5])])], outputs: vec![] };
+        initialize(&mut g, Init::Kaiming, 3, &[true]);
+        let (mean, std) = mean_std(&g.nodes[0].params[0].value.data);
+        let expected = (2.0f64 / 160.0).sqrt();
+        assert!(mean.abs() < 0.01 && (std / expected - 1.0).abs() < 0.05, "mean {mean}, std {std}");
     }
 
     #[test]
