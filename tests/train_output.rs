@@ -33,6 +33,7 @@ fn record(epoch: u32) -> EpochRecord {
         lr: 1e-3,
         seconds: 2.0,
         samples_per_second: 1000.0,
+        layers: vec![],
     }
 }
 
