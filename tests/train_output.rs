@@ -83,6 +83,7 @@ fn a_run_folder_holds_weights_a_model_copy_the_log_and_the_curves() {
         files_in(&out),
         [
             ".analogc.lock",
+            "layers.csv",
             "mnist_mlp.anl",
             "mnist_mlp.safetensors",
             "train.csv",
