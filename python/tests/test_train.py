@@ -40,3 +40,5 @@ def test_bad_train_options_raise_model_error():
         analogc.train(MODEL, momentum=0.9, **TINY)
     with pytest.raises(ValueError, match="optimizer"):
         analogc.train(MODEL, optimizer="lion", **TINY)
+    with pytest.raises(ValueError, match="chip"):
+        analogc.train(MODEL, chip="same", **TINY)
