@@ -33,6 +33,7 @@ fn record(epoch: u32) -> EpochRecord {
         lr: 1e-3,
         seconds: 2.0,
         samples_per_second: 1000.0,
+        layers: vec![],
     }
 }
 
@@ -82,6 +83,7 @@ fn a_run_folder_holds_weights_a_model_copy_the_log_and_the_curves() {
         files_in(&out),
         [
             ".analogc.lock",
+            "layers.csv",
             "mnist_mlp.anl",
             "mnist_mlp.safetensors",
             "train.csv",

@@ -8,7 +8,7 @@ use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::model::{Exec, Model};
 use crate::train::output::{RunFolder, RunSettings};
-use crate::train::{train, EpochRecord, Init, OrderedGrad, TrainOptions, TrainReport};
+use crate::train::{train, Chip, EpochRecord, Init, OrderedGrad, TrainOptions, TrainReport};
 use analog_runtime::train::optim::Optimizer;
 use analog_runtime::train::schedule::Schedule;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,7 @@ pub struct TrainChoices {
     pub train: Vec<String>,
     pub freeze: Vec<String>,
     pub ordered_grad: OrderedGrad,
+    pub chip: Chip,
     pub val: usize,
     pub limit: Option<usize>,
     pub exec: Exec,
@@ -112,6 +113,7 @@ impl TrainChoices {
             backend: self.exec.backend,
             kernels: self.exec.kernels,
             ordered_grad: self.ordered_grad,
+            chip: self.chip,
         };
         options.check()?;
         Ok(options)

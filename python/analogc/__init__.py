@@ -88,6 +88,7 @@ def train(
     train: Sequence[str] = (),
     freeze: Sequence[str] = (),
     ordered_grad: str = "exact",
+    chip: str = "fresh",
     val: int = 5000,
     limit: Optional[int] = None,
     out: Optional[Path] = None,
@@ -102,8 +103,9 @@ def train(
     ``"sgd"``, ``"adam"`` or ``"adamw"``, ``schedule`` ``"constant"``,
     ``"cosine"`` or ``"step"`` (with ``step_every``), ``init`` ``"keep"``,
     ``"kaiming"`` or ``"xavier"`` (default: keep, Kaiming without weights),
-    ``train``/``freeze`` layer names, ``val`` samples held out, ``limit`` the
-    samples trained on. With ``out``, the run folder ``train --out`` writes
+    ``train``/``freeze`` layer names, ``chip`` ``"fresh"`` (a new chip every
+    step) or ``"fixed"`` (one for the run), ``val`` samples held out,
+    ``limit`` the samples trained on. With ``out``, the run folder ``train --out`` writes
     (weights per epoch, a model file naming them, train.csv/json, curves).
     The result's ``to_dict()`` is ``train --json``'s report."""
     text_json, text = _native.train(
@@ -125,6 +127,7 @@ def train(
         list(train),
         list(freeze),
         ordered_grad,
+        chip,
         val,
         limit,
         None if out is None else str(out),

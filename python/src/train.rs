@@ -4,7 +4,7 @@ use crate::interrupt::interruptible;
 use crate::options::{choice, exec};
 use analogc::check::MAX_ELEMENTS;
 use analogc::json::to_sorted_json;
-use analogc::train::{Init, OrderedGrad};
+use analogc::train::{Chip, Init, OrderedGrad};
 use analogc::training::{load_for_training, OptimizerChoice, ScheduleChoice, TrainChoices, Training};
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -33,6 +33,7 @@ pub fn train(
     train: Vec<String>,
     freeze: Vec<String>,
     ordered_grad: &str,
+    chip: &str,
     val: usize,
     limit: Option<usize>,
     out: Option<PathBuf>,
@@ -74,6 +75,7 @@ pub fn train(
             ordered_grad,
             &[("exact", OrderedGrad::Exact), ("linear", OrderedGrad::Linear)],
         )?,
+        chip: choice("chip", chip, &[("fresh", Chip::Fresh), ("fixed", Chip::Fixed)])?,
         val,
         limit,
         exec: exec(seed, threads, backend, kernels)?,

@@ -20,6 +20,9 @@ def test_train_matches_cli():
     cli = json.loads((EXPECTED / "train.json").read_text())
     assert without_seconds(report.to_dict()) == without_seconds(cli)
     assert report["train_samples"] == 256 and len(report["epochs"]) == 1
+    layers = report["epochs"][0]["layers"]
+    assert [l["layer"] for l in layers] == ["fc1", "fc2", "fc3"]
+    assert all(l["weight_norm"] > 0 and l["activation_rms"] > 0 for l in layers)
 
 
 def test_model_train_writes_a_run_folder_that_loads(tmp_path):
@@ -37,3 +40,5 @@ def test_bad_train_options_raise_model_error():
         analogc.train(MODEL, momentum=0.9, **TINY)
     with pytest.raises(ValueError, match="optimizer"):
         analogc.train(MODEL, optimizer="lion", **TINY)
+    with pytest.raises(ValueError, match="chip"):
+        analogc.train(MODEL, chip="same", **TINY)

@@ -27,7 +27,7 @@ use analog_runtime::train::forward::OrderedGrad;
 use analog_runtime::train::network::training_graph;
 use analog_runtime::train::optim::Optimizer;
 use analog_runtime::train::schedule::Schedule;
-use analog_runtime::train::trainer::{Setup, Trainer};
+use analog_runtime::train::trainer::{Chip, Setup, Trainer};
 
 const H: f32 = 1e-3;
 const BATCH: usize = 4;
@@ -76,6 +76,7 @@ fn trainer(g: &Graph, fast: bool, ordered_grad: OrderedGrad) -> Trainer {
         threads: 2,
         fast,
         ordered_grad,
+        chip: Chip::Fresh,
     };
     Trainer::new(g, learns, tables, setup).expect("a graph the interpreter runs")
 }

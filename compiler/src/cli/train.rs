@@ -5,7 +5,7 @@ use super::output::{fail, print_or_fail, print_stdout};
 use super::progress::Bar;
 use super::{loaded_or_report, Cli, ExecArgs, Outcome};
 use crate::json::to_sorted_json;
-use crate::train::{Init, OrderedGrad};
+use crate::train::{Chip, Init, OrderedGrad};
 use crate::training::{load_for_training, OptimizerChoice, ScheduleChoice, TrainChoices, Training};
 use clap::ValueEnum;
 use std::path::PathBuf;
@@ -46,6 +46,14 @@ pub enum OrderedGradArg {
     Exact,
     /// As if the sum were exact (every product's gradient 1).
     Linear,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChipArg {
+    /// A new chip every step: static draws (static weight noise, random orders) are new every step.
+    Fresh,
+    /// One chip for the whole run: the same static draws every step.
+    Fixed,
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,6 +108,9 @@ pub struct TrainArgs {
     /// The gradient of `accumulate ordered` sums (docs/language.md §10.1).
     #[arg(long, value_enum, default_value_t = OrderedGradArg::Exact)]
     pub ordered_grad: OrderedGradArg,
+    /// The chip of each step: a new one every step, or one for the whole run (docs/training.md).
+    #[arg(long, value_enum, default_value_t = ChipArg::Fresh)]
+    pub chip: ChipArg,
     /// Samples held out from the end of the training split for validation.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub val: usize,
@@ -150,6 +161,10 @@ fn choices(args: &TrainArgs) -> TrainChoices {
         ordered_grad: match args.ordered_grad {
             OrderedGradArg::Exact => OrderedGrad::Exact,
             OrderedGradArg::Linear => OrderedGrad::Linear,
+        },
+        chip: match args.chip {
+            ChipArg::Fresh => Chip::Fresh,
+            ChipArg::Fixed => Chip::Fixed,
         },
         val: args.val,
         limit: args.limit,

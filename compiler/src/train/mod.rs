@@ -21,6 +21,7 @@ use analog_runtime::tensor::Tensor;
 pub use analog_runtime::train::forward::OrderedGrad;
 use analog_runtime::train::optim::Optimizer;
 use analog_runtime::train::schedule::Schedule;
+pub use analog_runtime::train::trainer::Chip;
 use serde::Serialize;
 
 /// Where a run's weights start.
@@ -66,6 +67,8 @@ pub struct TrainOptions {
     /// The gradient of ordered sums: exact (through the saturating, leaky
     /// running sum) or linear (as if the sum were exact).
     pub ordered_grad: OrderedGrad,
+    /// A new chip every step (the default), or one chip for the whole run.
+    pub chip: Chip,
 }
 
 impl Default for TrainOptions {
@@ -87,6 +90,7 @@ impl Default for TrainOptions {
             backend: Backend::Jit,
             kernels: Kernels::Native,
             ordered_grad: OrderedGrad::Exact,
+            chip: Chip::Fresh,
         }
     }
 }
@@ -110,6 +114,21 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training samples per second (validation excluded).
     pub samples_per_second: f64,
+    /// Every layer with weights, in the graph's order.
+    pub layers: Vec<LayerRecord>,
+}
+
+/// What one epoch did to one layer with weights.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerRecord {
+    pub layer: String,
+    /// The Frobenius norm of its clean weight tensors (`weight`; a denoise
+    /// block's `down.weight` and `up.weight` together; biases and running
+    /// statistics left out) at the end of the epoch.
+    pub weight_norm: f64,
+    /// The RMS of its output before its output noise, over every value of the
+    /// epoch's training samples as the training forward computed them.
+    pub activation_rms: f64,
 }
 
 /// Every weight tensor of the model as training left it, under its name in

@@ -58,6 +58,23 @@ impl TrainReport {
                 pct(last.val_accuracy_hardware)
             ));
         }
+        let ends = self.epochs.first().zip(self.epochs.last()).filter(|(_, last)| !last.layers.is_empty());
+        if let Some((first, last)) = ends {
+            out.push_str(&format!(
+                "  per layer, epoch {} → {}: weight norm (Frobenius), activation RMS (before its noise)\n",
+                first.epoch, last.epoch
+            ));
+            for (a, b) in first.layers.iter().zip(&last.layers) {
+                out.push_str(&format!(
+                    "    {}: {} → {}, {} → {}\n",
+                    a.layer,
+                    significant(a.weight_norm),
+                    significant(b.weight_norm),
+                    significant(a.activation_rms),
+                    significant(b.activation_rms)
+                ));
+            }
+        }
         out.push_str(&format!("  {:.1} s\n", self.seconds));
         out
     }
@@ -79,7 +96,7 @@ fn significant(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Init;
+    use super::super::{Init, LayerRecord};
     use super::*;
 
     fn record(epoch: u32) -> EpochRecord {
@@ -92,6 +109,7 @@ mod tests {
             lr: 0.001,
             seconds: 4.21,
             samples_per_second: 13095.2,
+            layers: vec![],
         }
     }
 
@@ -111,9 +129,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_summary_names_the_run_and_its_last_epoch() {
-        let report = TrainReport {
+    fn report(epochs: Vec<EpochRecord>) -> TrainReport {
+        TrainReport {
             model: "mnist_mlp".into(),
             data: "data/mnist".into(),
             train_samples: 55000,
@@ -123,16 +140,36 @@ mod tests {
             init: Init::Kaiming,
             seed: 0,
             batch: 64,
-            epochs: vec![record(1), record(2)],
+            epochs,
             step_losses: vec![0.5, 0.25],
             seconds: 8.44,
             backend: "jit",
-        };
+        }
+    }
+
+    #[test]
+    fn the_summary_names_the_run_and_its_last_epoch() {
         assert_eq!(
-            report.text(),
+            report(vec![record(1), record(2)]).text(),
             "mnist_mlp on data/mnist (55000 training + 5000 validation samples), init kaiming, seed 0, \
              batch 64, jit\n  trained fc1, fc2: 1234 parameters\n  after 2 epochs: loss 0.1235, train 96.12%, \
              validation 97.00% clean, 96.50% with the hardware\n  8.4 s\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_gives_each_layers_growth_from_the_first_epoch_to_the_last() {
+        let layer =
+            |name: &str, weight_norm, activation_rms| LayerRecord { layer: name.into(), weight_norm, activation_rms };
+        let first = EpochRecord { layers: vec![layer("fc1", 10.0, 0.5), layer("fc2", 4.0, 2.25)], ..record(1) };
+        let last = EpochRecord { layers: vec![layer("fc1", 12.5, 0.875), layer("fc2", 4.0, 3.0)], ..record(2) };
+        let text = report(vec![first, last]).text();
+        assert!(
+            text.contains(
+                "  per layer, epoch 1 → 2: weight norm (Frobenius), activation RMS (before its noise)\n    \
+                 fc1: 10 → 12.5, 0.5 → 0.875\n    fc2: 4 → 4, 2.25 → 3\n  8.4 s\n"
+            ),
+            "{text}"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! chosen, data split, epochs of shuffled batches on the runtime's
 //! [`Trainer`], validation after each epoch.
 
-use super::{EpochRecord, TrainOptions, TrainReport, Weights};
+use super::{EpochRecord, LayerRecord, TrainOptions, TrainReport, Weights};
 use crate::control::Control;
 use crate::data::open_training;
 use crate::diag::{Code, Diagnostic};
@@ -52,6 +52,7 @@ pub(super) fn run(
         threads: options.threads,
         fast: options.backend == Backend::Jit,
         ordered_grad: options.ordered_grad,
+        chip: options.chip,
     };
     let mut trainer = Trainer::new(training_graph(&graph), learns.clone(), tables, setup).map_err(Error::Internal)?;
     control.progress.start(train_n as u64 * options.epochs as u64);
@@ -61,6 +62,7 @@ pub(super) fn run(
         let epoch_started = Instant::now();
         let order = epoch_order(train_n, options.seed, epoch);
         let (mut loss_sum, mut hits, mut lr) = (0.0f64, 0usize, options.lr);
+        let mut signal = vec![0.0f64; graph.nodes.len()];
         for (s, batch) in order.chunks(options.batch).enumerate() {
             if control.cancelled() {
                 return Err(Error::interrupted(format!(
@@ -76,6 +78,9 @@ pub(super) fn run(
             loss_sum += out.loss * batch.len() as f64;
             hits += out.correct;
             lr = out.lr;
+            for (sum, s) in signal.iter_mut().zip(&out.signal) {
+                *sum += s.unwrap_or(0.0);
+            }
             control.progress.advance(batch.len() as u64);
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
@@ -90,6 +95,7 @@ pub(super) fn run(
             lr,
             seconds: epoch_started.elapsed().as_secs_f64(),
             samples_per_second: train_n as f64 / train_seconds,
+            layers: layer_records(&trained, &signal, train_n),
         };
         on_epoch(&record, &weights(&trained))?;
         epochs.push(record);
@@ -153,6 +159,25 @@ fn with_weights(base: &Graph, trained: &Graph) -> Graph {
         node.prepared = None;
     }
     g
+}
+
+/// Every node with weights: the norm of its weight tensors, and its epoch's
+/// activation RMS from `signal` (per node, the sum over the epoch's `n`
+/// samples of each one's mean square output, [`Tape::signal`]).
+///
+/// [`Tape::signal`]: analog_runtime::train::forward::Tape::signal
+fn layer_records(graph: &Graph, signal: &[f64], n: usize) -> Vec<LayerRecord> {
+    graph
+        .nodes
+        .iter()
+        .zip(signal)
+        .filter(|(node, _)| !node.params.is_empty())
+        .map(|(node, s)| {
+            let weights = node.params.iter().filter(|p| p.role.ends_with("weight"));
+            let squares: f64 = weights.flat_map(|p| &p.value.data).map(|v| f64::from(*v) * f64::from(*v)).sum();
+            LayerRecord { layer: node.name.clone(), weight_norm: squares.sqrt(), activation_rms: (s / n as f64).sqrt() }
+        })
+        .collect()
 }
 
 /// Every tensor of `graph` under its name in the weights file.

@@ -40,6 +40,8 @@ pub struct Interpreter<'g> {
 /// One simulated chip.
 pub struct Trial {
     pub seed: u64,
+    /// Keys the dynamic draws (with the sample's index); the static draws
+    /// below were made for the trial the chip was made with.
     pub trial: u32,
     /// Per node: weights with static noise applied, and prepared.
     weights: Vec<Option<(Vec<f32>, Option<Prepared>)>>,
@@ -119,6 +121,19 @@ impl<'g> Interpreter<'g> {
     /// As [`run`](Self::run), and if `operands` do not match the node's inputs.
     pub fn node_value(&self, t: &Trial, id: NodeId, operands: &[&[f32]], raw: Option<&[f32]>, sample: u32) -> Vec<f32> {
         self.value(t, id, operands, raw, sample, &mut Ignore)
+    }
+
+    /// [`node_value`](Self::node_value), telling `obs` what it computes.
+    pub fn node_value_observed<O: Observer + ?Sized>(
+        &self,
+        t: &Trial,
+        id: NodeId,
+        operands: &[&[f32]],
+        raw: Option<&[f32]>,
+        sample: u32,
+        obs: &mut O,
+    ) -> Vec<f32> {
+        self.value(t, id, operands, raw, sample, obs)
     }
 
     /// [`node_value`](Self::node_value), telling `obs` what it computes.
@@ -226,6 +241,7 @@ impl<'g> Interpreter<'g> {
                 }
             }
         };
+        obs.clean(id, &y);
         if let Some(site) = &node.hw.noise {
             noise::apply(site, &mut y, ctx, full_scale);
         }

@@ -24,6 +24,10 @@ pub trait Observer {
     /// (and after averaging, with `repeat`).
     fn node(&mut self, _id: NodeId, _y: &[f32]) {}
 
+    /// The output of node `id` for the current sample before its output noise,
+    /// once per repeat (`repeat = R` computes it `R` times).
+    fn clean(&mut self, _id: NodeId, _y: &[f32]) {}
+
     /// One ABFP ADC conversion of node `id`: its input `v = (G/n)·p + ν·δ_out`
     /// before quantization (docs/language.md §6.3); `|v| > 1` clips.
     fn adc(&mut self, _id: NodeId, _v: f32) {}

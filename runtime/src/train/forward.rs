@@ -10,9 +10,10 @@ use super::{kernels, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
 use crate::derived::window::{plane, Window};
 use crate::interp::noise::{self, Ctx};
+use crate::interp::observe::Observer;
 use crate::interp::{ops, weights_vary, Interpreter, Trial};
 use crate::ir::hardware::{Accumulate, Format, Multiplier};
-use crate::ir::{Graph, Node, NodeKind, Op};
+use crate::ir::{Graph, Node, NodeId, NodeKind, Op};
 use crate::quant;
 
 /// One training step's forward and backward context.
@@ -46,12 +47,17 @@ pub enum OrderedGrad {
 }
 
 /// What the forward keeps: every node's values, `[batch][sample]`, the
-/// batch statistics of each batchnorm in training mode, and the im2col
-/// patches of each conv2d on the fast path.
+/// batch statistics of each batchnorm in training mode, the im2col
+/// patches of each conv2d on the fast path, and the signal of each node
+/// with weights.
 pub struct Tape {
     pub values: Vec<Vec<f32>>,
     pub stats: Vec<Option<Stats>>,
     pub patches: Vec<Option<Vec<f32>>>,
+    /// Per node with weights: the sum over the batch, in sample order, of
+    /// each sample's mean square output before the node's output noise (in
+    /// f64; with `repeat`, the mean over its repeats).
+    pub signal: Vec<Option<f64>>,
 }
 
 impl Pass<'_, '_> {
@@ -104,6 +110,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
         values: Vec::with_capacity(g.nodes.len()),
         stats: vec![None; g.nodes.len()],
         patches: vec![None; g.nodes.len()],
+        signal: vec![None; g.nodes.len()],
     };
     let mut next_input = 0;
     for id in g.ids() {
@@ -125,6 +132,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let p = |r: &str| &node.param(r).expect("checked tensor").data[..];
                 let y = normalize(x, &node.shape, &stats, p("weight"), p("bias"));
                 tape.stats[id.index()] = Some(stats);
+                tape.signal[id.index()] = Some(signal(&y, size));
                 with_noise(pass, node, y, size, |_| 0.0)
             }
             // Element-wise ops over the whole batch at once, by the interpreter's function.
@@ -137,17 +145,36 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let patches = Window::of(op).map(|win| kernels::im2col(x, &plane(&g.node(inputs[0]).shape), &win));
                 let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
                 tape.patches[id.index()] = patches;
+                tape.signal[id.index()] = Some(signal(&y, size));
                 let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
                 let x_size = x.len() / batch;
                 with_noise(pass, node, y, size, |b| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max)
             }
             NodeKind::Op { inputs, .. } => {
                 let sizes: Vec<usize> = inputs.iter().map(|i| g.node(*i).shape.iter().product()).collect();
-                per_sample(pass, |b| {
-                    let operands: Vec<&[f32]> =
-                        inputs.iter().zip(&sizes).map(|(i, s)| &tape.values[i.index()][b * s..(b + 1) * s]).collect();
-                    pass.interp.node_value(pass.chip, id, &operands, None, pass.samples[b])
-                })
+                let operands = |b: usize| -> Vec<&[f32]> {
+                    inputs.iter().zip(&sizes).map(|(i, s)| &tape.values[i.index()][b * s..(b + 1) * s]).collect()
+                };
+                if node.params.is_empty() {
+                    per_sample(pass, |b| pass.interp.node_value(pass.chip, id, &operands(b), None, pass.samples[b]))
+                } else {
+                    let (values, signals): (Vec<Vec<f32>>, Vec<f64>) = parallel::map(batch, |b| {
+                        let mut obs = Signal { id, squares: 0.0, count: 0 };
+                        let y = pass.interp.node_value_observed(
+                            pass.chip,
+                            id,
+                            &operands(b),
+                            None,
+                            pass.samples[b],
+                            &mut obs,
+                        );
+                        (y, obs.squares / obs.count.max(1) as f64)
+                    })
+                    .into_iter()
+                    .unzip();
+                    tape.signal[id.index()] = Some(signals.iter().sum());
+                    values.concat()
+                }
             }
         };
         if let Some(at) = value.iter().position(|v| !v.is_finite()) {
@@ -163,6 +190,33 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
         tape.values.push(value);
     }
     Ok(tape)
+}
+
+/// The sum over the batch, in sample order, of each sample's mean square
+/// (`size` values a sample), in f64.
+fn signal(y: &[f32], size: usize) -> f64 {
+    let size = size.max(1);
+    y.chunks(size).map(|s| s.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / size as f64).sum()
+}
+
+/// Sums the squares of one node's outputs before its output noise.
+struct Signal {
+    id: NodeId,
+    squares: f64,
+    count: usize,
+}
+
+impl Observer for Signal {
+    fn wants_operands(&self) -> bool {
+        false
+    }
+
+    fn clean(&mut self, id: NodeId, y: &[f32]) {
+        if id == self.id {
+            self.squares += y.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>();
+            self.count += y.len();
+        }
+    }
 }
 
 /// `f(b)` for every sample of the batch, concatenated.

@@ -30,6 +30,19 @@ pub struct Setup {
     pub threads: usize,
     pub fast: bool,
     pub ordered_grad: OrderedGrad,
+    pub chip: Chip,
+}
+
+/// Which chip a step trains on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Chip {
+    /// A new chip every step (trial = the step): static draws (static
+    /// weight noise, random orders) are new every step, as aihwkit redraws.
+    Fresh,
+    /// One chip for the whole run (trial 0 of the seed): the same static
+    /// draws every step. Dynamic draws stay fresh: keyed by the step and the
+    /// sample, as with `Fresh`.
+    Fixed,
 }
 
 /// What one step measured.
@@ -41,6 +54,8 @@ pub struct StepOutcome {
     pub correct: usize,
     /// The learning rate of the update.
     pub lr: f64,
+    /// Per node with weights: the batch's signal ([`Tape::signal`](super::forward::Tape::signal)).
+    pub signal: Vec<Option<f64>>,
 }
 
 /// A batch's loss and gradients.
@@ -53,6 +68,8 @@ pub struct Gradients {
     pub params: ParamGrads,
     /// The batch statistics of each batchnorm in training mode.
     pub stats: Vec<Option<Stats>>,
+    /// Per node with weights: the batch's signal ([`Tape::signal`](super::forward::Tape::signal)).
+    pub signal: Vec<Option<f64>>,
 }
 
 /// A step that produced a value that is not finite: where, and what.
@@ -154,8 +171,12 @@ impl Trainer {
         let diverged = |node: &str, what: String| Diverged { step, node: node.to_string(), what };
         let tables = std::mem::take(&mut self.tables);
         let interp = Interpreter::with_tables(&self.graph, tables);
-        // A fresh chip per step: its static draws (weight noise, random orders) are new.
-        let chip = interp.trial(self.setup.seed, step as u32);
+        let mut chip = match self.setup.chip {
+            Chip::Fresh => interp.trial(self.setup.seed, step as u32),
+            Chip::Fixed => interp.trial(self.setup.seed, 0),
+        };
+        // Dynamic draws: new for every step, also on a fixed chip.
+        chip.trial = step as u32;
         let pass = Pass {
             graph: &self.graph,
             interp: &interp,
@@ -180,7 +201,7 @@ impl Trainer {
             } else {
                 vec![]
             };
-            Ok(Gradients { loss: loss.loss, correct, params, stats: tape.stats })
+            Ok(Gradients { loss: loss.loss, correct, params, stats: tape.stats, signal: tape.signal })
         });
         self.tables = interp.into_tables();
         result
@@ -192,7 +213,7 @@ impl Trainer {
     pub fn step(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<StepOutcome, Diverged> {
         let step = self.step;
         let diverged = |node: &str, what: String| Diverged { step, node: node.to_string(), what };
-        let Gradients { loss, correct, params: mut grads, stats } = self.gradients(inputs, labels, samples)?;
+        let Gradients { loss, correct, params: mut grads, stats, signal } = self.gradients(inputs, labels, samples)?;
         if let Some(max) = self.setup.clip {
             let mut all: Vec<&mut [f32]> = grads.iter_mut().flatten().flatten().map(|g| &mut g[..]).collect();
             clip_grad_norm(&mut all, max);
@@ -235,7 +256,7 @@ impl Trainer {
             }
         }
         self.step += 1;
-        Ok(StepOutcome { loss, correct, lr })
+        Ok(StepOutcome { loss, correct, lr, signal })
     }
 }
 

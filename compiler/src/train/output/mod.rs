@@ -1,7 +1,7 @@
 //! A training run's folder (`analogc train --out DIR`), rewritten after every
 //! epoch: the weights as `<model stem>.safetensors`, a copy of the model file
 //! that points at them, the per-epoch log `train.csv` and `train.json`, and
-//! the curves `train.svg` and `train.png`.
+//! the per-layer log `layers.csv`, and the curves `train.svg` and `train.png`.
 //!
 //! Each file is written atomically (a temporary file renamed over it), in this
 //! order: the weights, the model copy, the log, the plots. The weights file is
@@ -13,7 +13,7 @@
 mod model_copy;
 mod plot;
 
-use super::{EpochRecord, Init, TrainOptions, TrainReport, Weights};
+use super::{Chip, EpochRecord, Init, TrainOptions, TrainReport, Weights};
 use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, Lock};
@@ -54,6 +54,8 @@ pub struct RunSettings {
     pub val: usize,
     pub limit: Option<usize>,
     pub seed: u64,
+    /// `fresh` or `fixed`.
+    pub chip: &'static str,
 }
 
 impl RunSettings {
@@ -96,6 +98,10 @@ impl RunSettings {
             val: options.val,
             limit: options.limit,
             seed: options.seed,
+            chip: match options.chip {
+                Chip::Fresh => "fresh",
+                Chip::Fixed => "fixed",
+            },
         }
     }
 }
@@ -191,6 +197,7 @@ impl RunFolder {
         let svg = plot::svg(&self.epochs, &self.title).map_err(|e| unwritable(&dir.join("train.svg"), e))?;
         for (name, bytes) in [
             ("train.csv", csv(&self.epochs).into_bytes()),
+            ("layers.csv", layers_csv(&self.epochs).into_bytes()),
             ("train.json", format!("{}\n", to_sorted_json(&log, true)).into_bytes()),
             ("train.svg", svg.into_bytes()),
         ] {
@@ -247,6 +254,17 @@ fn read_original(path: &Path) -> Result<Vec<Stored>> {
         .collect();
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tensors)
+}
+
+/// `layers.csv`: one row per epoch and layer with weights.
+fn layers_csv(epochs: &[EpochRecord]) -> String {
+    let mut out = String::from("epoch,layer,weight_norm,activation_rms\n");
+    for r in epochs {
+        for l in &r.layers {
+            out.push_str(&format!("{},{},{},{}\n", r.epoch, l.layer, l.weight_norm, l.activation_rms));
+        }
+    }
+    out
 }
 
 /// `train.csv`: one row per epoch, accuracies as fractions.
