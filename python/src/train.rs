@@ -74,6 +74,8 @@ pub fn train(
             ordered_grad,
             &[("exact", OrderedGrad::Exact), ("linear", OrderedGrad::Linear)],
         )?,
+        dnf: false,
+        dnf_refresh: None,
         val,
         limit,
         exec: exec(seed, threads, backend, kernels)?,

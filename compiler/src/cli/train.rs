@@ -100,6 +100,13 @@ pub struct TrainArgs {
     /// The gradient of `accumulate ordered` sums (docs/language.md §10.1).
     #[arg(long, value_enum, default_value_t = OrderedGradArg::Exact)]
     pub ordered_grad: OrderedGradArg,
+    /// Differential Noise Finetuning: measure each quantized layer's output error
+    /// and train those layers in FP32 with that error as Gaussian noise (docs/training.md).
+    #[arg(long)]
+    pub dnf: bool,
+    /// `--dnf`: epochs between two measurements of the error [default: 1].
+    #[arg(long, value_name = "N")]
+    pub dnf_refresh: Option<u32>,
     /// Samples held out from the end of the training split for validation.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub val: usize,
@@ -151,6 +158,8 @@ fn choices(args: &TrainArgs) -> TrainChoices {
             OrderedGradArg::Exact => OrderedGrad::Exact,
             OrderedGradArg::Linear => OrderedGrad::Linear,
         },
+        dnf: args.dnf,
+        dnf_refresh: args.dnf_refresh,
         val: args.val,
         limit: args.limit,
         exec,

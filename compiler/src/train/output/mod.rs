@@ -13,6 +13,7 @@
 mod model_copy;
 mod plot;
 
+use super::dnf::Dnf;
 use super::{EpochRecord, Init, TrainOptions, TrainReport, Weights};
 use crate::diag::Code;
 use crate::error::{Error, Result};
@@ -54,6 +55,9 @@ pub struct RunSettings {
     pub val: usize,
     pub limit: Option<usize>,
     pub seed: u64,
+    /// `--dnf`: how often the error is measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnf: Option<Dnf>,
 }
 
 impl RunSettings {
@@ -96,6 +100,7 @@ impl RunSettings {
             val: options.val,
             limit: options.limit,
             seed: options.seed,
+            dnf: options.dnf,
         }
     }
 }
