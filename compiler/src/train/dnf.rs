@@ -56,9 +56,9 @@ pub struct DnfReport {
 }
 
 /// The layers `--dnf` measures and replaces must exist (E1005), and each must
-/// be able to take the noise: its own output noise, if any, additive in `abs`
-/// (the two Gaussians then add in quadrature) or `lsb` (measured as part of
-/// the conversion), evaluated once (E1001).
+/// be able to take the noise: its own output noise, if any, additive and
+/// evaluated once, in `lsb` (measured as part of the conversion) or dynamic
+/// in `abs` (the two Gaussians then add in quadrature) (E1001).
 pub fn check(graph: &Graph) -> Result<()> {
     let measured: Vec<_> = graph.nodes.iter().filter(|n| is_measured(n)).collect();
     if measured.is_empty() {
@@ -75,7 +75,11 @@ pub fn check(graph: &Graph) -> Result<()> {
         let Some(site) = &node.hw.noise else { continue };
         let fits = match site.noise.kind {
             NoiseKind::Off => true,
-            NoiseKind::Additive { sigma } => sigma.unit != SigmaUnit::FullScale && site.noise.repeat == 1,
+            NoiseKind::Additive { sigma } => {
+                site.noise.repeat == 1
+                    && (sigma.unit == SigmaUnit::Lsb
+                        || sigma.unit == SigmaUnit::Abs && site.noise.draw == Draw::Dynamic)
+            }
             _ => false,
         };
         if !fits {
@@ -83,7 +87,7 @@ pub fn check(graph: &Graph) -> Result<()> {
                 Code::BadTrainOption,
                 format!(
                     "`--dnf` adds Gaussian noise to `{}`, which has output noise of its own that it cannot be \
-                     combined with (only additive noise in `abs` or `lsb`, without `repeat`, can); remove it with \
+                     combined with (only additive noise in `lsb`, or dynamic in `abs`, without `repeat`, can); remove it with \
                      `--set {}.noise=none`",
                     node.name, node.name
                 ),
