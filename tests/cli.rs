@@ -931,3 +931,18 @@ fn train_refuses_a_batch_of_one_for_a_vector_batchnorm() {
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_dnf_needs_a_layer_to_measure_and_its_own_options() {
+    for (args, code) in [
+        (&["examples/mnist_mlp_walking.anl", "--dnf"][..], "E1005"),
+        (&["examples/mnist_mlp_abfp.anl", "--dnf-refresh", "2"], "E1001"),
+        (&["examples/mnist_mlp_abfp.anl", "--dnf", "--dnf-refresh", "0"], "E0020"),
+        (&["examples/mnist_mlp_abfp.anl", "--dnf", "--set", "fc1.noise=multiplicative(sigma = 5 %)"], "E1001"),
+    ] {
+        let r = analogc(&[&["train"][..], args].concat());
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {}", text(&r.stderr));
+        assert!(text(&r.stderr).contains(&format!("error[{code}]")), "{args:?}: {}", text(&r.stderr));
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+}

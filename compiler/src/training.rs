@@ -7,6 +7,7 @@ use crate::control::Control;
 use crate::diag::Code;
 use crate::error::{Error, Result};
 use crate::model::{Exec, Model};
+use crate::train::dnf::Dnf;
 use crate::train::output::{RunFolder, RunSettings};
 use crate::train::{train, Chip, EpochRecord, Init, OrderedGrad, TrainOptions, TrainReport};
 use analog_runtime::train::optim::Optimizer;
@@ -55,6 +56,10 @@ pub struct TrainChoices {
     pub freeze: Vec<String>,
     pub ordered_grad: OrderedGrad,
     pub chip: Chip,
+    /// Differential Noise Finetuning (`--dnf`).
+    pub dnf: bool,
+    /// `dnf` only: epochs between two measurements of the error; default 1.
+    pub dnf_refresh: Option<u32>,
     pub val: usize,
     pub limit: Option<usize>,
     pub exec: Exec,
@@ -86,6 +91,9 @@ impl TrainChoices {
                 *weight_decay = self.weight_decay.unwrap_or(*weight_decay);
             }
         }
+        if !self.dnf && self.dnf_refresh.is_some() {
+            return bad("`--dnf-refresh` is an option of `--dnf`");
+        }
         let schedule = match self.schedule {
             ScheduleChoice::Constant => Schedule::Constant,
             ScheduleChoice::Cosine => Schedule::Cosine,
@@ -114,6 +122,7 @@ impl TrainChoices {
             kernels: self.exec.kernels,
             ordered_grad: self.ordered_grad,
             chip: self.chip,
+            dnf: self.dnf.then(|| Dnf { refresh: self.dnf_refresh.unwrap_or(Dnf::default().refresh) }),
         };
         options.check()?;
         Ok(options)

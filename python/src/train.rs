@@ -76,6 +76,8 @@ pub fn train(
             &[("exact", OrderedGrad::Exact), ("linear", OrderedGrad::Linear)],
         )?,
         chip: choice("chip", chip, &[("fresh", Chip::Fresh), ("fixed", Chip::Fixed)])?,
+        dnf: false,
+        dnf_refresh: None,
         val,
         limit,
         exec: exec(seed, threads, backend, kernels)?,

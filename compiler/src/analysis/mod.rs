@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod fit;
 pub mod fit_ame;
 mod fit_ame_text;
+pub mod layer_error;
 pub mod multiplier_error;
 mod on_data;
 pub mod report;

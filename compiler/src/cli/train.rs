@@ -111,6 +111,13 @@ pub struct TrainArgs {
     /// The chip of each step: a new one every step, or one for the whole run (docs/training.md).
     #[arg(long, value_enum, default_value_t = ChipArg::Fresh)]
     pub chip: ChipArg,
+    /// Differential Noise Finetuning: measure each quantized layer's output error
+    /// and train those layers in FP32 with that error as Gaussian noise (docs/training.md).
+    #[arg(long)]
+    pub dnf: bool,
+    /// `--dnf`: epochs between two measurements of the error [default: 1].
+    #[arg(long, value_name = "N")]
+    pub dnf_refresh: Option<u32>,
     /// Samples held out from the end of the training split for validation.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub val: usize,
@@ -166,6 +173,8 @@ fn choices(args: &TrainArgs) -> TrainChoices {
             ChipArg::Fresh => Chip::Fresh,
             ChipArg::Fixed => Chip::Fixed,
         },
+        dnf: args.dnf,
+        dnf_refresh: args.dnf_refresh,
         val: args.val,
         limit: args.limit,
         exec,

@@ -122,6 +122,7 @@ codes! {
     UnknownLayer = "E1002", "`--train`/`--freeze` names no layer with weights";
     NothingToTrain = "E1003", "no layer is left to train";
     Diverged = "E1004", "training diverged: a value became NaN or infinite";
+    NothingToMeasure = "E1005", "`--dnf` finds no layer whose hardware error it can measure";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }

@@ -2,8 +2,10 @@
 //! split of its dataset with every effect that is active during training
 //! (`during = train|both`) in the forward pass, and the backward rules of
 //! `docs/language.md` §10 in the backward pass. The CLI's `analogc train` and
-//! the Python package are doors onto it; [`output`] writes a run's folder.
+//! the Python package are doors onto it; [`output`] writes a run's folder;
+//! [`dnf`] trains with the hardware's measured error as noise instead.
 
+pub mod dnf;
 pub mod init;
 mod options;
 pub mod output;
@@ -69,6 +71,9 @@ pub struct TrainOptions {
     pub ordered_grad: OrderedGrad,
     /// A new chip every step (the default), or one chip for the whole run.
     pub chip: Chip,
+    /// Differential Noise Finetuning: the measured layers in FP32 with their
+    /// measured error as noise, instead of their hardware.
+    pub dnf: Option<dnf::Dnf>,
 }
 
 impl Default for TrainOptions {
@@ -91,6 +96,7 @@ impl Default for TrainOptions {
             kernels: Kernels::Native,
             ordered_grad: OrderedGrad::Exact,
             chip: Chip::Fresh,
+            dnf: None,
         }
     }
 }
@@ -154,6 +160,9 @@ pub struct TrainReport {
     pub step_losses: Vec<f64>,
     pub seconds: f64,
     pub backend: &'static str,
+    /// With `--dnf`: what was measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnf: Option<dnf::DnfReport>,
 }
 
 /// Trains `model`: `data` is the dataset folder or name (`None`: the model's

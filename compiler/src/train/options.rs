@@ -67,6 +67,9 @@ impl TrainOptions {
         if self.limit == Some(0) {
             return bad("`--limit 0`: training needs at least one sample".into());
         }
+        if let Some(dnf) = self.dnf {
+            limits::count("dnf-refresh", dnf.refresh.into(), MAX_EPOCHS)?;
+        }
         Ok(())
     }
 
@@ -78,7 +81,8 @@ impl TrainOptions {
     }
 
     /// Checks the options against the model: `Init::Keep` needs weights to
-    /// keep, and [`trained_layers`](Self::trained_layers) must be usable.
+    /// keep, [`trained_layers`](Self::trained_layers) must be usable, and
+    /// `dnf` needs layers to measure ([`dnf::check`](super::dnf::check)).
     pub fn check_model(&self, model: &Model) -> Result<()> {
         if self.init == Init::Keep && !model.has_weights_file() {
             return bad(format!(
@@ -87,7 +91,11 @@ impl TrainOptions {
                 model.file().display()
             ));
         }
-        self.trained_layers(model).map(drop)
+        self.trained_layers(model)?;
+        match self.dnf {
+            Some(_) => super::dnf::check(model.graph()),
+            None => Ok(()),
+        }
     }
 
     /// The layers that learn, in the model's order: those `train` names (all

@@ -1,7 +1,9 @@
 //! A run's results as text: one line per epoch (printed as epochs finish) and
 //! the summary of a finished run.
 
+use super::dnf::DnfReport;
 use super::{EpochRecord, TrainReport};
+use crate::analysis::layer_error::LayerError;
 use crate::words::count;
 
 fn pct(a: f64) -> String {
@@ -48,6 +50,9 @@ impl TrainReport {
             self.trained.join(", "),
             count(self.parameters as u64, "parameter")
         ));
+        if let Some(dnf) = &self.dnf {
+            out.push_str(&dnf.text());
+        }
         if let Some(last) = self.epochs.last() {
             out.push_str(&format!(
                 "  after {}: loss {:.4}, train {}, validation {} clean, {} with the hardware\n",
@@ -76,6 +81,33 @@ impl TrainReport {
             }
         }
         out.push_str(&format!("  {:.1} s\n", self.seconds));
+        out
+    }
+}
+
+impl DnfReport {
+    /// What was measured: per layer the error's σ and mean at the first
+    /// measurement and, when refreshed, at the last.
+    pub fn text(&self) -> String {
+        let (Some(first), Some(last)) = (self.measurements.first(), self.measurements.last()) else {
+            return String::new();
+        };
+        let epochs: Vec<String> = self.measurements.iter().map(|m| m.epoch.to_string()).collect();
+        let mut out = format!(
+            "  DNF: hardware error (y_hardware - y_fp32) measured on {} before {} {} ({:.1} s)\n",
+            count(self.samples as u64, "training sample"),
+            if epochs.len() == 1 { "epoch" } else { "epochs" },
+            epochs.join(", "),
+            self.seconds
+        );
+        for (i, layer) in first.layers.iter().enumerate() {
+            let at = |e: &LayerError| format!("σ {}, mean {}", significant(e.std), significant(e.mean));
+            out.push_str(&format!("    {}: {}", layer.layer, at(layer)));
+            if self.measurements.len() > 1 {
+                out.push_str(&format!(" → epoch {}: {}", last.epoch, at(&last.layers[i])));
+            }
+            out.push_str(&format!(" (output rms {})\n", significant(layer.output_rms)));
+        }
         out
     }
 }
@@ -144,6 +176,7 @@ mod tests {
             step_losses: vec![0.5, 0.25],
             seconds: 8.44,
             backend: "jit",
+            dnf: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The training loop behind [`train`](super::train): options checked, layers
 //! chosen, data split, epochs of shuffled batches on the runtime's
-//! [`Trainer`], validation after each epoch.
+//! [`Trainer`], validation after each epoch; with DNF, the hardware's error
+//! measured before the first epoch and every `refresh` epochs.
 
+use super::dnf::Finetuning;
 use super::{EpochRecord, LayerRecord, TrainOptions, TrainReport, Weights};
 use crate::control::Control;
 use crate::data::open_training;
@@ -54,12 +56,21 @@ pub(super) fn run(
         ordered_grad: options.ordered_grad,
         chip: options.chip,
     };
-    let mut trainer = Trainer::new(training_graph(&graph), learns.clone(), tables, setup).map_err(Error::Internal)?;
+    let mut finetuning = options.dnf.map(|d| Finetuning::new(d, train_n));
+    let mut training = training_graph(&graph);
+    if let Some(f) = &mut finetuning {
+        f.measure(&graph, &mut training, &set, 0, options, control)?;
+    }
+    let mut trainer = Trainer::new(training, learns.clone(), tables, setup).map_err(Error::Internal)?;
     control.progress.start(train_n as u64 * options.epochs as u64);
     let (mut epochs, mut step_losses) = (vec![], vec![]);
     for epoch in 0..options.epochs {
-        control.progress.stage(&format!("epoch {}/{}", epoch + 1, options.epochs));
         let epoch_started = Instant::now();
+        if let Some(f) = finetuning.as_mut().filter(|f| epoch > 0 && f.due(epoch)) {
+            let trained = with_weights(&graph, trainer.graph());
+            f.measure(&trained, trainer.graph_mut(), &set, epoch, options, control)?;
+        }
+        control.progress.stage(&format!("epoch {}/{}", epoch + 1, options.epochs));
         let order = epoch_order(train_n, options.seed, epoch);
         let (mut loss_sum, mut hits, mut lr) = (0.0f64, 0usize, options.lr);
         let mut signal = vec![0.0f64; graph.nodes.len()];
@@ -123,6 +134,7 @@ pub(super) fn run(
         step_losses,
         seconds: started.elapsed().as_secs_f64(),
         backend: options.backend.name(),
+        dnf: finetuning.map(Finetuning::report),
     })
 }
 

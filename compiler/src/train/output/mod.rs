@@ -13,6 +13,7 @@
 mod model_copy;
 mod plot;
 
+use super::dnf::Dnf;
 use super::{Chip, EpochRecord, Init, TrainOptions, TrainReport, Weights};
 use crate::diag::Code;
 use crate::error::{Error, Result};
@@ -56,6 +57,9 @@ pub struct RunSettings {
     pub seed: u64,
     /// `fresh` or `fixed`.
     pub chip: &'static str,
+    /// `--dnf`: how often the error is measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnf: Option<Dnf>,
 }
 
 impl RunSettings {
@@ -102,6 +106,7 @@ impl RunSettings {
                 Chip::Fresh => "fresh",
                 Chip::Fixed => "fixed",
             },
+            dnf: options.dnf,
         }
     }
 }
