@@ -38,7 +38,7 @@ pub fn write(model: &Model, new: &[NewBlock], out: &Path, seed: u64) -> Result<W
     let (name, stem) = file_names(model);
     let (model_file, weights_file) = (dir.join(&name), dir.join(format!("{stem}.safetensors")));
     let original = original(model)?;
-    let inserted = insert::insert(model.source_text(), &new);
+    let inserted = insert::insert(model.source_text(), new);
     let from = model_dir(model).map_err(|e| unwritable(out, e))?;
     let text = model_copy::text(&inserted, &from, &dir, &format!("{stem}.safetensors"));
 
