@@ -938,3 +938,23 @@ fn denoise_refuses_bad_options_and_models_without_a_place_for_a_block() {
     assert!(!repo().join("examples/.analogc.lock").exists(), "nothing written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn denoise_writes_a_model_that_checks_and_prints_the_command_that_trains_its_blocks() {
+    let dir = scratch("denoise-out");
+    let out = dir.join("dn");
+    let args = ["denoise", "examples/mnist_mlp_walking.anl", "--budget", "1%", "--limit", "50", "--json"];
+    let r = analogc(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(report["blocks"][0]["after"], "fc1");
+    let copy = out.join("mnist_mlp_walking.anl");
+    // 1% (2693 parameters) pays for a block of width 4 after fc1 (2308), then one of width 10 after fc3 (220).
+    let blocks = "fc1_denoise,fc3_denoise";
+    let command = format!("analogc train {} --train {blocks} --out {}", copy.display(), out.join("trained").display());
+    assert_eq!(report["train_command"], command.as_str());
+    let r = analogc(&["check", copy.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(r.stdout.is_empty() && r.stderr.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
