@@ -946,3 +946,55 @@ fn train_dnf_needs_a_layer_to_measure_and_its_own_options() {
         assert!(r.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn denoise_refuses_bad_options_and_models_without_a_place_for_a_block() {
+    let m = "examples/mnist_mlp_walking.anl";
+    for (args, code) in [
+        (&["--budget", "0%"][..], "E1101"),
+        (&["--budget", "-2%"], "E1101"),
+        (&["--budget", "two"], "E1101"),
+        (&["--budget", "1.5"], "E1101"),
+        (&["--budget", "2%", "--hidden", "0"], "E1101"),
+        (&["--budget", "2%", "--limit", "0"], "E1101"),
+        (&["--budget", "10"], "E1102"),
+        (&["--budget", "1000", "--hidden", "100"], "E1102"),
+    ] {
+        let r = analogc(&[&["denoise", m][..], args].concat());
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {}", text(&r.stderr));
+        assert!(text(&r.stderr).contains(&format!("error[{code}]")), "{args:?}: {}", text(&r.stderr));
+        assert!(r.stdout.is_empty());
+    }
+    let dir = scratch("denoise");
+    std::fs::write(dir.join("act.anl"), "model act {\n  input x: f32[4]\n  h = relu(x)\n  output y = h\n}\n").unwrap();
+    let r = analogc(&["denoise", dir.join("act.anl").to_str().unwrap(), "--budget", "2%"]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("error[E1103]"), "{}", text(&r.stderr));
+    // A folder where the copy would replace the model file itself.
+    let r = analogc(&["denoise", m, "--budget", "2%", "--out", "examples"]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    let err = text(&r.stderr);
+    assert!(err.contains("error[E1101]") && err.contains("would replace the model file"), "{err}");
+    assert!(!repo().join("examples/.analogc.lock").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn denoise_writes_a_model_that_checks_and_prints_the_command_that_trains_its_blocks() {
+    let dir = scratch("denoise-out");
+    let out = dir.join("dn");
+    let args = ["denoise", "examples/mnist_mlp_walking.anl", "--budget", "1%", "--limit", "50", "--json"];
+    let r = analogc(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(report["blocks"][0]["after"], "fc1");
+    let copy = out.join("mnist_mlp_walking.anl");
+    // 1% (2693 parameters) pays for a block of width 4 after fc1 (2308), then one of width 10 after fc3 (220).
+    let blocks = "fc1_denoise,fc3_denoise";
+    let command = format!("analogc train {} --train {blocks} --out {}", copy.display(), out.join("trained").display());
+    assert_eq!(report["train_command"], command.as_str());
+    let r = analogc(&["check", copy.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert!(r.stdout.is_empty() && r.stderr.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@
 //! - [`sweep()`] Walking Noise or any annotation over a grid, [`sweep::merge`] shards;
 //! - [`analysis`]: per-layer reports, calibration, the AME fit;
 //! - [`bench()`] speed;
+//! - [`denoise::denoise`] blocks placed by sensitivity within a parameter budget, written as a model to train;
 //! - [`train::train`] weights with the hardware in the loop; [`training`] runs it as the `train` command does;
 //! - [`import::import_onnx`] an ONNX network as a model file and its weights.
 //!
@@ -28,6 +29,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod data;
+pub mod denoise;
 pub mod diag;
 pub mod engine;
 pub mod error;

@@ -100,6 +100,11 @@ impl Model {
         })
     }
 
+    /// What the front end checked it with.
+    pub fn check_options(&self) -> check::Options {
+        self.options
+    }
+
     /// The model's name.
     pub fn name(&self) -> &str {
         &self.lowered.graph.name

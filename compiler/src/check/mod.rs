@@ -2,7 +2,7 @@
 //! [`check_file`] runs the whole front end; every problem found becomes a
 //! diagnostic, and a model comes back only when there is no error.
 
-mod args;
+pub(crate) mod args;
 mod data;
 pub mod effects;
 mod fit;

@@ -4,6 +4,7 @@
 
 mod analyze;
 mod bench;
+mod denoise;
 mod emit;
 mod eval;
 mod fit_ame;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Train a model's weights with its hardware in the loop; with `--out`, keep
     /// each epoch's weights, a model file naming them, the log and the curves.
     Train(train::TrainArgs),
+    /// Denoise blocks after the most sensitive layers within a parameter
+    /// budget: the model written with them, ready to train the blocks alone.
+    Denoise(denoise::DenoiseArgs),
     /// Compile time, samples/s with and without noise, and each layer's rate.
     Bench(bench::BenchArgs),
     /// Print one stage of the pipeline for a file.
@@ -178,6 +182,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::FitAme(args) => fit_ame::fit_ame(cli, args),
         Command::Merge(args) => merge::merge(cli, args),
         Command::Train(args) => train::train(cli, args),
+        Command::Denoise(args) => denoise::denoise(cli, args),
         Command::Bench(args) => bench::bench(cli, args),
         Command::Import(args) => import::import(cli, args),
     }

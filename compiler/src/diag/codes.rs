@@ -123,6 +123,10 @@ codes! {
     NothingToTrain = "E1003", "no layer is left to train";
     Diverged = "E1004", "training diverged: a value became NaN or infinite";
     NothingToMeasure = "E1005", "`--dnf` finds no layer whose hardware error it can measure";
+    // `analogc denoise`
+    BadDenoiseOption = "E1101", "denoise options that cannot be used";
+    BudgetTooSmall = "E1102", "the budget does not pay for one denoise block";
+    NoDenoiseSite = "E1103", "no layer to place a denoise block after";
     // warnings
     UnusedLayer = "W0001", "layer does not reach any output";
 }

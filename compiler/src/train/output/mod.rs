@@ -10,7 +10,7 @@
 //! leaves every file whole, with the weights at most one epoch ahead of the
 //! log, never behind it.
 
-mod model_copy;
+pub(crate) mod model_copy;
 mod plot;
 
 use super::dnf::Dnf;
@@ -119,11 +119,11 @@ struct Log<'a> {
 }
 
 /// A tensor of the model's own weights file, as stored.
-struct Stored {
-    name: String,
-    dtype: Dtype,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+pub(crate) struct Stored {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
 }
 
 /// The folder of one run, held (locked) while it is written.
@@ -153,30 +153,12 @@ impl RunFolder {
     /// weights file is refused (E1001).
     pub fn create(out: &Path, model: &Model, settings: RunSettings) -> Result<RunFolder> {
         let lock = Lock::take(out)?;
-        let file = model.file();
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.anl".into());
-        let stem = Path::new(&name).file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        let (name, stem) = file_names(model);
         let dir = std::fs::canonicalize(out).map_err(|e| unwritable(out, e))?;
         let model_path = dir.join(&name);
         let weights_path = dir.join(format!("{stem}.safetensors"));
-        for (ours, theirs, what) in
-            [(&model_path, Some(file), "the model file"), (&weights_path, model.weights_file(), "the model's weights")]
-        {
-            let same = theirs.and_then(|t| std::fs::canonicalize(t).ok()).is_some_and(|t| t == *ours);
-            if same {
-                return Err(Error::user(
-                    Code::BadTrainOption,
-                    format!(
-                        "`--out {}` would replace {what} `{}`: choose another folder",
-                        out.display(),
-                        ours.display()
-                    ),
-                ));
-            }
-        }
-        let model_dir = std::path::absolute(file).map_err(|e| unwritable(out, e))?;
-        let model_dir = model_dir.parent().unwrap_or(Path::new("/"));
-        let model_dir = std::fs::canonicalize(model_dir).unwrap_or_else(|_| model_dir.to_path_buf());
+        refuse_replacing(model, out, &model_path, &weights_path, Code::BadTrainOption)?;
+        let model_dir = model_dir(model).map_err(|e| unwritable(out, e))?;
         let model_text = model_copy::text(model.source_text(), &model_dir, &dir, &format!("{stem}.safetensors"));
         let original = match model.weights_file() {
             Some(path) => read_original(path)?,
@@ -222,27 +204,76 @@ impl RunFolder {
     /// The weights file: every tensor of `weights` (f32), then the original
     /// file's others unchanged; the epoch in the metadata.
     fn safetensors(&self, epoch: u32, weights: &Weights) -> Result<Vec<u8>> {
-        let trained: Vec<Vec<u8>> =
-            weights.iter().map(|(_, t)| t.data.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-        let mut views = vec![];
-        let internal = |name: &str, e: safetensors::SafeTensorError| Error::Internal(format!("tensor `{name}`: {e}"));
-        for ((name, t), bytes) in weights.iter().zip(&trained) {
-            let view = safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), bytes)
-                .map_err(|e| internal(name, e))?;
-            views.push((name.clone(), view));
-        }
-        for s in self.original.iter().filter(|s| !weights.iter().any(|(n, _)| *n == s.name)) {
-            let view = safetensors::tensor::TensorView::new(s.dtype, s.shape.clone(), &s.bytes)
-                .map_err(|e| internal(&s.name, e))?;
-            views.push((s.name.clone(), view));
-        }
         let metadata = HashMap::from([("epoch".to_string(), epoch.to_string())]);
-        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Internal(format!("safetensors: {e}")))
+        safetensors_file(weights, &self.original, metadata)
     }
 }
 
+/// A safetensors file: every tensor of `weights` (f32), then those of
+/// `original` that `weights` does not hold, unchanged; with `metadata`.
+pub(crate) fn safetensors_file(
+    weights: &Weights,
+    original: &[Stored],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let trained: Vec<Vec<u8>> =
+        weights.iter().map(|(_, t)| t.data.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let mut views = vec![];
+    let internal = |name: &str, e: safetensors::SafeTensorError| Error::Internal(format!("tensor `{name}`: {e}"));
+    for ((name, t), bytes) in weights.iter().zip(&trained) {
+        let view =
+            safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), bytes).map_err(|e| internal(name, e))?;
+        views.push((name.clone(), view));
+    }
+    for s in original.iter().filter(|s| !weights.iter().any(|(n, _)| *n == s.name)) {
+        let view = safetensors::tensor::TensorView::new(s.dtype, s.shape.clone(), &s.bytes)
+            .map_err(|e| internal(&s.name, e))?;
+        views.push((s.name.clone(), view));
+    }
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Internal(format!("safetensors: {e}")))
+}
+
+/// The model file's name in a folder of the model's copy (`mnist_mlp.anl`),
+/// and the stem its weights are named by there (`mnist_mlp`).
+pub(crate) fn file_names(model: &Model) -> (String, String) {
+    let name = model.file().file_name().map_or("model.anl".into(), |n| n.to_string_lossy().into_owned());
+    let stem = Path::new(&name).file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    (name, stem)
+}
+
+/// The folder of the model file, absolute (its links resolved when it exists).
+pub(crate) fn model_dir(model: &Model) -> std::io::Result<PathBuf> {
+    let file = std::path::absolute(model.file())?;
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
+}
+
+/// Refuses (with `code`) a folder `out` where the files `model_path` and
+/// `weights_path` would replace the model file or its weights file.
+pub(crate) fn refuse_replacing(
+    model: &Model,
+    out: &Path,
+    model_path: &Path,
+    weights_path: &Path,
+    code: Code,
+) -> Result<()> {
+    for (ours, theirs, what) in [
+        (model_path, Some(model.file()), "the model file"),
+        (weights_path, model.weights_file(), "the model's weights"),
+    ] {
+        let same = theirs.and_then(|t| std::fs::canonicalize(t).ok()).is_some_and(|t| t == *ours);
+        if same {
+            return Err(Error::user(
+                code,
+                format!("`--out {}` would replace {what} `{}`: choose another folder", out.display(), ours.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every tensor of the model's weights file, as stored.
-fn read_original(path: &Path) -> Result<Vec<Stored>> {
+pub(crate) fn read_original(path: &Path) -> Result<Vec<Stored>> {
     let unreadable = |e: String| Error::user(Code::WeightsUnreadable, format!("cannot read `{}`: {e}", path.display()));
     let bytes =
         analog_runtime::files::read(path, analog_runtime::files::DATA).map_err(|e| unreadable(e.to_string()))?;
