@@ -524,6 +524,55 @@ fn an_idx_file_claiming_more_than_it_holds_fails_before_it_is_read() {
 }
 
 #[test]
+fn npy_and_safetensors_files_must_be_the_length_their_headers_promise() {
+    let dir = std::env::temp_dir().join(format!("analogc-promise-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let refused = |args: &[&str], code: &str, promised: usize, holds: usize| {
+        let r = analogc(args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        let err = text(&r.stderr);
+        let says = format!("the header promises {promised} bytes, the file holds {holds}");
+        assert!(err.contains(&format!("error[{code}]")) && err.contains(&says), "{args:?}: {err}");
+    };
+    // A 136-byte `.npy` claiming 100 million f32 values (400 MB), and a truncated one.
+    let lying = npy("<f4", &[100_000_000], &[0; 8]);
+    std::fs::write(path("lying.npy"), &lying).unwrap();
+    let header = lying.len() - 8;
+    refused(&["run", "examples/mnist_mlp.anl", "--input", &path("lying.npy")], "E0701", header + 400_000_000, 136);
+    let pixels = npy_u8(&[2, 1, 28, 28], &[7; 2 * 784]);
+    std::fs::write(path("cut.npy"), &pixels[..pixels.len() - 1]).unwrap();
+    let n = pixels.len();
+    refused(&["run", "examples/mnist_mlp.anl", "--input", &path("cut.npy")], "E0701", n, n - 1);
+    // The same in a dataset folder.
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("images.npy"), npy_u8(&[10_000_000, 28, 28], &[7; 784])).unwrap();
+    std::fs::write(data.join("labels.npy"), npy_u8(&[1], &[3])).unwrap();
+    let eval = ["eval", "examples/mnist_mlp.anl", "--data", data.to_str().unwrap()];
+    refused(&eval, "E0802", header + 7_840_000_000, header + 784);
+    // A safetensors header claiming a 10 GB tensor, and a truncated weights file.
+    let json = r#"{"fc1.weight":{"dtype":"F32","shape":[2500000000],"data_offsets":[0,10000000000]}}"#;
+    let mut st = (json.len() as u64).to_le_bytes().to_vec();
+    st.extend(json.as_bytes());
+    st.extend([0; 16]);
+    std::fs::write(path("lying.safetensors"), &st).unwrap();
+    let weights = std::fs::read(repo().join("examples/weights/mnist_mlp.safetensors")).unwrap();
+    std::fs::write(path("cut.safetensors"), &weights[..weights.len() - 4]).unwrap();
+    for (file, promised, holds) in [
+        ("lying.safetensors", 8 + json.len() + 10_000_000_000, st.len()),
+        ("cut.safetensors", weights.len(), weights.len() - 4),
+    ] {
+        let model = path("m.anl");
+        let source =
+            format!("model m {{\n  weights \"{file}\"\n  input x: f32[4]\n  d = dense(x, 2)\n  output y = d\n}}\n");
+        std::fs::write(&model, source).unwrap();
+        refused(&["check", &model], "E0603", promised, holds);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_takes_set_like_every_command_that_loads_a_model() {
     let r = analogc(&["check", "examples/mnist_mlp.anl", "--set", "fc1.noise.sigma=0.2"]);
     assert_eq!((r.status.code(), r.stderr.is_empty()), (Some(0), true), "{}", text(&r.stderr));

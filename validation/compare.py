@@ -13,7 +13,8 @@ numbers differ (each tool has its own generator), so the accuracies agree
 statistically: the check is Welch's two-sample t test at 95%, the difference of
 the means within t₉₇.₅(ν)·sqrt(s₁²/T₁ + s₂²/T₂), ν the Welch–Satterthwaite degrees
 of freedom. (With T = 5 a normal quantile, 1.96, would reject far more often than
-5% of the time: t₉₇.₅(4) = 2.78.)
+5% of the time: t₉₇.₅(4) = 2.78.) The test is validation/welch.py, which needs
+only the standard library and is tested in CI by validation/test_welch.py.
 
 Clean predictions are compared image by image (argmax of the logits).
 
@@ -25,7 +26,6 @@ It prints the markdown tables recorded in docs/validation.md.
 import argparse
 import gzip
 import json
-import math
 import os
 import subprocess
 import sys
@@ -34,6 +34,8 @@ import tempfile
 import numpy as np
 import torch
 from safetensors.torch import load_file
+
+from welch import agreement, spread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = ["additive", "multiplicative", "mixed"]
@@ -65,36 +67,6 @@ def torch_logits(w, x, kind, sigma, gen):
     h = noisy(x @ w["fc1.weight"].T + w["fc1.bias"]).relu()
     h = noisy(h @ w["fc2.weight"].T + w["fc2.bias"]).relu()
     return noisy(h @ w["fc3.weight"].T + w["fc3.bias"])
-
-
-def stats(accs):
-    m = sum(accs) / len(accs)
-    s = math.sqrt(sum((a - m) ** 2 for a in accs) / (len(accs) - 1)) if len(accs) > 1 else 0.0
-    return m, s
-
-
-# Two-sided 95% quantiles of Student's t, ν = 1…30 (the table analogc's eval uses).
-T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
-
-def t95(df):
-    """The 97.5% quantile of Student's t at a real ν ≥ 1 (linear between table rows;
-    the Cornish–Fisher expansion beyond 30)."""
-    if df >= 30:
-        return 1.959964 + (1.959964 ** 3 + 1.959964) / (4 * df)
-    lo = max(1, int(math.floor(df)))
-    hi = min(30, lo + 1)
-    return T95[lo - 1] + (T95[hi - 1] - T95[lo - 1]) * (df - lo)
-
-
-def welch_half_width(s1, n1, s2, n2):
-    """Half the 95% interval of a difference of two means, Welch's t."""
-    a, b = s1 ** 2 / n1, s2 ** 2 / n2
-    if a + b == 0:
-        return 0.0
-    df = (a + b) ** 2 / (a ** 2 / (n1 - 1) + b ** 2 / (n2 - 1))
-    return t95(df) * math.sqrt(a + b)
 
 
 def analogc_eval(binary, kind, sigma, trials):
@@ -147,14 +119,13 @@ def main():
                 gen = torch.Generator().manual_seed(1000 * t + 7)
                 with torch.no_grad():
                     accs.append((torch_logits(w, x, kind, sigma, gen).argmax(1) == y).float().mean().item())
-            tm, ts = stats(accs)
             ours_accs, _ = analogc_eval(args.analogc, kind, sigma, args.trials)
-            am, as_ = stats(ours_accs)
-            half = welch_half_width(ts, len(accs), as_, len(ours_accs))
-            ok = abs(am - tm) <= half
-            failures += not ok
-            print(f"| {kind} | {sigma} | {100 * tm:.2f} ± {100 * ts:.2f} | {100 * am:.2f} ± {100 * as_:.2f} | "
-                  f"{100 * (am - tm):+.2f} | ±{100 * half:.2f} | {'yes' if ok else 'NO'} |")
+            theirs_spread, ours_spread = spread(accs), spread(ours_accs)
+            verdict = agreement(accs, ours_accs)
+            failures += not verdict.agree
+            print(f"| {kind} | {sigma} | {100 * theirs_spread.mean:.2f} ± {100 * theirs_spread.std:.2f} | "
+                  f"{100 * ours_spread.mean:.2f} ± {100 * ours_spread.std:.2f} | {100 * verdict.difference:+.2f} | "
+                  f"±{100 * verdict.half_width:.2f} | {'yes' if verdict.agree else 'NO'} |")
     sys.exit(1 if failures or agree < 0.999 else 0)
 
 

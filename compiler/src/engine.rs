@@ -6,6 +6,7 @@ use analog_runtime::files;
 use analog_runtime::interp::{Interpreter, Trial};
 use analog_runtime::ir::Graph;
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
@@ -18,7 +19,8 @@ pub enum Backend {
 
 pub enum Engine<'g> {
     Interp(Interpreter<'g>),
-    Jit(Box<jit::Compiled>),
+    /// Shared, so that a caller can keep the compiled code and run it again.
+    Jit(Arc<jit::Compiled>),
 }
 
 /// One simulated chip of an engine.
@@ -53,7 +55,7 @@ impl<'g> Engine<'g> {
             Backend::Jit => {
                 // Tables are read as the interpreter reads them, so a bad one is reported the same way.
                 analog_runtime::interp::load_tables(graph, read).map_err(EngineError::Table)?;
-                jit::compile(graph, kernels).map(|c| Engine::Jit(Box::new(c))).map_err(EngineError::Jit)
+                jit::compile(graph, kernels).map(|c| Engine::Jit(Arc::new(c))).map_err(EngineError::Jit)
             }
         }
     }

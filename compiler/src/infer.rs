@@ -107,12 +107,15 @@ fn batches<'a, T>(
 }
 
 fn read_npy(path: &str) -> Result<npy::Array, (Code, String)> {
-    let bytes = files::read(Path::new(path), files::DATA)
-        .map_err(|e| (Code::InputUnreadable, format!("cannot read `{path}`: {e}")))?;
-    npy::read(&bytes).map_err(|e| {
+    let format = |e: npy::ReadError| {
         let code = if matches!(e, npy::ReadError::Dtype(_)) { Code::InputDtype } else { Code::InputUnreadable };
         (code, format!("`{path}`: {e}"))
-    })
+    };
+    let bytes = files::read_promised(Path::new(path), files::DATA, npy::promised_len).map_err(|e| match e {
+        files::Refused::Io(e) => (Code::InputUnreadable, format!("cannot read `{path}`: {e}")),
+        files::Refused::Header(e) => format(e),
+    })?;
+    npy::read(&bytes).map_err(format)
 }
 
 /// Checks one input's array (`what` names it in messages) against its node.

@@ -101,8 +101,8 @@ impl Model {
     }
 
     /// What the front end checked it with.
-    pub fn check_options(&self) -> check::Options {
-        self.options
+    pub fn check_options(&self) -> &check::Options {
+        &self.options
     }
 
     /// The model's name.

@@ -14,7 +14,7 @@ numbers are the command line's. Long calls release the GIL and stop on Ctrl-C
 
 import json
 from os import PathLike
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -96,6 +96,7 @@ def train(
     threads: Optional[int] = None,
     backend: str = "jit",
     kernels: str = "native",
+    on_epoch: Optional[Callable[[Dict[str, Any]], Any]] = None,
 ) -> Result:
     """Trains a model file's weights with its hardware in the loop (``analogc
     train``); the keyword arguments are the command's options, with its
@@ -107,7 +108,10 @@ def train(
     step) or ``"fixed"`` (one for the run), ``val`` samples held out,
     ``limit`` the samples trained on. With ``out``, the run folder ``train --out`` writes
     (weights per epoch, a model file naming them, train.csv/json, curves).
-    The result's ``to_dict()`` is ``train --json``'s report."""
+    ``on_epoch`` is called after each epoch with its record (a dict: the
+    fields of an entry of the report's ``epochs``); an exception it raises
+    stops training and propagates. The result's ``to_dict()`` is ``train
+    --json``'s report."""
     text_json, text = _native.train(
         str(path),
         _settings(set),
@@ -135,6 +139,7 @@ def train(
         threads,
         backend,
         kernels,
+        None if on_epoch is None else lambda record: on_epoch(json.loads(record)),
     )
     return Result(json.loads(text_json), text)
 

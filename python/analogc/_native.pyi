@@ -2,7 +2,7 @@
 
 from os import PathLike
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -99,4 +99,5 @@ def train(
     threads: Optional[int],
     backend: str,
     kernels: str,
+    on_epoch: Optional[Callable[[str], Any]],
 ) -> Tuple[str, str]: ...

@@ -6,17 +6,47 @@ use crate::options::{choice, exec};
 use analog_runtime::ir::{Dtype, NodeKind};
 use analog_runtime::npy;
 use analogc::analysis::{analyze, analyze_on_data, CalibrateOptions};
+use analogc::jit::Compiled;
 use analogc::json::to_sorted_json;
 use analogc::sweep::{grid::parse_shard, output, Kind, Sites};
-use analogc::{check, diag::Code, evaluate, files::Lock, infer, Data, Error, EvalOptions, SweepOptions};
+use analogc::{
+    check, diag::Code, evaluate, files::Lock, infer, Backend, Data, Engine, Error, EvalOptions, Kernels, SweepOptions,
+};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 #[pyclass(frozen, module = "analogc._native")]
 pub struct Model {
     model: analogc::Model,
+    /// The JIT's code per choice of kernels, compiled by the first `run` that
+    /// needs it and kept: nothing changes a loaded model (`with_settings` loads
+    /// another), and the thread count does not change the code.
+    compiled: Mutex<Vec<(Kernels, Arc<Compiled>)>>,
+}
+
+impl Model {
+    fn new(model: analogc::Model) -> Model {
+        Model { model, compiled: Mutex::default() }
+    }
+
+    /// The engine for `backend`: the JIT's kept code, or an interpreter (cheap to build).
+    fn engine(&self, backend: Backend, kernels: Kernels) -> Result<Engine<'_>, Error> {
+        if backend == Backend::Interp {
+            return self.model.engine(backend, kernels);
+        }
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, code)) = compiled.iter().find(|(k, _)| *k == kernels) {
+            return Ok(Engine::Jit(code.clone()));
+        }
+        let engine = self.model.engine(backend, kernels)?;
+        if let Engine::Jit(code) = &engine {
+            compiled.push((kernels, code.clone()));
+        }
+        Ok(engine)
+    }
 }
 
 /// Loads a model file with `--set` overrides. Its own `data` folder is
@@ -25,7 +55,7 @@ pub struct Model {
 pub fn load(py: Python<'_>, path: PathBuf, settings: Vec<String>) -> PyResult<Model> {
     let options = check::Options { own_data: false, ..check::Options::default() };
     let model = py.detach(|| analogc::Model::load_checked(&path, &settings, options)).map_err(to_py)?;
-    Ok(Model { model })
+    Ok(Model::new(model))
 }
 
 /// An array as the library reads it from `.npy`: uint8 or float32 values as f32.
@@ -48,7 +78,7 @@ impl Model {
     /// The same file loaded again with more overrides after this model's own.
     fn with_settings(&self, py: Python<'_>, extra: Vec<String>) -> PyResult<Model> {
         let model = py.detach(|| self.model.with_settings(&extra)).map_err(to_py)?;
-        Ok(Model { model })
+        Ok(Model::new(model))
     }
 
     #[getter]
@@ -106,7 +136,7 @@ impl Model {
         let outputs = py
             .detach(|| {
                 let batches = infer::inputs_from_arrays(graph, arrays)?;
-                let engine = self.model.engine(exec.backend, exec.kernels)?;
+                let engine = self.engine(exec.backend, exec.kernels)?;
                 let chip = engine.chip(exec.seed, trial);
                 Ok::<_, Error>(infer::run(graph, &engine, &chip, &batches, exec.threads))
             })

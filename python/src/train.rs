@@ -6,11 +6,16 @@ use analogc::check::MAX_ELEMENTS;
 use analogc::json::to_sorted_json;
 use analogc::train::{Chip, Init, OrderedGrad};
 use analogc::training::{load_for_training, OptimizerChoice, ScheduleChoice, TrainChoices, Training};
+use analogc::{Cancel, Control};
 use pyo3::prelude::*;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// Trains the model in `file` (with `settings`): `train --json` and the
 /// report `train` prints; with `out`, the run folder `train --out` writes.
+/// `on_epoch` is called with each epoch's record as JSON text, the GIL held;
+/// an exception it raises stops training and is raised here.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
@@ -41,6 +46,7 @@ pub fn train(
     threads: Option<usize>,
     backend: &str,
     kernels: &str,
+    on_epoch: Option<Py<PyAny>>,
 ) -> PyResult<(String, String)> {
     let inits = [("keep", Init::Keep), ("kaiming", Init::Kaiming), ("xavier", Init::Xavier)];
     let choices = TrainChoices {
@@ -82,11 +88,35 @@ pub fn train(
         limit,
         exec: exec(seed, threads, backend, kernels)?,
     };
+    // The callback's exception, which stops training at the next step.
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
     let report = interruptible(py, |control| {
         let options = choices.options()?;
         let model = load_for_training(&file, &settings, None, data.is_some(), MAX_ELEMENTS)?;
         let training = Training::new(&model, &choices, options, out.as_deref())?;
-        training.run(data, control, &mut |_| {})
-    })?;
+        let stop = AtomicBool::new(false);
+        let cancel = Either(control.cancel, &stop);
+        let control = Control { progress: control.progress, cancel: &cancel };
+        training.run(data, control, &mut |record| {
+            let Some(callback) = &on_epoch else { return };
+            if let Err(e) = Python::attach(|py| callback.call1(py, (to_sorted_json(record, false),))) {
+                *raised.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                stop.store(true, Ordering::Relaxed);
+            }
+        })
+    });
+    if let Some(e) = raised.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    let report = report?;
     Ok((to_sorted_json(&report, false), report.text()))
+}
+
+/// Cancelled when either is.
+struct Either<'a>(&'a dyn Cancel, &'a AtomicBool);
+
+impl Cancel for Either<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled() || self.1.cancelled()
+    }
 }

@@ -42,3 +42,24 @@ def test_bad_train_options_raise_model_error():
         analogc.train(MODEL, optimizer="lion", **TINY)
     with pytest.raises(ValueError, match="chip"):
         analogc.train(MODEL, chip="same", **TINY)
+
+
+def test_on_epoch_gets_each_epochs_record_as_a_dict():
+    records = []
+    report = analogc.train(MODEL, on_epoch=records.append, **dict(TINY, epochs=2))
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records == report["epochs"]
+
+
+def test_an_exception_in_on_epoch_stops_training_and_propagates(tmp_path):
+    seen = []
+
+    def stop(record):
+        seen.append(record["epoch"])
+        raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        analogc.train(MODEL, on_epoch=stop, out=tmp_path / "run", **dict(TINY, epochs=3))
+    assert seen == [1]
+    # Training stopped in the second epoch: the first epoch's weights stay as written.
+    assert (tmp_path / "run" / "mnist_mlp_walking.safetensors").exists()

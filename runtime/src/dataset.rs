@@ -4,6 +4,7 @@
 //! Also the order training visits a split in ([`epoch_order`]) and the
 //! validation samples it holds out ([`hold_out`]).
 
+use crate::files::{read_promised, Refused, DATA};
 use crate::ir::Dtype;
 use crate::npy;
 use crate::rng;
@@ -233,8 +234,13 @@ impl Dataset {
     /// they are decompressed and held.
     pub fn open_samples(dir: &Path, split: Split, limit: Option<usize>) -> Result<Dataset, String> {
         let (images_path, labels_path) = split_files(dir, split)?;
+        // A `.npy` file's header is checked against the file before it is read
+        // (IDX files, and gzip'd ones, by `read_idx` and `npy::read`).
         let read = |p: &Path| {
-            crate::files::read(p, crate::files::DATA).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+            read_promised(p, DATA, npy::promised_len).map_err(|e| match e {
+                Refused::Io(e) => format!("cannot read `{}`: {e}", p.display()),
+                Refused::Header(e) => format!("`{}`: {e}", p.display()),
+            })
         };
         let (ih, images) =
             read_samples(&read(&images_path)?, limit).map_err(|e| format!("`{}`: {e}", images_path.display()))?;

@@ -1,6 +1,8 @@
 //! `.npy` arrays in and out (inputs and outputs of `analogc run`).
 
+use crate::files::BrokenPromise;
 use npyz::WriterBuilder;
+use std::io::Read;
 
 pub use crate::ir::Dtype;
 
@@ -39,10 +41,7 @@ impl From<ReadError> for String {
 /// rounded to `f32`).
 pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
     use ReadError::Format;
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| Format(format!("not a .npy file: {e}")))?;
-    if npy.order() != npyz::Order::C {
-        return Err(Format("the array is in Fortran order; save it C-ordered".into()));
-    }
+    let npy = open(bytes)?;
     let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
     let descr = npy.dtype().descr();
     let (dtype, data) = match descr.trim_matches('\'') {
@@ -61,9 +60,6 @@ pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
             )))
         }
     };
-    if data.len() != shape.iter().product::<usize>() {
-        return Err(Format("the file ends before the array does".into()));
-    }
     Ok(Array { dtype, shape, data })
 }
 
@@ -71,11 +67,7 @@ pub fn read(bytes: &[u8]) -> Result<Array, ReadError> {
 /// f64 (exact for integers of magnitude below 2^53): for labels and tables,
 /// whatever dtype numpy gave them.
 pub fn read_numbers(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), ReadError> {
-    use ReadError::Format;
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| Format(format!("not a .npy file: {e}")))?;
-    if npy.order() != npyz::Order::C {
-        return Err(Format("the array is in Fortran order; save it C-ordered".into()));
-    }
+    let npy = open(bytes)?;
     let shape: Vec<usize> = npy.shape().iter().map(|d| *d as usize).collect();
     let descr = npy.dtype().descr();
     let values = match descr.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
@@ -91,10 +83,97 @@ pub fn read_numbers(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), ReadError> {
         "f8" => widen::<f64>(npy)?,
         _ => return Err(ReadError::Dtype(format!("dtype `{descr}` is not a number type"))),
     };
-    if values.len() != shape.iter().product::<usize>() {
-        return Err(Format("the file ends before the array does".into()));
-    }
     Ok((shape, values))
+}
+
+/// The header of the `.npy` file `bytes`, once the file is the length it
+/// promises (so that reading the values allocates no more than the file holds)
+/// and C-ordered.
+fn open(bytes: &[u8]) -> Result<npyz::NpyFile<&[u8]>, ReadError> {
+    use ReadError::Format;
+    let len = bytes.len() as u64;
+    if let Some(promised) = promised_len(&mut &bytes[..], len)? {
+        // Bytes in memory were bounded when they were read.
+        BrokenPromise::check(promised, len, u64::MAX)?;
+    }
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| Format(format!("not a .npy file: {e}")))?;
+    if npy.order() != npyz::Order::C {
+        return Err(Format("the array is in Fortran order; save it C-ordered".into()));
+    }
+    Ok(npy)
+}
+
+/// The length a `.npy` file's header promises for the whole file: the header,
+/// then every element of its shape at its dtype's size; read from the start
+/// of a file of `len` bytes (for [`crate::files::read_promised`]). `None` for a
+/// file that does not begin as a `.npy` file does, or holds pickled objects.
+pub fn promised_len(r: &mut dyn Read, len: u64) -> Result<Option<u64>, ReadError> {
+    use ReadError::Format;
+    let unreadable = |e: std::io::Error| Format(format!("cannot read the header: {e}"));
+    let mut start = [0u8; 12];
+    if len < 10 {
+        return Ok(None);
+    }
+    r.read_exact(&mut start[..10]).map_err(unreadable)?;
+    if &start[..6] != b"\x93NUMPY" {
+        return Ok(None);
+    }
+    let (preamble, text) = match start[6] {
+        1 => (10, u16::from_le_bytes([start[8], start[9]]) as u64),
+        2 | 3 => {
+            r.read_exact(&mut start[10..12]).map_err(unreadable)?;
+            (12, u32::from_le_bytes([start[8], start[9], start[10], start[11]]) as u64)
+        }
+        v => return Err(Format(format!("not a .npy file: format version {v} is not one numpy writes"))),
+    };
+    let header_end = preamble + text;
+    if header_end > len {
+        // A header longer than the file: a promise of at least its length, already
+        // broken (npyz would allocate the header's length before reading it).
+        return Ok(Some(header_end));
+    }
+    let mut header = start[..preamble as usize].to_vec();
+    r.take(text).read_to_end(&mut header).map_err(unreadable)?;
+    if let Some(shape) = overflowing_shape(&header[preamble as usize..]) {
+        return Err(Format(format!("the header's shape {shape} has more elements than a file can hold")));
+    }
+    let npy = npyz::NpyFile::new(&header[..]).map_err(|e| Format(format!("not a .npy file: {e}")))?;
+    if npy.uses_pickled_array() {
+        return Ok(None);
+    }
+    let data = npy.dtype().num_bytes().and_then(|n| (n as u64).checked_mul(npy.len()));
+    match data.and_then(|d| d.checked_add(header_end)) {
+        Some(promised) => Ok(Some(promised)),
+        None => Err(Format(format!(
+            "the header promises more bytes than a file can hold: shape {:?} of `{}`",
+            npy.shape(),
+            npy.dtype().descr()
+        ))),
+    }
+}
+
+/// The shape in `.npy` header text when its axes (those that are not 0)
+/// multiply to more than a u64 holds. npyz multiplies them unchecked, in
+/// every order (a panic in a debug build, a wrapped count in a release
+/// build), so this is asked before npyz reads the header; a header whose
+/// shape cannot be read is left for npyz to report.
+fn overflowing_shape(text: &[u8]) -> Option<String> {
+    use py_literal::Value;
+    let Ok(Value::Dict(entries)) = std::str::from_utf8(text).ok()?.trim_end().parse::<Value>() else { return None };
+    let shape = entries.iter().find_map(|(k, v)| matches!(k, Value::String(k) if k == "shape").then_some(v))?;
+    let (Value::Tuple(axes) | Value::List(axes)) = shape else { return None };
+    let axes: Vec<u64> = axes
+        .iter()
+        .map(|a| if let Value::Integer(a) = a { u64::try_from(a).ok() } else { None })
+        .collect::<Option<_>>()?;
+    let overflows = axes.iter().try_fold(1u64, |n, a| n.checked_mul((*a).max(1))).is_none();
+    overflows.then(|| format!("{axes:?}"))
+}
+
+impl From<BrokenPromise> for ReadError {
+    fn from(e: BrokenPromise) -> ReadError {
+        ReadError::Format(e.to_string())
+    }
 }
 
 fn widen<T: npyz::Deserialize + Into<Widened>>(npy: npyz::NpyFile<&[u8]>) -> Result<Vec<f64>, ReadError> {
@@ -141,5 +220,61 @@ mod tests {
         assert_eq!(a.data[5], 6.5);
         assert!(read(&bytes[..bytes.len() - 4]).is_err());
         assert!(read(b"nonsense").is_err());
+    }
+
+    /// An `.npy` file of `shape` and dtype `descr` with the header format
+    /// version 1, holding `data`.
+    fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((header.len() as u16).to_le_bytes());
+        out.extend(header.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn a_file_must_be_the_length_its_header_promises_before_values_are_read() {
+        let header = npy("<f4", "(100000000,)", &[]).len() as u64;
+        let lying = npy("<f4", "(100000000,)", &[0; 8]);
+        let start = std::time::Instant::now();
+        let e = read(&lying).unwrap_err().to_string();
+        assert!(start.elapsed() < std::time::Duration::from_millis(100));
+        let promised = header + 400_000_000;
+        let holds = header + 8;
+        assert_eq!(e, format!("truncated or corrupt: the header promises {promised} bytes, the file holds {holds}"));
+        assert_eq!(read_numbers(&lying).unwrap_err().to_string(), e);
+        // Truncated, and one byte too many.
+        let mut whole = vec![];
+        write_f32(&mut whole, &[2], &[1.0, 2.0]).unwrap();
+        assert!(read(&whole[..whole.len() - 1]).unwrap_err().to_string().contains("file holds"));
+        whole.push(0);
+        assert!(read(&whole).unwrap_err().to_string().contains("file holds"));
+        // A header longer than the file.
+        let mut cut = npy("|u1", "(2,)", &[1, 2]);
+        cut.truncate(20);
+        assert!(read(&cut).unwrap_err().to_string().contains("the file holds 20"));
+        // More than any file can hold: elements, or bytes.
+        let huge = npy("<f8", "(0, 4294967296, 4294967296)", &[]);
+        let e = read(&huge).unwrap_err().to_string();
+        assert_eq!(e, "the header's shape [0, 4294967296, 4294967296] has more elements than a file can hold");
+        let huge = npy("<f8", "(4294967296, 4294967295)", &[]);
+        let e = read(&huge).unwrap_err().to_string();
+        assert!(e.contains("more bytes than a file can hold"), "{e}");
+    }
+
+    #[test]
+    fn the_promise_is_header_and_data_and_only_npy_files_make_one() {
+        let bytes = npy("<i8", "(3, 2)", &[0; 48]);
+        let promised = promised_len(&mut &bytes[..], bytes.len() as u64).unwrap();
+        assert_eq!(promised, Some(bytes.len() as u64));
+        assert_eq!(read_numbers(&bytes).unwrap(), (vec![3, 2], vec![0.0; 6]));
+        let idx = [0u8, 0, 8, 1, 0, 0, 0, 2, 7, 7];
+        assert_eq!(promised_len(&mut &idx[..], 10).unwrap(), None);
+        // Version 2: a four-byte header length.
+        let mut v2 = bytes.clone();
+        v2[6] = 2;
+        v2.splice(10..10, [0, 0]);
+        assert_eq!(promised_len(&mut &v2[..], v2.len() as u64).unwrap(), Some(v2.len() as u64));
     }
 }

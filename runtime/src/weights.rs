@@ -1,9 +1,11 @@
 //! Trained weights from a safetensors file (the format of a PyTorch
 //! `state_dict` saved with `safetensors.torch.save_file`).
 
+use crate::files::{self, BrokenPromise};
 use crate::tensor::Tensor;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 /// One tensor as stored, converted to f32 when its dtype is a float type.
@@ -41,13 +43,17 @@ impl std::fmt::Display for LoadError {
 
 impl WeightsFile {
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let bytes = crate::files::read(path, crate::files::DATA).map_err(LoadError::Io)?;
-        Self::parse(&bytes)
+        Self::parse(&read(path)?)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, LoadError> {
         if let Some(name) = duplicate_name(bytes) {
             return Err(LoadError::Format(format!("the header names tensor `{name}` twice")));
+        }
+        let len = bytes.len() as u64;
+        if let Some(promised) = promised_len(&mut &bytes[..], len)? {
+            // Bytes in memory were bounded when they were read.
+            BrokenPromise::check(promised, len, u64::MAX)?;
         }
         let st = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Format(e.to_string()))?;
         let mut tensors = BTreeMap::new();
@@ -57,6 +63,47 @@ impl WeightsFile {
             tensors.insert(name, StoredTensor { dtype: format!("{:?}", view.dtype()), shape, values });
         }
         Ok(WeightsFile { tensors })
+    }
+}
+
+/// The bytes of the safetensors file at `path`, read once its header has kept
+/// its promise of the file's length (see [`promised_len`]).
+pub fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    files::read_promised(path, files::DATA, promised_len).map_err(|e| match e {
+        files::Refused::Io(e) => LoadError::Io(e),
+        files::Refused::Header(e) => e,
+    })
+}
+
+/// The safetensors format's bound on the header's length.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// The length a safetensors file's header promises for the whole file: the
+/// header's length (8 bytes), the header, and the data up to the largest
+/// offset the header gives; read from the start of a file of `len` bytes (for
+/// [`files::read_promised`]). `None` for a header that cannot be read (too
+/// long for the file or the format, not valid): the safetensors reader says
+/// why.
+pub fn promised_len(r: &mut dyn Read, len: u64) -> Result<Option<u64>, LoadError> {
+    let mut n = [0u8; 8];
+    if len < 8 {
+        return Ok(None);
+    }
+    r.read_exact(&mut n).map_err(LoadError::Io)?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER || 8 + n > len {
+        return Ok(None);
+    }
+    let mut header = vec![];
+    r.take(n).read_to_end(&mut header).map_err(LoadError::Io)?;
+    // Reading the tensors' entries checks that their offsets follow each other and fit their shapes.
+    let Ok(metadata) = serde_json::from_slice::<safetensors::tensor::Metadata>(&header) else { return Ok(None) };
+    Ok(Some((8 + n).saturating_add(metadata.data_len() as u64)))
+}
+
+impl From<BrokenPromise> for LoadError {
+    fn from(e: BrokenPromise) -> LoadError {
+        LoadError::Format(e.to_string())
     }
 }
 
@@ -139,6 +186,38 @@ mod tests {
         // One of each is fine.
         let once = file_with(Dtype::F32, vec![1], 1f32.to_le_bytes().to_vec());
         assert!(WeightsFile::parse(&once).is_ok());
+    }
+
+    /// A safetensors file of `header` (JSON) followed by `data`.
+    fn with_header(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend(data);
+        bytes
+    }
+
+    #[test]
+    fn a_file_must_be_the_length_its_header_promises() {
+        // A 10 GB tensor in a file of a few bytes: refused from its header.
+        let header = r#"{"w":{"dtype":"F32","shape":[2500000000],"data_offsets":[0,10000000000]}}"#;
+        let lying = with_header(header, &[0; 16]);
+        let start = std::time::Instant::now();
+        let Err(LoadError::Format(e)) = WeightsFile::parse(&lying) else { panic!("accepted") };
+        assert!(start.elapsed() < std::time::Duration::from_millis(100));
+        let promised = 8 + header.len() as u64 + 10_000_000_000;
+        let holds = lying.len();
+        assert_eq!(e, format!("truncated or corrupt: the header promises {promised} bytes, the file holds {holds}"));
+        // Truncated by one byte, and one byte too long.
+        let whole = file_with(Dtype::F32, vec![3], vec![0; 12]);
+        let Err(LoadError::Format(e)) = WeightsFile::parse(&whole[..whole.len() - 1]) else { panic!("accepted") };
+        assert!(e.contains(&format!("promises {} bytes, the file holds {}", whole.len(), whole.len() - 1)), "{e}");
+        let longer = [&whole[..], &[0]].concat();
+        assert!(matches!(WeightsFile::parse(&longer), Err(LoadError::Format(_))));
+        // A header longer than the file.
+        let Err(LoadError::Format(e)) = WeightsFile::parse(&whole[..20]) else { panic!("accepted") };
+        assert!(e.contains("invalid header length"), "{e}");
+        let Err(LoadError::Format(e)) = WeightsFile::parse(&(u64::MAX).to_le_bytes()) else { panic!("accepted") };
+        assert!(e.contains("header too large"), "{e}");
     }
 
     #[test]

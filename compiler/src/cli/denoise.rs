@@ -75,7 +75,7 @@ pub fn denoise(cli: &Cli, args: &DenoiseArgs) -> Outcome {
     if let Err(e) = options.check() {
         return fail(cli, e);
     }
-    let model = match load(cli, &args.file, &[]) {
+    let model = match load(cli, &args.file, &[], None) {
         Ok(m) => m,
         Err(o) => return o,
     };

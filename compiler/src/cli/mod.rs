@@ -189,8 +189,8 @@ pub fn run(cli: &Cli) -> Outcome {
 }
 
 /// Loads a model (its warnings printed), or reports why it cannot.
-fn load(cli: &Cli, file: &Path, exec: &ExecArgs) -> Result<Model, Outcome> {
-    loaded_or_report(cli, Model::load_checked(file, &exec.set, cli.check_options(true, exec.weights.as_deref())))
+fn load(cli: &Cli, file: &Path, settings: &[String], weights: Option<&Path>) -> Result<Model, Outcome> {
+    loaded_or_report(cli, Model::load_checked(file, settings, cli.check_options(true, weights)))
 }
 
 impl Cli {
@@ -228,7 +228,7 @@ fn load_with_data(
             let options = cli.check_options(false, exec.weights.as_deref());
             loaded_or_report(cli, Model::load_checked(file, &exec.set, options))?
         }
-        None => load(cli, file, exec)?,
+        None => load(cli, file, &exec.set, exec.weights.as_deref())?,
     };
     match Data::open(&model, data, limit) {
         Ok(d) => Ok((model, d)),

@@ -25,7 +25,7 @@ pub struct RunArgs {
 }
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
-    let model = match load(cli, &args.file, &args.exec) {
+    let model = match load(cli, &args.file, &args.exec.set, args.exec.weights.as_deref()) {
         Ok(m) => m,
         Err(o) => return o,
     };

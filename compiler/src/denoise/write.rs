@@ -60,7 +60,9 @@ pub fn write(model: &Model, new: &[NewBlock], out: &Path, seed: u64) -> Result<W
     write_atomic(&weights_file, &weights_bytes(&zero)?).map_err(|e| unwritable(&weights_file, e))?;
     write_atomic(&model_file, text.as_bytes()).map_err(|e| unwritable(&model_file, e))?;
 
-    let written = Model::load_unoptimized(&model_file, &[], model.check_options())
+    // Checked as the model was, but with the copy's own weights file.
+    let options = crate::check::Options { weights: None, ..model.check_options().clone() };
+    let written = Model::load_unoptimized(&model_file, &[], options)
         .map_err(|e| Error::Internal(format!("the model written to `{}` does not load: {e}", model_file.display())))?;
     let mut g = written.graph().clone();
     let is_block: Vec<bool> = g.nodes.iter().map(|n| new.iter().any(|b| b.name == n.name)).collect();

@@ -275,8 +275,7 @@ pub(crate) fn refuse_replacing(
 /// Every tensor of the model's weights file, as stored.
 pub(crate) fn read_original(path: &Path) -> Result<Vec<Stored>> {
     let unreadable = |e: String| Error::user(Code::WeightsUnreadable, format!("cannot read `{}`: {e}", path.display()));
-    let bytes =
-        analog_runtime::files::read(path, analog_runtime::files::DATA).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = analog_runtime::weights::read(path).map_err(|e| unreadable(e.to_string()))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let mut tensors: Vec<Stored> = file
         .tensors()
