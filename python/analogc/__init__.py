@@ -39,15 +39,17 @@ def _settings(set: Settings) -> list:
     return [str(s) for s in set]
 
 
-def load(path: Path, set: Settings = None) -> "Model":
+def load(path: Path, set: Settings = None, weights: Optional[Path] = None) -> "Model":
     """Loads a model file (``.anl``): checked, lowered and optimized.
 
     ``set`` overrides annotations as ``--set`` does: a dict of path → value
     (``{"fc1.noise.sigma": 0.2}``; values are written as Python prints them, so
     give annotations such as ``"multiplicative(sigma = 5 %)"`` as strings) or a
-    list of ``"PATH=VALUE"``. Raises :class:`ModelError` when it does not check.
+    list of ``"PATH=VALUE"``. ``weights`` replaces the weights file the model
+    names, as ``--weights`` does (a path relative to the working directory).
+    Raises :class:`ModelError` when it does not check.
     """
-    return Model(_native.load(str(path), _settings(set)))
+    return Model(_native.load(str(path), _settings(set), None if weights is None else str(weights)))
 
 
 def import_onnx(
@@ -72,6 +74,7 @@ def import_onnx(
 def train(
     path: Path,
     set: Settings = None,
+    weights: Optional[Path] = None,
     data: Optional[Path] = None,
     epochs: int = 10,
     batch: int = 64,
@@ -100,7 +103,8 @@ def train(
 ) -> Result:
     """Trains a model file's weights with its hardware in the loop (``analogc
     train``); the keyword arguments are the command's options, with its
-    defaults: ``lr`` 1e-3 (0.05 for ``optimizer="sgd"``), ``optimizer``
+    defaults (``weights`` replaces the model's weights file, as ``--weights``
+    does): ``lr`` 1e-3 (0.05 for ``optimizer="sgd"``), ``optimizer``
     ``"sgd"``, ``"adam"`` or ``"adamw"``, ``schedule`` ``"constant"``,
     ``"cosine"`` or ``"step"`` (with ``step_every``), ``init`` ``"keep"``,
     ``"kaiming"`` or ``"xavier"`` (default: keep, Kaiming without weights),
@@ -115,6 +119,7 @@ def train(
     text_json, text = _native.train(
         str(path),
         _settings(set),
+        None if weights is None else str(weights),
         None if data is None else str(data),
         epochs,
         batch,
@@ -165,6 +170,12 @@ class Model:
     def settings(self) -> list:
         """The ``--set`` overrides it was loaded with."""
         return list(self._native.settings)
+
+    @property
+    def weights(self) -> Optional[str]:
+        """The weights file that replaced the model's own (``load(weights=…)``), if any."""
+        w = self._native.weights
+        return None if w is None else str(w)
 
     @property
     def inputs(self) -> Dict[str, tuple]:
@@ -307,7 +318,7 @@ class Model:
 
     def train(self, **options: Any) -> Result:
         """Trains this model's file with its overrides: :func:`train`'s keyword arguments."""
-        return train(self.file, set=self.settings, **options)
+        return train(self.file, set=self.settings, weights=self.weights, **options)
 
     def __repr__(self) -> str:
         return f"<analogc.Model {self.name} from {self.file}>"

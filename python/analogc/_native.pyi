@@ -10,6 +10,7 @@ class Model:
     name: str
     file: Path
     settings: List[str]
+    weights: Optional[Path]
     inputs: List[Tuple[str, str, List[int]]]
     outputs: List[Tuple[str, List[int]]]
     def with_settings(self, extra: List[str]) -> "Model": ...
@@ -64,7 +65,7 @@ class Model:
         kernels: str,
     ) -> Tuple[str, str]: ...
 
-def load(path: Union[str, PathLike], settings: List[str]) -> Model: ...
+def load(path: Union[str, PathLike], settings: List[str], weights: Optional[str]) -> Model: ...
 def import_onnx(
     file: Union[str, PathLike],
     out: Union[str, PathLike],
@@ -76,6 +77,7 @@ def import_onnx(
 def train(
     file: Union[str, PathLike],
     settings: List[str],
+    weights: Optional[str],
     data: Optional[str],
     epochs: int,
     batch: int,

@@ -49,11 +49,12 @@ impl Model {
     }
 }
 
-/// Loads a model file with `--set` overrides. Its own `data` folder is
-/// checked when a command reads it, as when the CLI is given another dataset.
+/// Loads a model file with `--set` overrides and `weights` replacing its
+/// weights file. Its own `data` folder is checked when a command reads it, as
+/// when the CLI is given another dataset.
 #[pyfunction]
-pub fn load(py: Python<'_>, path: PathBuf, settings: Vec<String>) -> PyResult<Model> {
-    let options = check::Options { own_data: false, ..check::Options::default() };
+pub fn load(py: Python<'_>, path: PathBuf, settings: Vec<String>, weights: Option<PathBuf>) -> PyResult<Model> {
+    let options = check::Options { own_data: false, weights, ..check::Options::default() };
     let model = py.detach(|| analogc::Model::load_checked(&path, &settings, options)).map_err(to_py)?;
     Ok(Model::new(model))
 }
@@ -94,6 +95,12 @@ impl Model {
     #[getter]
     fn settings(&self) -> Vec<String> {
         self.model.settings().to_vec()
+    }
+
+    /// The weights file that replaced the model's own, if one did.
+    #[getter]
+    fn weights(&self) -> Option<PathBuf> {
+        self.model.check_options().weights.clone()
     }
 
     /// The inputs: (name, dtype, shape of one sample).

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// Trains the model in `file` (with `settings`): `train --json` and the
+/// Trains the model in `file` (with `settings`, and `weights` replacing its
+/// weights file): `train --json` and the
 /// report `train` prints; with `out`, the run folder `train --out` writes.
 /// `on_epoch` is called with each epoch's record as JSON text, the GIL held;
 /// an exception it raises stops training and is raised here.
@@ -22,6 +23,7 @@ pub fn train(
     py: Python<'_>,
     file: PathBuf,
     settings: Vec<String>,
+    weights: Option<PathBuf>,
     data: Option<&str>,
     epochs: u32,
     batch: usize,
@@ -92,7 +94,7 @@ pub fn train(
     let raised: Mutex<Option<PyErr>> = Mutex::new(None);
     let report = interruptible(py, |control| {
         let options = choices.options()?;
-        let model = load_for_training(&file, &settings, None, data.is_some(), MAX_ELEMENTS)?;
+        let model = load_for_training(&file, &settings, weights, data.is_some(), MAX_ELEMENTS)?;
         let training = Training::new(&model, &choices, options, out.as_deref())?;
         let stop = AtomicBool::new(false);
         let cancel = Either(control.cancel, &stop);

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import analogc
-from conftest import MODEL
+from conftest import MODEL, mnist_test
 
 
 def test_bad_setting_raises_model_error():
@@ -58,3 +58,14 @@ def test_wrong_shape_raises_value_error():
         model.run(np.zeros((2, 28, 29), np.uint8))
     with pytest.raises(ValueError, match="no input `pixels`"):
         model.run({"pixels": np.zeros((1, 28, 28), np.uint8)})
+
+
+def test_weights_replace_the_models_own_file_with_the_same_checks():
+    x, _ = mnist_test(4)
+    own = analogc.load(MODEL)
+    given = analogc.load(MODEL, weights="examples/weights/mnist_mlp.safetensors")
+    assert given.weights == "examples/weights/mnist_mlp.safetensors" and own.weights is None
+    assert np.array_equal(own.run(x)["logits"], given.run(x)["logits"])
+    with pytest.raises(analogc.ModelError) as e:
+        analogc.load(MODEL, weights="examples/weights/mnist_lenet5.safetensors")
+    assert "E0605" in str(e.value)
