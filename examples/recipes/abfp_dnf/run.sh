@@ -8,8 +8,10 @@
 # time is the `train` command's, measured here (with its CPU time).
 #
 # Run from the repository root: examples/recipes/abfp_dnf/run.sh [OUT_DIR]
-# ANALOGC names the binary (default: target/release/analogc).
+# ANALOGC names the binary (default: target/release/analogc, built first).
 set -euo pipefail
+cd "$(dirname "$0")/../../.."
+[ -n "${ANALOGC:-}" ] || cargo build --release -q -p analogc
 
 analogc=${ANALOGC:-target/release/analogc}
 out=${1:-runs/recipe3}

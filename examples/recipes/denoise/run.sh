@@ -14,10 +14,11 @@
 # The MLP's blocks train for 2 epochs of the 55,000 training samples; LeNet-5's
 # for one epoch of the first 10,000 (a conv block's backward is not on the fast
 # path: a full epoch takes about 4 CPU-minutes). ANALOGC (default
-# target/release/analogc), OUT (default runs/recipe-denoise), MODELS (default
+# target/release/analogc, built first), OUT (default runs/recipe-denoise), MODELS (default
 # both) and THREADS (default 1) may be set in the environment.
 set -eu
 cd "$(dirname "$0")/../../.."
+[ -n "${ANALOGC:-}" ] || cargo build --release -q -p analogc
 A=${ANALOGC:-target/release/analogc}
 OUT=${OUT:-runs/recipe-denoise}
 THREADS=${THREADS:-1}

@@ -7,8 +7,7 @@
 #
 #   examples/recipes/walking/run.sh [OUT]        # default OUT: runs/walking
 #
-# ANALOGC names the binary (default: target/release/analogc, else analogc on
-# PATH); THREADS the threads of every command (default 1); MODELS the models
+# ANALOGC names the binary (default: target/release/analogc, built first); THREADS the threads of every command (default 1); MODELS the models
 # to run (default: "mnist_mlp mnist_lenet5").
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +15,8 @@ root=$(cd "$here/../../.." && pwd)
 out=${1:-runs/walking}
 threads=${THREADS:-1}
 if [ -z "${ANALOGC:-}" ]; then
-  if [ -x "$root/target/release/analogc" ]; then ANALOGC="$root/target/release/analogc"; else ANALOGC=analogc; fi
+  (cd "$root" && cargo build --release -q -p analogc)
+  ANALOGC="$root/target/release/analogc"
 fi
 mkdir -p "$out"
 
