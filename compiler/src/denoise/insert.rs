@@ -9,6 +9,7 @@ use crate::check::ops::OPS;
 use crate::diag::Diagnostics;
 use crate::source::FileId;
 use crate::syntax::ast::{self, Item, Stmt};
+use crate::train::output::model_copy::apply_edits;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -64,16 +65,7 @@ pub fn insert(source: &str, blocks: &[NewBlock]) -> String {
             Stmt::Input(_) | Stmt::Weights(_) | Stmt::Data(_) => {}
         }
     }
-    edits.sort_by_key(|(range, _)| range.start);
-    let mut out = String::with_capacity(source.len() + 64 * blocks.len());
-    let mut at = 0;
-    for (range, new) in edits {
-        out.push_str(&source[at..range.start]);
-        out.push_str(&new);
-        at = range.end;
-    }
-    out.push_str(&source[at..]);
-    out
+    apply_edits(source, edits)
 }
 
 fn parse(source: &str) -> ast::File {

@@ -120,24 +120,11 @@ impl<'g> Interpreter<'g> {
     /// # Panics
     /// As [`run`](Self::run), and if `operands` do not match the node's inputs.
     pub fn node_value(&self, t: &Trial, id: NodeId, operands: &[&[f32]], raw: Option<&[f32]>, sample: u32) -> Vec<f32> {
-        self.value(t, id, operands, raw, sample, &mut Ignore)
+        self.node_value_observed(t, id, operands, raw, sample, &mut Ignore)
     }
 
     /// [`node_value`](Self::node_value), telling `obs` what it computes.
     pub fn node_value_observed<O: Observer + ?Sized>(
-        &self,
-        t: &Trial,
-        id: NodeId,
-        operands: &[&[f32]],
-        raw: Option<&[f32]>,
-        sample: u32,
-        obs: &mut O,
-    ) -> Vec<f32> {
-        self.value(t, id, operands, raw, sample, obs)
-    }
-
-    /// [`node_value`](Self::node_value), telling `obs` what it computes.
-    fn value<O: Observer + ?Sized>(
         &self,
         t: &Trial,
         id: NodeId,
@@ -210,7 +197,7 @@ impl<'g> Interpreter<'g> {
                 _ => None,
             };
             let operands: Vec<&[f32]> = node.inputs().iter().map(|i| &values[i.index()][..]).collect();
-            let value = self.value(t, id, &operands, raw, sample, obs);
+            let value = self.node_value_observed(t, id, &operands, raw, sample, obs);
             obs.node(id, &value);
             values.push(value);
         }

@@ -45,8 +45,13 @@ pub fn text(source: &str, model_dir: &Path, out_dir: &Path, weights: &str) -> St
             }
         }
     }
+    apply_edits(source, edits)
+}
+
+/// `source` with each byte range of `edits` (not overlapping) replaced by its text.
+pub(crate) fn apply_edits(source: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
     edits.sort_by_key(|(range, _)| range.start);
-    let mut out = String::with_capacity(source.len() + 64);
+    let mut out = String::with_capacity(source.len() + edits.iter().map(|(_, new)| new.len()).sum::<usize>());
     let mut at = 0;
     for (range, new) in edits {
         out.push_str(&source[at..range.start]);
