@@ -370,9 +370,11 @@ fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
         match step {
             Step::Scale(f) => x.iter_mut().for_each(|v| *v *= *f as f32),
             Step::Normalize { mean, std } => {
-                for (i, v) in x.iter_mut().enumerate() {
-                    let (m, s) = normalization(mean, std, i, len, shape[0], channels);
-                    *v = (*v - m) / s;
+                // Every value of a row of `shape` has the same mean and std.
+                let per = (len / shape[0].max(1)).max(1);
+                for (row, values) in x.chunks_mut(per).enumerate() {
+                    let (m, s) = normalization(mean, std, row * per, len, shape[0], channels);
+                    values.iter_mut().for_each(|v| *v = (*v - m) / s);
                 }
             }
             Step::Reshape(d) => shape = d.clone(),

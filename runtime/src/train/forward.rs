@@ -177,7 +177,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 }
             }
         };
-        if let Some(at) = value.iter().position(|v| !v.is_finite()) {
+        if let Some(at) = kernels::first_non_finite(&value) {
             let what = format!(
                 "`{}` computed {} for sample {} (element {})",
                 node.name,

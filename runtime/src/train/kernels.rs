@@ -8,13 +8,23 @@
 
 use super::parallel;
 use crate::derived::window::Window;
-use crate::kernels::gemm::{gemm, pack, pack_columns, pack_transposed, PANEL};
+use crate::kernels::gemm::{gemm, pack, pack_transposed};
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
-/// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`.
+/// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`. The
+/// smaller of the two operands is the one packed: `w` for a convolution's
+/// many patches, `x` for a dense layer's batch (then the products come out
+/// `[rows][n]` and are transposed), the same sums either way.
 pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>, threads: usize) -> Vec<f32> {
-    let packed = pack(w, rows);
-    let mut y = by_rows(x, k, threads, |part| gemm(part, k, &packed, rows));
+    let n = x.len() / k.max(1);
+    let mut y = if n < rows {
+        let packed = pack(x, n);
+        let yt = by_rows(w, k, threads, |part| gemm(part, k, &packed, n));
+        transpose_blocks(&yt, rows, n)
+    } else {
+        let packed = pack(w, rows);
+        by_rows(x, k, threads, |part| gemm(part, k, &packed, rows))
+    };
     if let Some(b) = bias {
         y.chunks_mut(rows).for_each(|yr| yr.iter_mut().zip(b).for_each(|(y, b)| *y += b));
     }
@@ -22,25 +32,12 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
 }
 
 /// `dw[o][j] = Σ_i dy[i][o]·x[i][j]`, `i` ascending; `dy` is `[n][rows]`, `x`
-/// `[n][k]`. Threads take whole panels of columns `j` (packing their own).
+/// `[n][k]`. `x` is packed once; threads take whole rows `o`.
 pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
     let n = dy.len() / rows.max(1);
     let dyt = transpose_blocks(dy, n, rows);
-    let panels = k.div_ceil(PANEL);
-    let parts = threads.clamp(1, panels.max(1));
-    let per = panels.div_ceil(parts) * PANEL;
-    let blocks = parallel::map(parts, |t| {
-        let cols = (t * per).min(k)..((t + 1) * per).min(k);
-        let width = cols.len();
-        (cols.start, width, gemm(&dyt, n, &pack_columns(x, k, cols), width))
-    });
-    let mut dw = vec![0.0f32; rows * k];
-    for (start, width, block) in blocks {
-        for o in 0..rows {
-            dw[o * k + start..][..width].copy_from_slice(&block[o * width..][..width]);
-        }
-    }
-    dw
+    let packed = pack_transposed(x, k);
+    by_rows(&dyt, n, threads, |part| gemm(part, n, &packed, k))
 }
 
 /// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w` `[rows][k]`.
@@ -191,10 +188,25 @@ fn by_rows(x: &[f32], k: usize, threads: usize, f: impl Fn(&[f32]) -> Vec<f32> +
     parallel::map(parts, |t| f(&x[(t * per).min(n) * k..((t + 1) * per).min(n) * k])).concat()
 }
 
+/// The index of the first value of `v` that is not finite (NaN or ±∞).
+/// Chunks are scanned whole with an integer maximum, which vectorizes; only
+/// the chunk that holds one is searched value by value.
+pub fn first_non_finite(v: &[f32]) -> Option<usize> {
+    const CHUNK: usize = 512;
+    const EXPONENT: u32 = 0x7f80_0000;
+    v.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
+        let largest = chunk.iter().map(|x| x.to_bits() & !(1 << 31)).max().unwrap_or(0);
+        (largest >= EXPONENT).then(|| c * CHUNK + chunk.iter().position(|x| !x.is_finite()).expect("one is"))
+    })
+}
+
 /// Each `rows × cols` block of `m` (row-major, one after another) transposed
 /// to `cols × rows`: a batch's `[rows][positions]` samples to `[positions][rows]`
 /// and back, or one matrix when `m` is a single block.
 pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    if rows == 1 || cols == 1 {
+        return m.to_vec();
+    }
     let size = rows * cols;
     let mut t = vec![0.0; m.len()];
     for (mb, tb) in m.chunks(size.max(1)).zip(t.chunks_mut(size.max(1))) {
@@ -277,6 +289,17 @@ mod tests {
             let pool = Pool2d { channels: 2, height: 7, width: 6, kernel, stride, padding };
             assert_eq!(maxpool_grad(&x, &shape, &win, &dy), maxpool2d(&pool, 3, &x, &dy));
         }
+    }
+
+    #[test]
+    fn first_non_finite_finds_the_first() {
+        let mut v: Vec<f32> = (0..2000).map(|i| i as f32 - 1000.0).collect();
+        assert_eq!(first_non_finite(&v), None);
+        for (at, bad) in [(1999, f32::NAN), (1300, f32::INFINITY), (513, f32::NEG_INFINITY), (7, -f32::NAN)] {
+            v[at] = bad;
+            assert_eq!(first_non_finite(&v), Some(at));
+        }
+        assert_eq!(first_non_finite(&[f32::MAX, f32::MIN, -0.0, f32::MIN_POSITIVE / 2.0]), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::backward::batchnorm::{update_running, Stats};
 use super::forward::{forward, OrderedGrad, Pass};
 use super::gradient::{backward, ParamGrads};
+use super::kernels::first_non_finite;
 use super::loss::softmax_cross_entropy;
 use super::network::{learnable_roles, loss_node, needs_gradient};
 use super::optim::{clip_grad_norm, Optimizer, State};
@@ -224,8 +225,8 @@ impl Trainer {
         for (node, node_grads) in self.graph.nodes.iter().zip(&grads) {
             for (p, g) in node.params.iter().zip(node_grads) {
                 if let Some(g) = g {
-                    if let Some(v) = g.iter().find(|v| !v.is_finite()) {
-                        return Err(diverged(&node.name, format!("the gradient of `{}` holds {v}", p.name)));
+                    if let Some(at) = first_non_finite(g) {
+                        return Err(diverged(&node.name, format!("the gradient of `{}` holds {}", p.name, g[at])));
                     }
                 }
             }
@@ -235,7 +236,8 @@ impl Trainer {
             for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
                 if let (Some(g), Some(state)) = (g, state) {
                     pool.install(|| optimizer.step_threads(lr, state, &mut p.value.data, g, parts));
-                    if let Some(v) = p.value.data.iter().find(|v| !v.is_finite()) {
+                    if let Some(at) = first_non_finite(&p.value.data) {
+                        let v = p.value.data[at];
                         return Err(diverged(&node.name, format!("the update made `{}` hold {v}", p.name)));
                     }
                 }
