@@ -89,19 +89,30 @@ pub fn pack_columns(m: &[f32], cols: usize, range: std::ops::Range<usize>) -> Ve
 /// and the `cols` columns of `packed` ([`pack`]), each sum in `j` order from
 /// 0: the interpreter's bits. `y` is `[rows][cols]`.
 pub fn gemm(x: &[f32], k: usize, packed: &[f32], cols: usize) -> Vec<f32> {
+    let mut y = vec![0.0f32; x.len() / k.max(1) * cols];
+    gemm_into(x, k, packed, cols, &mut y);
+    y
+}
+
+/// [`gemm`] written into `y` (`[rows][cols]`, every value overwritten).
+pub fn gemm_into(x: &[f32], k: usize, packed: &[f32], cols: usize, y: &mut [f32]) {
     let rows = x.len() / k.max(1);
     let panels = cols.div_ceil(PANEL);
-    assert!(x.len() == rows * k && packed.len() == panels * k * PANEL, "gemm: operand sizes");
-    let mut tile = vec![0.0f32; rows * panels * PANEL];
-    if k > 0 && rows > 0 {
-        let g = Gemm { x: x.as_ptr(), rows, k, w: packed.as_ptr(), panels };
-        // SAFETY: the sizes are checked above.
-        unsafe { g.run(0, k, tile.as_mut_ptr()) };
+    assert!(x.len() == rows * k && packed.len() == panels * k * PANEL && y.len() == rows * cols, "gemm: operand sizes");
+    if k == 0 || rows == 0 {
+        y.fill(0.0);
+        return;
     }
+    let g = Gemm { x: x.as_ptr(), rows, k, w: packed.as_ptr(), panels };
     if cols == panels * PANEL {
-        return tile;
+        // SAFETY: the sizes are checked above; `y` is the whole tile.
+        unsafe { g.run(0, k, y.as_mut_ptr()) };
+        return;
     }
-    tile.chunks(panels * PANEL).flat_map(|r| r[..cols].iter().copied()).collect()
+    let mut tile = vec![0.0f32; rows * panels * PANEL];
+    // SAFETY: the sizes are checked above.
+    unsafe { g.run(0, k, tile.as_mut_ptr()) };
+    y.chunks_mut(cols).zip(tile.chunks(panels * PANEL)).for_each(|(y, t)| y.copy_from_slice(&t[..cols]));
 }
 
 /// The operands: `x` `[rows][k]`, `w` `[panels][k][8]`.

@@ -8,7 +8,7 @@
 
 use super::parallel;
 use crate::derived::window::Window;
-use crate::kernels::gemm::{gemm, pack, pack_transposed};
+use crate::kernels::gemm::{gemm_into, pack, pack_transposed};
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
 /// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`. The
@@ -19,11 +19,11 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
     let n = x.len() / k.max(1);
     let mut y = if n < rows {
         let packed = pack(x, n);
-        let yt = by_rows(w, k, threads, |part| gemm(part, k, &packed, n));
+        let yt = by_rows(w, k, n, threads, |part, y| gemm_into(part, k, &packed, n, y));
         transpose_blocks(&yt, rows, n)
     } else {
         let packed = pack(w, rows);
-        by_rows(x, k, threads, |part| gemm(part, k, &packed, rows))
+        by_rows(x, k, rows, threads, |part, y| gemm_into(part, k, &packed, rows, y))
     };
     if let Some(b) = bias {
         y.chunks_mut(rows).for_each(|yr| yr.iter_mut().zip(b).for_each(|(y, b)| *y += b));
@@ -37,13 +37,13 @@ pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize)
     let n = dy.len() / rows.max(1);
     let dyt = transpose_blocks(dy, n, rows);
     let packed = pack_transposed(x, k);
-    by_rows(&dyt, n, threads, |part| gemm(part, n, &packed, k))
+    by_rows(&dyt, n, k, threads, |part, y| gemm_into(part, n, &packed, k, y))
 }
 
 /// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w` `[rows][k]`.
 pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize) -> Vec<f32> {
     let packed = pack_transposed(w, k);
-    by_rows(dy, rows, threads, |part| gemm(part, rows, &packed, k))
+    by_rows(dy, rows, k, threads, |part, y| gemm_into(part, rows, &packed, k, y))
 }
 
 /// The im2col patches of a batch of `[c, h, w]` samples for a one-group
@@ -180,23 +180,25 @@ pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32]) -> Vec
     all
 }
 
-/// `f` over contiguous parts of the rows of `x` (`[n][k]`), concatenated.
-fn by_rows(x: &[f32], k: usize, threads: usize, f: impl Fn(&[f32]) -> Vec<f32> + Sync + Send) -> Vec<f32> {
+/// `y` (`[n][cols]`) from `f(part of x, its rows of y)` over contiguous
+/// parts of the rows of `x` (`[n][k]`), one part per thread.
+fn by_rows(x: &[f32], k: usize, cols: usize, threads: usize, f: impl Fn(&[f32], &mut [f32]) + Sync + Send) -> Vec<f32> {
     let n = x.len() / k.max(1);
-    let parts = threads.clamp(1, n.max(1));
-    let per = n.div_ceil(parts);
-    parallel::map(parts, |t| f(&x[(t * per).min(n) * k..((t + 1) * per).min(n) * k])).concat()
+    let per = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
+    let mut y = vec![0.0f32; n * cols];
+    parallel::chunks_mut(&mut y, per * cols, |t, part| f(&x[t * per * k..][..part.len() / cols.max(1) * k], part));
+    y
 }
 
 /// The index of the first value of `v` that is not finite (NaN or ±∞).
-/// Chunks are scanned whole with an integer maximum, which vectorizes; only
+/// Chunks are scanned whole for an exponent of all ones, which vectorizes; only
 /// the chunk that holds one is searched value by value.
 pub fn first_non_finite(v: &[f32]) -> Option<usize> {
     const CHUNK: usize = 512;
     const EXPONENT: u32 = 0x7f80_0000;
     v.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
-        let largest = chunk.iter().map(|x| x.to_bits() & !(1 << 31)).max().unwrap_or(0);
-        (largest >= EXPONENT).then(|| c * CHUNK + chunk.iter().position(|x| !x.is_finite()).expect("one is"))
+        let any = chunk.iter().fold(false, |any, x| any | (x.to_bits() & EXPONENT == EXPONENT));
+        any.then(|| c * CHUNK + chunk.iter().position(|x| !x.is_finite()).expect("one is"))
     })
 }
 
@@ -207,12 +209,18 @@ pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     if rows == 1 || cols == 1 {
         return m.to_vec();
     }
+    // In tiles, so that the strided writes stay within a few cache lines.
+    const TILE: usize = 16;
     let size = rows * cols;
     let mut t = vec![0.0; m.len()];
     for (mb, tb) in m.chunks(size.max(1)).zip(t.chunks_mut(size.max(1))) {
-        for r in 0..rows {
-            for c in 0..cols {
-                tb[c * rows + r] = mb[r * cols + c];
+        for r0 in (0..rows).step_by(TILE) {
+            for c0 in (0..cols).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    for c in c0..(c0 + TILE).min(cols) {
+                        tb[c * rows + r] = mb[r * cols + c];
+                    }
+                }
             }
         }
     }
