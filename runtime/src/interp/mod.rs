@@ -33,7 +33,8 @@ pub struct Interpreter<'g> {
     /// Per node: prepared weights when the graph had none and no weight noise
     /// changes them (so an unoptimized graph runs too).
     prepared: Vec<Option<Prepared>>,
-    /// Per node: `max |w|` of its weights (0 without weights).
+    /// Per node whose output noise is relative to its full scale: `max |w|`
+    /// of its weights (0 for every other node).
     weight_max: Vec<f32>,
 }
 
@@ -72,9 +73,21 @@ impl<'g> Interpreter<'g> {
                 _ => None,
             })
             .collect();
-        let weight_max =
-            graph.nodes.iter().map(|n| n.param("weight").map_or(0.0, |w| quant::max_abs(&w.data))).collect();
+        let weight_max = graph
+            .nodes
+            .iter()
+            .map(|n| match (&n.hw.noise, n.param("weight")) {
+                (Some(site), Some(w)) if uses_full_scale(site) => quant::max_abs(&w.data),
+                _ => 0.0,
+            })
+            .collect();
         Interpreter { graph, tables, prepared, weight_max }
+    }
+
+    /// `max |w|` of node `id`'s weights where its output noise is relative
+    /// to its full scale (0 elsewhere).
+    pub fn weight_max(&self, id: NodeId) -> f32 {
+        self.weight_max[id.index()]
     }
 
     /// The product tables, to build the next interpreter with ([`with_tables`](Self::with_tables)).

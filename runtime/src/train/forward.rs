@@ -146,7 +146,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
                 tape.patches[id.index()] = patches;
                 tape.signal[id.index()] = Some(signal(&y, size));
-                let w_max = node.param("weight").map_or(0.0, |w| quant::max_abs(&w.data));
+                let w_max = pass.interp.weight_max(id);
                 let x_size = x.len() / batch;
                 with_noise(pass, node, y, size, |b| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max)
             }
