@@ -19,7 +19,7 @@ pub const GEMM_TILES: &str = "analogc_gemm_f32_tiles";
 /// # Safety
 /// `x` holds `rows·k` values, `w` the packed panels, `tile` `rows·panels·8`.
 pub unsafe extern "C" fn gemm_f32(x: *const f32, rows: u64, k: u64, w: *const f32, panels: u64, tile: *mut f32) {
-    let g = Gemm { x, rows: rows as usize, k: k as usize, w, panels: panels as usize };
+    let g = Gemm::packed(x, rows as usize, k as usize, w, panels as usize);
     // SAFETY: the caller's contract.
     unsafe { g.run(0, k as usize, tile) };
 }
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn gemm_f32_tiles(
     out: *mut f32,
     n: u64,
 ) {
-    let g = Gemm { x, rows: rows as usize, k: k as usize, w, panels: panels as usize };
+    let g = Gemm::packed(x, rows as usize, k as usize, w, panels as usize);
     let n = n as usize;
     for (t, lo) in (0..g.k).step_by(n).enumerate() {
         // SAFETY: the caller's contract; tile `t` is inside `out`.
@@ -103,7 +103,7 @@ pub fn gemm_into(x: &[f32], k: usize, packed: &[f32], cols: usize, y: &mut [f32]
         y.fill(0.0);
         return;
     }
-    let g = Gemm { x: x.as_ptr(), rows, k, w: packed.as_ptr(), panels };
+    let g = Gemm::packed(x.as_ptr(), rows, k, packed.as_ptr(), panels);
     if cols == panels * PANEL {
         // SAFETY: the sizes are checked above; `y` is the whole tile.
         unsafe { g.run(0, k, y.as_mut_ptr()) };
@@ -115,13 +115,55 @@ pub fn gemm_into(x: &[f32], k: usize, packed: &[f32], cols: usize, y: &mut [f32]
     y.chunks_mut(cols).zip(tile.chunks(panels * PANEL)).for_each(|(y, t)| y.copy_from_slice(&t[..cols]));
 }
 
-/// The operands: `x` `[rows][k]`, `w` `[panels][k][8]`.
+/// [`gemm_into`] with the first `cols` columns of `m` (`[k][m_cols]`,
+/// row-major) read in place as the packed operand, each panel 8 consecutive
+/// columns: `y[r][c] = Σ_j m[j][c]·x[r][j]`, each sum in `j` order from 0.
+/// The last panel's lanes past `cols` read the values after them, so `m`
+/// must hold `(k − 1)·m_cols + ⌈cols/8⌉·8` values; their sums are dropped.
+pub fn gemm_columns_into(x: &[f32], k: usize, m: &[f32], m_cols: usize, cols: usize, y: &mut [f32]) {
+    let rows = x.len() / k.max(1);
+    let panels = cols.div_ceil(PANEL);
+    assert!(
+        x.len() == rows * k
+            && cols <= m_cols
+            && y.len() == rows * cols
+            && (k == 0 || m.len() >= (k - 1) * m_cols + panels * PANEL),
+        "gemm_columns: operand sizes"
+    );
+    if k == 0 || rows == 0 {
+        y.fill(0.0);
+        return;
+    }
+    let g = Gemm { x: x.as_ptr(), rows, k, w: m.as_ptr(), panels, panel_stride: PANEL, step_stride: m_cols };
+    if cols == panels * PANEL {
+        // SAFETY: the sizes are checked above; `y` is the whole tile.
+        unsafe { g.run(0, k, y.as_mut_ptr()) };
+        return;
+    }
+    let mut tile = vec![0.0f32; rows * panels * PANEL];
+    // SAFETY: the sizes are checked above.
+    unsafe { g.run(0, k, tile.as_mut_ptr()) };
+    y.chunks_mut(cols).zip(tile.chunks(panels * PANEL)).for_each(|(y, t)| y.copy_from_slice(&t[..cols]));
+}
+
+/// The operands: `x` `[rows][k]`; `w` in panels of 8 lanes, lane `l` of
+/// panel `p` at step `j` at `w + p·panel_stride + j·step_stride + l`
+/// (packed: `[panels][k][8]`, strides `8k` and 8).
 struct Gemm {
     x: *const f32,
     rows: usize,
     k: usize,
     w: *const f32,
     panels: usize,
+    panel_stride: usize,
+    step_stride: usize,
+}
+
+impl Gemm {
+    /// Packed panels ([`pack`]).
+    fn packed(x: *const f32, rows: usize, k: usize, w: *const f32, panels: usize) -> Gemm {
+        Gemm { x, rows, k, w, panels, panel_stride: k * PANEL, step_stride: PANEL }
+    }
 }
 
 impl Gemm {
@@ -153,7 +195,8 @@ impl Gemm {
                 for j in lo..lo + len {
                     for (lane, a) in acc.iter_mut().enumerate() {
                         // SAFETY: inside the operands.
-                        *a += unsafe { *self.w.add((p * k + j) * PANEL + lane) * *self.x.add(r * k + j) };
+                        let w = p * self.panel_stride + j * self.step_stride + lane;
+                        *a += unsafe { *self.w.add(w) * *self.x.add(r * k + j) };
                     }
                 }
                 // SAFETY: inside the tile.
@@ -200,15 +243,15 @@ unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usiz
             // register file.)
             unsafe {
                 let x = g.x.add(r * k + lo);
-                let w = g.w.add((p * k + lo) * PANEL);
+                let w = g.w.add(p * g.panel_stride + lo * g.step_stride);
                 let t = tile.add((r * panels + p) * PANEL);
                 match (rows_here, p < full_panels) {
-                    (1, true) => block::<1, P>(x, k, len, w, t, stride),
-                    (1, false) => block::<1, 1>(x, k, len, w, t, stride),
-                    (4, true) if R != 4 => block::<4, P>(x, k, len, w, t, stride),
-                    (4, false) if R != 4 => block::<4, 1>(x, k, len, w, t, stride),
-                    (_, true) => block::<R, P>(x, k, len, w, t, stride),
-                    (_, false) => block::<R, 1>(x, k, len, w, t, stride),
+                    (1, true) => block::<1, P>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
+                    (1, false) => block::<1, 1>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
+                    (4, true) if R != 4 => block::<4, P>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
+                    (4, false) if R != 4 => block::<4, 1>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
+                    (_, true) => block::<R, P>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
+                    (_, false) => block::<R, 1>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
                 }
             }
             r += rows_here;
@@ -219,7 +262,8 @@ unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usiz
 
 /// `R` rows × `P` panels over `len` steps of `k`: `R·P` accumulators in
 /// registers (the bounds are constants, so the loops unroll and nothing
-/// spills). `k` is the stride of rows and panels.
+/// spills). `k` is the stride of `x`'s rows; `w` comes with its panel and
+/// step strides.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 #[inline]
@@ -227,7 +271,7 @@ unsafe fn block<const R: usize, const P: usize>(
     x: *const f32,
     k: usize,
     len: usize,
-    w: *const f32,
+    (w, panel_stride, step_stride): (*const f32, usize, usize),
     tile: *mut f32,
     stride: usize,
 ) {
@@ -236,8 +280,8 @@ unsafe fn block<const R: usize, const P: usize>(
     for j in 0..len {
         let mut wv = [_mm256_setzero_ps(); P];
         for (p, wv) in wv.iter_mut().enumerate() {
-            // SAFETY: panel `p` holds `k` rows of 8.
-            *wv = unsafe { _mm256_loadu_ps(w.add((p * k + j) * PANEL)) };
+            // SAFETY: panel `p` has `k` steps of 8 lanes at its strides.
+            *wv = unsafe { _mm256_loadu_ps(w.add(p * panel_stride + j * step_stride)) };
         }
         for (i, acc) in acc.iter_mut().enumerate() {
             // SAFETY: row `i` holds `k` values.
@@ -272,6 +316,21 @@ mod tests {
         }
     }
 
+    /// Columns read in place give the bits of the same columns packed.
+    #[test]
+    fn columns_in_place_match_packed_columns() {
+        let (rows, k, m_cols) = (7, 13, 21);
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 337.0).collect();
+        let mut m: Vec<f32> = (0..k * m_cols).map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 211.0).collect();
+        m.extend([f32::NAN; PANEL]);
+        for cols in [21, 16, 5] {
+            let mut y = vec![0.0f32; rows * cols];
+            gemm_columns_into(&x, k, &m, m_cols, cols, &mut y);
+            let want = gemm(&x, k, &pack_columns(&m[..k * m_cols], m_cols, 0..cols), cols);
+            assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{cols} columns");
+        }
+    }
+
     /// The vector kernels (whatever this CPU runs) against the portable one,
     /// bit for bit, with leftover rows and panels, whole and in tiles.
     #[test]
@@ -292,7 +351,7 @@ mod tests {
         let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
         let w: Vec<f32> = (0..panels * k * PANEL).map(|_| next()).collect();
         let size = rows * panels * PANEL;
-        let g = Gemm { x: x.as_ptr(), rows, k, w: w.as_ptr(), panels };
+        let g = Gemm::packed(x.as_ptr(), rows, k, w.as_ptr(), panels);
         for (lo, len) in [(0, k), (0, 5), (10, 19), (28, 1)] {
             let (mut fast, mut slow) = (vec![0.0f32; size], vec![0.0f32; size]);
             // SAFETY: the buffers have the documented sizes.

@@ -48,7 +48,8 @@ pub enum OrderedGrad {
 
 /// What the forward keeps: every node's values, `[batch][sample]`, the
 /// batch statistics of each batchnorm in training mode, the im2col
-/// patches of each conv2d on the fast path, and the signal of each node
+/// patches of each conv2d on the fast path (with [`kernels::TAIL`] zeros after
+/// them), and the signal of each node
 /// with weights.
 pub struct Tape {
     pub values: Vec<Vec<f32>>,
@@ -143,7 +144,9 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
                 let patches = Window::of(op).map(|win| kernels::im2col(x, &plane(&g.node(inputs[0]).shape), &win));
-                let y = plain_mac(pass, node, patches.as_deref().unwrap_or(x));
+                // The patches without the zeros `im2col` leaves after them.
+                let operand: &[f32] = patches.as_deref().map_or(x, |p| &p[..p.len() - kernels::TAIL]);
+                let y = plain_mac(pass, node, operand);
                 tape.patches[id.index()] = patches;
                 tape.signal[id.index()] = Some(signal(&y, size));
                 let w_max = pass.interp.weight_max(id);

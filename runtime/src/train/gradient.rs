@@ -220,10 +220,11 @@ fn mac_backward(
         .collect();
     if pass.is_fast(node) {
         let k = w.len() / rows;
-        // `[batch][rows][positions]` to `[batch][positions][rows]`.
-        let dy_rows = kernels::transpose_blocks(dy, rows, positions);
-        let dw = kernels::weight_grad(&dy_rows, rows, patches.unwrap_or(x), k, pass.threads);
+        let dyt = kernels::channels_first(dy, batch, rows, positions);
+        let dw = kernels::weight_grad(&dyt, rows, patches.unwrap_or(x), k, pass.threads);
         let dx = want_dx.then(|| {
+            // `[batch][rows][positions]` to `[batch][positions][rows]`.
+            let dy_rows = kernels::transpose_blocks(dy, rows, positions);
             let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
             match (op, Window::of(op)) {
                 (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(win)) => kernels::col2im(&dp, &plane(x_shape), &win),

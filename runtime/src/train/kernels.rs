@@ -8,7 +8,7 @@
 
 use super::parallel;
 use crate::derived::window::Window;
-use crate::kernels::gemm::{gemm_into, pack, pack_transposed};
+use crate::kernels::gemm::{gemm_columns_into, gemm_into, pack, pack_transposed, PANEL};
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
 /// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`. The
@@ -31,24 +31,51 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
     y
 }
 
-/// `dw[o][j] = Σ_i dy[i][o]·x[i][j]`, `i` ascending; `dy` is `[n][rows]`, `x`
-/// `[n][k]`. `x` is packed once; threads take whole rows `o`.
-pub fn weight_grad(dy: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
-    let n = dy.len() / rows.max(1);
-    let dyt = transpose_blocks(dy, n, rows);
-    let packed = pack_transposed(x, k);
-    by_rows(&dyt, n, k, threads, |part, y| gemm_into(part, n, &packed, k, y))
+/// `dw[o][j] = Σ_i dyt[o][i]·x[i][j]`, `i` ascending; `dyt` is `[rows][n]`
+/// (see [`channels_first`]), `x` `[n][k]`, read in place when the values
+/// after it cover its last panel (as [`im2col`] leaves them), else packed.
+/// Threads take whole rows `o`.
+pub fn weight_grad(dyt: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
+    let n = dyt.len() / rows.max(1);
+    if n > 0 && x.len() >= (n - 1) * k + k.div_ceil(PANEL) * PANEL {
+        return by_rows(dyt, n, k, threads, |part, y| gemm_columns_into(part, n, x, k, k, y));
+    }
+    let packed = pack_transposed(&x[..n * k], k);
+    by_rows(dyt, n, k, threads, |part, y| gemm_into(part, n, &packed, k, y))
 }
 
-/// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w` `[rows][k]`.
+/// A batch of `[rows][positions]` outputs' gradients, `[batch][rows][positions]`,
+/// as `[rows][batch·positions]`: each row's values in sample, then position order.
+pub fn channels_first(dy: &[f32], batch: usize, rows: usize, positions: usize) -> Vec<f32> {
+    if positions == 1 {
+        return transpose_blocks(dy, batch, rows);
+    }
+    let mut t = vec![0.0f32; dy.len()];
+    for (o, row) in t.chunks_mut(batch * positions).enumerate() {
+        for (b, run) in row.chunks_mut(positions).enumerate() {
+            run.copy_from_slice(&dy[(b * rows + o) * positions..][..positions]);
+        }
+    }
+    t
+}
+
+/// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w`
+/// `[rows][k]`, read in place when its rows are whole panels, else packed.
 pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize) -> Vec<f32> {
+    if k % PANEL == 0 {
+        return by_rows(dy, rows, k, threads, |part, y| gemm_columns_into(part, rows, w, k, k, y));
+    }
     let packed = pack_transposed(w, k);
     by_rows(dy, rows, k, threads, |part, y| gemm_into(part, rows, &packed, k, y))
 }
 
+/// The zeros after [`im2col`]'s patches: one panel's worth.
+pub const TAIL: usize = PANEL;
+
 /// The im2col patches of a batch of `[c, h, w]` samples for a one-group
 /// window, `[batch][positions][c·kh·kw]`, zero in the padding: the values
-/// `interp::ops::patches` gives, copied a row segment at a time.
+/// `interp::ops::patches` gives, copied a row segment at a time. [`TAIL`]
+/// zeros follow them, so that [`weight_grad`] reads them in place.
 pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
@@ -56,8 +83,9 @@ pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
     let k = c * kh * kw;
     let size = c * h * w;
     let batch = x.len() / size.max(1);
-    let mut all = vec![0.0f32; batch * oh * ow * k];
-    parallel::chunks_mut(&mut all, oh * ow * k, |b, out| {
+    let mut all = vec![0.0f32; batch * oh * ow * k + TAIL];
+    let (patches, _tail) = all.split_at_mut(batch * oh * ow * k);
+    parallel::chunks_mut(patches, oh * ow * k, |b, out| {
         let xb = &x[b * size..(b + 1) * size];
         for i in 0..oh {
             for j in 0..ow {
@@ -257,7 +285,8 @@ mod tests {
             ([2, 3], [1, 2], [[0, 1], [2, 1]]),
         ] {
             let win = Window { kernel, stride, padding };
-            let fast = im2col(&x, &shape, &win);
+            let mut fast = im2col(&x, &shape, &win);
+            assert_eq!(fast.split_off(fast.len() - TAIL), [0.0; TAIL]);
             let want: Vec<f32> = x
                 .chunks(3 * 7 * 6)
                 .flat_map(|xb| crate::interp::ops::patches(xb, &shape, kernel, stride, padding, 1).0)
@@ -312,13 +341,23 @@ mod tests {
 
     #[test]
     fn gradients_are_the_reference_rules_bits() {
-        let (rows, k, n) = (5, 11, 4);
+        for k in [11, 16] {
+            gradients_match(k);
+        }
+    }
+
+    fn gradients_match(k: usize) {
+        let (rows, n) = (5, 4);
         let w: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.37).sin()).collect();
         let x: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
         let dy: Vec<f32> = (0..n * rows).map(|i| if i % 3 == 0 { 0.0 } else { (i as f32).sin() }).collect();
         let r = crate::train::backward::mac::dense(n, &x, &w, &dy);
+        let dyt = channels_first(&dy, n, rows, 1);
+        let mut x_tail = x.clone();
+        x_tail.extend([0.0; PANEL]);
         for threads in [1, 3] {
-            assert_eq!(weight_grad(&dy, rows, &x, k, threads), r.dw);
+            assert_eq!(weight_grad(&dyt, rows, &x, k, threads), r.dw);
+            assert_eq!(weight_grad(&dyt, rows, &x_tail, k, threads), r.dw);
             assert_eq!(input_grad(&dy, rows, &w, k, threads), r.dx);
         }
     }
