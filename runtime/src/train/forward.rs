@@ -199,7 +199,10 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
 /// (`size` values a sample), in f64.
 fn signal(y: &[f32], size: usize) -> f64 {
     let size = size.max(1);
-    y.chunks(size).map(|s| s.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / size as f64).sum()
+    let per_sample = parallel::map(y.len() / size, |b| {
+        y[b * size..][..size].iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / size as f64
+    });
+    per_sample.iter().sum()
 }
 
 /// Sums the squares of one node's outputs before its output noise.

@@ -26,7 +26,9 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
         by_rows(x, k, rows, threads, |part, y| gemm_into(part, k, &packed, rows, y))
     };
     if let Some(b) = bias {
-        y.chunks_mut(rows).for_each(|yr| yr.iter_mut().zip(b).for_each(|(y, b)| *y += b));
+        parallel::chunks_mut(&mut y, rows * n.div_ceil(threads.max(1)).max(1), |_, part| {
+            part.chunks_mut(rows).for_each(|yr| yr.iter_mut().zip(b).for_each(|(y, b)| *y += b))
+        });
     }
     y
 }
@@ -51,11 +53,11 @@ pub fn channels_first(dy: &[f32], batch: usize, rows: usize, positions: usize) -
         return transpose_blocks(dy, batch, rows);
     }
     let mut t = vec![0.0f32; dy.len()];
-    for (o, row) in t.chunks_mut(batch * positions).enumerate() {
+    parallel::chunks_mut(&mut t, batch * positions, |o, row| {
         for (b, run) in row.chunks_mut(positions).enumerate() {
             run.copy_from_slice(&dy[(b * rows + o) * positions..][..positions]);
         }
-    }
+    });
     t
 }
 
@@ -237,11 +239,13 @@ pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     if rows == 1 || cols == 1 {
         return m.to_vec();
     }
-    // In tiles, so that the strided writes stay within a few cache lines.
+    // In tiles, so that the strided writes stay within a few cache lines;
+    // the blocks in parallel.
     const TILE: usize = 16;
     let size = rows * cols;
     let mut t = vec![0.0; m.len()];
-    for (mb, tb) in m.chunks(size.max(1)).zip(t.chunks_mut(size.max(1))) {
+    parallel::chunks_mut(&mut t, size.max(1), |b, tb| {
+        let mb = &m[b * size..][..size];
         for r0 in (0..rows).step_by(TILE) {
             for c0 in (0..cols).step_by(TILE) {
                 for r in r0..(r0 + TILE).min(rows) {
@@ -251,7 +255,7 @@ pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
                 }
             }
         }
-    }
+    });
     t
 }
 
