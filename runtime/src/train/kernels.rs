@@ -64,7 +64,7 @@ pub fn channels_first(dy: &[f32], batch: usize, rows: usize, positions: usize) -
 /// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w`
 /// `[rows][k]`, read in place when its rows are whole panels, else packed.
 pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize) -> Vec<f32> {
-    if k % PANEL == 0 {
+    if k.is_multiple_of(PANEL) {
         return by_rows(dy, rows, k, threads, |part, y| gemm_columns_into(part, rows, w, k, k, y));
     }
     let packed = pack_transposed(w, k);
