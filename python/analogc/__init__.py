@@ -92,6 +92,8 @@ def train(
     freeze: Sequence[str] = (),
     ordered_grad: str = "exact",
     chip: str = "fresh",
+    dnf: bool = False,
+    dnf_refresh: Optional[int] = None,
     val: int = 5000,
     limit: Optional[int] = None,
     out: Optional[Path] = None,
@@ -109,7 +111,10 @@ def train(
     ``"cosine"`` or ``"step"`` (with ``step_every``), ``init`` ``"keep"``,
     ``"kaiming"`` or ``"xavier"`` (default: keep, Kaiming without weights),
     ``train``/``freeze`` layer names, ``chip`` ``"fresh"`` (a new chip every
-    step) or ``"fixed"`` (one for the run), ``val`` samples held out,
+    step) or ``"fixed"`` (one for the run), ``dnf`` Differential Noise
+    Finetuning (the layers with a number format trained in FP32 with their
+    measured error as Gaussian noise, measured again every ``dnf_refresh``
+    epochs, default 1; ``--dnf``, ``--dnf-refresh``), ``val`` samples held out,
     ``limit`` the samples trained on. With ``out``, the run folder ``train --out`` writes
     (weights per epoch, a model file naming them, train.csv/json, curves).
     ``on_epoch`` is called after each epoch with its record (a dict: the
@@ -137,6 +142,8 @@ def train(
         list(freeze),
         ordered_grad,
         chip,
+        dnf,
+        dnf_refresh,
         val,
         limit,
         None if out is None else str(out),
