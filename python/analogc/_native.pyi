@@ -106,3 +106,15 @@ def train(
     kernels: str,
     on_epoch: Optional[Callable[[str], Any]],
 ) -> Tuple[str, str]: ...
+def denoise(
+    file: Union[str, PathLike],
+    weights: Optional[str],
+    budget: str,
+    place: str,
+    hidden: Optional[int],
+    data: Optional[str],
+    limit: int,
+    seed: int,
+    threads: Optional[int],
+    out: Optional[str],
+) -> Tuple[str, str]: ...
