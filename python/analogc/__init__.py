@@ -22,7 +22,7 @@ from . import _native
 from .errors import ModelError
 from .results import EvalResult, Result, SweepResult
 
-__all__ = ["load", "import_onnx", "train", "Model", "ModelError", "EvalResult", "SweepResult", "Result"]
+__all__ = ["load", "import_onnx", "train", "denoise", "Model", "ModelError", "EvalResult", "SweepResult", "Result"]
 
 Path = Union[str, "PathLike[str]"]
 Settings = Union[Mapping[str, Any], Iterable[str], None]
@@ -92,6 +92,8 @@ def train(
     freeze: Sequence[str] = (),
     ordered_grad: str = "exact",
     chip: str = "fresh",
+    dnf: bool = False,
+    dnf_refresh: Optional[int] = None,
     val: int = 5000,
     limit: Optional[int] = None,
     out: Optional[Path] = None,
@@ -109,7 +111,10 @@ def train(
     ``"cosine"`` or ``"step"`` (with ``step_every``), ``init`` ``"keep"``,
     ``"kaiming"`` or ``"xavier"`` (default: keep, Kaiming without weights),
     ``train``/``freeze`` layer names, ``chip`` ``"fresh"`` (a new chip every
-    step) or ``"fixed"`` (one for the run), ``val`` samples held out,
+    step) or ``"fixed"`` (one for the run), ``dnf`` Differential Noise
+    Finetuning (the layers with a number format trained in FP32 with their
+    measured error as Gaussian noise, measured again every ``dnf_refresh``
+    epochs, default 1; ``--dnf``, ``--dnf-refresh``), ``val`` samples held out,
     ``limit`` the samples trained on. With ``out``, the run folder ``train --out`` writes
     (weights per epoch, a model file naming them, train.csv/json, curves).
     ``on_epoch`` is called after each epoch with its record (a dict: the
@@ -137,6 +142,8 @@ def train(
         list(freeze),
         ordered_grad,
         chip,
+        dnf,
+        dnf_refresh,
         val,
         limit,
         None if out is None else str(out),
@@ -145,6 +152,50 @@ def train(
         backend,
         kernels,
         None if on_epoch is None else lambda record: on_epoch(json.loads(record)),
+    )
+    return Result(json.loads(text_json), text)
+
+
+def denoise(
+    path: Path,
+    budget: Union[str, int],
+    place: str = "sensitive",
+    hidden: Optional[int] = None,
+    data: Optional[Path] = None,
+    limit: int = 1000,
+    seed: int = 0,
+    threads: Optional[int] = None,
+    out: Optional[Path] = None,
+    weights: Optional[Path] = None,
+) -> Result:
+    """Places denoise blocks after a model file's layers within a parameter
+    budget (``analogc denoise``), with the command's defaults: ``budget`` a
+    share of the model's parameters (``"2%"``) or a count (``5000``);
+    ``place`` ``"sensitive"`` (the layers that matter most first),
+    ``"insensitive"`` or ``"random"`` (seeded by ``seed``, which also draws
+    the blocks' initial weights); ``hidden`` every block's width (default: as
+    wide as the budget left pays for); the sensitivities measured on the first
+    ``limit`` samples of ``data`` (default: the model's own). With ``out``,
+    the folder ``denoise --out`` writes: the model with its blocks and its
+    weights, to train with the report's ``train_command``. The result's
+    ``to_dict()`` is ``denoise --json``'s report.
+
+    ``weights`` replaces the model's weights file, as ``--weights`` does for
+    the other commands: the written weights are that file's tensors and the
+    blocks'. There are no ``set`` overrides, as the command takes no
+    ``--set``: the written model is the file's own text with the blocks
+    inserted, so overrides would rank one model and write another."""
+    text_json, text = _native.denoise(
+        str(path),
+        None if weights is None else str(weights),
+        str(budget),
+        place,
+        hidden,
+        None if data is None else str(data),
+        limit,
+        seed,
+        threads,
+        None if out is None else str(out),
     )
     return Result(json.loads(text_json), text)
 
@@ -319,6 +370,17 @@ class Model:
     def train(self, **options: Any) -> Result:
         """Trains this model's file with its overrides: :func:`train`'s keyword arguments."""
         return train(self.file, set=self.settings, weights=self.weights, **options)
+
+    def denoise(self, **options: Any) -> Result:
+        """Places denoise blocks in this model's file, with its weights:
+        :func:`denoise`'s keyword arguments. A model loaded with ``set``
+        overrides raises ValueError: the written model could not carry them."""
+        if self.settings:
+            raise ValueError(
+                "denoise writes the model file's own text with the blocks inserted, which would drop "
+                f"the overrides {self.settings}: load the model without `set`, or write them into the file"
+            )
+        return denoise(self.file, weights=self.weights, **options)
 
     def __repr__(self) -> str:
         return f"<analogc.Model {self.name} from {self.file}>"

@@ -94,6 +94,9 @@ def train(
     train: List[str],
     freeze: List[str],
     ordered_grad: str,
+    chip: str,
+    dnf: bool,
+    dnf_refresh: Optional[int],
     val: int,
     limit: Optional[int],
     out: Optional[str],
@@ -102,4 +105,16 @@ def train(
     backend: str,
     kernels: str,
     on_epoch: Optional[Callable[[str], Any]],
+) -> Tuple[str, str]: ...
+def denoise(
+    file: Union[str, PathLike],
+    weights: Optional[str],
+    budget: str,
+    place: str,
+    hidden: Optional[int],
+    data: Optional[str],
+    limit: int,
+    seed: int,
+    threads: Optional[int],
+    out: Optional[str],
 ) -> Tuple[str, str]: ...

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Trains the model in `file` (with `settings`, and `weights` replacing its
-/// weights file): `train --json` and the
-/// report `train` prints; with `out`, the run folder `train --out` writes.
+/// weights file; with `dnf`, by Differential Noise Finetuning): `train --json`
+/// and the report `train` prints; with `out`, the run folder `train --out` writes.
 /// `on_epoch` is called with each epoch's record as JSON text, the GIL held;
 /// an exception it raises stops training and is raised here.
 #[pyfunction]
@@ -41,6 +41,8 @@ pub fn train(
     freeze: Vec<String>,
     ordered_grad: &str,
     chip: &str,
+    dnf: bool,
+    dnf_refresh: Option<u32>,
     val: usize,
     limit: Option<usize>,
     out: Option<PathBuf>,
@@ -84,8 +86,8 @@ pub fn train(
             &[("exact", OrderedGrad::Exact), ("linear", OrderedGrad::Linear)],
         )?,
         chip: choice("chip", chip, &[("fresh", Chip::Fresh), ("fixed", Chip::Fixed)])?,
-        dnf: false,
-        dnf_refresh: None,
+        dnf,
+        dnf_refresh,
         val,
         limit,
         exec: exec(seed, threads, backend, kernels)?,

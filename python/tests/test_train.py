@@ -1,7 +1,8 @@
 """train gives the report `analogc train --json` gives and writes the run folder `--out` writes.
-The expected file was written from the repository's root by
+The expected files were written from the repository's root, A=examples/recipes/abfp_dnf/mnist_mlp_abfp_low.anl, by
 
-    analogc train examples/mnist_mlp_walking.anl --init kaiming --limit 256 --epochs 1 --val 500 --json
+    analogc train examples/mnist_mlp_walking.anl --init kaiming --limit 256 --epochs 1 --val 500 --json > train.json
+    analogc train $A --dnf --dnf-refresh 2 --limit 128 --epochs 2 --val 100 --json > train_dnf.json
 """
 
 import json
@@ -13,6 +14,7 @@ from conftest import EXPECTED, MODEL
 from test_cli_numbers import without_seconds
 
 TINY = dict(init="kaiming", limit=256, epochs=1, val=500)
+ABFP = "examples/recipes/abfp_dnf/mnist_mlp_abfp_low.anl"
 
 
 def test_train_matches_cli():
@@ -23,6 +25,22 @@ def test_train_matches_cli():
     layers = report["epochs"][0]["layers"]
     assert [l["layer"] for l in layers] == ["fc1", "fc2", "fc3"]
     assert all(l["weight_norm"] > 0 and l["activation_rms"] > 0 for l in layers)
+
+
+def test_dnf_train_matches_cli():
+    report = analogc.load(ABFP).train(dnf=True, dnf_refresh=2, limit=128, epochs=2, val=100)
+    cli = json.loads((EXPECTED / "train_dnf.json").read_text())
+    assert without_seconds(report.to_dict()) == without_seconds(cli)
+    # Two epochs, the error measured every second: once.
+    assert report["dnf"]["refresh"] == 2 and len(report["dnf"]["measurements"]) == 1
+
+
+def test_dnf_options_are_the_commands():
+    with pytest.raises(analogc.ModelError, match="E1001") as e:
+        analogc.train(MODEL, dnf_refresh=2, **TINY)
+    assert "`--dnf-refresh` is an option of `--dnf`" in str(e.value)
+    with pytest.raises(analogc.ModelError, match="E1005"):
+        analogc.train(MODEL, dnf=True, **TINY)
 
 
 def test_model_train_writes_a_run_folder_that_loads(tmp_path):
