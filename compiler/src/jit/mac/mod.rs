@@ -18,6 +18,7 @@ mod fold;
 mod fp32;
 mod geometry;
 mod int8;
+mod magnitude;
 mod ordered;
 mod table;
 
@@ -43,22 +44,24 @@ pub fn mac_count(g: &Graph, node: &Node) -> usize {
 
 /// Host functions of the MAC kernels: `(name, pointer)`.
 pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
-    let mut v = ordered::host_symbols();
-    v.push((gemm::GEMM, gemm::gemm_f32 as *const u8));
-    v.push((gemm::GEMM_TILES, gemm::gemm_f32_tiles as *const u8));
-    v.push((fold::FOLD, fold::fold_f32 as *const u8));
-    v.push((table::TABLE, table::table_i8 as *const u8));
-    v
+    vec![
+        (magnitude::MAGNITUDE, magnitude::magnitude_f32 as *const u8),
+        (gemm::GEMM, gemm::gemm_f32 as *const u8),
+        (gemm::GEMM_TILES, gemm::gemm_f32_tiles as *const u8),
+        (fold::FOLD, fold::fold_f32 as *const u8),
+        (table::TABLE, table::table_i8 as *const u8),
+    ]
 }
 
 /// Their signatures: `(name, params, return)`.
 pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
-    let mut v = ordered::host_signatures();
-    v.push((gemm::GEMM, vec![I64; 6], None));
-    v.push((gemm::GEMM_TILES, vec![I64; 7], None));
-    v.push((fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None));
-    v.push((table::TABLE, vec![I64, I64, I64, I64, I64, I64, I32, I64, I32], None));
-    v
+    vec![
+        (magnitude::MAGNITUDE, vec![I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None),
+        (gemm::GEMM, vec![I64; 6], None),
+        (gemm::GEMM_TILES, vec![I64; 7], None),
+        (fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None),
+        (table::TABLE, vec![I64, I64, I64, I64, I64, I64, I32, I64, I32], None),
+    ]
 }
 
 /// Emits a dense, conv1d or conv2d layer.

@@ -7,13 +7,16 @@
 //! that only split the products by sign (positive/negative first: two passes
 //! in natural order with masked updates, a skipped product leaving `s` as it
 //! is) vectorize across the 8 columns of a panel: each lane folds its own
-//! dot product. Orders by magnitude depend on each output's products: they
-//! are computed into scratch with the keys `(|p| bits << 32) | index` (the
-//! magnitude bits inverted for descending), sorted (any sort of these
-//! distinct keys gives the stable order), and folded in key order.
+//! dot product. Orders by magnitude depend on each output's products: with
+//! `--kernels native` the host kernel `magnitude` orders and folds them;
+//! the Cranelift kernel computes them into scratch with the keys
+//! `(|p| bits << 32) | index` (the magnitude bits inverted for descending),
+//! heap-sorts the keys (any sort of these distinct keys gives the stable
+//! order), and folds in key order.
 
 use super::fold;
 use super::geometry::{self, Geometry, Rows, PANEL};
+use super::magnitude::MAGNITUDE;
 use crate::jit::emit::Fx;
 use crate::jit::layer::Layer;
 use crate::jit::noise::Post;
@@ -22,32 +25,7 @@ use analog_runtime::derived::format::Leaky;
 use analog_runtime::ir::hardware::Order;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I64};
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
-
-/// `sort(keys: *mut u64, n: u64)`: sorts `n` keys ascending (host code).
-const SORT: &str = "analogc_sort_u64";
-
-/// Sorts the `n` keys at `keys` ascending.
-///
-/// # Safety
-/// `keys` points to `n` writable, initialized u64 that nothing else
-/// accesses during the call (compiled code passes its scratch region of
-/// `n` keys).
-unsafe extern "C" fn sort_u64(keys: *mut u64, n: u64) {
-    // SAFETY: the caller's contract.
-    let keys = unsafe { std::slice::from_raw_parts_mut(keys, n as usize) };
-    keys.sort_unstable();
-}
-
-/// Host functions of this kernel: `(name, pointer)` (for `mac::host_symbols`).
-pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
-    vec![(SORT, sort_u64 as *const u8)]
-}
-
-/// Their signatures: `(name, params, return)` (for `mac::host_signatures`).
-pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
-    vec![(SORT, vec![I64, I64], None)]
-}
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 
 /// One step of the fold, `clamp(leak·s + p, lo, hi)`.
 fn step(fx: &mut Fx, fold: Leaky, s: Value, p: Value) -> Value {
@@ -86,13 +64,22 @@ pub fn emit(layer: &mut Layer, geo: &Geometry, rows: &Rows, out: Value, post: &P
     let order = fold.order;
     let id = layer.id.index();
     match order {
+        Order::Ascending | Order::Descending if layer.kernels == Kernels::Native => {
+            let call = |fx: &mut Fx, args: &[Value]| {
+                let descending = fx.i32((order == Order::Descending) as i64);
+                let (lo, hi, leak) = (fx.f(fold.lo), fx.f(fold.hi), fx.f(fold.leak));
+                let mut all = args.to_vec();
+                all.extend([descending, lo, hi, leak]);
+                fx.call(MAGNITUDE, &all);
+            };
+            return Ok(super::fp32::emit_host(layer, geo, rows, out, post, &call));
+        }
         Order::Ascending | Order::Descending => {
             let prod = layer.scratch.take(4 * geo.k);
             let keys = layer.scratch.take(8 * geo.k);
-            let host = layer.kernels == Kernels::Native && layer.fx.imports.ids.contains_key(SORT);
             let fx = &mut layer.fx;
             let w = fx.chip(2 * id);
-            sorted(fx, geo, rows, out, w, fold, order == Order::Descending, prod, keys, host);
+            sorted(fx, geo, rows, out, w, fold, order == Order::Descending, prod, keys);
         }
         _ if layer.kernels == Kernels::Native => {
             let code = match order {
@@ -224,8 +211,8 @@ impl Lanes<'_> {
     }
 }
 
-/// Orders by magnitude: per output, products and keys into scratch, a sort,
-/// and the fold in key order.
+/// Orders by magnitude in generated code: per output, products and keys
+/// into scratch, a sort, and the fold in key order.
 #[allow(clippy::too_many_arguments)]
 fn sorted(
     fx: &mut Fx,
@@ -237,7 +224,6 @@ fn sorted(
     descending: bool,
     prod_off: usize,
     keys_off: usize,
-    host: bool,
 ) {
     let (k, pg, panels) = (geo.k, geo.per_group(), geo.panels());
     let prod = fx.scratch(prod_off);
@@ -275,12 +261,7 @@ fn sorted(
                     let ka = fx.at(keys, j, 8);
                     fx.st(key, ka, 0);
                 });
-                if host {
-                    let n = fx.i(k as i64);
-                    fx.call(SORT, &[keys, n]);
-                } else {
-                    heap_sort(fx, keys, k);
-                }
+                heap_sort(fx, keys, k);
                 let z = fx.f(0.0);
                 let s = fx.var(F32, z);
                 fx.for_range(lo, hi, 1, |fx, t| {
