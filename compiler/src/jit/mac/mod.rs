@@ -14,6 +14,7 @@ mod abfp;
 mod analog_int;
 mod common;
 pub mod denoise;
+mod direct;
 mod fold;
 mod fp32;
 mod geometry;
@@ -25,7 +26,7 @@ use super::layer::Layer;
 use super::noise::Post;
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::{Graph, Node, NodeKind, Op};
-use analog_runtime::kernels::gemm;
+use analog_runtime::kernels::{conv, gemm};
 use cranelift_codegen::ir::types::{F32, I32, I64};
 use cranelift_codegen::ir::Type;
 use geometry::Geometry;
@@ -48,6 +49,7 @@ pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
     v.push((gemm::GEMM_TILES, gemm::gemm_f32_tiles as *const u8));
     v.push((fold::FOLD, fold::fold_f32 as *const u8));
     v.push((table::TABLE, table::table_i8 as *const u8));
+    v.push((conv::CONV, conv::conv_f32 as *const u8));
     v
 }
 
@@ -58,6 +60,7 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
     v.push((gemm::GEMM_TILES, vec![I64; 7], None));
     v.push((fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None));
     v.push((table::TABLE, vec![I64, I64, I64, I64, I64, I64, I32, I64, I32], None));
+    v.push((conv::CONV, vec![I64; 14], None));
     v
 }
 
@@ -68,6 +71,11 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let x = layer.fx.buf(node.inputs()[0].index());
     let fs = geometry::full_scale(layer, &geo, x);
     let post = Post::new(layer, fs);
+    if let Some(shape) = direct::shape(layer, &geo) {
+        let out = layer.fx.buf(layer.dest.index());
+        direct::emit(layer, &geo, &shape, x, out, &post);
+        return Ok(());
+    }
     let rows = geometry::rows(layer, &geo, x);
     let out = layer.fx.buf(layer.dest.index());
     let fused = match (&node.hw.format, &node.hw.accumulate) {
