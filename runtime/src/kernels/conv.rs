@@ -1,7 +1,7 @@
-//! The host direct convolution (stride 1, one group, at most 16 output
-//! channels per pass), of the JIT's `--kernels native`: no im2col copy, the
-//! vectors run across output positions and every output channel of a pass
-//! sits in registers, so 6 or 16 channels waste no lanes. Each output's sum
+//! The host direct convolution (stride 1, one group), of the JIT's
+//! `--kernels native`: no im2col copy, the vectors run across output
+//! positions and the output channels sit in registers (passes of up to 16
+//! with AVX-512VL, 8 with AVX), so 6 or 16 channels waste no lanes. Each output's sum
 //! runs over `k = (channel, row, column)` of its window in the
 //! interpreter's order from 0, `s = s + w·x`, one multiply and one add per
 //! product (Rust never contracts to FMA): the interpreter's bits.
@@ -19,9 +19,6 @@ use super::gemm::PANEL;
 
 /// `conv(x, c, h, w, top, bottom, left, right, kh, kw, cols, weights, plane, tile)`: [`conv_f32`].
 pub const CONV: &str = "analogc_conv_f32";
-
-/// Output channels one pass of the vector kernels holds in registers.
-pub const MAX_CHANNELS: usize = 16;
 
 /// A stride-1, one-group convolution of one `[channels][height][width]`
 /// sample.

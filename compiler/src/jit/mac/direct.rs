@@ -12,21 +12,21 @@ use crate::jit::noise::Post;
 use crate::jit::Kernels;
 use analog_runtime::derived::format::clamp_bounds;
 use analog_runtime::ir::hardware::{Accumulate, Format};
-use analog_runtime::kernels::conv::{Shape, CONV, MAX_CHANNELS};
+use analog_runtime::kernels::conv::{Shape, CONV};
 use cranelift_codegen::ir::types::{F32, F32X4};
 use cranelift_codegen::ir::{InstBuilder, Type, Value};
 
 /// The direct kernel's shape of `geo`, when it takes the layer: an FP32
-/// convolution with exact or clamped sums, native kernels, stride 1, one
-/// group, at most [`MAX_CHANNELS`] output channels (one pass with every
-/// channel in registers; past that, and for strided windows, im2col and
-/// the GEMM are faster).
+/// convolution with exact or clamped sums, native kernels, stride 1 and
+/// one group (the kernel's reach), any number of output channels (measured
+/// faster than im2col and the GEMM from 6 to 64 channels:
+/// docs/performance.md).
 pub fn shape(layer: &Layer, geo: &Geometry) -> Option<Shape> {
     let conv = geo.conv.as_ref()?;
     let hw = &layer.node().hw;
     let fp32 = hw.format == Format::Fp32 && matches!(hw.accumulate, Accumulate::Exact | Accumulate::Clamp { .. });
-    let one_pass = geo.groups == 1 && geo.cols <= MAX_CHANNELS && conv.window.stride == [1, 1];
-    if !fp32 || layer.kernels != Kernels::Native || !one_pass {
+    let reach = geo.groups == 1 && conv.window.stride == [1, 1];
+    if !fp32 || layer.kernels != Kernels::Native || !reach {
         return None;
     }
     let [channels, height, width] = conv.shape;
