@@ -1,4 +1,5 @@
 //! Host kernels: vectorized loops with the interpreter's bits, shared by
 //! the JIT (which calls them from compiled code) and training's fast path.
 
+pub mod conv;
 pub mod gemm;

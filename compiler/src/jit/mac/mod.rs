@@ -14,6 +14,7 @@ mod abfp;
 mod analog_int;
 mod common;
 pub mod denoise;
+mod direct;
 mod fold;
 mod fp32;
 mod geometry;
@@ -26,7 +27,7 @@ use super::layer::Layer;
 use super::noise::Post;
 use analog_runtime::ir::hardware::{Accumulate, Format};
 use analog_runtime::ir::{Graph, Node, NodeKind, Op};
-use analog_runtime::kernels::gemm;
+use analog_runtime::kernels::{conv, gemm};
 use cranelift_codegen::ir::types::{F32, I32, I64};
 use cranelift_codegen::ir::Type;
 use geometry::Geometry;
@@ -50,6 +51,7 @@ pub fn host_symbols() -> Vec<(&'static str, *const u8)> {
         (gemm::GEMM_TILES, gemm::gemm_f32_tiles as *const u8),
         (fold::FOLD, fold::fold_f32 as *const u8),
         (table::TABLE, table::table_i8 as *const u8),
+        (conv::CONV, conv::conv_f32 as *const u8),
     ]
 }
 
@@ -61,6 +63,7 @@ pub fn host_signatures() -> Vec<(&'static str, Vec<Type>, Option<Type>)> {
         (gemm::GEMM_TILES, vec![I64; 7], None),
         (fold::FOLD, vec![I64, I64, I64, I64, I64, I64, I64, I32, F32, F32, F32], None),
         (table::TABLE, vec![I64, I64, I64, I64, I64, I64, I32, I64, I32], None),
+        (conv::CONV, vec![I64; 14], None),
     ]
 }
 
@@ -71,6 +74,11 @@ pub fn emit(layer: &mut Layer) -> Result<(), String> {
     let x = layer.fx.buf(node.inputs()[0].index());
     let fs = geometry::full_scale(layer, &geo, x);
     let post = Post::new(layer, fs);
+    if let Some(shape) = direct::shape(layer, &geo) {
+        let out = layer.fx.buf(layer.dest.index());
+        direct::emit(layer, &geo, &shape, x, out, &post);
+        return Ok(());
+    }
     let rows = geometry::rows(layer, &geo, x);
     let out = layer.fx.buf(layer.dest.index());
     let fused = match (&node.hw.format, &node.hw.accumulate) {
