@@ -4,7 +4,7 @@
 //! classifications (sweeps, denoise gains, the AME fit, benchmarks).
 
 use crate::control::Control;
-use crate::data::Data;
+use crate::data::{Data, Samples};
 use crate::engine::{Chip, Engine};
 use crate::error::{Error, Result};
 use crate::hoist::{self, Prefix};
@@ -13,7 +13,6 @@ use crate::model::{engine_for, Exec, Model};
 use crate::words::count;
 use analog_runtime::dataset::Dataset;
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -30,22 +29,6 @@ pub fn correct(
     control: Control,
 ) -> Option<usize> {
     correct_on(engine, chip, &Samples::of(data, 0..n), threads, batch, control)
-}
-
-/// Samples `first..first + labels.len()` as an engine takes them: `inputs[i]`
-/// holds the values of the graph's `i`-th input, sample after sample.
-pub struct Samples<'a> {
-    pub inputs: Vec<&'a [f32]>,
-    pub labels: &'a [u32],
-    /// The index of the first sample in the dataset (dynamic draws are keyed by it).
-    pub first: usize,
-}
-
-impl<'a> Samples<'a> {
-    /// Samples `range` of a dataset.
-    pub fn of(data: &'a Dataset, range: Range<usize>) -> Samples<'a> {
-        Samples { inputs: vec![data.samples(range.clone())], labels: &data.labels[range.clone()], first: range.start }
-    }
 }
 
 /// [`correct`] on any inputs: the number of `samples` classified correctly.

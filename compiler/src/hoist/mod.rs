@@ -13,9 +13,9 @@ mod split;
 pub use split::{split, Split};
 
 use crate::control::Control;
+use crate::data::Samples;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::evaluate::Samples;
 use crate::model::{engine_for, Exec};
 use analog_runtime::dataset::Dataset;
 use std::ops::Range;
