@@ -202,7 +202,7 @@ pub fn evaluate(model: &Model, data: &Data, options: &EvalOptions, control: Cont
     let started = Instant::now();
     let exec = &options.exec;
     let clean_graph = model.graph().without_noise();
-    let split = if exec.hoist { hoist::split(model.graph()) } else { None };
+    let split = hoist::hoisted(model.graph(), exec);
     let prefix = Prefix::new(split.as_ref(), exec)?;
     let engine = engine_for(split.as_ref().map_or(model.graph(), |s| &s.suffix), exec.backend, exec.kernels)?;
     let clean = engine_for(&clean_graph, exec.backend, exec.kernels)?;

@@ -138,7 +138,7 @@ impl<'o> Plan<'o> {
 }
 
 /// Runs the points `points[start..]` that share the prefix of the first
-/// ([`hoist::split`]; all of them when not hoisting), computed once per chunk
+/// ([`hoist::hoisted`]; all of them when not hoisting), computed once per chunk
 /// of samples; returns each one's correct samples per trial.
 fn run_group(
     model: &Model,
@@ -153,7 +153,7 @@ fn run_group(
     let load = |j: usize| -> Result<(Model, Option<Split>)> {
         let (s, v) = points[j];
         let point = plan.point(model, &plan.sites[s], &grid[v])?;
-        let split = if exec.hoist { hoist::split(point.graph()) } else { None };
+        let split = hoist::hoisted(point.graph(), exec);
         Ok((point, split))
     };
     let head = load(start)?;
