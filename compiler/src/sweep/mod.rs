@@ -6,7 +6,9 @@
 //! Every grid point is an ordinary evaluation of the model under `--set`
 //! overrides, run through the same front end, passes and engine. Its seed is
 //! [`grid::point_seed`], so shards run anywhere merge into the bits of one
-//! run. Result files hold no timings.
+//! run. Consecutive points whose graphs are the same up to their first random
+//! draw compute that part once per sample ([`crate::hoist`]), with the same
+//! bits. Result files hold no timings.
 
 pub mod grid;
 pub mod merge;
