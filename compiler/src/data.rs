@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use analog_runtime::dataset::{self, Dataset, Split};
 use analog_runtime::ir::{Graph, NodeKind};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// A dataset opened for a model, and how many of its samples are used.
@@ -30,6 +31,22 @@ impl Data {
             return Err(Error::user(Code::DataShape, "no samples to evaluate"));
         }
         Ok(Data { dir, set, n })
+    }
+}
+
+/// Samples `first..first + labels.len()` as an engine takes them: `inputs[i]`
+/// holds the values of the graph's `i`-th input, sample after sample.
+pub struct Samples<'a> {
+    pub inputs: Vec<&'a [f32]>,
+    pub labels: &'a [u32],
+    /// The index of the first sample in the dataset (dynamic draws are keyed by it).
+    pub first: usize,
+}
+
+impl<'a> Samples<'a> {
+    /// Samples `range` of a dataset.
+    pub fn of(data: &'a Dataset, range: Range<usize>) -> Samples<'a> {
+        Samples { inputs: vec![data.samples(range.clone())], labels: &data.labels[range.clone()], first: range.start }
     }
 }
 

@@ -4,9 +4,10 @@
 //! classifications (sweeps, denoise gains, the AME fit, benchmarks).
 
 use crate::control::Control;
-use crate::data::Data;
+use crate::data::{Data, Samples};
 use crate::engine::{Chip, Engine};
 use crate::error::{Error, Result};
+use crate::hoist::{self, Prefix};
 use crate::limits;
 use crate::model::{engine_for, Exec, Model};
 use crate::words::count;
@@ -27,6 +28,19 @@ pub fn correct(
     batch: usize,
     control: Control,
 ) -> Option<usize> {
+    correct_on(engine, chip, &Samples::of(data, 0..n), threads, batch, control)
+}
+
+/// [`correct`] on any inputs: the number of `samples` classified correctly.
+pub fn correct_on(
+    engine: &Engine,
+    chip: &Chip,
+    samples: &Samples,
+    threads: usize,
+    batch: usize,
+    control: Control,
+) -> Option<usize> {
+    let n = samples.labels.len();
     let next = AtomicUsize::new(0);
     let total = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -42,11 +56,21 @@ pub fn correct(
                         return;
                     }
                     let end = (start + batch).min(n);
-                    let ys = engine.run(chip, &mut ws, start as u32, &[data.samples(start..end)], end - start);
+                    let inputs: Vec<&[f32]> = samples
+                        .inputs
+                        .iter()
+                        .map(|x| {
+                            let size = x.len() / n;
+                            &x[start * size..end * size]
+                        })
+                        .collect();
+                    let first = (samples.first + start) as u32;
+                    let ys = engine.run(chip, &mut ws, first, &inputs, end - start);
                     let classes = ys[0].len() / (end - start);
-                    let hits = (start..end)
+                    let hits = samples.labels[start..end]
+                        .iter()
                         .zip(ys[0].chunks(classes))
-                        .filter(|(i, y)| argmax(y) == data.labels[*i] as usize)
+                        .filter(|(label, y)| argmax(y) == **label as usize)
                         .count();
                     total.fetch_add(hits, Ordering::Relaxed);
                     control.progress.advance((end - start) as u64);
@@ -178,7 +202,9 @@ pub fn evaluate(model: &Model, data: &Data, options: &EvalOptions, control: Cont
     let started = Instant::now();
     let exec = &options.exec;
     let clean_graph = model.graph().without_noise();
-    let engine = model.engine(exec.backend, exec.kernels)?;
+    let split = hoist::hoisted(model.graph(), exec);
+    let prefix = Prefix::new(split.as_ref(), exec)?;
+    let engine = engine_for(split.as_ref().map_or(model.graph(), |s| &s.suffix), exec.backend, exec.kernels)?;
     let clean = engine_for(&clean_graph, exec.backend, exec.kernels)?;
     let (n, batch) = (data.n, options.batch.max(1));
     control.progress.start(((options.trials as usize + 1) * n) as u64);
@@ -187,15 +213,25 @@ pub fn evaluate(model: &Model, data: &Data, options: &EvalOptions, control: Cont
     else {
         return Err(Error::interrupted("before the clean pass finished"));
     };
-    let mut trials = vec![];
-    for t in 0..options.trials {
-        control.progress.stage(&format!("trial {}/{}", t + 1, options.trials));
-        let chip = engine.chip(exec.seed, t);
-        let Some(hits) = correct(&engine, &chip, &data.set, n, exec.threads, batch, control) else {
-            return Err(Error::interrupted(format!("after {t} of {} trials", options.trials)));
+    let mut hits = vec![0; options.trials as usize];
+    let chunks = prefix.chunks(n);
+    for (c, range) in chunks.iter().cloned().enumerate() {
+        let Some(chunk) = prefix.inputs(&data.set, range, control) else {
+            return Err(Error::interrupted("before the first trial finished"));
         };
-        trials.push(hits as f64 / n as f64);
+        let samples = chunk.samples();
+        for (t, hits) in hits.iter_mut().enumerate() {
+            control.progress.stage(&format!("trial {}/{}", t + 1, options.trials));
+            let chip = engine.chip(exec.seed, t as u32);
+            let Some(h) = correct_on(&engine, &chip, &samples, exec.threads, batch, control) else {
+                // Trials end in the last chunk.
+                let done = if c + 1 == chunks.len() { t } else { 0 };
+                return Err(Error::interrupted(format!("after {done} of {} trials", options.trials)));
+            };
+            *hits += h;
+        }
     }
+    let trials: Vec<f64> = hits.iter().map(|h| *h as f64 / n as f64).collect();
     let seconds = started.elapsed().as_secs_f64();
     let evaluated = (options.trials as usize + 1) * n;
     let clean_accuracy = clean_hits as f64 / n as f64;

@@ -35,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod files;
+pub mod hoist;
 pub mod import;
 pub mod infer;
 pub mod jit;

@@ -192,7 +192,7 @@ pub fn engine_for(graph: &Graph, backend: Backend, kernels: Kernels) -> Result<E
 }
 
 /// How commands that execute a model run it. Results never depend on
-/// `threads`, `backend` or `kernels`.
+/// `threads`, `backend`, `kernels` or `hoist`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Exec {
     /// The seed of every random draw.
@@ -200,11 +200,14 @@ pub struct Exec {
     pub threads: usize,
     pub backend: Backend,
     pub kernels: Kernels,
+    /// Trials and sweeps compute the part of the network before its first
+    /// random draw once per sample (`hoist`), instead of for every chip.
+    pub hoist: bool,
 }
 
 impl Default for Exec {
     fn default() -> Self {
-        Exec { seed: 0, threads: default_threads(), backend: Backend::Jit, kernels: Kernels::Native }
+        Exec { seed: 0, threads: default_threads(), backend: Backend::Jit, kernels: Kernels::Native, hoist: true }
     }
 }
 

@@ -21,7 +21,7 @@ pub fn exec(seed: u64, threads: Option<usize>, backend: &str, kernels: &str) -> 
             return Err(PyValueError::new_err(format!("kernels must be \"native\" or \"cranelift\", not {other:?}")))
         }
     };
-    let exec = Exec { seed, threads: threads.unwrap_or_else(default_threads), backend, kernels };
+    let exec = Exec { seed, threads: threads.unwrap_or_else(default_threads), backend, kernels, ..Exec::default() };
     exec.check().map_err(crate::errors::to_py)?;
     Ok(exec)
 }

@@ -166,6 +166,7 @@ impl ExecArgs {
                 BackendArg::Interp => Backend::Interp,
             },
             kernels: self.kernels.into(),
+            ..Exec::default()
         }
     }
 }

@@ -6,7 +6,9 @@
 //! Every grid point is an ordinary evaluation of the model under `--set`
 //! overrides, run through the same front end, passes and engine. Its seed is
 //! [`grid::point_seed`], so shards run anywhere merge into the bits of one
-//! run. Result files hold no timings.
+//! run. Consecutive points whose graphs are the same up to their first random
+//! draw compute that part once per sample ([`crate::hoist`]), with the same
+//! bits. Result files hold no timings.
 
 pub mod grid;
 pub mod merge;
@@ -18,7 +20,8 @@ use crate::control::Control;
 use crate::data::Data;
 use crate::diag::Code;
 use crate::error::{Error, Result};
-use crate::evaluate::correct;
+use crate::evaluate::{correct, correct_on};
+use crate::hoist::{self, Prefix, Split};
 use crate::model::{engine_for, Exec, Model};
 use analog_runtime::ir::hardware::Format;
 use analog_runtime::ir::{Graph, NodeKind, Op};
@@ -112,6 +115,11 @@ impl<'o> Plan<'o> {
         Ok(Plan { options, axis, ratio: format!("{}", options.ratio), sites, targets, selected, adc })
     }
 
+    /// The model of the point of `site` at `g`.
+    fn point(&self, model: &Model, site: &str, g: &GridValue) -> Result<Model> {
+        model.with_settings(&self.overrides(site, g))
+    }
+
     /// The `--set` overrides of a point, after the model's own.
     fn overrides(&self, site: &str, g: &GridValue) -> Vec<String> {
         if self.options.sweep.is_some() {
@@ -129,6 +137,76 @@ impl<'o> Plan<'o> {
         }
         set
     }
+}
+
+/// Runs the points `points[start..]` that share the prefix of the first
+/// ([`hoist::hoisted`]; all of them when not hoisting), computed once per chunk
+/// of samples; returns each one's correct samples per trial.
+fn run_group(
+    model: &Model,
+    data: &Data,
+    plan: &Plan,
+    grid: &[GridValue],
+    points: &[(usize, usize)],
+    start: usize,
+    control: Control,
+) -> Result<Vec<Vec<usize>>> {
+    let exec = &plan.options.exec;
+    let load = |j: usize| -> Result<(Model, Option<Split>)> {
+        let (s, v) = points[j];
+        let point = plan.point(model, &plan.sites[s], &grid[v])?;
+        let split = hoist::hoisted(point.graph(), exec);
+        Ok((point, split))
+    };
+    let head = load(start)?;
+    let prefix = Prefix::new(head.1.as_ref(), exec)?;
+    let chunks = prefix.chunks(data.n);
+    let mut counts: Vec<Vec<usize>> = vec![];
+    // The group's end, found in the first chunk.
+    let mut end = points.len();
+    for (c, range) in chunks.iter().cloned().enumerate() {
+        // Points end in the last chunk.
+        let interrupted = |j: usize| {
+            let finished = if c + 1 == chunks.len() { j } else { start };
+            Error::interrupted(format!("after {finished} of {} grid points", points.len()))
+        };
+        let Some(chunk) = prefix.inputs(&data.set, range, control) else { return Err(interrupted(start)) };
+        let samples = chunk.samples();
+        for j in start..end {
+            let loaded;
+            let (point, split) = match j == start {
+                true => (&head.0, &head.1),
+                false => {
+                    loaded = load(j)?;
+                    (&loaded.0, &loaded.1)
+                }
+            };
+            if c == 0 && j > start && prefix_graph(split) != prefix_graph(&head.1) {
+                end = j;
+                break;
+            }
+            if c == 0 {
+                counts.push(vec![0; plan.options.trials as usize]);
+            }
+            let (s, v) = points[j];
+            let (site, g) = (&plan.sites[s], &grid[v]);
+            let engine = engine_for(split.as_ref().map_or(point.graph(), |s| &s.suffix), exec.backend, exec.kernels)?;
+            let seed = point_seed(exec.seed, site, &g.text);
+            for (t, count) in counts[j - start].iter_mut().enumerate() {
+                control.progress.stage(&format!("{site} {}={}", plan.axis, g.text));
+                let chip = engine.chip(seed, t as u32);
+                let Some(k) = correct_on(&engine, &chip, &samples, exec.threads, 64, control) else {
+                    return Err(interrupted(j));
+                };
+                *count += k;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+fn prefix_graph(split: &Option<Split>) -> Option<&Graph> {
+    split.as_ref().map(|s| &s.prefix)
 }
 
 fn noise_design(kind: Kind, sigma: &str, ratio: &str) -> String {
@@ -178,21 +256,13 @@ pub fn sweep(model: &Model, data: &Data, options: &SweepOptions, control: Contro
         return Err(Error::interrupted("before the clean pass finished"));
     };
     let mut hits = vec![vec![None; grid.len()]; plan.sites.len()];
-    for (done, &(s, v)) in mine.iter().enumerate() {
-        let (site, g) = (&plan.sites[s], &grid[v]);
-        let point = model.with_settings(&plan.overrides(site, g))?;
-        let engine = point.engine(exec.backend, exec.kernels)?;
-        let seed = point_seed(exec.seed, site, &g.text);
-        let mut h = vec![];
-        for t in 0..options.trials {
-            control.progress.stage(&format!("{site} {}={}", plan.axis, g.text));
-            let chip = engine.chip(seed, t);
-            let Some(k) = correct(&engine, &chip, &data.set, n, exec.threads, 64, control) else {
-                return Err(Error::interrupted(format!("after {done} of {} grid points", mine.len())));
-            };
-            h.push(k);
+    let mut start = 0;
+    while start < mine.len() {
+        let group = run_group(model, data, &plan, &grid, &mine, start, control)?;
+        for (&(s, v), counts) in mine[start..].iter().zip(&group) {
+            hits[s][v] = Some(counts.clone());
         }
-        hits[s][v] = Some(h);
+        start += group.len();
     }
     Ok(SweepResult {
         model: model.name().to_string(),

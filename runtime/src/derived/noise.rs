@@ -1,7 +1,7 @@
 //! Which noise a node's hardware turns on, and its constants
 //! (`docs/language.md` §6.1).
 
-use crate::ir::hardware::{Draw, MixOrder, Noise, NoiseKind, Phase, SigmaUnit};
+use crate::ir::hardware::{Accumulate, Draw, Format, MixOrder, Noise, NoiseKind, Order, Phase, SigmaUnit};
 use crate::ir::{Node, NoiseSite};
 
 /// Random draws of a node that belong to no noise site are keyed by these
@@ -54,6 +54,39 @@ fn lsb_sigma(site: &NoiseSite) -> f32 {
 /// The site and σ of a node's noise in `lsb`, if it adds any at the ADC.
 pub fn lsb_noise(node: &Node) -> Option<(u32, f32)> {
     node.hw.noise.as_ref().map(|s| (s.site, lsb_sigma(s))).filter(|(_, s)| *s > 0.0)
+}
+
+/// Where a node draws random numbers when evaluating, so what of it is the
+/// same for every chip and every inference.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Draws {
+    /// Nowhere: its value is a function of its operands alone.
+    Nothing,
+    /// Only in its output noise, which is a function of the op's value and
+    /// the draws alone (not in `fs`, which reads the operands, nor in `lsb`,
+    /// which the ADC adds inside the op).
+    OnOutput,
+    /// Inside the op: weight noise, ADC noise, `lsb` noise, a random
+    /// accumulation order, or output noise in `fs`.
+    InOp,
+}
+
+/// Where `node` draws random numbers (every draw of `docs/language.md` §6).
+pub fn draws(node: &Node) -> Draws {
+    let weight_noise = node.hw.weight_noise.as_ref().is_some_and(|s| active(&s.noise));
+    let adc = match node.hw.format {
+        Format::Abfp { adc_noise, .. } | Format::AnalogInt { adc_noise, .. } => adc_noise != 0.0,
+        Format::Fp32 | Format::Int8 { .. } => false,
+    };
+    let random_order = matches!(node.hw.accumulate, Accumulate::Ordered { order: Order::Random, .. });
+    if weight_noise || adc || random_order || lsb_noise(node).is_some() {
+        return Draws::InOp;
+    }
+    match node.hw.noise.as_ref().and_then(OutputNoise::of) {
+        None => Draws::Nothing,
+        Some(n) if n.full_scale => Draws::InOp,
+        Some(_) => Draws::OnOutput,
+    }
 }
 
 /// How output noise combines with a value `y` (ε, ε_m, ε_a standard Gaussians).
