@@ -14,6 +14,8 @@ use crate::interp::observe::Observer;
 use crate::interp::{ops, weights_vary, Interpreter, Trial};
 use crate::ir::hardware::{Accumulate, Format, Multiplier};
 use crate::ir::{Graph, Node, NodeId, NodeKind, Op};
+use crate::kernels::conv;
+use crate::kernels::gemm::pack;
 use crate::quant;
 
 /// One training step's forward and backward context.
@@ -143,10 +145,14 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
-                let patches = Window::of(op).map(|win| kernels::im2col(x, &plane(&g.node(inputs[0]).shape), &win));
-                // The patches without the zeros `im2col` leaves after them.
-                let operand: &[f32] = patches.as_deref().map_or(x, |p| &p[..p.len() - kernels::TAIL]);
-                let y = plain_mac(pass, node, operand);
+                let x_plane = plane(&g.node(inputs[0]).shape);
+                let window = Window::of(op);
+                let patches = window.as_ref().map(|win| kernels::im2col(x, &x_plane, win));
+                let y = match &window {
+                    Some(win) if win.stride == [1, 1] => direct_conv(pass, node, x, &x_plane, win),
+                    // The patches without the zeros `im2col` leaves after them.
+                    _ => plain_mac(pass, node, patches.as_deref().map_or(x, |p| &p[..p.len() - kernels::TAIL])),
+                };
                 tape.patches[id.index()] = patches;
                 tape.signal[id.index()] = Some(signal(&y, size));
                 let w_max = pass.interp.weight_max(id);
@@ -256,6 +262,31 @@ fn with_noise(
         yb.iter_mut().zip(sum).for_each(|(y, s)| *y = (s / reps as f64) as f32);
     });
     y
+}
+
+/// A plain convolution of stride 1 on the direct kernel (`kernels::conv`: the
+/// interpreter's sums, no im2col), `[batch][rows, positions]`, sample by sample.
+fn direct_conv(pass: &Pass, node: &Node, x: &[f32], x_plane: &[usize], win: &Window) -> Vec<f32> {
+    let w = node.param("weight").expect("checked: a MAC layer has weights");
+    let bias = node.param("bias").map(|b| &b.data[..]);
+    let shape = conv::Shape {
+        channels: x_plane[0],
+        height: x_plane[1],
+        width: x_plane[2],
+        padding: win.padding,
+        kernel: win.kernel,
+        cols: w.shape[0],
+    };
+    let packed = pack(&w.data, shape.cols);
+    let size = x.len() / pass.batch();
+    per_sample(pass, |b| {
+        let mut y = conv::conv(&x[b * size..][..size], &shape, &packed);
+        if let Some(bias) = bias {
+            let positions = y.len() / shape.cols;
+            y.chunks_mut(positions).zip(bias).for_each(|(row, b)| row.iter_mut().for_each(|v| *v += b));
+        }
+        y
+    })
 }
 
 /// A plain MAC layer on the matrix-product kernels, `[batch][rows, positions]`,
