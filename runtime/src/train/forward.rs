@@ -49,10 +49,9 @@ pub enum OrderedGrad {
 }
 
 /// What the forward keeps: every node's values, `[batch][sample]`, the
-/// batch statistics of each batchnorm in training mode, the im2col
-/// patches of each conv2d on the fast path (with [`kernels::TAIL`] zeros after
-/// them), and the signal of each node
-/// with weights.
+/// batch statistics of each batchnorm in training mode, the im2col patches
+/// of each convolution on the fast path (with [`kernels::TAIL`] zeros after
+/// them, for `dW`), and the signal of each node with weights.
 pub struct Tape {
     pub values: Vec<Vec<f32>>,
     pub stats: Vec<Option<Stats>>,
