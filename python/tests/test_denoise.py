@@ -20,7 +20,7 @@ import analogc
 from conftest import EXPECTED, ROOT
 
 DEPLOY = "examples/recipes/denoise/mnist_mlp_deploy.anl"
-WEIGHTS_SHA256 = "b7d04f66270f400ff85514b481e921523d02a8e3af1253c0e1c9be63d3df8a01"
+WEIGHTS_SHA256 = "12a3970eaeacc14854229b62f897e00c298abe800277f9caf12efc45d9b04ab2"
 # Where the copy's `data` statement points, from the folder the command wrote.
 CLI_DATA = '"../../../../data/mnist"'
 

@@ -38,32 +38,45 @@
 //!
 //! ```text
 //! key     = [seed as u32, (seed >> 32) as u32]          (lo, hi)
-//! counter = [element / 2, site, sample, trial]
+//! counter = [block, site, sample, trial]
 //! output  = [w0, w1, w2, w3] = philox4x32_10(counter, key)
+//! element = 64·g + 16·i + l   (l < 16, i < 4)  →  block 16·g + l, draw i
 //! ```
 //!
-//! One Philox call serves the two elements `2k` and `2k + 1`:
+//! One Philox block serves four elements, 16 apart: elements come in groups of
+//! 64, and the 16 blocks of a group serve its four runs of 16, one draw each.
+//! (A vectorized fill computes 16 blocks side by side and stores each of their
+//! four draws as one contiguous run, with no interleaving.)
 //!
-//! - Gaussians ([`gaussian`], [`fill_gaussian`]): Box–Muller on
-//!   `u1 = unit_f32(w0)`, `u2 = unit_f32(w1)`; element `2k` is
-//!   `r·cos(2π u2)`, element `2k + 1` is `r·sin(2π u2)`, with
-//!   `r = sqrt(−2 ln u1)`.
-//! - Uniforms ([`uniform`]): element `2k` is `unit_f32(w2)`, element `2k + 1` is
-//!   `unit_f32(w3)`, so the uniform of an element is independent of its Gaussian.
+//! - Gaussians ([`gaussian`], [`fill_gaussian`]): two Box–Muller pairs. Draws 0
+//!   and 1 are `r·cos(2π u2)` and `r·sin(2π u2)` with `u1 = unit_f32(w0)`,
+//!   `u2 = unit_f32(w1)`, `r = sqrt(−2 ln u1)`; draws 2 and 3 the same of
+//!   `u1 = unit_f32(w2)`, `u2 = unit_f32(w3)`.
+//! - Uniforms ([`uniform`]): draw `i` is `unit_f32(w_i)`. A uniform and the
+//!   Gaussian of the same coordinates share their bits; they never meet,
+//!   because the compiler gives each random effect its own site and a site
+//!   draws one kind only.
 //! - [`permutation`] step `i` (Fisher–Yates, `sample = PER_CHIP`) takes the 64
-//!   bits `w[i & 1] << 32 | w[2 + (i & 1)]` of the block of `element = i`.
+//!   bits `w[i & 1] << 32 | w[2 + (i & 1)]` of the block `[i / 2, site, PER_CHIP, trial]`.
+//!
+//! This is the stream since issue 16. The first served two neighbouring
+//! Gaussians per block and left words 2 and 3 to uniforms; each block of
+//! Philox, the larger part of a draw's cost, now serves twice as many.
 //!
 //! # Bit-identity with other backends
 //!
 //! All floating-point work is done in `f32` with IEEE basic operations only
-//! (`+ − × ÷ sqrt`, comparisons, exact integer↔float conversions and bit
-//! manipulation), each written as a separate operation in a fixed order: no libm
-//! (`ln`, `sin`, `cos`), no fused multiply-add. Rust never contracts `a * b + c`
-//! into an FMA, so these functions round identically on every IEEE-754 target,
-//! vectorized or not. A JIT must emit the same operations in the same order
-//! (and must not contract to FMA) to get the same bits; [`unit_f32`],
-//! [`ln_f32`], [`sincos_turns`] and [`box_muller`] are public so that it can be
-//! mirrored line by line and tested against them.
+//! (`+ − × ÷ sqrt`, fused multiply-add, comparisons, exact integer↔float
+//! conversions and bit manipulation), each written as a separate operation in
+//! a fixed order: no libm `ln`, `sin`, `cos`. The polynomials are evaluated by
+//! Horner's rule with one fused multiply-add a step (`f32::mul_add`, a single
+//! rounding), everything else is a plain operation: Rust never contracts
+//! `a * b + c` on its own, so these functions round identically on every
+//! IEEE-754 target, vectorized or not. A JIT must emit the same operations in
+//! the same order (a `fma` exactly where these use `mul_add`, nowhere else) to
+//! get the same bits; [`unit_f32`], [`ln_f32`], [`sincos_turns`] and
+//! [`box_muller`] are public so that it can be mirrored line by line and
+//! tested against them.
 //!
 //! # Uniform conversion
 //!
@@ -81,7 +94,7 @@
 //! exhaustively over the 2^23 values `unit_f32` can produce:
 //!
 //! - [`ln_f32`]: at most 0.83 ulp (relative error ≤ 8.0·10^−8);
-//! - [`sincos_turns`]: at most 1.57 ulp for sin and for cos (absolute ≤ 8.5·10^−8);
+//! - [`sincos_turns`]: at most 1.56 ulp for sin and for cos (absolute ≤ 7.9·10^−8);
 //! - [`box_muller`] (on 700 000 pairs including the extremes): at most 2.9 ulp,
 //!   relative error ≤ 2.2·10^−7.
 //!
@@ -106,10 +119,17 @@ pub fn key(seed: u64) -> [u32; 2] {
     [seed as u32, (seed >> 32) as u32]
 }
 
-/// The Philox counter of a draw: `[element / 2, site, sample, trial]`.
+/// The Philox counter of a draw: `[block, site, sample, trial]`, element
+/// `64·g + 16·i + l` in block `16·g + l` (module docs).
 #[inline(always)]
 pub fn counter(trial: u32, sample: u32, site: u32, element: u32) -> [u32; 4] {
-    [element >> 1, site, sample, trial]
+    [(element >> 6) << 4 | (element & 15), site, sample, trial]
+}
+
+/// Which of its block's four draws an element is: `i` of `64·g + 16·i + l`.
+#[inline(always)]
+pub fn draw_index(element: u32) -> usize {
+    ((element >> 4) & 3) as usize
 }
 
 #[inline(always)]
@@ -224,13 +244,9 @@ pub fn ln_f32(x: f32) -> f32 {
     let t = f + 2.0;
     let s = f / t;
     let z = s * s;
-    let p = LN_L4;
-    let p = p * z;
-    let p = p + LN_L3;
-    let p = p * z;
-    let p = p + LN_L2;
-    let p = p * z;
-    let p = p + LN_L1;
+    let p = LN_L4.mul_add(z, LN_L3);
+    let p = p.mul_add(z, LN_L2);
+    let p = p.mul_add(z, LN_L1);
     let r = p * z;
     let hf = f * 0.5; // exact
     let hfsq = hf * f;
@@ -281,23 +297,14 @@ pub fn sincos_turns(u: f32) -> (f32, f32) {
     let q = big.to_bits(); // its low two bits are q mod 4
     let f = t - qf; // exact, in [-0.5, 0.5]
     let y = f * f;
-    let ps = SIN_S3;
-    let ps = ps * y;
-    let ps = ps + SIN_S2;
-    let ps = ps * y;
-    let ps = ps + SIN_S1;
-    let ps = ps * y;
-    let ps = ps + SIN_S0;
+    let ps = SIN_S3.mul_add(y, SIN_S2);
+    let ps = ps.mul_add(y, SIN_S1);
+    let ps = ps.mul_add(y, SIN_S0);
     let sn = ps * f;
-    let pc = COS_C3;
-    let pc = pc * y;
-    let pc = pc + COS_C2;
-    let pc = pc * y;
-    let pc = pc + COS_C1;
-    let pc = pc * y;
-    let pc = pc + COS_C0;
-    let pc = pc * y;
-    let cs = pc + 1.0;
+    let pc = COS_C3.mul_add(y, COS_C2);
+    let pc = pc.mul_add(y, COS_C1);
+    let pc = pc.mul_add(y, COS_C0);
+    let cs = pc.mul_add(y, 1.0);
     // Quadrant q: sin = [sn, cs, -sn, -cs][q], cos = [cs, -sn, -cs, sn][q].
     let swap = q & 1 != 0;
     let a = if swap { cs } else { sn };
@@ -322,38 +329,45 @@ pub fn box_muller(u1: f32, u2: f32) -> (f32, f32) {
 #[inline]
 pub fn gaussian(seed: u64, trial: u32, sample: u32, site: u32, element: u32) -> f32 {
     let w = philox4x32_10(counter(trial, sample, site, element), key(seed));
-    let (z0, z1) = box_muller(unit_f32(w[0]), unit_f32(w[1]));
-    if element & 1 == 0 {
+    let i = draw_index(element);
+    let pair = i & 2;
+    let (z0, z1) = box_muller(unit_f32(w[pair]), unit_f32(w[pair + 1]));
+    if i & 1 == 0 {
         z0
     } else {
         z1
     }
 }
 
-/// One uniform draw in (0, 1) for the given coordinates, independent of the
-/// Gaussian of the same coordinates (Philox words 2 and 3).
+/// One uniform draw in (0, 1) for the given coordinates: Philox word
+/// [`draw_index`] of its block (the module docs say why sharing it with the
+/// Gaussians is safe).
 #[inline]
 pub fn uniform(seed: u64, trial: u32, sample: u32, site: u32, element: u32) -> f32 {
     let w = philox4x32_10(counter(trial, sample, site, element), key(seed));
-    unit_f32(w[2 + (element & 1) as usize])
+    unit_f32(w[draw_index(element)])
 }
 
-/// Philox blocks (element pairs) per vectorized chunk of [`fill_gaussian`].
+/// Philox blocks per vectorized chunk of [`fill_gaussian`]: a group of the
+/// layout, `4·LANES` elements.
 const LANES: usize = 16;
 
 /// `out[e] = gaussian(seed, trial, sample, site, e)` for `e in 0..out.len()`,
 /// bit for bit, computing each Philox block once, `LANES` blocks at a time.
 ///
-/// On x86-64 CPUs with AVX2 the same code runs compiled for AVX2 (chosen at run
-/// time): twice the throughput of the SSE2 baseline, and the same bits, since
-/// it performs the same IEEE operations (Rust never contracts to FMA).
+/// On x86-64 CPUs with AVX-512 or AVX2 and FMA the same code runs compiled
+/// for them (chosen at run time): the same IEEE operations, so the same bits,
+/// with the fused multiply-adds in one instruction instead of a call to libm's
+/// `fmaf`.
 ///
 /// Panics if `out.len() > 2^32` (elements are `u32`).
 pub fn fill_gaussian(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f32]) {
     assert!(out.len() as u64 <= 1 << 32, "fill_gaussian: more than 2^32 elements");
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f")
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma
+            && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
             && std::arch::is_x86_feature_detected!("avx512dq")
         {
@@ -361,8 +375,8 @@ pub fn fill_gaussian(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f
             unsafe { fill_gaussian_avx512(seed, trial, sample, site, out) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             unsafe { fill_gaussian_avx2(seed, trial, sample, site, out) };
             return;
         }
@@ -373,56 +387,58 @@ pub fn fill_gaussian(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f
 /// [`fill_gaussian_portable`] compiled for AVX-512 (16 lanes in one register).
 ///
 /// # Safety
-/// The CPU must support AVX-512F, VL and DQ.
+/// The CPU must support AVX-512F, VL and DQ, and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512dq")]
 unsafe fn fill_gaussian_avx512(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f32]) {
     fill_gaussian_portable(seed, trial, sample, site, out);
 }
 
-/// [`fill_gaussian_portable`] compiled for AVX2.
+/// [`fill_gaussian_portable`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn fill_gaussian_avx2(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f32]) {
     fill_gaussian_portable(seed, trial, sample, site, out);
 }
 
-/// The body of [`fill_gaussian`], for any target.
+/// The body of [`fill_gaussian`], for any target: whole groups of 64, then
+/// the last group's prefix.
 #[inline(always)]
 fn fill_gaussian_portable(seed: u64, trial: u32, sample: u32, site: u32, out: &mut [f32]) {
     let key = key(seed);
-    let mut chunks = out.chunks_exact_mut(2 * LANES);
-    let mut block: u32 = 0;
+    let mut chunks = out.chunks_exact_mut(4 * LANES);
+    let mut first: u32 = 0;
     for chunk in &mut chunks {
-        let mut c0 = [0u32; LANES];
-        for (l, c) in c0.iter_mut().enumerate() {
-            *c = block.wrapping_add(l as u32);
-        }
-        let [w0, w1, _, _] = philox_lanes(c0, site, sample, trial, key);
-        let mut z0 = [0f32; LANES];
-        let mut z1 = [0f32; LANES];
-        for l in 0..LANES {
-            let (a, b) = box_muller(unit_f32(w0[l]), unit_f32(w1[l]));
-            z0[l] = a;
-            z1[l] = b;
-        }
-        for l in 0..LANES {
-            chunk[2 * l] = z0[l];
-            chunk[2 * l + 1] = z1[l];
-        }
-        block = block.wrapping_add(LANES as u32);
+        group(first, site, sample, trial, key, chunk.try_into().expect("a group"));
+        first = first.wrapping_add(LANES as u32);
     }
-    for pair in chunks.into_remainder().chunks_mut(2) {
-        let w = philox4x32_10([block, site, sample, trial], key);
-        let (a, b) = box_muller(unit_f32(w[0]), unit_f32(w[1]));
-        pair[0] = a;
-        if let Some(second) = pair.get_mut(1) {
-            *second = b;
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let mut last = [0f32; 4 * LANES];
+        group(first, site, sample, trial, key, &mut last);
+        tail.copy_from_slice(&last[..tail.len()]);
+    }
+}
+
+/// The 64 Gaussians of the group whose first block is `first`.
+#[inline(always)]
+fn group(first: u32, site: u32, sample: u32, trial: u32, key: [u32; 2], out: &mut [f32; 4 * LANES]) {
+    let mut c0 = [0u32; LANES];
+    for (l, c) in c0.iter_mut().enumerate() {
+        *c = first.wrapping_add(l as u32);
+    }
+    let w = philox_lanes(c0, site, sample, trial, key);
+    let (pairs, runs) = out.split_at_mut(2 * LANES);
+    for (pair, run) in [pairs, runs].into_iter().enumerate() {
+        let (cos, sin) = run.split_at_mut(LANES);
+        for l in 0..LANES {
+            let (a, b) = box_muller(unit_f32(w[2 * pair][l]), unit_f32(w[2 * pair + 1][l]));
+            cos[l] = a;
+            sin[l] = b;
         }
-        block = block.wrapping_add(1);
     }
 }
 
@@ -438,7 +454,7 @@ pub fn permutation(seed: u64, trial: u32, site: u32, n: usize) -> Vec<u32> {
     let key = key(seed);
     let mut p: Vec<u32> = (0..n).map(|i| i as u32).collect();
     for i in (1..n).rev() {
-        let w = philox4x32_10(counter(trial, PER_CHIP, site, i as u32), key);
+        let w = philox4x32_10([(i >> 1) as u32, site, PER_CHIP, trial], key);
         let x = ((w[i & 1] as u64) << 32) | w[2 + (i & 1)] as u64;
         let j = ((x as u128 * (i as u128 + 1)) >> 64) as usize;
         p.swap(i, j);

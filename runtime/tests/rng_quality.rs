@@ -202,18 +202,31 @@ fn correlation_neighbouring_elements() {
             b.extend_from_slice(&s[lag..LEN + lag]);
         }
         check_correlation(&format!("element e, e+{lag}"), &a, &b);
-        if lag == 1 {
-            // The Box–Muller pairs (2k, 2k+1) share (u1, u2): uncorrelated and
-            // independent, so their squares are uncorrelated too.
-            let (mut a2, mut b2) = (Vec::with_capacity(N / 2), Vec::with_capacity(N / 2));
-            for s in z.chunks_exact(LEN + 3) {
-                for k in 0..LEN / 2 {
-                    a2.push(s[2 * k] * s[2 * k]);
-                    b2.push(s[2 * k + 1] * s[2 * k + 1]);
+    }
+    // One Philox block serves elements 64g + 16i + l, i = 0..4: two Box–Muller
+    // pairs, i = 0, 1 from words 0 and 1, i = 2, 3 from words 2 and 3. The two
+    // of a pair share (u1, u2): uncorrelated and independent, so their squares
+    // are uncorrelated too; the two pairs share nothing.
+    let (mut a, mut b) = (Vec::with_capacity(N), Vec::with_capacity(N));
+    for s in z.chunks_exact(LEN + 3) {
+        a.extend_from_slice(&s[..LEN - 32]);
+        b.extend_from_slice(&s[32..LEN]);
+    }
+    check_correlation("element e, e+32", &a, &b);
+    let at = |g: usize, i: usize, l: usize| 64 * g + 16 * i + l;
+    for (what, i, j) in
+        [("z²(draw 0), z²(draw 1)", 0, 1), ("z²(draw 2), z²(draw 3)", 2, 3), ("z²(draw 0), z²(draw 2)", 0, 2)]
+    {
+        let (mut a2, mut b2) = (Vec::with_capacity(N / 4), Vec::with_capacity(N / 4));
+        for s in z.chunks_exact(LEN + 3) {
+            for g in 0..LEN / 64 {
+                for l in 0..16 {
+                    a2.push(s[at(g, i, l)] * s[at(g, i, l)]);
+                    b2.push(s[at(g, j, l)] * s[at(g, j, l)]);
                 }
             }
-            check_correlation("z²(2k), z²(2k+1)", &a2, &b2);
         }
+        check_correlation(what, &a2, &b2);
     }
 }
 
@@ -239,15 +252,16 @@ fn correlation_neighbouring_sites_samples_trials_seeds() {
     check_correlation("sample 0, PER_CHIP", &base[..LEN], &per_chip);
 }
 
+/// Uniforms take one Philox word each, four to a block (elements 16 apart):
+/// neighbours within and across blocks are uncorrelated. (A uniform and the Gaussian of the same
+/// coordinates share bits by design; a site draws one kind only.)
 #[test]
-fn gaussian_and_uniform_of_one_element_are_independent() {
+fn correlation_neighbouring_uniforms() {
     let n = 1u32 << 22;
-    let z: Vec<f32> = (0..n).map(|e| gaussian(SEED, 7, 1, 3, e)).collect();
     let u: Vec<f32> = (0..n).map(|e| uniform(SEED, 7, 1, 3, e)).collect();
-    check_correlation("gaussian(e), uniform(e)", &z, &u);
-    let z2: Vec<f32> = z.iter().map(|v| v * v).collect();
-    check_correlation("gaussian²(e), uniform(e)", &z2, &u);
-    check_correlation("uniform(e), uniform(e+1)", &u[..u.len() - 1], &u[1..]);
+    for lag in [1, 2, 16, 32, 48, 64] {
+        check_correlation(&format!("uniform(e), uniform(e+{lag})"), &u[..u.len() - lag], &u[lag..]);
+    }
 }
 
 #[test]

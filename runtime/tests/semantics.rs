@@ -813,7 +813,7 @@ fn abfp_adc_with_enough_bits_recovers_the_quantized_tile_product() {
     // rounding y/(s_w s_x)·49 recovers S exactly. At 10 bits, 16/511 ≈ 0.031
     // > 1/49: some products become indistinguishable. (f32 slack: 1e-4.)
     let (rows, n) = (64, 16);
-    let w = Tensor::new(vec![rows, n], data(rows * n, 120, -1.0, 1.0));
+    let w = Tensor::new(vec![rows, n], data(rows * n, 140, -1.0, 1.0));
     let xs: Vec<Vec<f32>> = (0..16).map(|s| data(n, 121 + s, -1.0, 1.0)).collect();
     let mut mean_errors = vec![];
     for adc in [24u32, 16, 12, 11, 10, 8, 6] {
@@ -970,10 +970,10 @@ fn abfp_rounds_ties_to_even() {
 /// (k = n), the ADC noise in ADC steps: `(y − y₀)/(s_w·s_x·n/G·δ_out)` where y₀
 /// is the same layer without noise. Asserts no ADC input comes near clipping.
 fn abfp_noise_in_lsb(noisy: &NodeHardware, n: usize, rows: usize, samples: u32, adc: u32, gain: f64) -> Vec<f64> {
-    let w = Tensor::new(vec![rows, n], data(rows * n, 130, -1.0, 1.0));
+    let w = Tensor::new(vec![rows, n], data(rows * n, 140, -1.0, 1.0));
     let clean = abfp_graph(&w, None, with_format(abfp(n as u32, 8, 8, adc, gain)));
     let g = abfp_graph(&w, None, noisy.clone());
-    let x = |s: u32| data(n, 131 + s, -1.0, 1.0);
+    let x = |s: u32| data(n, 141 + s, -1.0, 1.0);
     let ys = run_samples(&g, 0, 0..samples, x);
     let y0 = run_samples(&clean, 0, 0..samples, x);
     let delta = 1.0 / ((1u64 << (adc - 1)) - 1) as f64;
@@ -1364,7 +1364,7 @@ fn lsb_noise_on_abfp_is_added_at_the_adc() {
     // … and added before the ADC rounds: with a 6-bit ADC (L = 31), σ = 2
     // steps, every tile output is on the ADC grid, y·G/(s_w·s_x·n)·L an integer
     // (to 1e-3, f32 slack), yet differs from the noise-free output.
-    let w = Tensor::new(vec![rows, n], data(rows * n, 190, -1.0, 1.0));
+    let w = Tensor::new(vec![rows, n], data(rows * n, 140, -1.0, 1.0));
     let hw = NodeHardware { noise: Some(site(13, lsb(2.0), Draw::Dynamic, 1)), ..with_format(abfp(16, 8, 8, 6, 2.0)) };
     let g = abfp_graph(&w, None, hw);
     let clean = abfp_graph(&w, None, with_format(abfp(16, 8, 8, 6, 2.0)));

@@ -351,7 +351,7 @@ fn asymmetric_padding_hard_activations_and_1d_ops_match_finite_differences() {
         ],
         outputs: vec![("y".into(), NodeId(5))],
     };
-    check_graph(&two_d, &values(60 * BATCH, 34, 3.0));
+    check_graph(&two_d, &values(60 * BATCH, 35, 3.0));
 }
 
 /// ABFP is straight-through: with a fine ADC (no tile saturates, output

@@ -10,6 +10,15 @@ pub extern "C" fn tanhf(x: f32) -> f32 {
     x.tanh()
 }
 
+/// Cranelift's libcall for `fma` on an ISA without FMA instructions (its
+/// default name, `fmaf`): the same single rounding, in software.
+pub extern "C" fn fmaf(a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
+}
+
+/// Cranelift's libcall name for `fma` on `f32`.
+pub const FMAF: &str = "fmaf";
+
 /// `fill(ctx, sample, site, first, out, n)`: `n` Gaussians of the generator.
 pub const FILL: &str = "analogc_fill";
 /// `gaussian(ctx, sample, site, element) -> f32`

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut s =
         vec![(FILL, rng::host_fill as *const u8), (EXPF, host::expf as *const u8), (TANHF, host::tanhf as *const u8)];
+    s.push((host::FMAF, host::fmaf as *const u8));
     s.extend(mac::host_symbols());
     s.push((dynamic::DYNAMIC_LAYER, dynamic::dynamic_layer as *const u8));
     s

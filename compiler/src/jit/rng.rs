@@ -1,7 +1,8 @@
 //! The shared counter-based generator (`analog_runtime::rng`) in Cranelift IR,
 //! operation for operation, so compiled draws equal the interpreter's bits:
-//! Philox4x32-10, `unit_f32`, `ln_f32`, `sincos_turns`, Box–Muller. The
-//! constants come from the runtime's own definitions.
+//! Philox4x32-10, `unit_f32`, `ln_f32`, `sincos_turns`, Box–Muller, with a
+//! `fma` exactly where the runtime uses `mul_add`. The constants come from the
+//! runtime's own definitions.
 
 use super::emit::Fx;
 use super::layout;
@@ -69,9 +70,8 @@ fn ln_f32(fx: &mut Fx, x: Value) -> Value {
     let z = fx.b.ins().fmul(s, s);
     let mut p = fx.f(r::LN_L[3]);
     for c in [r::LN_L[2], r::LN_L[1], r::LN_L[0]] {
-        p = fx.b.ins().fmul(p, z);
         let c = fx.f(c);
-        p = fx.b.ins().fadd(p, c);
+        p = fx.b.ins().fma(p, z, c);
     }
     let rr = fx.b.ins().fmul(p, z);
     let half = fx.f(0.5);
@@ -103,18 +103,16 @@ fn sincos_turns(fx: &mut Fx, u: Value) -> (Value, Value) {
     let poly = |fx: &mut Fx, c: [f32; 4]| {
         let mut p = fx.f(c[3]);
         for c in [c[2], c[1], c[0]] {
-            p = fx.b.ins().fmul(p, y);
             let c = fx.f(c);
-            p = fx.b.ins().fadd(p, c);
+            p = fx.b.ins().fma(p, y, c);
         }
         p
     };
     let ps = poly(fx, r::SIN_S);
     let sn = fx.b.ins().fmul(ps, f);
     let pc = poly(fx, r::COS_C);
-    let pc = fx.b.ins().fmul(pc, y);
     let one = fx.f(1.0);
-    let cs = fx.b.ins().fadd(pc, one);
+    let cs = fx.b.ins().fma(pc, y, one);
     let swap = fx.b.ins().band_imm_s(q, 1);
     let a = fx.b.ins().select(swap, cs, sn);
     let b = fx.b.ins().select(swap, sn, cs);
@@ -147,7 +145,11 @@ fn key(fx: &mut Fx) -> [Value; 2] {
 /// The Philox words of a draw's coordinates (`r::counter`).
 fn words(fx: &mut Fx, sample: Value, site: Value, element: Value) -> [Value; 4] {
     let trial = fx.field(I32, layout::TRIAL);
-    let block = fx.b.ins().ushr_imm_u(element, 1);
+    // Block 16·g + l of element 64·g + 16·i + l.
+    let g = fx.b.ins().ushr_imm_u(element, 6);
+    let g = fx.b.ins().ishl_imm_u(g, 4);
+    let l = fx.b.ins().band_imm_s(element, 15);
+    let block = fx.b.ins().bor(g, l);
     let key = key(fx);
     philox(fx, [block, site, sample, trial], key)
 }
@@ -155,17 +157,24 @@ fn words(fx: &mut Fx, sample: Value, site: Value, element: Value) -> [Value; 4] 
 /// `r::gaussian` of this context's seed and trial; all arguments `i32`.
 pub fn gaussian(fx: &mut Fx, sample: Value, site: Value, element: Value) -> Value {
     let w = words(fx, sample, site, element);
-    let (u1, u2) = (unit_f32(fx, w[0]), unit_f32(fx, w[1]));
+    // Draw i = (element >> 4) & 3: 0 and 1 from words 0 and 1, 2 and 3 from words 2 and 3.
+    let second = fx.b.ins().band_imm_s(element, 32);
+    let a = fx.b.ins().select(second, w[2], w[0]);
+    let b = fx.b.ins().select(second, w[3], w[1]);
+    let (u1, u2) = (unit_f32(fx, a), unit_f32(fx, b));
     let (z0, z1) = box_muller(fx, u1, u2);
-    let odd = fx.b.ins().band_imm_s(element, 1);
+    let odd = fx.b.ins().band_imm_s(element, 16);
     fx.b.ins().select(odd, z1, z0)
 }
 
 /// `r::uniform` of this context's seed and trial.
 pub fn uniform(fx: &mut Fx, sample: Value, site: Value, element: Value) -> Value {
     let w = words(fx, sample, site, element);
-    let odd = fx.b.ins().band_imm_s(element, 1);
-    let word = fx.b.ins().select(odd, w[3], w[2]);
+    let odd = fx.b.ins().band_imm_s(element, 16);
+    let second = fx.b.ins().band_imm_s(element, 32);
+    let low = fx.b.ins().select(odd, w[1], w[0]);
+    let high = fx.b.ins().select(odd, w[3], w[2]);
+    let word = fx.b.ins().select(second, high, low);
     unit_f32(fx, word)
 }
 

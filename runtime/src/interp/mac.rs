@@ -51,9 +51,11 @@ pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
             let x = &m.patches[patch * m.k..][..m.k];
             let conversion = o * m.positions + p;
             let y = match (m.format, m.prepared, &inputs) {
-                // The same left-to-right sum as `accumulate`, without the products vector.
-                (Format::Fp32, _, _) if *m.accumulate == Accumulate::Exact => {
-                    w.iter().zip(x).fold(0.0f32, |s, (w, x)| s + w * x)
+                // A digital FP32 sum: one fused multiply-add per product, in `k` order.
+                (Format::Fp32, _, _) if *m.accumulate == Accumulate::Exact => fp32_sum(w, x),
+                (Format::Fp32, _, _) if matches!(m.accumulate, Accumulate::Clamp { .. }) => {
+                    let Accumulate::Clamp { lo, hi } = *m.accumulate else { unreachable!("a clamped sum") };
+                    fp32_sum(w, x).clamp(lo as f32, hi as f32)
                 }
                 (Format::Fp32, _, _) => {
                     let products: Vec<f32> = w.iter().zip(x).map(|(w, x)| w * x).collect();
@@ -91,6 +93,12 @@ pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
         }
     }
     out
+}
+
+/// `Σ_j w[j]·x[j]` in `j` order from 0, each step `s = fma(w[j], x[j], s)`:
+/// the FP32 sum of `docs/language.md` §6.2.
+pub fn fp32_sum(w: &[f32], x: &[f32]) -> f32 {
+    w.iter().zip(x).fold(0.0f32, |s, (w, x)| w.mul_add(*x, s))
 }
 
 /// The input patches as the format reads them. They do not depend on the
@@ -246,7 +254,7 @@ fn abfp<O: Observer + ?Sized>(
         }
         let mut p = 0.0f32;
         for j in c.tile(t, m.k) {
-            p += mantissas[j] * x_m[j];
+            p = mantissas[j].mul_add(x_m[j], p);
         }
         let nu = adc_noise(m, c.adc_noise, conversion * c.tiles + t, count, ctx);
         let v = c.gain_per_input * p + nu * c.delta_out;

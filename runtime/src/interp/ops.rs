@@ -99,14 +99,15 @@ pub fn elementwise(op: &Op, x: &[f32]) -> Option<Vec<f32>> {
     Some(y)
 }
 
-/// Ideal dense: `y = W x + b`, summed in index order.
+/// Ideal dense: `y = W x + b`, summed in index order with one fused
+/// multiply-add per product (`docs/language.md` §6.2), then the bias added.
 pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
     let n = x.len();
     (0..w.len() / n)
         .map(|o| {
             let mut acc = 0.0f32;
             for j in 0..n {
-                acc += w[o * n + j] * x[j];
+                acc = w[o * n + j].mul_add(x[j], acc);
             }
             acc + b.map_or(0.0, |b| b[o])
         })
@@ -121,7 +122,7 @@ pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b:
         for q in 0..positions {
             let mut acc = 0.0f32;
             for j in 0..k {
-                acc += w[o * k + j] * p[q * k + j];
+                acc = w[o * k + j].mul_add(p[q * k + j], acc);
             }
             y[o * positions + q] = acc + b[o];
         }

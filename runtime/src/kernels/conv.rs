@@ -3,8 +3,9 @@
 //! positions and the output channels sit in registers (passes of up to 16
 //! with AVX-512VL, 8 with AVX), so 6 or 16 channels waste no lanes. Each output's sum
 //! runs over `k = (channel, row, column)` of its window in the
-//! interpreter's order from 0, `s = s + w·x`, one multiply and one add per
-//! product (Rust never contracts to FMA): the interpreter's bits.
+//! interpreter's order from 0, `s = fma(w, x, s)`, one fused multiply-add
+//! per product: the interpreter's bits. Without FMA instructions the
+//! portable kernel runs, each step a call to libm's `fmaf`.
 //!
 //! One sample at a time. Its input is first copied into a zero-bordered
 //! plane `[c][hp][wp]`, so output `(i, j)` reads tap `(ch, u, v)` at
@@ -158,13 +159,14 @@ fn fill_plane(s: &Shape, x: &[f32], plane: &mut [f32]) {
 unsafe fn run(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512vl") {
-            // SAFETY: the CPU has AVX-512VL; the caller's buffers.
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma && std::arch::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU has AVX-512VL and FMA; the caller's buffers.
             unsafe { passes_avx512(s, w, plane, tile) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU has AVX; the caller's buffers.
+        if fma && std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX and FMA; the caller's buffers.
             unsafe { passes_avx(s, w, plane, tile) };
             return;
         }
@@ -188,7 +190,7 @@ unsafe fn portable(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) 
                 for u in 0..kh {
                     for v in 0..kw {
                         // SAFETY: inside the panels; `q + …` is inside the plane and its slack.
-                        acc += unsafe { *w.add(wo + t * PANEL) * *plane.add((ch * hp + u) * wp + v + q) };
+                        acc = unsafe { (*w.add(wo + t * PANEL)).mul_add(*plane.add((ch * hp + u) * wp + v + q), acc) };
                         t += 1;
                     }
                 }
@@ -248,7 +250,7 @@ macro_rules! passes {
 #[cfg(target_arch = "x86_64")]
 passes!(
     passes_avx512,
-    "avx,avx512f,avx512vl",
+    "avx,fma,avx512f,avx512vl",
     16,
     (1, 4),
     (2, 4),
@@ -268,13 +270,13 @@ passes!(
     (16, 1)
 );
 #[cfg(target_arch = "x86_64")]
-passes!(passes_avx, "avx", 8, (1, 4), (2, 4), (3, 3), (4, 2), (5, 2), (6, 2), (7, 1), (8, 1));
+passes!(passes_avx, "avx,fma", 8, (1, 4), (2, 4), (3, 3), (4, 2), (5, 2), (6, 2), (7, 1), (8, 1));
 
 /// `C` output channels × `V` vectors of 8 positions from `plane`'s first:
 /// `C·V` accumulators in registers (the bounds are constants, so those
 /// loops unroll), one input load per vector and one broadcast weight per
 /// channel for each step of `k`. Always inlined, so it is compiled with
-/// its caller's features (AVX at least) and register file.
+/// its caller's features (AVX and FMA at least) and register file.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn block<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) {
@@ -295,7 +297,7 @@ unsafe fn block<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane:
                     // SAFETY: channel `o`'s weight of step `t` in its panel.
                     let wb = unsafe { _mm256_broadcast_ss(&*w.add((o / PANEL * k + t) * PANEL + o % PANEL)) };
                     for (acc, xv) in acc.iter_mut().zip(&xv) {
-                        acc[o] = _mm256_add_ps(acc[o], _mm256_mul_ps(wb, *xv));
+                        acc[o] = _mm256_fmadd_ps(wb, *xv, acc[o]);
                     }
                 }
                 t += 1;
@@ -401,10 +403,11 @@ mod tests {
         let mut v: Vec<(&'static str, Kernel)> = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512vl") {
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if fma && std::arch::is_x86_feature_detected!("avx512vl") {
                 v.push(("avx512", passes_avx512));
             }
-            if std::arch::is_x86_feature_detected!("avx") {
+            if fma && std::arch::is_x86_feature_detected!("avx") {
                 v.push(("avx", passes_avx));
             }
         }

@@ -1,9 +1,11 @@
 //! The host FP32 GEMM, of the JIT's `--kernels native` and of training's
-//! fast path: packed panels of 8 columns ([`pack`]), each lane summing its own dot product in `k` order,
-//! `s = s + w·x`, so the bits are the interpreter's (Rust never contracts
-//! to FMA); only the number of sums run side by side changes with the
-//! vector width. With AVX-512VL (32 vector registers) a block is 6 rows ×
-//! 4 panels of 8-lane accumulators; with AVX, 4 rows × 2 panels.
+//! fast path: packed panels of 8 columns ([`pack`]), each lane summing its
+//! own dot product in `k` order, `s = fma(w, x, s)`, so the bits are the
+//! interpreter's; only the number of sums run side by side changes with the
+//! vector width. With AVX-512 a block is 8 rows × 3 pairs of panels, each
+//! pair one 16-lane register (24 accumulators of the 32 registers); with
+//! AVX2 and FMA, 4 rows × 2 panels of 8 lanes. Without FMA instructions the
+//! portable kernel runs, each fused multiply-add a call to libm's `fmaf`.
 
 /// Columns per packed panel: one 8-lane vector.
 pub const PANEL: usize = 8;
@@ -171,13 +173,18 @@ impl Gemm {
     unsafe fn run(&self, lo: usize, len: usize, tile: *mut f32) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512vl") {
-                // SAFETY: the CPU has AVX-512VL; the caller's buffers.
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if fma
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+            {
+                // SAFETY: the CPU has AVX-512F, VL, DQ and FMA; the caller's buffers.
                 unsafe { blocked_avx512(self, lo, len, tile) };
                 return;
             }
-            if std::arch::is_x86_feature_detected!("avx") {
-                // SAFETY: the CPU has AVX; the caller's buffers.
+            if fma && std::arch::is_x86_feature_detected!("avx") {
+                // SAFETY: the CPU has AVX and FMA; the caller's buffers.
                 unsafe { blocked::<4, 2>(self, lo, len, tile) };
                 return;
             }
@@ -196,7 +203,7 @@ impl Gemm {
                     for (lane, a) in acc.iter_mut().enumerate() {
                         // SAFETY: inside the operands.
                         let w = p * self.panel_stride + j * self.step_stride + lane;
-                        *a += unsafe { *self.w.add(w) * *self.x.add(r * k + j) };
+                        *a = unsafe { (*self.w.add(w)).mul_add(*self.x.add(r * k + j), *a) };
                     }
                 }
                 // SAFETY: inside the tile.
@@ -206,52 +213,153 @@ impl Gemm {
     }
 }
 
+/// Blocks of 8 rows × 3 pairs of panels in 16-lane registers (then 4 rows
+/// and single rows, 2 and 1 pairs), the last panel of an odd count in 8
+/// lanes. Pairs outermost: a block's weights stay in cache while every row
+/// goes past them.
+///
+/// # Safety
+/// The CPU must have AVX-512F, VL, DQ and FMA; the caller's buffers.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,avx512f,avx512vl")]
+#[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl,avx512dq")]
 unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
-    // SAFETY: the caller's contract; the wider register file is this function's.
-    unsafe { blocked::<6, 4>(g, lo, len, tile) }
+    let (rows, k, panels) = (g.rows, g.k, g.panels);
+    let stride = panels * PANEL;
+    let pairs = panels / 2;
+    // Two panels side by side in memory (columns read in place) load as one vector.
+    let adjacent = g.panel_stride == PANEL;
+    let mut q = 0;
+    while q < pairs {
+        let width = (pairs - q).min(3);
+        let mut r = 0;
+        while r < rows {
+            let n = match rows - r {
+                8.. => 8,
+                4.. => 4,
+                _ => 1,
+            };
+            // SAFETY: `r < rows`, pairs `q..q + width` inside `panels`,
+            // `lo + len ≤ k`; each block reads `n` rows and `2·width` panels.
+            unsafe {
+                let x = g.x.add(r * k + lo);
+                let w = (g.w.add(2 * q * g.panel_stride + lo * g.step_stride), g.panel_stride, g.step_stride);
+                let t = tile.add((r * panels + 2 * q) * PANEL);
+                macro_rules! go {
+                    ($($n:literal, $q:literal);*) => {
+                        match (n, width, adjacent) {
+                            $(
+                                ($n, $q, true) => block512::<$n, $q, true>(x, k, len, w, t, stride),
+                                ($n, $q, false) => block512::<$n, $q, false>(x, k, len, w, t, stride),
+                            )*
+                            _ => unreachable!("blocks of 8, 4 or 1 rows and 1 to 3 pairs"),
+                        }
+                    };
+                }
+                go!(8, 3; 8, 2; 8, 1; 4, 3; 4, 2; 4, 1; 1, 3; 1, 2; 1, 1);
+            }
+            r += n;
+        }
+        q += width;
+    }
+    if panels % 2 == 1 {
+        let p = panels - 1;
+        let mut r = 0;
+        while r < rows {
+            let n = match rows - r {
+                8.. => 8,
+                4.. => 4,
+                _ => 1,
+            };
+            // SAFETY: as above, for the last panel.
+            unsafe {
+                let x = g.x.add(r * k + lo);
+                let w = (g.w.add(p * g.panel_stride + lo * g.step_stride), g.panel_stride, g.step_stride);
+                let t = tile.add((r * panels + p) * PANEL);
+                match n {
+                    8 => block::<8, 1>(x, k, len, w, t, stride),
+                    4 => block::<4, 1>(x, k, len, w, t, stride),
+                    _ => block::<1, 1>(x, k, len, w, t, stride),
+                }
+            }
+            r += n;
+        }
+    }
+}
+
+/// `R` rows × `Q` pairs of panels over `len` steps of `k`, each pair one
+/// 16-lane register (`ADJACENT`: the pair is 16 consecutive floats, else two
+/// runs of 8 at the panel stride): `R·Q` accumulators, `s = fma(w, x, s)`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl,avx512dq")]
+#[inline]
+unsafe fn block512<const R: usize, const Q: usize, const ADJACENT: bool>(
+    x: *const f32,
+    k: usize,
+    len: usize,
+    (w, panel_stride, step_stride): (*const f32, usize, usize),
+    tile: *mut f32,
+    stride: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); Q]; R];
+    for j in 0..len {
+        let mut wv = [_mm512_setzero_ps(); Q];
+        for (q, wv) in wv.iter_mut().enumerate() {
+            // SAFETY: panels `2q` and `2q + 1` have `k` steps of 8 lanes at their strides.
+            *wv = unsafe {
+                let a = w.add(2 * q * panel_stride + j * step_stride);
+                if ADJACENT {
+                    _mm512_loadu_ps(a)
+                } else {
+                    let low = _mm512_castps256_ps512(_mm256_loadu_ps(a));
+                    _mm512_insertf32x8::<1>(low, _mm256_loadu_ps(a.add(panel_stride)))
+                }
+            };
+        }
+        for (i, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: row `i` holds `k` values.
+            let xs = _mm512_set1_ps(unsafe { *x.add(i * k + j) });
+            for (a, wv) in acc.iter_mut().zip(&wv) {
+                *a = _mm512_fmadd_ps(*wv, xs, *a);
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        for (q, a) in acc.iter().enumerate() {
+            // SAFETY: row `i`'s panels `2q`, `2q + 1` in the tile.
+            unsafe { _mm512_storeu_ps(tile.add(i * stride + 2 * q * PANEL), *a) };
+        }
+    }
 }
 
 /// Blocks of `R` rows × `P` panels, then the leftover rows one at a time
 /// and the leftover panels one at a time. Panels outermost: a block's
 /// weights stay in cache while every row goes past them.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
+#[target_feature(enable = "avx,fma")]
 #[inline]
 unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
     let (rows, k, panels) = (g.rows, g.k, g.panels);
     let (full_rows, full_panels) = (rows / R * R, panels / P * P);
-    // Leftover rows in one block of 4 where there are that many (a batch of
-    // 64 in blocks of 6 leaves 4), then one at a time.
-    let four = if R > 4 && rows - full_rows >= 4 { full_rows + 4 } else { full_rows };
     let stride = panels * PANEL;
     let mut p = 0;
     while p < panels {
         let mut r = 0;
         while r < rows {
-            let rows_here = if r < full_rows {
-                R
-            } else if r < four {
-                4
-            } else {
-                1
-            };
+            let rows_here = if r < full_rows { R } else { 1 };
             // SAFETY: `r < rows`, `p < panels`, `lo + len ≤ k`; each block
             // reads `rows_here` rows and P (or 1) panels from there. (No
             // closures here: they would not share the caller's wider
             // register file.)
             unsafe {
                 let x = g.x.add(r * k + lo);
-                let w = g.w.add(p * g.panel_stride + lo * g.step_stride);
+                let w = (g.w.add(p * g.panel_stride + lo * g.step_stride), g.panel_stride, g.step_stride);
                 let t = tile.add((r * panels + p) * PANEL);
-                match (rows_here, p < full_panels) {
-                    (1, true) => block::<1, P>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
-                    (1, false) => block::<1, 1>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
-                    (4, true) if R != 4 => block::<4, P>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
-                    (4, false) if R != 4 => block::<4, 1>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
-                    (_, true) => block::<R, P>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
-                    (_, false) => block::<R, 1>(x, k, len, (w, g.panel_stride, g.step_stride), t, stride),
+                match (rows_here == R, p < full_panels) {
+                    (false, true) => block::<1, P>(x, k, len, w, t, stride),
+                    (false, false) => block::<1, 1>(x, k, len, w, t, stride),
+                    (true, true) => block::<R, P>(x, k, len, w, t, stride),
+                    (true, false) => block::<R, 1>(x, k, len, w, t, stride),
                 }
             }
             r += rows_here;
@@ -265,7 +373,7 @@ unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usiz
 /// spills). `k` is the stride of `x`'s rows; `w` comes with its panel and
 /// step strides.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
+#[target_feature(enable = "avx,fma")]
 #[inline]
 unsafe fn block<const R: usize, const P: usize>(
     x: *const f32,
@@ -287,7 +395,7 @@ unsafe fn block<const R: usize, const P: usize>(
             // SAFETY: row `i` holds `k` values.
             let xs = unsafe { _mm256_broadcast_ss(&*x.add(i * k + j)) };
             for (a, wv) in acc.iter_mut().zip(&wv) {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(*wv, xs));
+                *a = _mm256_fmadd_ps(*wv, xs, *a);
             }
         }
     }
@@ -360,6 +468,14 @@ mod tests {
                 g.portable(lo, len, slow.as_mut_ptr());
             }
             assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "{lo}..+{len}");
+            // The AVX2 kernel too, where the CPU would run the AVX-512 one.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("fma") {
+                let mut avx = vec![0.0f32; size];
+                // SAFETY: the CPU has AVX and FMA; the buffers have the documented sizes.
+                unsafe { blocked::<4, 2>(&g, lo, len, avx.as_mut_ptr()) };
+                assert!(avx.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "AVX2 {lo}..+{len}");
+            }
         }
         // Tiles of 8: four, the last of 5.
         let mut tiles = vec![0.0f32; 4 * size];

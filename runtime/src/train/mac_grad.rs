@@ -186,6 +186,12 @@ fn product_grads(
     let k = m.k;
     match (m.format, m.prepared, quantized) {
         (Format::Fp32, _, _) if *m.accumulate == Accumulate::Exact => None,
+        (Format::Fp32, _, _) if matches!(m.accumulate, Accumulate::Clamp { .. }) => {
+            let Accumulate::Clamp { lo, hi } = *m.accumulate else { unreachable!("a clamped sum") };
+            // The forward's sum: fused multiply-adds, not the rounded products.
+            let s = crate::interp::mac::fp32_sum(&m.weight[o * k..(o + 1) * k], &m.patches[at..at + k]);
+            Some(vec![if (lo as f32..=hi as f32).contains(&s) { 1.0 } else { 0.0 }; k])
+        }
         (Format::Fp32, _, _) => {
             let w = &m.weight[o * k..(o + 1) * k];
             let products: Vec<f32> = w.iter().zip(&m.patches[at..at + k]).map(|(w, x)| w * x).collect();
@@ -218,7 +224,7 @@ fn product_grads(
             let mut c = vec![1.0f32; k];
             for (t, s_w) in scales[o * tiles..(o + 1) * tiles].iter().enumerate() {
                 let range = a.tile(t, k);
-                let sum = range.clone().fold(0.0f32, |sum, j| sum + mant[j] * x_m[j]);
+                let sum = range.clone().fold(0.0f32, |sum, j| mant[j].mul_add(x_m[j], sum));
                 let nu = adc_noise(m, a.adc_noise, (o * m.positions + p) * a.tiles + t, count, ctx);
                 let v = a.gain_per_input * sum + nu * a.delta_out;
                 if !(-1.0..=1.0).contains(&v) && s_x[t] != 0.0 && *s_w != 0.0 {

@@ -280,9 +280,8 @@ impl Kernel<'_> {
                 let wk = fx.at(wp, j, (4 * PANEL) as i64);
                 for (v, acc) in p.iter().enumerate() {
                     let m = fx.ld_ro(F32X4, wk, 16 * v as i64);
-                    let prod = fx.b.ins().fmul(m, xs);
                     let a = fx.b.use_var(*acc);
-                    let s = fx.b.ins().fadd(a, prod);
+                    let s = fx.b.ins().fma(m, xs, a);
                     fx.b.def_var(*acc, s);
                 }
             }),

@@ -101,9 +101,8 @@ fn dense(fx: &mut Fx, x: Value, n: usize, w: Value, bias: Value, out: usize, sto
         fx.for_range(lo, hi, 1, |fx, j| {
             let (wa, xa) = (fx.at(wo, j, 4), fx.at(x, j, 4));
             let (wv, xv) = (fx.ld_ro(F32, wa, 0), fx.ld(F32, xa, 0));
-            let p = fx.b.ins().fmul(wv, xv);
             let a = fx.b.use_var(acc);
-            let a = fx.b.ins().fadd(a, p);
+            let a = fx.b.ins().fma(wv, xv, a);
             fx.b.def_var(acc, a);
         });
         let ba = fx.at(bias, o, 4);
@@ -149,9 +148,8 @@ fn conv(
                             let s = fx.b.ins().iadd_imm_s(j, v as i64 - pad as i64);
                             let xv = fx.pixel(xc, r, s, h, w, Some(0.0));
                             let wv = fx.ld_ro(F32, wc, (4 * (u * kernel + v)) as i64);
-                            let p = fx.b.ins().fmul(wv, xv);
                             let a = fx.b.use_var(acc);
-                            let a = fx.b.ins().fadd(a, p);
+                            let a = fx.b.ins().fma(wv, xv, a);
                             fx.b.def_var(acc, a);
                         }
                     }

@@ -1,6 +1,6 @@
 //! FP32 MAC with exact or clamped accumulation, in pure Cranelift: a 4×8
 //! register block (4 rows, 8 columns in two `F32X4` accumulators each); each
-//! lane sums its own dot product in `k` order, `s = s + w·x`, as the
+//! lane sums its own dot product in `k` order, `s = fma(w, x, s)`, as the
 //! interpreter does, so the results are the interpreter's bits.
 
 use super::geometry::{self, Geometry, Rows, PANEL};
@@ -119,9 +119,8 @@ impl Kernel<'_> {
                     let xs = fx.ld_ro(F32, at, 4 * u as i64);
                     let xs = fx.b.ins().splat(F32X4, xs);
                     for (v, w) in [w0, w1].into_iter().enumerate() {
-                        let p = fx.b.ins().fmul(w, xs);
                         let a = fx.b.use_var(acc[i][v]);
-                        let s = fx.b.ins().fadd(a, p);
+                        let s = fx.b.ins().fma(w, xs, a);
                         fx.b.def_var(acc[i][v], s);
                     }
                 }

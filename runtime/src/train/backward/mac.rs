@@ -24,6 +24,8 @@ pub struct MacGrads {
 /// db[o]    = Σ_b dy[b, o]
 /// ```
 ///
+/// Each product is one fused multiply-add into its sum, as in the forward.
+///
 /// `x` is `[batch][in]`, `w` `[out, in]`, `dy` `[batch][out]`.
 pub fn dense(batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads {
     let n = x.len() / batch;
@@ -38,8 +40,8 @@ pub fn dense(batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads {
             let wo = &w[o * n..(o + 1) * n];
             let dwo = &mut g.dw[o * n..(o + 1) * n];
             for j in 0..n {
-                dxb[j] += d * wo[j];
-                dwo[j] += d * xb[j];
+                dxb[j] = d.mul_add(wo[j], dxb[j]);
+                dwo[j] = d.mul_add(xb[j], dwo[j]);
             }
             g.db[o] += d;
         }
@@ -142,8 +144,8 @@ pub fn conv2d(conv: &Conv2d, batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> 
                                 let Some((r, t)) = conv.tap(i, j, u, v) else { continue };
                                 let xi = b * x_size + ((first_channel + c) * conv.height + r) * conv.width + t;
                                 let wi = ((o * cg + c) * kh + u) * kw + v;
-                                g.dx[xi] += d * w[wi];
-                                g.dw[wi] += d * x[xi];
+                                g.dx[xi] = d.mul_add(w[wi], g.dx[xi]);
+                                g.dw[wi] = d.mul_add(x[xi], g.dw[wi]);
                             }
                         }
                     }
