@@ -38,6 +38,9 @@ pub struct BenchReport {
     pub clean_samples_per_s: f64,
     pub noise_cost: f64,
     pub effective_gflops: f64,
+    /// One thread's FP32 fused multiply-add peak on this CPU, measured
+    /// (`None` without FMA instructions): what the layers' rates compare to.
+    pub fma_peak_gflops: Option<f64>,
     /// Per layer (the JIT only).
     pub layers: Vec<LayerRate>,
 }
@@ -111,6 +114,7 @@ pub fn bench(model: &Model, data: &Data, exec: &Exec, batch: usize, repeat: usiz
         clean_samples_per_s: clean_rate,
         noise_cost: 1.0 - noisy_rate / clean_rate,
         effective_gflops: 2.0 * macs as f64 * noisy_rate / 1e9,
+        fma_peak_gflops: analog_runtime::kernels::peak::fma_gflops(5),
         layers,
     })
 }
@@ -135,16 +139,18 @@ impl BenchReport {
         );
         t += &format!("  without noise    {:.0} samples/s\n", self.clean_samples_per_s);
         t += &format!("  noise costs      {:.1}%\n", 100.0 * self.noise_cost);
+        if let Some(peak) = self.fma_peak_gflops {
+            t += &format!("  FMA peak         {peak:.1} GFLOP/s (one thread, measured)\n");
+        }
         if !self.layers.is_empty() {
             t += "  layer            op          µs/batch   GFLOP/s (one thread)\n";
             for l in &self.layers {
-                t += &format!(
-                    "  {:<16} {:<10} {:>9.1}   {}\n",
-                    l.name,
-                    l.op,
-                    l.us_per_batch,
-                    l.gflops.map_or(String::new(), |g| format!("{g:.1}"))
-                );
+                let rate = match (l.gflops, self.fma_peak_gflops) {
+                    (Some(g), Some(peak)) => format!("{g:.1}  ({:.0}% of peak)", 100.0 * g / peak),
+                    (Some(g), None) => format!("{g:.1}"),
+                    _ => String::new(),
+                };
+                t += &format!("  {:<16} {:<10} {:>9.1}   {rate}\n", l.name, l.op, l.us_per_batch);
             }
         }
         t

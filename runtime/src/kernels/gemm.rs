@@ -2,7 +2,7 @@
 //! fast path: packed panels of 8 columns ([`pack`]), each lane summing its
 //! own dot product in `k` order, `s = fma(w, x, s)`, so the bits are the
 //! interpreter's; only the number of sums run side by side changes with the
-//! vector width. With AVX-512 a block is 8 rows × 3 pairs of panels, each
+//! vector width. With AVX-512 a block is 12 rows × 2 pairs of panels, each
 //! pair one 16-lane register (24 accumulators of the 32 registers); with
 //! AVX2 and FMA, 4 rows × 2 panels of 8 lanes. Without FMA instructions the
 //! portable kernel runs, each fused multiply-add a call to libm's `fmaf`.
@@ -213,10 +213,13 @@ impl Gemm {
     }
 }
 
-/// Blocks of 8 rows × 3 pairs of panels in 16-lane registers (then 4 rows
-/// and single rows, 2 and 1 pairs), the last panel of an odd count in 8
-/// lanes. Pairs outermost: a block's weights stay in cache while every row
-/// goes past them.
+/// Blocks of 12 rows × 2 pairs of panels in 16-lane registers (then 4 rows
+/// and single rows, 1 pair), the last panel of an odd count in 8 lanes.
+/// Pairs outermost: a block's weights stay in cache while every row goes
+/// past them. (Packed panels are not adjacent: each pair costs an insert
+/// on the shuffle port, which the FMAs share; 12 rows amortize it over 24
+/// FMAs. Measured on fc1 of the MNIST MLP: 84–85% of the FMA peak, against
+/// 80–83% for 8 rows × 3 pairs and 70–76% for 16 rows × 1 pair.)
 ///
 /// # Safety
 /// The CPU must have AVX-512F, VL, DQ and FMA; the caller's buffers.
@@ -230,11 +233,11 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
     let adjacent = g.panel_stride == PANEL;
     let mut q = 0;
     while q < pairs {
-        let width = (pairs - q).min(3);
+        let width = (pairs - q).min(2);
         let mut r = 0;
         while r < rows {
             let n = match rows - r {
-                8.. => 8,
+                12.. => 12,
                 4.. => 4,
                 _ => 1,
             };
@@ -255,7 +258,7 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
                         }
                     };
                 }
-                go!(8, 3; 8, 2; 8, 1; 4, 3; 4, 2; 4, 1; 1, 3; 1, 2; 1, 1);
+                go!(12, 2; 12, 1; 4, 2; 4, 1; 1, 2; 1, 1);
             }
             r += n;
         }
