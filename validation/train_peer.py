@@ -176,8 +176,8 @@ def torch_train(net, x, y, n, epochs, seed, lr, momentum, batch, dtype=torch.flo
 
 
 @torch.no_grad()
-def accuracy(net, x, y):
-    return (net(preprocess(x)).argmax(1) == y).double().mean().item()
+def accuracy(net, x, y, dtype=torch.float32):
+    return (net(preprocess(x).to(dtype)).argmax(1) == y).double().mean().item()
 
 
 def agree(a):
@@ -200,8 +200,9 @@ def agree(a):
         t_theirs = time.time() - t0
         steps = min(a.steps, len(theirs))
         rel = [abs(o - t) / abs(t) for o, t in zip(ours["step_losses"][:steps], theirs[:steps])]
-        # PyTorch against itself in f64: how far rounding alone moves the trajectory.
-        double = torch_train(net64, xs, ys, n, 1, a.seed, a.lr, a.momentum, a.batch, torch.float64)[:steps]
+        # PyTorch against itself in f64: how far rounding alone moves the trajectory
+        # (its steps) and the result (its test accuracy after the same epochs).
+        double = torch_train(net64, xs, ys, n, a.epochs, a.seed, a.lr, a.momentum, a.batch, torch.float64)[:steps]
         rel64 = [abs(d - t) / abs(d) for d, t in zip(double, theirs[:steps])]
         ev = analogc("eval", os.path.join(run, "model.anl"), "--json", "--trials", "1")
         trained = Net(a.model)
@@ -209,6 +210,10 @@ def agree(a):
         print(f"model {a.model}, {a.epochs} epoch(s) of {n} samples, SGD lr {a.lr} momentum {a.momentum}, batch {a.batch}, seed {a.seed}")
         print(f"per-step loss, first {steps} steps: max relative difference {max(rel):.2e} (median {statistics.median(rel):.2e});"
               f" first {steps // 2} steps: max {max(rel[: steps // 2]):.2e}")
+        whole = [abs(o - t) / abs(t) for o, t in zip(ours["step_losses"], theirs)]
+        apart = next((i for i, r in enumerate(whole) if r > 1e-2), None)
+        print(f"  all {len(whole)} steps: median relative difference {statistics.median(whole):.2e}; "
+              f"first step above 1e-2: {'none' if apart is None else apart + 1}")
         first = next((i for i, r in enumerate(rel) if r > 1e-4), None)
         if first is not None:
             print(f"  first step above 1e-4: {first + 1} (relative differences of steps 1..{first + 1}: "
@@ -218,7 +223,8 @@ def agree(a):
               f" first {steps // 2} steps: max {max(rel64[: steps // 2]):.2e}")
         print("  first steps:", " ".join(f"{r:.1e}" for r in rel[:12]), "| f64:", " ".join(f"{r:.1e}" for r in rel64[:12]))
         print(f"test accuracy: analogc {100 * ev['clean_accuracy']:.2f}%  pytorch {100 * accuracy(net, xt, yt):.2f}%  "
-              f"analogc's weights in pytorch (load_state_dict strict) {100 * accuracy(trained, xt, yt):.2f}%")
+              f"analogc's weights in pytorch (load_state_dict strict) {100 * accuracy(trained, xt, yt):.2f}%  "
+              f"(pytorch in f64: {100 * accuracy(net64, xt, yt, torch.float64):.2f}%)")
         print(f"wall time: analogc {t_ours:.1f} s (validation included), pytorch {t_theirs:.1f} s")
 
 
