@@ -1,7 +1,8 @@
 //! The host direct convolution (stride 1, one group), of the JIT's
 //! `--kernels native`: no im2col copy, the vectors run across output
-//! positions and the output channels sit in registers (passes of up to 16
-//! with AVX-512VL, 8 with AVX), so 6 or 16 channels waste no lanes. Each output's sum
+//! positions (16 per vector with AVX-512, 8 with AVX2) and the output
+//! channels sit in registers (passes of up to 16 with AVX-512, 8 with AVX2),
+//! so 6 or 16 channels waste no lanes. Each output's sum
 //! runs over `k = (channel, row, column)` of its window in the
 //! interpreter's order from 0, `s = fma(w, x, s)`, one fused multiply-add
 //! per product: the interpreter's bits. Without FMA instructions the
@@ -17,6 +18,10 @@
 //! columns read past their row and hold no output.
 
 use super::gemm::PANEL;
+
+/// Positions per vector of the widest kernel (16 lanes of AVX-512): the tile's
+/// rows are whole multiples of it, and the plane has that much slack.
+const WIDEST: usize = 16;
 
 /// `conv(x, c, h, w, top, bottom, left, right, kh, kw, cols, weights, plane, tile)`: [`conv_f32`].
 pub const CONV: &str = "analogc_conv_f32";
@@ -54,10 +59,10 @@ impl Shape {
     }
 
     /// Elements between two output channels in the tile: the flattened
-    /// positions up to the last output, in whole vectors.
+    /// positions up to the last output, in whole vectors of the widest kernel.
     pub fn tile_stride(&self) -> usize {
         let [oh, ow] = self.out();
-        ((oh - 1) * self.padded()[1] + ow).next_multiple_of(PANEL)
+        ((oh - 1) * self.padded()[1] + ow).next_multiple_of(WIDEST)
     }
 
     /// Elements of the tile: `cols · tile_stride`.
@@ -69,7 +74,7 @@ impl Shape {
     /// reads past it.
     pub fn plane_len(&self) -> usize {
         let [hp, wp] = self.padded();
-        self.channels * hp * wp + PANEL
+        self.channels * hp * wp + WIDEST
     }
 }
 
@@ -202,11 +207,11 @@ unsafe fn portable(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) 
 }
 
 /// Passes of at most `max` output channels (whole panels), each over the
-/// flattened positions in blocks of vectors; `block` runs `channels`
-/// channels × `vectors` vectors from a position.
+/// flattened positions in blocks of vectors of `lanes` positions; `block`
+/// runs `channels` channels × `vectors` vectors from a position.
 #[cfg(target_arch = "x86_64")]
 macro_rules! passes {
-    ($name:ident, $feature:literal, $max:literal, $(($c:literal, $nv:literal)),+) => {
+    ($name:ident, $feature:literal, $block:ident, $lanes:expr, $max:literal, $(($c:literal, $nv:literal)),+) => {
         /// # Safety
         /// As [`run`], on a CPU with the named features.
         #[target_feature(enable = $feature)]
@@ -221,17 +226,17 @@ macro_rules! passes {
                 match c {
                     $(
                         $c => {
-                            let wide = stride / (PANEL * $nv) * (PANEL * $nv);
+                            let wide = stride / ($lanes * $nv) * ($lanes * $nv);
                             let mut q = 0;
                             while q < stride {
                                 // SAFETY: `q` is a whole vector (or `$nv`) inside the tile.
                                 unsafe {
                                     if q < wide {
-                                        block::<$c, $nv>(s, w, plane.add(q), tile.add(q));
-                                        q += PANEL * $nv;
+                                        $block::<$c, $nv>(s, w, plane.add(q), tile.add(q));
+                                        q += $lanes * $nv;
                                     } else {
-                                        block::<$c, 1>(s, w, plane.add(q), tile.add(q));
-                                        q += PANEL;
+                                        $block::<$c, 1>(s, w, plane.add(q), tile.add(q));
+                                        q += $lanes;
                                     }
                                 }
                             }
@@ -251,6 +256,8 @@ macro_rules! passes {
 passes!(
     passes_avx512,
     "avx,fma,avx512f,avx512vl",
+    block512,
+    WIDEST,
     16,
     (1, 4),
     (2, 4),
@@ -270,7 +277,7 @@ passes!(
     (16, 1)
 );
 #[cfg(target_arch = "x86_64")]
-passes!(passes_avx, "avx,fma", 8, (1, 4), (2, 4), (3, 3), (4, 2), (5, 2), (6, 2), (7, 1), (8, 1));
+passes!(passes_avx, "avx,fma", block, PANEL, 8, (1, 4), (2, 4), (3, 3), (4, 2), (5, 2), (6, 2), (7, 1), (8, 1));
 
 /// `C` output channels × `V` vectors of 8 positions from `plane`'s first:
 /// `C·V` accumulators in registers (the bounds are constants, so those
@@ -308,6 +315,43 @@ unsafe fn block<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane:
         for (o, a) in acc.iter().enumerate() {
             // SAFETY: channel `o`'s row of the tile, vector `n` from here.
             unsafe { _mm256_storeu_ps(tile.add(o * stride + n * PANEL), *a) };
+        }
+    }
+}
+
+/// [`block`] with 16-position vectors (AVX-512F): the same sums, each lane
+/// one output position, twice the positions per instruction.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block512<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) {
+    use std::arch::x86_64::*;
+    let (k, stride, [hp, wp], [kh, kw]) = (s.k(), s.tile_stride(), s.padded(), s.kernel);
+    let mut acc = [[_mm512_setzero_ps(); C]; V];
+    let mut t = 0;
+    for ch in 0..s.channels {
+        for u in 0..kh {
+            let row = (ch * hp + u) * wp;
+            for v in 0..kw {
+                let mut xv = [_mm512_setzero_ps(); V];
+                for (n, xv) in xv.iter_mut().enumerate() {
+                    // SAFETY: inside the plane and its slack.
+                    *xv = unsafe { _mm512_loadu_ps(plane.add(row + v + n * WIDEST)) };
+                }
+                for o in 0..C {
+                    // SAFETY: channel `o`'s weight of step `t` in its panel.
+                    let wb = _mm512_set1_ps(unsafe { *w.add((o / PANEL * k + t) * PANEL + o % PANEL) });
+                    for (acc, xv) in acc.iter_mut().zip(&xv) {
+                        acc[o] = _mm512_fmadd_ps(wb, *xv, acc[o]);
+                    }
+                }
+                t += 1;
+            }
+        }
+    }
+    for (n, acc) in acc.iter().enumerate() {
+        for (o, a) in acc.iter().enumerate() {
+            // SAFETY: channel `o`'s row of the tile, vector `n` from here.
+            unsafe { _mm512_storeu_ps(tile.add(o * stride + n * WIDEST), *a) };
         }
     }
 }
