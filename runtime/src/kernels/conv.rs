@@ -18,6 +18,10 @@
 //! columns read past their row and hold no output.
 
 use super::gemm::PANEL;
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{__m256, __m512};
 
 /// Positions per vector of the widest kernel (16 lanes of AVX-512): the tile's
 /// rows are whole multiples of it, and the plane has that much slack.
@@ -211,7 +215,7 @@ unsafe fn portable(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) 
 /// runs `channels` channels × `vectors` vectors from a position.
 #[cfg(target_arch = "x86_64")]
 macro_rules! passes {
-    ($name:ident, $feature:literal, $block:ident, $lanes:expr, $max:literal, $(($c:literal, $nv:literal)),+) => {
+    ($name:ident, $feature:literal, $lanes:ty, $max:literal, $(($c:literal, $nv:literal)),+) => {
         /// # Safety
         /// As [`run`], on a CPU with the named features.
         #[target_feature(enable = $feature)]
@@ -226,17 +230,18 @@ macro_rules! passes {
                 match c {
                     $(
                         $c => {
-                            let wide = stride / ($lanes * $nv) * ($lanes * $nv);
+                            let lanes = <$lanes as Lanes>::LANES;
+                            let wide = stride / (lanes * $nv) * (lanes * $nv);
                             let mut q = 0;
                             while q < stride {
                                 // SAFETY: `q` is a whole vector (or `$nv`) inside the tile.
                                 unsafe {
                                     if q < wide {
-                                        $block::<$c, $nv>(s, w, plane.add(q), tile.add(q));
-                                        q += $lanes * $nv;
+                                        block::<$lanes, $c, $nv>(s, w, plane.add(q), tile.add(q));
+                                        q += lanes * $nv;
                                     } else {
-                                        $block::<$c, 1>(s, w, plane.add(q), tile.add(q));
-                                        q += $lanes;
+                                        block::<$lanes, $c, 1>(s, w, plane.add(q), tile.add(q));
+                                        q += lanes;
                                     }
                                 }
                             }
@@ -256,8 +261,7 @@ macro_rules! passes {
 passes!(
     passes_avx512,
     "avx,fma,avx512f,avx512vl",
-    block512,
-    WIDEST,
+    __m512,
     16,
     (1, 4),
     (2, 4),
@@ -277,34 +281,34 @@ passes!(
     (16, 1)
 );
 #[cfg(target_arch = "x86_64")]
-passes!(passes_avx, "avx,fma", block, PANEL, 8, (1, 4), (2, 4), (3, 3), (4, 2), (5, 2), (6, 2), (7, 1), (8, 1));
+passes!(passes_avx, "avx,fma", __m256, 8, (1, 4), (2, 4), (3, 3), (4, 2), (5, 2), (6, 2), (7, 1), (8, 1));
 
-/// `C` output channels × `V` vectors of 8 positions from `plane`'s first:
-/// `C·V` accumulators in registers (the bounds are constants, so those
-/// loops unroll), one input load per vector and one broadcast weight per
-/// channel for each step of `k`. Always inlined, so it is compiled with
+/// `C` output channels × `V` vectors of `L::LANES` positions from `plane`'s
+/// first: `C·V` accumulators in registers (the bounds are constants, so
+/// those loops unroll), one input load per vector and one broadcast weight
+/// per channel for each step of `k`. Always inlined, so it is compiled with
 /// its caller's features (AVX and FMA at least) and register file.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn block<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) {
-    use std::arch::x86_64::*;
+unsafe fn block<L: Lanes, const C: usize, const V: usize>(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) {
     let (k, stride, [hp, wp], [kh, kw]) = (s.k(), s.tile_stride(), s.padded(), s.kernel);
-    let mut acc = [[_mm256_setzero_ps(); C]; V];
+    // SAFETY (every block below): the caller's features; reads inside the
+    // plane and its slack, channel `o`'s weight of step `t` in its panel,
+    // writes to channel `o`'s row of the tile.
+    let mut acc = [[unsafe { L::zero() }; C]; V];
     let mut t = 0;
     for ch in 0..s.channels {
         for u in 0..kh {
             let row = (ch * hp + u) * wp;
             for v in 0..kw {
-                let mut xv = [_mm256_setzero_ps(); V];
+                let mut xv = [unsafe { L::zero() }; V];
                 for (n, xv) in xv.iter_mut().enumerate() {
-                    // SAFETY: inside the plane and its slack.
-                    *xv = unsafe { _mm256_loadu_ps(plane.add(row + v + n * PANEL)) };
+                    *xv = unsafe { L::load(plane.add(row + v + n * L::LANES)) };
                 }
                 for o in 0..C {
-                    // SAFETY: channel `o`'s weight of step `t` in its panel.
-                    let wb = unsafe { _mm256_broadcast_ss(&*w.add((o / PANEL * k + t) * PANEL + o % PANEL)) };
+                    let wb = unsafe { L::splat(*w.add((o / PANEL * k + t) * PANEL + o % PANEL)) };
                     for (acc, xv) in acc.iter_mut().zip(&xv) {
-                        acc[o] = _mm256_fmadd_ps(wb, *xv, acc[o]);
+                        acc[o] = unsafe { L::fma(wb, *xv, acc[o]) };
                     }
                 }
                 t += 1;
@@ -313,45 +317,7 @@ unsafe fn block<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane:
     }
     for (n, acc) in acc.iter().enumerate() {
         for (o, a) in acc.iter().enumerate() {
-            // SAFETY: channel `o`'s row of the tile, vector `n` from here.
-            unsafe { _mm256_storeu_ps(tile.add(o * stride + n * PANEL), *a) };
-        }
-    }
-}
-
-/// [`block`] with 16-position vectors (AVX-512F): the same sums, each lane
-/// one output position, twice the positions per instruction.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn block512<const C: usize, const V: usize>(s: &Shape, w: *const f32, plane: *const f32, tile: *mut f32) {
-    use std::arch::x86_64::*;
-    let (k, stride, [hp, wp], [kh, kw]) = (s.k(), s.tile_stride(), s.padded(), s.kernel);
-    let mut acc = [[_mm512_setzero_ps(); C]; V];
-    let mut t = 0;
-    for ch in 0..s.channels {
-        for u in 0..kh {
-            let row = (ch * hp + u) * wp;
-            for v in 0..kw {
-                let mut xv = [_mm512_setzero_ps(); V];
-                for (n, xv) in xv.iter_mut().enumerate() {
-                    // SAFETY: inside the plane and its slack.
-                    *xv = unsafe { _mm512_loadu_ps(plane.add(row + v + n * WIDEST)) };
-                }
-                for o in 0..C {
-                    // SAFETY: channel `o`'s weight of step `t` in its panel.
-                    let wb = _mm512_set1_ps(unsafe { *w.add((o / PANEL * k + t) * PANEL + o % PANEL) });
-                    for (acc, xv) in acc.iter_mut().zip(&xv) {
-                        acc[o] = _mm512_fmadd_ps(wb, *xv, acc[o]);
-                    }
-                }
-                t += 1;
-            }
-        }
-    }
-    for (n, acc) in acc.iter().enumerate() {
-        for (o, a) in acc.iter().enumerate() {
-            // SAFETY: channel `o`'s row of the tile, vector `n` from here.
-            unsafe { _mm512_storeu_ps(tile.add(o * stride + n * WIDEST), *a) };
+            unsafe { a.store(tile.add(o * stride + n * L::LANES)) };
         }
     }
 }

@@ -7,6 +7,11 @@
 //! AVX2 and FMA, 4 rows × 2 panels of 8 lanes. Without FMA instructions the
 //! portable kernel runs, each fused multiply-add a call to libm's `fmaf`.
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{__m256, __m512};
+
 /// Columns per packed panel: one 8-lane vector.
 pub const PANEL: usize = 8;
 
@@ -251,10 +256,10 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
                     ($($n:literal, $q:literal);*) => {
                         match (n, width, adjacent) {
                             $(
-                                ($n, $q, true) => block512::<$n, $q, true>(x, k, len, w, t, stride),
-                                ($n, $q, false) => block512::<$n, $q, false>(x, k, len, w, t, stride),
+                                ($n, $q, true) => block::<__m512, $n, $q, true>(x, k, len, w, t, stride),
+                                ($n, $q, false) => block::<__m512, $n, $q, false>(x, k, len, w, t, stride),
                             )*
-                            _ => unreachable!("blocks of 8, 4 or 1 rows and 1 to 3 pairs"),
+                            _ => unreachable!("blocks of 12, 4 or 1 rows and 1 or 2 pairs"),
                         }
                     };
                 }
@@ -279,58 +284,12 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
                 let w = (g.w.add(p * g.panel_stride + lo * g.step_stride), g.panel_stride, g.step_stride);
                 let t = tile.add((r * panels + p) * PANEL);
                 match n {
-                    8 => block::<8, 1>(x, k, len, w, t, stride),
-                    4 => block::<4, 1>(x, k, len, w, t, stride),
-                    _ => block::<1, 1>(x, k, len, w, t, stride),
+                    8 => block::<__m256, 8, 1, false>(x, k, len, w, t, stride),
+                    4 => block::<__m256, 4, 1, false>(x, k, len, w, t, stride),
+                    _ => block::<__m256, 1, 1, false>(x, k, len, w, t, stride),
                 }
             }
             r += n;
-        }
-    }
-}
-
-/// `R` rows × `Q` pairs of panels over `len` steps of `k`, each pair one
-/// 16-lane register (`ADJACENT`: the pair is 16 consecutive floats, else two
-/// runs of 8 at the panel stride): `R·Q` accumulators, `s = fma(w, x, s)`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl,avx512dq")]
-#[inline]
-unsafe fn block512<const R: usize, const Q: usize, const ADJACENT: bool>(
-    x: *const f32,
-    k: usize,
-    len: usize,
-    (w, panel_stride, step_stride): (*const f32, usize, usize),
-    tile: *mut f32,
-    stride: usize,
-) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); Q]; R];
-    for j in 0..len {
-        let mut wv = [_mm512_setzero_ps(); Q];
-        for (q, wv) in wv.iter_mut().enumerate() {
-            // SAFETY: panels `2q` and `2q + 1` have `k` steps of 8 lanes at their strides.
-            *wv = unsafe {
-                let a = w.add(2 * q * panel_stride + j * step_stride);
-                if ADJACENT {
-                    _mm512_loadu_ps(a)
-                } else {
-                    let low = _mm512_castps256_ps512(_mm256_loadu_ps(a));
-                    _mm512_insertf32x8::<1>(low, _mm256_loadu_ps(a.add(panel_stride)))
-                }
-            };
-        }
-        for (i, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: row `i` holds `k` values.
-            let xs = _mm512_set1_ps(unsafe { *x.add(i * k + j) });
-            for (a, wv) in acc.iter_mut().zip(&wv) {
-                *a = _mm512_fmadd_ps(*wv, xs, *a);
-            }
-        }
-    }
-    for (i, acc) in acc.iter().enumerate() {
-        for (q, a) in acc.iter().enumerate() {
-            // SAFETY: row `i`'s panels `2q`, `2q + 1` in the tile.
-            unsafe { _mm512_storeu_ps(tile.add(i * stride + 2 * q * PANEL), *a) };
         }
     }
 }
@@ -359,10 +318,10 @@ unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usiz
                 let w = (g.w.add(p * g.panel_stride + lo * g.step_stride), g.panel_stride, g.step_stride);
                 let t = tile.add((r * panels + p) * PANEL);
                 match (rows_here == R, p < full_panels) {
-                    (false, true) => block::<1, P>(x, k, len, w, t, stride),
-                    (false, false) => block::<1, 1>(x, k, len, w, t, stride),
-                    (true, true) => block::<R, P>(x, k, len, w, t, stride),
-                    (true, false) => block::<R, 1>(x, k, len, w, t, stride),
+                    (false, true) => block::<__m256, 1, P, false>(x, k, len, w, t, stride),
+                    (false, false) => block::<__m256, 1, 1, false>(x, k, len, w, t, stride),
+                    (true, true) => block::<__m256, R, P, false>(x, k, len, w, t, stride),
+                    (true, false) => block::<__m256, R, 1, false>(x, k, len, w, t, stride),
                 }
             }
             r += rows_here;
@@ -371,14 +330,16 @@ unsafe fn blocked<const R: usize, const P: usize>(g: &Gemm, lo: usize, len: usiz
     }
 }
 
-/// `R` rows × `P` panels over `len` steps of `k`: `R·P` accumulators in
+/// `R` rows × `Q` vectors of panels over `len` steps of `k` (a vector of
+/// `L` spans `L::LANES / 8` panels: one with AVX2, a pair with AVX-512,
+/// `ADJACENT` when a pair is 16 consecutive floats): `R·Q` accumulators in
 /// registers (the bounds are constants, so the loops unroll and nothing
-/// spills). `k` is the stride of `x`'s rows; `w` comes with its panel and
-/// step strides.
+/// spills), `s = fma(w, x, s)`. `k` is the stride of `x`'s rows; `w` comes
+/// with its panel and step strides. Always inlined, so it is compiled with
+/// its caller's features and register file.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,fma")]
-#[inline]
-unsafe fn block<const R: usize, const P: usize>(
+#[inline(always)]
+unsafe fn block<L: Lanes, const R: usize, const Q: usize, const ADJACENT: bool>(
     x: *const f32,
     k: usize,
     len: usize,
@@ -386,26 +347,26 @@ unsafe fn block<const R: usize, const P: usize>(
     tile: *mut f32,
     stride: usize,
 ) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); P]; R];
+    let per = L::LANES / PANEL;
+    // SAFETY (every block below): the caller's features; panels `q·per ..`
+    // have `k` steps of 8 lanes at their strides, row `i` holds `k` values,
+    // and row `i`'s vector `q` is inside the tile.
+    let mut acc = [[unsafe { L::zero() }; Q]; R];
     for j in 0..len {
-        let mut wv = [_mm256_setzero_ps(); P];
-        for (p, wv) in wv.iter_mut().enumerate() {
-            // SAFETY: panel `p` has `k` steps of 8 lanes at its strides.
-            *wv = unsafe { _mm256_loadu_ps(w.add(p * panel_stride + j * step_stride)) };
+        let mut wv = [unsafe { L::zero() }; Q];
+        for (q, wv) in wv.iter_mut().enumerate() {
+            *wv = unsafe { L::load_panels::<ADJACENT>(w.add(q * per * panel_stride + j * step_stride), panel_stride) };
         }
         for (i, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: row `i` holds `k` values.
-            let xs = unsafe { _mm256_broadcast_ss(&*x.add(i * k + j)) };
+            let xs = unsafe { L::splat(*x.add(i * k + j)) };
             for (a, wv) in acc.iter_mut().zip(&wv) {
-                *a = _mm256_fmadd_ps(*wv, xs, *a);
+                *a = unsafe { L::fma(*wv, xs, *a) };
             }
         }
     }
     for (i, acc) in acc.iter().enumerate() {
-        for (p, a) in acc.iter().enumerate() {
-            // SAFETY: row `i`'s panel `p` in the tile.
-            unsafe { _mm256_storeu_ps(tile.add(i * stride + p * PANEL), *a) };
+        for (q, a) in acc.iter().enumerate() {
+            unsafe { a.store(tile.add(i * stride + q * L::LANES)) };
         }
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod conv;
 pub mod gemm;
+mod lanes;
 pub mod peak;

@@ -3,6 +3,8 @@
 //! of `fma` in the widest registers the CPU has, so nothing but the FMA
 //! ports' throughput limits them.
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Lanes;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -48,20 +50,37 @@ pub fn fma_gflops(runs: usize) -> Option<f64> {
     }
 }
 
+/// `CHAINS` independent chains of `steps` FMAs each in vectors of `L`; the
+/// sum of every lane, so that nothing is optimized away.
+///
+/// # Safety
+/// The caller enables `L`'s features and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn chains<L: Lanes>(steps: usize) -> f32 {
+    // SAFETY (every block below): the caller's features; `lanes` holds
+    // 16 floats, the most a vector has.
+    let (a, b) = unsafe { (L::splat(0.999_999), L::splat(1e-7)) };
+    let mut acc = [unsafe { L::splat(1.0) }; CHAINS];
+    for _ in 0..steps {
+        for c in acc.iter_mut() {
+            *c = unsafe { L::fma(*c, a, b) };
+        }
+    }
+    let mut lanes = [0.0f32; 16];
+    acc.iter().fold(0.0, |s, v| {
+        unsafe { v.store(lanes.as_mut_ptr()) };
+        s + lanes[..L::LANES].iter().sum::<f32>()
+    })
+}
+
 /// # Safety
 /// The CPU must have AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn chains_512(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
-    let mut acc = [_mm512_set1_ps(1.0); CHAINS];
-    for _ in 0..steps {
-        for c in acc.iter_mut() {
-            *c = _mm512_fmadd_ps(*c, a, b);
-        }
-    }
-    acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
+    // SAFETY: the features are enabled here.
+    unsafe { chains::<std::arch::x86_64::__m512>(steps) }
 }
 
 /// # Safety
@@ -69,20 +88,8 @@ unsafe fn chains_512(steps: usize) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
 unsafe fn chains_256(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-    let mut acc = [_mm256_set1_ps(1.0); CHAINS];
-    for _ in 0..steps {
-        for c in acc.iter_mut() {
-            *c = _mm256_fmadd_ps(*c, a, b);
-        }
-    }
-    let mut lanes = [0.0f32; 8];
-    acc.iter().fold(0.0, |s, v| {
-        // SAFETY: `lanes` holds 8 floats.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), *v) };
-        s + lanes.iter().sum::<f32>()
-    })
+    // SAFETY: the features are enabled here.
+    unsafe { chains::<std::arch::x86_64::__m256>(steps) }
 }
 
 #[cfg(test)]
