@@ -98,7 +98,7 @@ pub fn run<O: Observer + ?Sized>(m: &Mac, ctx: Ctx, obs: &mut O) -> Vec<f32> {
 /// `Σ_j w[j]·x[j]` in `j` order from 0, each step `s = fma(w[j], x[j], s)`:
 /// the FP32 sum of `docs/language.md` §6.2.
 pub fn fp32_sum(w: &[f32], x: &[f32]) -> f32 {
-    w.iter().zip(x).fold(0.0f32, |s, (w, x)| w.mul_add(*x, s))
+    crate::kernels::dot::fma_dot(w, x)
 }
 
 /// The input patches as the format reads them. They do not depend on the

@@ -7,6 +7,7 @@
 use crate::derived::window::{batchnorm_std, conv_k, same_padding, Window, HARD_SWISH};
 use crate::ir::op::{symmetric, Padding2d};
 use crate::ir::Op;
+use crate::kernels::dot::fma_dot;
 
 /// `x[c, i, j]` with zero (or `pad`) outside the input.
 fn at(x: &[f32], shape: &[usize], c: usize, i: isize, j: isize, pad: f32) -> f32 {
@@ -103,15 +104,7 @@ pub fn elementwise(op: &Op, x: &[f32]) -> Option<Vec<f32>> {
 /// multiply-add per product (`docs/language.md` §6.2), then the bias added.
 pub fn dense(x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
     let n = x.len();
-    (0..w.len() / n)
-        .map(|o| {
-            let mut acc = 0.0f32;
-            for j in 0..n {
-                acc = w[o * n + j].mul_add(x[j], acc);
-            }
-            acc + b.map_or(0.0, |b| b[o])
-        })
-        .collect()
+    (0..w.len() / n).map(|o| fma_dot(&w[o * n..(o + 1) * n], x) + b.map_or(0.0, |b| b[o])).collect()
 }
 
 /// Ideal conv2d (same padding on both axes), used by denoise blocks.
@@ -120,11 +113,7 @@ pub fn conv(x: &[f32], shape: &[usize], w: &[f32], out: usize, kernel: usize, b:
     let mut y = vec![0.0; out * positions];
     for o in 0..out {
         for q in 0..positions {
-            let mut acc = 0.0f32;
-            for j in 0..k {
-                acc = w[o * k + j].mul_add(p[q * k + j], acc);
-            }
-            y[o * positions + q] = acc + b[o];
+            y[o * positions + q] = fma_dot(&w[o * k..(o + 1) * k], &p[q * k..(q + 1) * k]) + b[o];
         }
     }
     y

@@ -2,6 +2,7 @@
 //! the JIT (which calls them from compiled code) and training's fast path.
 
 pub mod conv;
+pub mod dot;
 pub mod gemm;
 mod lanes;
 pub mod peak;
