@@ -252,10 +252,8 @@ fn abfp<O: Observer + ?Sized>(
         if *s_x == 0.0 || *s_w == 0.0 {
             continue;
         }
-        let mut p = 0.0f32;
-        for j in c.tile(t, m.k) {
-            p = mantissas[j].mul_add(x_m[j], p);
-        }
+        let range = c.tile(t, m.k);
+        let p = crate::kernels::dot::fma_dot(&mantissas[range.clone()], &x_m[range]);
         let nu = adc_noise(m, c.adc_noise, conversion * c.tiles + t, count, ctx);
         let v = c.gain_per_input * p + nu * c.delta_out;
         obs.adc(m.id, v);

@@ -224,7 +224,7 @@ fn product_grads(
             let mut c = vec![1.0f32; k];
             for (t, s_w) in scales[o * tiles..(o + 1) * tiles].iter().enumerate() {
                 let range = a.tile(t, k);
-                let sum = range.clone().fold(0.0f32, |sum, j| mant[j].mul_add(x_m[j], sum));
+                let sum = crate::kernels::dot::fma_dot(&mant[range.clone()], &x_m[range.clone()]);
                 let nu = adc_noise(m, a.adc_noise, (o * m.positions + p) * a.tiles + t, count, ctx);
                 let v = a.gain_per_input * sum + nu * a.delta_out;
                 if !(-1.0..=1.0).contains(&v) && s_x[t] != 0.0 && *s_w != 0.0 {
