@@ -106,20 +106,8 @@ pub fn gemm_into(x: &[f32], k: usize, packed: &[f32], cols: usize, y: &mut [f32]
     let rows = x.len() / k.max(1);
     let panels = cols.div_ceil(PANEL);
     assert!(x.len() == rows * k && packed.len() == panels * k * PANEL && y.len() == rows * cols, "gemm: operand sizes");
-    if k == 0 || rows == 0 {
-        y.fill(0.0);
-        return;
-    }
-    let g = Gemm::packed(x.as_ptr(), rows, k, packed.as_ptr(), panels);
-    if cols == panels * PANEL {
-        // SAFETY: the sizes are checked above; `y` is the whole tile.
-        unsafe { g.run(0, k, y.as_mut_ptr()) };
-        return;
-    }
-    let mut tile = vec![0.0f32; rows * panels * PANEL];
     // SAFETY: the sizes are checked above.
-    unsafe { g.run(0, k, tile.as_mut_ptr()) };
-    y.chunks_mut(cols).zip(tile.chunks(panels * PANEL)).for_each(|(y, t)| y.copy_from_slice(&t[..cols]));
+    unsafe { Gemm::packed(x.as_ptr(), rows, k, packed.as_ptr(), panels).run_into(cols, y) };
 }
 
 /// [`gemm_into`] with the first `cols` columns of `m` (`[k][m_cols]`,
@@ -137,20 +125,9 @@ pub fn gemm_columns_into(x: &[f32], k: usize, m: &[f32], m_cols: usize, cols: us
             && (k == 0 || m.len() >= (k - 1) * m_cols + panels * PANEL),
         "gemm_columns: operand sizes"
     );
-    if k == 0 || rows == 0 {
-        y.fill(0.0);
-        return;
-    }
     let g = Gemm { x: x.as_ptr(), rows, k, w: m.as_ptr(), panels, panel_stride: PANEL, step_stride: m_cols };
-    if cols == panels * PANEL {
-        // SAFETY: the sizes are checked above; `y` is the whole tile.
-        unsafe { g.run(0, k, y.as_mut_ptr()) };
-        return;
-    }
-    let mut tile = vec![0.0f32; rows * panels * PANEL];
     // SAFETY: the sizes are checked above.
-    unsafe { g.run(0, k, tile.as_mut_ptr()) };
-    y.chunks_mut(cols).zip(tile.chunks(panels * PANEL)).for_each(|(y, t)| y.copy_from_slice(&t[..cols]));
+    unsafe { g.run_into(cols, y) };
 }
 
 /// The operands: `x` `[rows][k]`; `w` in panels of 8 lanes, lane `l` of
@@ -174,6 +151,29 @@ impl Gemm {
 }
 
 impl Gemm {
+    /// The whole sums of the first `cols` columns into `y` (`[rows][cols]`,
+    /// every value overwritten): straight into it when the panels fill it,
+    /// else through a tile.
+    ///
+    /// # Safety
+    /// The operands as the fields describe them; `y` holds `rows·cols` values.
+    unsafe fn run_into(&self, cols: usize, y: &mut [f32]) {
+        if self.k == 0 || self.rows == 0 {
+            y.fill(0.0);
+            return;
+        }
+        let width = self.panels * PANEL;
+        if cols == width {
+            // SAFETY: the caller's operands; `y` is the whole tile.
+            unsafe { self.run(0, self.k, y.as_mut_ptr()) };
+            return;
+        }
+        let mut tile = vec![0.0f32; self.rows * width];
+        // SAFETY: the caller's operands.
+        unsafe { self.run(0, self.k, tile.as_mut_ptr()) };
+        y.chunks_mut(cols).zip(tile.chunks(width)).for_each(|(y, t)| y.copy_from_slice(&t[..cols]));
+    }
+
     /// The sums over `lo..lo + len` into `tile` `[rows][panels·8]`.
     unsafe fn run(&self, lo: usize, len: usize, tile: *mut f32) {
         #[cfg(target_arch = "x86_64")]
@@ -241,11 +241,7 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
         let width = (pairs - q).min(2);
         let mut r = 0;
         while r < rows {
-            let n = match rows - r {
-                12.. => 12,
-                4.. => 4,
-                _ => 1,
-            };
+            let n = rows_in_block(rows - r);
             // SAFETY: `r < rows`, pairs `q..q + width` inside `panels`,
             // `lo + len ≤ k`; each block reads `n` rows and `2·width` panels.
             unsafe {
@@ -273,24 +269,31 @@ unsafe fn blocked_avx512(g: &Gemm, lo: usize, len: usize, tile: *mut f32) {
         let p = panels - 1;
         let mut r = 0;
         while r < rows {
-            let n = match rows - r {
-                8.. => 8,
-                4.. => 4,
-                _ => 1,
-            };
+            let n = rows_in_block(rows - r);
             // SAFETY: as above, for the last panel.
             unsafe {
                 let x = g.x.add(r * k + lo);
                 let w = (g.w.add(p * g.panel_stride + lo * g.step_stride), g.panel_stride, g.step_stride);
                 let t = tile.add((r * panels + p) * PANEL);
                 match n {
-                    8 => block::<__m256, 8, 1, false>(x, k, len, w, t, stride),
+                    12 => block::<__m256, 12, 1, false>(x, k, len, w, t, stride),
                     4 => block::<__m256, 4, 1, false>(x, k, len, w, t, stride),
                     _ => block::<__m256, 1, 1, false>(x, k, len, w, t, stride),
                 }
             }
             r += n;
         }
+    }
+}
+
+/// Rows in the AVX-512 kernel's next block when `left` remain: 12, then 4,
+/// then one at a time.
+#[cfg(target_arch = "x86_64")]
+fn rows_in_block(left: usize) -> usize {
+    match left {
+        12.. => 12,
+        4.. => 4,
+        _ => 1,
     }
 }
 
