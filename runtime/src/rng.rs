@@ -325,27 +325,11 @@ pub fn box_muller(u1: f32, u2: f32) -> (f32, f32) {
     (r * c, r * s)
 }
 
-/// One N(0, 1) draw, `f32`, for the given coordinates (see the module docs).
-/// On a CPU with FMA the fused multiply-adds are its instruction, not
-/// libm's `fmaf`: the same bits.
-#[inline]
-pub fn gaussian(seed: u64, trial: u32, sample: u32, site: u32, element: u32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA, checked just above.
-        return unsafe { gaussian_fma(seed, trial, sample, site, element) };
-    }
-    gaussian_portable(seed, trial, sample, site, element)
-}
-
-/// [`gaussian_portable`] compiled with FMA instructions.
-///
-/// # Safety
-/// The CPU must have FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-unsafe fn gaussian_fma(seed: u64, trial: u32, sample: u32, site: u32, element: u32) -> f32 {
-    gaussian_portable(seed, trial, sample, site, element)
+crate::kernels::fma::fma_dispatch! {
+    /// One N(0, 1) draw, `f32`, for the given coordinates (see the module docs).
+    /// On a CPU with FMA the fused multiply-adds are its instruction, not
+    /// libm's `fmaf`: the same bits.
+    pub fn gaussian(seed: u64, trial: u32, sample: u32, site: u32, element: u32) -> f32 = gaussian_portable
 }
 
 #[inline(always)]

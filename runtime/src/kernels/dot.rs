@@ -4,24 +4,9 @@
 //! instruction where it has one (the same single rounding as libm's `fmaf`,
 //! which the portable build calls for every product, several times slower).
 
-/// `Σ_j w[j]·x[j]`, `j` ascending from 0, one fused multiply-add a product.
-pub fn fma_dot(w: &[f32], x: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA, checked just above.
-        return unsafe { fma_dot_hw(w, x) };
-    }
-    fma_dot_portable(w, x)
-}
-
-/// [`fma_dot_portable`] compiled with FMA instructions.
-///
-/// # Safety
-/// The CPU must have FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-unsafe fn fma_dot_hw(w: &[f32], x: &[f32]) -> f32 {
-    fma_dot_portable(w, x)
+super::fma::fma_dispatch! {
+    /// `Σ_j w[j]·x[j]`, `j` ascending from 0, one fused multiply-add a product.
+    pub fn fma_dot(w: &[f32], x: &[f32]) -> f32 = fma_dot_portable
 }
 
 #[inline(always)]

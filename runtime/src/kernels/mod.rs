@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod dot;
+pub(crate) mod fma;
 pub mod gemm;
 mod lanes;
 pub mod peak;

@@ -16,35 +16,19 @@ pub struct MacGrads {
     pub db: Vec<f32>,
 }
 
-/// Dense, `y[b, o] = Σ_j W[o, j]·x[b, j] + bias[o]`:
-///
-/// ```text
-/// dx[b, j] = Σ_o dy[b, o]·W[o, j]      (o ascending)
-/// dW[o, j] = Σ_b dy[b, o]·x[b, j]      (b ascending)
-/// db[o]    = Σ_b dy[b, o]
-/// ```
-///
-/// Each product is one fused multiply-add into its sum, as in the forward.
-///
-/// `x` is `[batch][in]`, `w` `[out, in]`, `dy` `[batch][out]`.
-pub fn dense(batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA, checked just above.
-        return unsafe { dense_fma(batch, x, w, dy) };
-    }
-    dense_portable(batch, x, w, dy)
-}
-
-/// [`dense_portable`] compiled with FMA instructions (the same bits as
-/// libm's `fmaf`, several times faster).
-///
-/// # Safety
-/// The CPU must have FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-unsafe fn dense_fma(batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads {
-    dense_portable(batch, x, w, dy)
+crate::kernels::fma::fma_dispatch! {
+    /// Dense, `y[b, o] = Σ_j W[o, j]·x[b, j] + bias[o]`:
+    ///
+    /// ```text
+    /// dx[b, j] = Σ_o dy[b, o]·W[o, j]      (o ascending)
+    /// dW[o, j] = Σ_b dy[b, o]·x[b, j]      (b ascending)
+    /// db[o]    = Σ_b dy[b, o]
+    /// ```
+    ///
+    /// Each product is one fused multiply-add into its sum, as in the forward.
+    ///
+    /// `x` is `[batch][in]`, `w` `[out, in]`, `dy` `[batch][out]`.
+    pub fn dense(batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads = dense_portable
 }
 
 #[inline(always)]
@@ -127,35 +111,20 @@ impl Conv2d {
     }
 }
 
-/// Conv2d (cross-correlation, zero padding, groups),
-/// `y[b, o, i, j] = bias[o] + Σ_{c,u,v} W[o, c, u, v]·x[b, g(o)·c_g + c, s·i + u − p, s·j + v − p]`:
-///
-/// ```text
-/// dx[b, g·c_g + c, r, t] = Σ_{o ∈ g, i, j, u, v : tap} dy[b, o, i, j]·W[o, c, u, v]   ((o, i, j, u, v) ascending)
-/// dW[o, c, u, v]         = Σ_{b, i, j : tap} dy[b, o, i, j]·x[b, g(o)·c_g + c, r, t]  ((b, i, j) ascending)
-/// db[o]                  = Σ_{b, i, j} dy[b, o, i, j]
-/// ```
-///
-/// where a tap `(r, t) = (s·i + u − p, s·j + v − p)` lies inside the input
-/// (padding receives no gradient). `x` is `[batch][c, h, w]`, `w`
-/// `[out, c/groups, kh, kw]`, `dy` `[batch][out, h', w']`.
-pub fn conv2d(conv: &Conv2d, batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA, checked just above.
-        return unsafe { conv2d_fma(conv, batch, x, w, dy) };
-    }
-    conv2d_portable(conv, batch, x, w, dy)
-}
-
-/// [`conv2d_portable`] compiled with FMA instructions.
-///
-/// # Safety
-/// The CPU must have FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-unsafe fn conv2d_fma(conv: &Conv2d, batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads {
-    conv2d_portable(conv, batch, x, w, dy)
+crate::kernels::fma::fma_dispatch! {
+    /// Conv2d (cross-correlation, zero padding, groups),
+    /// `y[b, o, i, j] = bias[o] + Σ_{c,u,v} W[o, c, u, v]·x[b, g(o)·c_g + c, s·i + u − p, s·j + v − p]`:
+    ///
+    /// ```text
+    /// dx[b, g·c_g + c, r, t] = Σ_{o ∈ g, i, j, u, v : tap} dy[b, o, i, j]·W[o, c, u, v]   ((o, i, j, u, v) ascending)
+    /// dW[o, c, u, v]         = Σ_{b, i, j : tap} dy[b, o, i, j]·x[b, g(o)·c_g + c, r, t]  ((b, i, j) ascending)
+    /// db[o]                  = Σ_{b, i, j} dy[b, o, i, j]
+    /// ```
+    ///
+    /// where a tap `(r, t) = (s·i + u − p, s·j + v − p)` lies inside the input
+    /// (padding receives no gradient). `x` is `[batch][c, h, w]`, `w`
+    /// `[out, c/groups, kh, kw]`, `dy` `[batch][out, h', w']`.
+    pub fn conv2d(conv: &Conv2d, batch: usize, x: &[f32], w: &[f32], dy: &[f32]) -> MacGrads = conv2d_portable
 }
 
 #[inline(always)]
