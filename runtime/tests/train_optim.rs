@@ -5,7 +5,7 @@
 //! (or their f64 evaluation); the f32 results agree to 1e−6 relative (observed
 //! at most 1.1e−7).
 
-use analog_runtime::train::optim::{clip_grad_norm, Optimizer, State};
+use analog_runtime::train::optim::{clip_grad_norm, Optimizer, State, Update};
 use analog_runtime::train::schedule::Schedule;
 
 const GRADS: [[f32; 2]; 3] = [[0.5, -0.25], [-0.2, 0.75], [0.3, 0.1]];
@@ -202,21 +202,42 @@ fn clipping_scales_by_the_global_norm() {
     assert_eq!((a, b), ([0.3, 0.0], [0.4]));
 }
 
-/// Splitting an update over threads gives the same bits, for every optimizer.
+/// Updating tensors together in parallel pieces gives the same bits as one
+/// after another, for every optimizer; the first non-finite value is found.
 #[test]
 fn an_update_split_over_threads_is_the_same_bits() {
     let n = 40_000;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
     let theta: Vec<f32> = (0..n).map(|i| (i as f32 * 0.001).sin()).collect();
     let grad: Vec<f32> = (0..n).map(|i| (i as f32 * 0.0007).cos()).collect();
     for opt in [Optimizer::Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-4 }, Optimizer::ADAM, Optimizer::ADAMW]
     {
         let (mut a, mut b) = (theta.clone(), theta.clone());
+        let (mut a2, mut b2) = (theta[..77].to_vec(), theta[..77].to_vec());
         let (mut sa, mut sb) = (State::new(n), State::new(n));
+        let (mut sa2, mut sb2) = (State::new(77), State::new(77));
         for _ in 0..3 {
             opt.step(0.01, &mut sa, &mut a, &grad);
-            opt.step_threads(0.01, &mut sb, &mut b, &grad, 3);
+            opt.step(0.01, &mut sa2, &mut a2, &grad[..77]);
+            let updates = vec![
+                Update { state: &mut sb, theta: &mut b, grad: &grad },
+                Update { state: &mut sb2, theta: &mut b2, grad: &grad[..77] },
+            ];
+            assert_eq!(pool.install(|| opt.step_all(0.01, updates)), None);
         }
-        assert_eq!(a, b, "{opt:?}");
-        assert_eq!(sa, sb, "{opt:?}");
+        assert_eq!((&a, &a2), (&b, &b2), "{opt:?}");
+        assert_eq!((&sa, &sa2), (&sb, &sb2), "{opt:?}");
     }
+    // An update that overflows: the first bad value in tensor, then element order.
+    let mut big = vec![1.0f32; n];
+    big[30_000] = f32::MAX;
+    big[35_000] = f32::MAX;
+    let mut small = vec![f32::MAX; 5];
+    let (mut s1, mut s2) = (State::new(n), State::new(5));
+    let g = vec![-f32::MAX; n];
+    let updates = vec![
+        Update { state: &mut s1, theta: &mut big, grad: &g },
+        Update { state: &mut s2, theta: &mut small, grad: &g[..5] },
+    ];
+    assert_eq!(pool.install(|| Optimizer::SGD.step_all(1.0, updates)), Some((0, 30_000)));
 }

@@ -377,6 +377,13 @@ pub fn weights_redrawn(node: &Node) -> bool {
 
 fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
     let mut x = raw.to_vec();
+    preprocess_in_place(&mut x, shape, steps);
+    x
+}
+
+/// An input's steps (`docs/language.md`) applied to one sample's raw values
+/// `x` of the input's declared `shape`, in place.
+pub fn preprocess_in_place(x: &mut [f32], shape: &[usize], steps: &[Step]) {
     let (len, channels) = (x.len(), shape[0]);
     let mut shape = shape.to_vec();
     for step in steps {
@@ -394,7 +401,6 @@ fn preprocess(raw: &[f32], shape: &[usize], steps: &[Step]) -> Vec<f32> {
             Step::Flatten => shape = vec![len],
         }
     }
-    x
 }
 
 /// An op without MAC hardware on its operands (`shape`: the first's).

@@ -60,13 +60,19 @@ pub fn pack(w: &[f32], cols: usize) -> Vec<f32> {
     let k = w.len() / cols.max(1);
     let panels = cols.div_ceil(PANEL);
     let mut out = vec![0.0f32; panels * k * PANEL];
-    for c in 0..cols {
-        let (p, lane) = (c / PANEL, c % PANEL);
-        for j in 0..k {
-            out[(p * k + j) * PANEL + lane] = w[c * k + j];
-        }
+    for (p, panel) in out.chunks_mut(k * PANEL).enumerate() {
+        pack_panel(w, k, cols, p, panel);
     }
     out
+}
+
+/// Panel `p` of [`pack`], `[k][8]`: its rows of `w` transposed.
+pub fn pack_panel(w: &[f32], k: usize, cols: usize, p: usize, panel: &mut [f32]) {
+    let lanes = PANEL.min(cols - p * PANEL);
+    if lanes < PANEL {
+        panel.fill(0.0);
+    }
+    super::transpose::transpose(&w[p * PANEL * k..], k, lanes, k, panel, PANEL);
 }
 
 /// `m` (`[k][cols]`, row-major: column `c` strided) packed as [`pack`]

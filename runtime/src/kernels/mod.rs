@@ -7,3 +7,4 @@ pub(crate) mod fma;
 pub mod gemm;
 mod lanes;
 pub mod peak;
+pub mod transpose;

@@ -6,12 +6,13 @@
 //! products ([`kernels`](super::kernels)) with the interpreter's bits.
 
 use super::backward::batchnorm::{normalize, Stats};
+use super::spare::Spare;
 use super::{kernels, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
 use crate::derived::window::{plane, Window};
 use crate::interp::noise::{self, Ctx};
 use crate::interp::observe::Observer;
-use crate::interp::{ops, weights_vary, Interpreter, Trial};
+use crate::interp::{ops, preprocess_in_place, weights_vary, Interpreter, Trial};
 use crate::ir::hardware::{Accumulate, Format, Multiplier};
 use crate::ir::{Graph, Node, NodeId, NodeKind, Op};
 use crate::kernels::conv;
@@ -36,6 +37,8 @@ pub struct Pass<'a, 'g> {
     pub batch_norm: &'a [bool],
     /// The gradient of an ordered sum.
     pub ordered_grad: OrderedGrad,
+    /// Buffers left from earlier steps, for the matrix products' results.
+    pub spare: &'a Spare,
 }
 
 /// The gradient of an ordered, saturating, leaky sum (`docs/language.md` §10).
@@ -119,6 +122,14 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
         let node = g.node(id);
         let size: usize = node.shape.iter().product();
         let value = match &node.kind {
+            NodeKind::Input { steps, shape, .. } if pass.fast && repeat(node) == 1 => {
+                let mut x = pass.spare.take(inputs[next_input].len());
+                x.copy_from_slice(inputs[next_input]);
+                next_input += 1;
+                let per = x.len() / batch;
+                parallel::chunks_mut(&mut x, per.max(1), |_, xb| preprocess_in_place(xb, shape, steps));
+                with_noise(pass, node, x, size, |_| 0.0)
+            }
             NodeKind::Input { .. } => {
                 let raw = inputs[next_input];
                 next_input += 1;
@@ -134,8 +145,9 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let p = |r: &str| &node.param(r).expect("checked tensor").data[..];
                 let y = normalize(x, &node.shape, &stats, p("weight"), p("bias"));
                 tape.stats[id.index()] = Some(stats);
-                tape.signal[id.index()] = Some(signal(&y, size));
-                with_noise(pass, node, y, size, |_| 0.0)
+                let (y, signal) = with_noise_signal(pass, node, y, size, |_| 0.0);
+                tape.signal[id.index()] = Some(signal);
+                y
             }
             // Element-wise ops over the whole batch at once, by the interpreter's function.
             NodeKind::Op { op, inputs } if pass.fast && ops::elementwise(op, &[]).is_some() => {
@@ -153,10 +165,12 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                     _ => plain_mac(pass, node, patches.as_deref().map_or(x, |p| &p[..p.len() - kernels::TAIL])),
                 };
                 tape.patches[id.index()] = patches;
-                tape.signal[id.index()] = Some(signal(&y, size));
                 let w_max = pass.interp.weight_max(id);
                 let x_size = x.len() / batch;
-                with_noise(pass, node, y, size, |b| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max)
+                let full_scale = |b: usize| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max;
+                let (y, signal) = with_noise_signal(pass, node, y, size, full_scale);
+                tape.signal[id.index()] = Some(signal);
+                y
             }
             NodeKind::Op { inputs, .. } => {
                 let sizes: Vec<usize> = inputs.iter().map(|i| g.node(*i).shape.iter().product()).collect();
@@ -200,16 +214,6 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
     Ok(tape)
 }
 
-/// The sum over the batch, in sample order, of each sample's mean square
-/// (`size` values a sample), in f64.
-fn signal(y: &[f32], size: usize) -> f64 {
-    let size = size.max(1);
-    let per_sample = parallel::map(y.len() / size, |b| {
-        y[b * size..][..size].iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / size as f64
-    });
-    per_sample.iter().sum()
-}
-
 /// Sums the squares of one node's outputs before its output noise.
 struct Signal {
     id: NodeId,
@@ -240,17 +244,35 @@ fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync + Send) -> Vec<f
 fn with_noise(
     pass: &Pass,
     node: &Node,
-    mut y: Vec<f32>,
+    y: Vec<f32>,
     size: usize,
     full_scale: impl Fn(usize) -> f32 + Sync,
 ) -> Vec<f32> {
-    let Some(site) = &node.hw.noise else { return y };
+    match node.hw.noise {
+        Some(_) => with_noise_signal(pass, node, y, size, full_scale).0,
+        None => y,
+    }
+}
+
+/// [`with_noise`], and the clean outputs' signal: the sum over the batch,
+/// in sample order, of each sample's mean square (in f64), each sample's
+/// squares summed by the task that then adds its noise.
+fn with_noise_signal(
+    pass: &Pass,
+    node: &Node,
+    mut y: Vec<f32>,
+    size: usize,
+    full_scale: impl Fn(usize) -> f32 + Sync,
+) -> (Vec<f32>, f64) {
     let reps = repeat(node);
-    parallel::chunks_mut(&mut y, size.max(1), |b, yb| {
+    let size = size.max(1);
+    let squares = parallel::chunks_map_mut(&mut y, size, |b, yb| {
+        let square = yb.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / size as f64;
+        let Some(site) = &node.hw.noise else { return square };
         let fs = if uses_full_scale(site) { full_scale(b) } else { 0.0 };
         if reps <= 1 {
             noise::apply(site, yb, pass.ctx(b, 0), fs);
-            return;
+            return square;
         }
         let mut sum = vec![0.0f64; yb.len()];
         for rep in 0..reps {
@@ -259,8 +281,9 @@ fn with_noise(
             sum.iter_mut().zip(v).for_each(|(s, v)| *s += v as f64);
         }
         yb.iter_mut().zip(sum).for_each(|(y, s)| *y = (s / reps as f64) as f32);
+        square
     });
-    y
+    (y, squares.iter().sum())
 }
 
 /// A plain convolution of stride 1 on the direct kernel (`kernels::conv`: the
@@ -296,7 +319,9 @@ fn plain_mac(pass: &Pass, node: &Node, patches: &[f32]) -> Vec<f32> {
     let rows = w.shape[0];
     let k = w.len() / rows;
     let positions = patches.len() / k / pass.batch();
-    let y = kernels::forward(&w.data, rows, patches, k, bias, pass.threads);
+    let y = kernels::forward(&w.data, rows, patches, k, bias, pass.threads, pass.spare);
     // `[batch][positions][rows]` to `[batch][rows][positions]`.
-    kernels::transpose_blocks(&y, positions, rows)
+    let t = kernels::transpose_blocks(&y, positions, rows, pass.spare);
+    pass.spare.give([y]);
+    t
 }

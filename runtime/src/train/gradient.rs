@@ -54,6 +54,7 @@ pub fn backward(pass: &Pass, tape: &Tape, learns: &[bool], need: &[bool], at: No
                     add_into(slot, dp);
                 }
             }
+            pass.spare.give([dy_rep]);
         }
     }
     grads
@@ -213,19 +214,27 @@ fn mac_backward(
     let rows = w.shape[0];
     let batch = pass.batch();
     let positions = dy.len() / batch / rows;
-    let db: Vec<f32> = (0..rows)
-        .map(|o| {
-            (0..batch).fold(0.0f32, |s, b| dy[(b * rows + o) * positions..][..positions].iter().fold(s, |s, d| s + d))
-        })
-        .collect();
+    // Each `db[o]` summed in sample, then position order; the outputs side by side.
+    let mut db = vec![0.0f32; rows];
+    for dyb in dy.chunks(rows * positions) {
+        if positions == 1 {
+            db.iter_mut().zip(dyb).for_each(|(s, d)| *s += d);
+            continue;
+        }
+        for (s, run) in db.iter_mut().zip(dyb.chunks(positions)) {
+            *s = run.iter().fold(*s, |s, d| s + d);
+        }
+    }
     if pass.is_fast(node) {
         let k = w.len() / rows;
-        let dyt = kernels::channels_first(dy, batch, rows, positions);
-        let dw = kernels::weight_grad(&dyt, rows, patches.unwrap_or(x), k, pass.threads);
+        let dyt = kernels::channels_first(dy, batch, rows, positions, pass.spare);
+        let dw = kernels::weight_grad(&dyt, rows, patches.unwrap_or(x), k, pass.threads, pass.spare);
+        pass.spare.give([dyt]);
         let dx = want_dx.then(|| {
             // `[batch][rows][positions]` to `[batch][positions][rows]`.
-            let dy_rows = kernels::transpose_blocks(dy, rows, positions);
-            let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads);
+            let dy_rows = kernels::transpose_blocks(dy, rows, positions, pass.spare);
+            let dp = kernels::input_grad(&dy_rows, rows, &w.data, k, pass.threads, pass.spare);
+            pass.spare.give([dy_rows]);
             match (op, Window::of(op)) {
                 (Op::Conv1d { .. } | Op::Conv2d { .. }, Some(win)) => kernels::col2im(&dp, &plane(x_shape), &win),
                 _ => dp,

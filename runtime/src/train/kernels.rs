@@ -7,24 +7,49 @@
 //! order, `dX` over the outputs in order.
 
 use super::parallel;
+use super::spare::Spare;
 use crate::derived::window::Window;
-use crate::kernels::gemm::{gemm_columns_into, gemm_into, pack, pack_transposed, PANEL};
+use crate::kernels::gemm::{gemm_columns_into, gemm_into, pack_panel, pack_transposed, PANEL};
+use crate::kernels::transpose::transpose;
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
 /// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`. The
 /// smaller of the two operands is the one packed: `w` for a convolution's
 /// many patches, `x` for a dense layer's batch (then the products come out
 /// `[rows][n]` and are transposed), the same sums either way.
-pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>, threads: usize) -> Vec<f32> {
+pub fn forward(
+    w: &[f32],
+    rows: usize,
+    x: &[f32],
+    k: usize,
+    bias: Option<&[f32]>,
+    threads: usize,
+    spare: &Spare,
+) -> Vec<f32> {
     let n = x.len() / k.max(1);
-    let mut y = if n < rows {
-        let packed = pack(x, n);
-        let yt = by_rows(w, k, n, threads, |part, y| gemm_into(part, k, &packed, n, y));
-        transpose_blocks(&yt, rows, n)
-    } else {
-        let packed = pack(w, rows);
-        by_rows(x, k, rows, threads, |part, y| gemm_into(part, k, &packed, rows, y))
-    };
+    if n < rows {
+        // `x` transposed, `[k][n]`, its columns read in place as adjacent
+        // panels (one 16-lane load per pair, no insert), a panel of zeros after
+        // it for the last panel's lanes past `n`; products `[rows][n]`, each
+        // row's bias added by the thread that computed it, then transposed.
+        let mut xt = spare.take(k * n + PANEL);
+        let (body, tail) = xt.split_at_mut(k * n);
+        transpose_into(x, n, k, body);
+        tail.fill(0.0);
+        let yt = by_rows(w, k, n, threads, spare, |first, part, y| {
+            gemm_columns_into(part, k, &xt, n, n, y);
+            if let Some(b) = bias {
+                y.chunks_mut(n).zip(&b[first..]).for_each(|(row, b)| row.iter_mut().for_each(|v| *v += b));
+            }
+        });
+        let y = transpose_blocks(&yt, rows, n, spare);
+        spare.give([xt, yt]);
+        return y;
+    }
+    let mut packed = spare.take(rows.div_ceil(PANEL) * k * PANEL);
+    parallel::chunks_mut(&mut packed, k * PANEL, |p, panel| pack_panel(w, k, rows, p, panel));
+    let mut y = by_rows(x, k, rows, threads, spare, |_, part, y| gemm_into(part, k, &packed, rows, y));
+    spare.give([packed]);
     if let Some(b) = bias {
         parallel::chunks_mut(&mut y, rows * n.div_ceil(threads.max(1)).max(1), |_, part| {
             part.chunks_mut(rows).for_each(|yr| yr.iter_mut().zip(b).for_each(|(y, b)| *y += b))
@@ -37,22 +62,22 @@ pub fn forward(w: &[f32], rows: usize, x: &[f32], k: usize, bias: Option<&[f32]>
 /// (see [`channels_first`]), `x` `[n][k]`, read in place when the values
 /// after it cover its last panel (as [`im2col`] leaves them), else packed.
 /// Threads take whole rows `o`.
-pub fn weight_grad(dyt: &[f32], rows: usize, x: &[f32], k: usize, threads: usize) -> Vec<f32> {
+pub fn weight_grad(dyt: &[f32], rows: usize, x: &[f32], k: usize, threads: usize, spare: &Spare) -> Vec<f32> {
     let n = dyt.len() / rows.max(1);
     if n > 0 && x.len() >= (n - 1) * k + k.div_ceil(PANEL) * PANEL {
-        return by_rows(dyt, n, k, threads, |part, y| gemm_columns_into(part, n, x, k, k, y));
+        return by_rows(dyt, n, k, threads, spare, |_, part, y| gemm_columns_into(part, n, x, k, k, y));
     }
     let packed = pack_transposed(&x[..n * k], k);
-    by_rows(dyt, n, k, threads, |part, y| gemm_into(part, n, &packed, k, y))
+    by_rows(dyt, n, k, threads, spare, |_, part, y| gemm_into(part, n, &packed, k, y))
 }
 
 /// A batch of `[rows][positions]` outputs' gradients, `[batch][rows][positions]`,
 /// as `[rows][batch·positions]`: each row's values in sample, then position order.
-pub fn channels_first(dy: &[f32], batch: usize, rows: usize, positions: usize) -> Vec<f32> {
+pub fn channels_first(dy: &[f32], batch: usize, rows: usize, positions: usize, spare: &Spare) -> Vec<f32> {
     if positions == 1 {
-        return transpose_blocks(dy, batch, rows);
+        return transpose_blocks(dy, batch, rows, spare);
     }
-    let mut t = vec![0.0f32; dy.len()];
+    let mut t = spare.take(dy.len());
     parallel::chunks_mut(&mut t, batch * positions, |o, row| {
         for (b, run) in row.chunks_mut(positions).enumerate() {
             run.copy_from_slice(&dy[(b * rows + o) * positions..][..positions]);
@@ -63,12 +88,12 @@ pub fn channels_first(dy: &[f32], batch: usize, rows: usize, positions: usize) -
 
 /// `dx[i][j] = Σ_o dy[i][o]·w[o][j]`, `o` ascending; `dy` is `[n][rows]`, `w`
 /// `[rows][k]`, read in place when its rows are whole panels, else packed.
-pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize) -> Vec<f32> {
+pub fn input_grad(dy: &[f32], rows: usize, w: &[f32], k: usize, threads: usize, spare: &Spare) -> Vec<f32> {
     if k.is_multiple_of(PANEL) {
-        return by_rows(dy, rows, k, threads, |part, y| gemm_columns_into(part, rows, w, k, k, y));
+        return by_rows(dy, rows, k, threads, spare, |_, part, y| gemm_columns_into(part, rows, w, k, k, y));
     }
     let packed = pack_transposed(w, k);
-    by_rows(dy, rows, k, threads, |part, y| gemm_into(part, rows, &packed, k, y))
+    by_rows(dy, rows, k, threads, spare, |_, part, y| gemm_into(part, rows, &packed, k, y))
 }
 
 /// The zeros after [`im2col`]'s patches: one panel's worth.
@@ -210,13 +235,24 @@ pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32]) -> Vec
     all
 }
 
-/// `y` (`[n][cols]`) from `f(part of x, its rows of y)` over contiguous
-/// parts of the rows of `x` (`[n][k]`), one part per thread.
-fn by_rows(x: &[f32], k: usize, cols: usize, threads: usize, f: impl Fn(&[f32], &mut [f32]) + Sync + Send) -> Vec<f32> {
+/// `y` (`[n][cols]`) from `f(first row, part of x, its rows of y)` over
+/// contiguous parts of the rows of `x` (`[n][k]`), one part per thread,
+/// pinned ([`parallel::parts_mut`]); `f` writes every value of its rows (`y`
+/// is taken from `spare`).
+fn by_rows(
+    x: &[f32],
+    k: usize,
+    cols: usize,
+    threads: usize,
+    spare: &Spare,
+    f: impl Fn(usize, &[f32], &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
     let n = x.len() / k.max(1);
     let per = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
-    let mut y = vec![0.0f32; n * cols];
-    parallel::chunks_mut(&mut y, per * cols, |t, part| f(&x[t * per * k..][..part.len() / cols.max(1) * k], part));
+    let mut y = spare.take(n * cols);
+    parallel::parts_mut(&mut y, per * cols, |t, part| {
+        f(t * per, &x[t * per * k..][..part.len() / cols.max(1) * k], part)
+    });
     y
 }
 
@@ -232,30 +268,55 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
     })
 }
 
+/// The first value of `tensors` that is not finite, in tensor, then element
+/// order: `(tensor, index)`. Each tensor is scanned in parts pinned to
+/// threads as [`crate::train::optim::Optimizer::step_all`] splits it.
+pub fn first_non_finite_of(tensors: &[&[f32]]) -> Option<(usize, usize)> {
+    use crate::train::optim::PIECE;
+    let threads = rayon::current_num_threads().max(1);
+    let pieces: Vec<(usize, usize, usize, &[f32])> = tensors
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            let per = if t.len() < PIECE { t.len() } else { t.len().div_ceil(threads) }.max(1);
+            t.chunks(per).enumerate().map(move |(part, piece)| (i, part, part * per, piece))
+        })
+        .collect();
+    let found = parallel::map_on(
+        pieces.len(),
+        |p| pieces[p].1,
+        |p| {
+            let (i, _, at, piece) = pieces[p];
+            first_non_finite(piece).map(|j| (i, at + j))
+        },
+    );
+    found.into_iter().flatten().next()
+}
+
+/// [`transpose_blocks`] into `t` (`m.len()` values).
+fn transpose_into(m: &[f32], rows: usize, cols: usize, t: &mut [f32]) {
+    if rows == 1 || cols == 1 {
+        t.copy_from_slice(m);
+        return;
+    }
+    let size = rows * cols;
+    if m.len() == size {
+        let per = cols.div_ceil(rayon::current_num_threads()).next_multiple_of(8);
+        parallel::chunks_mut(t, per * rows, |g, part| {
+            transpose(&m[g * per..], cols, rows, part.len() / rows, part, rows)
+        });
+    } else {
+        parallel::chunks_mut(t, size.max(1), |b, tb| transpose(&m[b * size..][..size], cols, rows, cols, tb, rows));
+    }
+}
+
 /// Each `rows × cols` block of `m` (row-major, one after another) transposed
 /// to `cols × rows`: a batch's `[rows][positions]` samples to `[positions][rows]`
-/// and back, or one matrix when `m` is a single block.
-pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    if rows == 1 || cols == 1 {
-        return m.to_vec();
-    }
-    // In tiles, so that the strided writes stay within a few cache lines;
-    // the blocks in parallel.
-    const TILE: usize = 16;
-    let size = rows * cols;
-    let mut t = vec![0.0; m.len()];
-    parallel::chunks_mut(&mut t, size.max(1), |b, tb| {
-        let mb = &m[b * size..][..size];
-        for r0 in (0..rows).step_by(TILE) {
-            for c0 in (0..cols).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(rows) {
-                    for c in c0..(c0 + TILE).min(cols) {
-                        tb[c * rows + r] = mb[r * cols + c];
-                    }
-                }
-            }
-        }
-    });
+/// and back, or one matrix when `m` is a single block. Blocks in parallel; a
+/// single block in parallel groups of columns. The result is taken from `spare`.
+pub fn transpose_blocks(m: &[f32], rows: usize, cols: usize, spare: &Spare) -> Vec<f32> {
+    let mut t = spare.take(m.len());
+    transpose_into(m, rows, cols, &mut t);
     t
 }
 
@@ -270,7 +331,7 @@ mod tests {
         let x: Vec<f32> = (0..n * k).map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 211.0).collect();
         let b: Vec<f32> = (0..rows).map(|o| o as f32 / 7.0).collect();
         for threads in [1, 2] {
-            let y = forward(&w, rows, &x, k, Some(&b), threads);
+            let y = forward(&w, rows, &x, k, Some(&b), threads, &Spare::default());
             for i in 0..n {
                 let want = crate::interp::ops::dense(&x[i * k..(i + 1) * k], &w, Some(&b));
                 assert_eq!(y[i * rows..(i + 1) * rows], want[..]);
@@ -356,13 +417,13 @@ mod tests {
         let x: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
         let dy: Vec<f32> = (0..n * rows).map(|i| if i % 3 == 0 { 0.0 } else { (i as f32).sin() }).collect();
         let r = crate::train::backward::mac::dense(n, &x, &w, &dy);
-        let dyt = channels_first(&dy, n, rows, 1);
+        let dyt = channels_first(&dy, n, rows, 1, &Spare::default());
         let mut x_tail = x.clone();
         x_tail.extend([0.0; PANEL]);
         for threads in [1, 3] {
-            assert_eq!(weight_grad(&dyt, rows, &x, k, threads), r.dw);
-            assert_eq!(weight_grad(&dyt, rows, &x_tail, k, threads), r.dw);
-            assert_eq!(input_grad(&dy, rows, &w, k, threads), r.dx);
+            assert_eq!(weight_grad(&dyt, rows, &x, k, threads, &Spare::default()), r.dw);
+            assert_eq!(weight_grad(&dyt, rows, &x_tail, k, threads, &Spare::default()), r.dw);
+            assert_eq!(input_grad(&dy, rows, &w, k, threads, &Spare::default()), r.dx);
         }
     }
 }

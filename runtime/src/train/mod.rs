@@ -15,4 +15,5 @@ pub mod network;
 pub mod optim;
 pub mod parallel;
 pub mod schedule;
+pub mod spare;
 pub mod trainer;

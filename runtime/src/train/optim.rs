@@ -7,7 +7,9 @@
 //! order the formulas are written. An update touches each element alone, so
 //! it is the same bits for any split of a tensor across threads.
 
-use rayon::prelude::*;
+use super::kernels::first_non_finite;
+use super::parallel;
+use std::sync::Mutex;
 
 /// An optimizer and its hyperparameters (the learning rate comes per step,
 /// from the schedule).
@@ -39,23 +41,42 @@ impl Optimizer {
     /// One update of a parameter tensor `theta` by its gradient `grad` with
     /// learning rate `lr`, advancing its `state`.
     pub fn step(&self, lr: f64, state: &mut State, theta: &mut [f32], grad: &[f32]) {
-        self.step_threads(lr, state, theta, grad, 1);
+        let t = state.advance(theta.len(), grad.len());
+        self.update(lr, t, theta, grad, &mut state.first, &mut state.second);
     }
 
-    /// [`step`](Self::step) with the elements split into up to `parts`
-    /// slices updated in parallel (on the caller's rayon pool): the same bits,
-    /// since each element is updated alone.
-    pub fn step_threads(&self, lr: f64, state: &mut State, theta: &mut [f32], grad: &[f32], parts: usize) {
-        assert!(grad.len() == theta.len() && state.first.len() == theta.len(), "step: lengths differ");
-        state.step += 1;
-        let t = state.step;
-        // Below this many elements a split costs more than it saves.
-        const MIN_PER_PART: usize = 1 << 14;
-        let parts = parts.clamp(1, theta.len().div_ceil(MIN_PER_PART).max(1));
-        let per = theta.len().div_ceil(parts).max(1);
-        let chunks = theta.par_chunks_mut(per).zip(grad.par_chunks(per));
-        let moments = state.first.par_chunks_mut(per).zip(state.second.par_chunks_mut(per));
-        chunks.zip(moments).for_each(|((theta, grad), (first, second))| self.update(lr, t, theta, grad, first, second));
+    /// [`step`](Self::step) of every tensor at once, each tensor of at
+    /// least [`PIECE`] values in one part per thread of the caller's rayon
+    /// pool, part `i` on thread `i` (as [`parallel::parts_mut`] pins a layer's
+    /// rows: each core updates the rows whose gradient it computed), each part
+    /// then scanned for values the update made non-finite while it is in
+    /// cache. The same bits as one tensor after another, since each element is
+    /// updated alone. Returns the first non-finite value, in tensor and
+    /// element order: `(tensor, index)`.
+    pub fn step_all(&self, lr: f64, tensors: Vec<Update<'_>>) -> Option<(usize, usize)> {
+        let threads = rayon::current_num_threads().max(1);
+        let mut pieces = vec![];
+        for (i, u) in tensors.into_iter().enumerate() {
+            let t = u.state.advance(u.theta.len(), u.grad.len());
+            let per = if u.theta.len() < PIECE { u.theta.len() } else { u.theta.len().div_ceil(threads) }.max(1);
+            let (first, second) = (&mut u.state.first[..], &mut u.state.second[..]);
+            let chunks = u.theta.chunks_mut(per).zip(u.grad.chunks(per));
+            let moments = first.chunks_mut(per).zip(second.chunks_mut(per));
+            for (part, ((theta, grad), (first, second))) in chunks.zip(moments).enumerate() {
+                pieces.push(Mutex::new((i, part, part * per, t, theta, grad, first, second)));
+            }
+        }
+        let found = parallel::map_on(
+            pieces.len(),
+            |p| pieces[p].lock().unwrap_or_else(|e| e.into_inner()).1,
+            |p| {
+                let mut piece = pieces[p].lock().unwrap_or_else(|e| e.into_inner());
+                let (i, _, at, t, theta, grad, first, second) = &mut *piece;
+                self.update(lr, *t, theta, grad, first, second);
+                first_non_finite(theta).map(|j| (*i, *at + j))
+            },
+        );
+        found.into_iter().flatten().next()
     }
 
     /// Update `t` (from 1) of the elements of one slice of a tensor.
@@ -109,6 +130,17 @@ fn adam(
     }
 }
 
+/// Tensors of fewer values are updated by [`Optimizer::step_all`] on one
+/// thread: a split would cost more than it saves.
+pub const PIECE: usize = 1 << 14;
+
+/// One tensor's update in [`Optimizer::step_all`].
+pub struct Update<'a> {
+    pub state: &'a mut State,
+    pub theta: &'a mut [f32],
+    pub grad: &'a [f32],
+}
+
 /// An optimizer's state for one parameter tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
@@ -124,6 +156,14 @@ impl State {
     /// The state before the first update of a tensor of `len` values.
     pub fn new(len: usize) -> State {
         State { step: 0, first: vec![0.0; len], second: vec![0.0; len] }
+    }
+
+    /// Counts an update of a tensor of `len` values by a gradient of
+    /// `grad_len`; returns its `t` (from 1).
+    fn advance(&mut self, len: usize, grad_len: usize) -> u64 {
+        assert!(grad_len == len && self.first.len() == len, "step: lengths differ");
+        self.step += 1;
+        self.step
     }
 }
 

@@ -3,8 +3,16 @@
 //! caller installs (the trainer's, sized by `--threads`), reused from call to
 //! call. Each item is computed whole by one task; how items are grouped into
 //! tasks changes nothing but speed.
+//!
+//! [`map`] and [`chunks_mut`] balance the load by work stealing; [`map_on`]
+//! and [`parts_mut`] pin each item to a thread instead, so that a layer's
+//! rows computed by one core in the forward are the rows that core computes
+//! in the backward and updates, with their weights still in its cache.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// `f(i)` for `i` in `0..n`, in parallel, returned in `i` order.
 pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
@@ -15,4 +23,109 @@ pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
 /// parallel; each chunk is written by one call only.
 pub fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     data.par_chunks_mut(size.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// [`chunks_mut`] with `f`'s results, in chunk order.
+pub fn chunks_map_mut<T: Send, R: Send>(
+    data: &mut [T],
+    size: usize,
+    f: impl Fn(usize, &mut [T]) -> R + Sync + Send,
+) -> Vec<R> {
+    data.par_chunks_mut(size.max(1)).enumerate().map(|(i, c)| f(i, c)).collect()
+}
+
+/// `f(i)` for `i` in `0..n`, item `i` on thread `home(i) mod threads` of the
+/// current pool (the same thread call after call), returned in `i` order.
+pub fn map_on<T: Send>(n: usize, home: impl Fn(usize) -> usize + Sync, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = rayon::current_num_threads().max(1);
+    if n <= 1 || threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let mut done: Vec<(usize, T)> = rayon::broadcast(|ctx| {
+        (0..n).filter(|i| home(*i) % threads == ctx.index()).map(|i| (i, f(i))).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Runs `f(part_index, part)` over `data` cut into parts of `size`, part `i`
+/// on thread `i mod threads` (see [`map_on`]).
+pub fn parts_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    let parts: Vec<Mutex<&mut [T]>> = data.chunks_mut(size.max(1)).map(Mutex::new).collect();
+    map_on(parts.len(), |i| i, |i| f(i, &mut parts[i].lock().unwrap_or_else(|e| e.into_inner())));
+}
+
+/// Runs `f` on the current pool with its other threads kept spinning for
+/// `f`'s parallel work instead of going to sleep between two of its parallel
+/// loops: on a virtual machine an idle core halts, and waking it again cost
+/// more than a small loop's work (a training step has dozens of them).
+///
+/// A thread spins until `f` returns or it has found no work for [`IDLE`].
+/// The limit is what keeps this safe: a thread waiting inside a task it
+/// stole from `f` may pick up the spinner, which then sits on top of that
+/// task, which `f` may be waiting for; with no work left, the spinner gives
+/// up and the task goes on. (Between two steps, or in a long serial stretch,
+/// the threads fall back to rayon's own sleep.) Idle spins also yield to the
+/// operating system, in case there are more threads than cores.
+pub fn hot<R>(f: impl FnOnce() -> R) -> R {
+    let Some(me) = rayon::current_thread_index().filter(|_| rayon::current_num_threads() > 1) else { return f() };
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    rayon::spawn_broadcast(move |ctx| {
+        // The calling thread runs its copy when it next waits for work: it
+        // returns at once, whether or not `f` is done.
+        if ctx.index() == me {
+            return;
+        }
+        let mut last_work = Instant::now();
+        let mut idle = 0u32;
+        while !stop.load(Ordering::Acquire) {
+            if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                idle = 0;
+                last_work = Instant::now();
+                continue;
+            }
+            idle += 1;
+            if idle.is_multiple_of(64) {
+                if last_work.elapsed() > IDLE {
+                    return;
+                }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let r = f();
+    done.store(true, Ordering::Release);
+    r
+}
+
+/// How long a [`hot`] thread spins without finding work: longer than the
+/// serial stretches between a step's parallel loops, short enough that a
+/// spinner on top of a stolen task (see [`hot`]) delays it little.
+pub const IDLE: Duration = Duration::from_micros(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_work_comes_back_in_order() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let threads = pool.install(|| map_on(7, |i| i, |_| rayon::current_thread_index()));
+        assert_eq!(threads, [0, 1, 2, 0, 1, 2, 0].map(Some));
+        let mut v = vec![0usize; 10];
+        pool.install(|| parts_mut(&mut v, 3, |i, part| part.iter_mut().for_each(|x| *x = i)));
+        assert_eq!(v, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
+        assert_eq!(pool.install(|| map_on(2, |_| 0, |i| i * 10)), [0, 10]);
+        // With the other threads spinning, parallel work inside runs and ends.
+        for _ in 0..50 {
+            let v = pool.install(|| hot(|| map(100, |i| i * 2)));
+            assert_eq!(v, (0..100).map(|i| i * 2).collect::<Vec<_>>());
+        }
+    }
 }

@@ -6,14 +6,17 @@
 use super::backward::batchnorm::{update_running, Stats};
 use super::forward::{forward, OrderedGrad, Pass};
 use super::gradient::{backward, ParamGrads};
-use super::kernels::first_non_finite;
+use super::kernels::first_non_finite_of;
 use super::loss::softmax_cross_entropy;
 use super::network::{learnable_roles, loss_node, needs_gradient};
-use super::optim::{clip_grad_norm, Optimizer, State};
+use super::optim::{clip_grad_norm, Optimizer, State, Update};
+use super::parallel;
 use super::schedule::Schedule;
+use super::spare::Spare;
 use crate::interp::{check, Interpreter};
 use crate::ir::{Graph, NodeId, NodeKind, Op};
 use crate::product_table::ProductTable;
+use std::sync::Arc;
 
 /// PyTorch's default batchnorm momentum.
 pub const NORM_MOMENTUM: f64 = 0.1;
@@ -96,7 +99,9 @@ pub struct Trainer {
     step: u64,
     setup: Setup,
     /// The threads of every step (`Setup::threads` of them).
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
+    /// Buffers of earlier steps for the next (gradients, values).
+    spare: Spare,
 }
 
 impl Trainer {
@@ -134,7 +139,20 @@ impl Trainer {
             .num_threads(setup.threads.max(1))
             .build()
             .map_err(|e| format!("cannot start {} training threads: {e}", setup.threads))?;
-        Ok(Trainer { graph, learns, need, loss_at, batch_norm, tables, states, step: 0, setup, pool })
+        let pool = Arc::new(pool);
+        Ok(Trainer {
+            graph,
+            learns,
+            need,
+            loss_at,
+            batch_norm,
+            tables,
+            states,
+            step: 0,
+            setup,
+            pool,
+            spare: Spare::default(),
+        })
     }
 
     /// The graph with the weights as trained so far.
@@ -187,6 +205,7 @@ impl Trainer {
             fast: self.setup.fast,
             batch_norm: &self.batch_norm,
             ordered_grad: self.setup.ordered_grad,
+            spare: &self.spare,
         };
         let result = self.pool.install(|| {
             let tape = forward(&pass, inputs).map_err(|e| diverged(&e.node, e.what))?;
@@ -202,6 +221,7 @@ impl Trainer {
             } else {
                 vec![]
             };
+            self.spare.give(tape.values.into_iter().chain(tape.patches.into_iter().flatten()));
             Ok(Gradients { loss: loss.loss, correct, params, stats: tape.stats, signal: tape.signal })
         });
         self.tables = interp.into_tables();
@@ -212,6 +232,12 @@ impl Trainer {
     /// A non-finite loss, activation or gradient changes nothing; an update
     /// that makes a weight non-finite is reported after it (training stops).
     pub fn step(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<StepOutcome, Diverged> {
+        let pool = Arc::clone(&self.pool);
+        pool.install(|| parallel::hot(|| self.step_hot(inputs, labels, samples)))
+    }
+
+    /// [`step`](Self::step) on the pool with its threads spinning.
+    fn step_hot(&mut self, inputs: &[&[f32]], labels: &[u32], samples: &[u32]) -> Result<StepOutcome, Diverged> {
         let step = self.step;
         let diverged = |node: &str, what: String| Diverged { step, node: node.to_string(), what };
         let Gradients { loss, correct, params: mut grads, stats, signal } = self.gradients(inputs, labels, samples)?;
@@ -222,27 +248,35 @@ impl Trainer {
         let lr = self.setup.schedule.lr(self.setup.lr, step, self.setup.total_steps.max(1));
         // Checked before any update: a diverged step changes no weight. (An
         // update that overflows is reported after it; training stops there.)
-        for (node, node_grads) in self.graph.nodes.iter().zip(&grads) {
-            for (p, g) in node.params.iter().zip(node_grads) {
-                if let Some(g) = g {
-                    if let Some(at) = first_non_finite(g) {
-                        return Err(diverged(&node.name, format!("the gradient of `{}` holds {}", p.name, g[at])));
-                    }
-                }
-            }
+        // The tensors that learn, in the order they are updated.
+        let states = &self.states;
+        let learning: Vec<(usize, usize)> = (grads.iter().enumerate())
+            .flat_map(|(n, g)| {
+                (0..g.len()).filter(move |&p| g[p].is_some() && states[n][p].is_some()).map(move |p| (n, p))
+            })
+            .collect();
+        let named = |(n, p): (usize, usize)| (&self.graph.nodes[n].name, &self.graph.nodes[n].params[p].name);
+        let tensors: Vec<&[f32]> = learning.iter().map(|&(n, p)| grads[n][p].as_deref().expect("learning")).collect();
+        if let Some((i, at)) = self.pool.install(|| first_non_finite_of(&tensors)) {
+            let (node, tensor) = named(learning[i]);
+            return Err(diverged(node, format!("the gradient of `{tensor}` holds {}", tensors[i][at])));
         }
-        let (optimizer, parts, pool) = (self.setup.optimizer, self.setup.threads, &self.pool);
+        let mut updates = vec![];
         for ((node, node_grads), states) in self.graph.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
             for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
-                if let (Some(g), Some(state)) = (g, state) {
-                    pool.install(|| optimizer.step_threads(lr, state, &mut p.value.data, g, parts));
-                    if let Some(at) = first_non_finite(&p.value.data) {
-                        let v = p.value.data[at];
-                        return Err(diverged(&node.name, format!("the update made `{}` hold {v}", p.name)));
-                    }
+                if let (Some(grad), Some(state)) = (g, state) {
+                    updates.push(Update { state, theta: &mut p.value.data, grad });
                 }
             }
         }
+        let optimizer = self.setup.optimizer;
+        if let Some((i, at)) = self.pool.install(|| optimizer.step_all(lr, updates)) {
+            let (n, p) = learning[i];
+            let (node, tensor) = (&self.graph.nodes[n], &self.graph.nodes[n].params[p]);
+            let v = tensor.value.data[at];
+            return Err(diverged(&node.name, format!("the update made `{}` hold {v}", tensor.name)));
+        }
+        self.spare.give(grads.into_iter().flatten().flatten());
         for (node, stats) in self.graph.nodes.iter_mut().zip(&stats) {
             let Some(stats) = stats else { continue };
             let count = samples.len() * node.shape[1..].iter().product::<usize>();

@@ -1,0 +1,51 @@
+//! Buffers kept from one training step to the next: the same layers need
+//! the same sizes every step, and a fresh zeroed buffer of a weight
+//! gradient's size costs a memory-wide `memset` on one thread before the
+//! threads can start.
+
+use std::sync::Mutex;
+
+/// At most this many buffers are kept (a network's weight gradients and
+/// products, a few of each size).
+const KEPT: usize = 64;
+
+/// Buffers given back after a step, for the next one to take.
+#[derive(Debug, Default)]
+pub struct Spare(Mutex<Vec<Vec<f32>>>);
+
+impl Spare {
+    /// A buffer of `len` values, every one of which the caller overwrites:
+    /// one given back earlier with its values left over, or a new one.
+    pub fn take(&self, len: usize) -> Vec<f32> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.iter().position(|v| v.len() == len) {
+            Some(at) => kept.swap_remove(at),
+            None => vec![0.0; len],
+        }
+    }
+
+    /// Keeps `buffers` for later [`take`](Self::take)s.
+    pub fn give(&self, buffers: impl IntoIterator<Item = Vec<f32>>) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for b in buffers {
+            if kept.len() < KEPT && !b.is_empty() {
+                kept.push(b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gives_back_a_buffer_of_the_size_asked() {
+        let spare = Spare::default();
+        assert_eq!(spare.take(3), [0.0; 3]);
+        spare.give([vec![1.0; 3], vec![2.0; 5]]);
+        assert_eq!(spare.take(5), [2.0; 5]);
+        assert_eq!(spare.take(3), [1.0; 3]);
+        assert_eq!(spare.take(3), [0.0; 3]);
+    }
+}
