@@ -151,14 +151,19 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
             }
             // Element-wise ops over the whole batch at once, by the interpreter's function.
             NodeKind::Op { op, inputs } if pass.fast && ops::elementwise(op, &[]).is_some() => {
-                let y = ops::elementwise(op, &tape.values[inputs[0].index()]).expect("an element-wise op");
+                let x = &tape.values[inputs[0].index()];
+                let mut y = pass.spare.take(x.len());
+                parallel::chunks_mut(&mut y, kernels::PIECE, |i, part| {
+                    let xs = &x[i * kernels::PIECE..][..part.len()];
+                    part.copy_from_slice(&ops::elementwise(op, xs).expect("an element-wise op"));
+                });
                 with_noise(pass, node, y, size, |_| 0.0)
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
                 let x_plane = plane(&g.node(inputs[0]).shape);
                 let window = Window::of(op);
-                let patches = window.as_ref().map(|win| kernels::im2col(x, &x_plane, win));
+                let patches = window.as_ref().map(|win| kernels::im2col(x, &x_plane, win, pass.spare));
                 let y = match &window {
                     Some(win) if win.stride == [1, 1] => direct_conv(pass, node, x, &x_plane, win),
                     // The patches without the zeros `im2col` leaves after them.
@@ -199,7 +204,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 }
             }
         };
-        if let Some(at) = kernels::first_non_finite(&value) {
+        if let Some((_, at)) = kernels::first_non_finite_of(&[&value]) {
             let what = format!(
                 "`{}` computed {} for sample {} (element {})",
                 node.name,

@@ -107,7 +107,14 @@ fn op_backward(
             (vec![dx], by_role(vec![("weight", dw), ("bias", db)]))
         }
         Op::Flatten => (vec![Some(elementwise::flatten(dy))], none()),
-        Op::Relu => (vec![Some(elementwise::relu(x, dy))], none()),
+        Op::Relu => {
+            let mut dx = pass.spare.take(x.len());
+            parallel::chunks_mut(&mut dx, kernels::PIECE, |i, part| {
+                let at = i * kernels::PIECE..i * kernels::PIECE + part.len();
+                part.copy_from_slice(&elementwise::relu(&x[at.clone()], &dy[at]));
+            });
+            (vec![Some(dx)], none())
+        }
         Op::LeakyRelu { slope } => (vec![Some(elementwise::leaky_relu(x, *slope as f32, dy))], none()),
         Op::Clip { min, max } => (vec![Some(elementwise::clip(x, *min as f32, *max as f32, dy))], none()),
         Op::HardSigmoid { alpha, beta } => {
@@ -153,7 +160,7 @@ fn op_backward(
             let dx = if !op.is_max_pool() {
                 pool::avgpool2d(&p, batch, dy)
             } else if pass.fast {
-                kernels::maxpool_grad(x, &x_shape, &w, dy)
+                kernels::maxpool_grad(x, &x_shape, &w, dy, pass.spare)
             } else {
                 pool::maxpool2d(&p, batch, x, dy)
             };

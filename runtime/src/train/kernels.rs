@@ -103,33 +103,37 @@ pub const TAIL: usize = PANEL;
 /// window, `[batch][positions][c·kh·kw]`, zero in the padding: the values
 /// `interp::ops::patches` gives, copied a row segment at a time. [`TAIL`]
 /// zeros follow them, so that [`weight_grad`] reads them in place.
-pub fn im2col(x: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
+pub fn im2col(x: &[f32], shape: &[usize], win: &Window, spare: &Spare) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let [kh, kw] = win.kernel;
     let k = c * kh * kw;
     let size = c * h * w;
     let batch = x.len() / size.max(1);
-    let mut all = vec![0.0f32; batch * oh * ow * k + TAIL];
-    let (patches, _tail) = all.split_at_mut(batch * oh * ow * k);
+    // Taken from `spare`, so every value is written: the runs inside the
+    // input copied, the padding's zeros stored.
+    let mut all = spare.take(batch * oh * ow * k + TAIL);
+    let (patches, tail) = all.split_at_mut(batch * oh * ow * k);
+    tail.fill(0.0);
     parallel::chunks_mut(patches, oh * ow * k, |b, out| {
         let xb = &x[b * size..(b + 1) * size];
         for i in 0..oh {
             for j in 0..ow {
                 let patch = &mut out[(i * ow + j) * k..][..k];
+                let (lo, hi) = inside(win, 1, j, kw, w);
                 for ch in 0..c {
                     for u in 0..kh {
+                        let dst = &mut patch[(ch * kh + u) * kw..][..kw];
                         let r = win.tap(0, i, u);
-                        if r < 0 || r as usize >= h {
+                        if r < 0 || r as usize >= h || lo >= hi {
+                            dst.fill(0.0);
                             continue;
                         }
                         let row = &xb[(ch * h + r as usize) * w..][..w];
-                        let dst = &mut patch[(ch * kh + u) * kw..][..kw];
-                        let (lo, hi) = inside(win, 1, j, kw, w);
-                        if lo < hi {
-                            let t = win.tap(1, j, lo) as usize;
-                            copy_run(&mut dst[lo..hi], &row[t..t + hi - lo]);
-                        }
+                        let t = win.tap(1, j, lo) as usize;
+                        dst[..lo].fill(0.0);
+                        copy_run(&mut dst[lo..hi], &row[t..t + hi - lo]);
+                        dst[hi..].fill(0.0);
                     }
                 }
             }
@@ -202,12 +206,13 @@ fn inside(win: &Window, axis: usize, i: usize, taps: usize, size: usize) -> (usi
 /// Max pooling's backward (`backward::pool::maxpool2d`'s rule and bits: the
 /// first maximum in window order wins, the padding never does), sample by
 /// sample over threads; `x` is the forward's input `[batch][c, h, w]`.
-pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32]) -> Vec<f32> {
+pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32], spare: &Spare) -> Vec<f32> {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let size = c * h * w;
-    let mut all = vec![0.0f32; x.len()];
+    let mut all = spare.take(x.len());
     parallel::chunks_mut(&mut all, size.max(1), |b, dx| {
+        dx.fill(0.0);
         let xb = &x[b * size..(b + 1) * size];
         let dyb = &dy[b * c * oh * ow..(b + 1) * c * oh * ow];
         for plane in 0..c {
@@ -267,6 +272,9 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
         any.then(|| c * CHUNK + chunk.iter().position(|x| !x.is_finite()).expect("one is"))
     })
 }
+
+/// Values per task of the element-wise loops over a whole batch.
+pub const PIECE: usize = 1 << 14;
 
 /// The first value of `tensors` that is not finite, in tensor, then element
 /// order: `(tensor, index)`. Each tensor is scanned in parts pinned to
@@ -350,7 +358,11 @@ mod tests {
             ([2, 3], [1, 2], [[0, 1], [2, 1]]),
         ] {
             let win = Window { kernel, stride, padding };
-            let mut fast = im2col(&x, &shape, &win);
+            // A buffer left with other values: every value is written.
+            let [oh, ow] = win.out(7, 6);
+            let spare = Spare::default();
+            spare.give([vec![f32::NAN; 2 * oh * ow * 3 * kernel[0] * kernel[1] + TAIL]]);
+            let mut fast = im2col(&x, &shape, &win, &spare);
             assert_eq!(fast.split_off(fast.len() - TAIL), [0.0; TAIL]);
             let want: Vec<f32> = x
                 .chunks(3 * 7 * 6)
@@ -389,7 +401,9 @@ mod tests {
             let [oh, ow] = win.out(7, 6);
             let dy: Vec<f32> = (0..3 * 2 * oh * ow).map(|i| (i as f32 * 0.3).sin()).collect();
             let pool = Pool2d { channels: 2, height: 7, width: 6, kernel, stride, padding };
-            assert_eq!(maxpool_grad(&x, &shape, &win, &dy), maxpool2d(&pool, 3, &x, &dy));
+            let spare = Spare::default();
+            spare.give([vec![f32::NAN; x.len()]]);
+            assert_eq!(maxpool_grad(&x, &shape, &win, &dy, &spare), maxpool2d(&pool, 3, &x, &dy));
         }
     }
 
