@@ -210,21 +210,27 @@ pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32], spare:
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let [oh, ow] = win.out(h, w);
     let size = c * h * w;
+    // Each output's taps inside the input, per row and per column, as
+    // (first row or column read, count): worked out once, not per window.
+    let span = |axis: usize, i: usize, taps: usize, len: usize| {
+        let (lo, hi) = inside(win, axis, i, taps, len);
+        (if lo < hi { win.tap(axis, i, lo) as usize } else { 0 }, hi - lo)
+    };
+    let rows: Vec<(usize, usize)> = (0..oh).map(|i| span(0, i, win.kernel[0], h)).collect();
+    let cols: Vec<(usize, usize)> = (0..ow).map(|j| span(1, j, win.kernel[1], w)).collect();
     let mut all = spare.take(x.len());
     parallel::chunks_mut(&mut all, size.max(1), |b, dx| {
         dx.fill(0.0);
         let xb = &x[b * size..(b + 1) * size];
         let dyb = &dy[b * c * oh * ow..(b + 1) * c * oh * ow];
         for plane in 0..c {
-            for i in 0..oh {
-                let (ulo, uhi) = inside(win, 0, i, win.kernel[0], h);
-                for j in 0..ow {
-                    let (vlo, vhi) = inside(win, 1, j, win.kernel[1], w);
+            for (i, &(r0, nr)) in rows.iter().enumerate() {
+                for (j, &(c0, nc)) in cols.iter().enumerate() {
+                    // The first maximum in window order (rows, then columns).
                     let mut best: Option<usize> = None;
-                    for u in ulo..uhi {
-                        let r = win.tap(0, i, u) as usize;
-                        for v in vlo..vhi {
-                            let t = (plane * h + r) * w + win.tap(1, j, v) as usize;
+                    for r in r0..r0 + nr {
+                        let run = (plane * h + r) * w + c0;
+                        for t in run..run + nc {
                             if best.is_none_or(|b| xb[t] > xb[b]) {
                                 best = Some(t);
                             }

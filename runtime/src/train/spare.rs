@@ -5,9 +5,11 @@
 
 use std::sync::Mutex;
 
-/// At most this many buffers are kept (a network's weight gradients and
-/// products, a few of each size).
-const KEPT: usize = 64;
+/// At most this many buffers are kept: more than a step of the networks
+/// trained here hands back (its tape, patches, products and gradients); the
+/// same sizes come back every step, so what is kept is about one step's
+/// allocations.
+const KEPT: usize = 256;
 
 /// Buffers given back after a step, for the next one to take.
 #[derive(Debug, Default)]
