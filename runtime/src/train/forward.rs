@@ -153,9 +153,8 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
             NodeKind::Op { op, inputs } if pass.fast && ops::elementwise(op, &[]).is_some() => {
                 let x = &tape.values[inputs[0].index()];
                 let mut y = pass.spare.take(x.len());
-                parallel::chunks_mut(&mut y, kernels::PIECE, |i, part| {
-                    let xs = &x[i * kernels::PIECE..][..part.len()];
-                    part.copy_from_slice(&ops::elementwise(op, xs).expect("an element-wise op"));
+                parallel::pieces_mut(&mut y, |at, part| {
+                    part.copy_from_slice(&ops::elementwise(op, &x[at]).expect("an element-wise op"))
                 });
                 with_noise(pass, node, y, size, |_| 0.0)
             }

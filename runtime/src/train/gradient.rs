@@ -109,10 +109,7 @@ fn op_backward(
         Op::Flatten => (vec![Some(elementwise::flatten(dy))], none()),
         Op::Relu => {
             let mut dx = pass.spare.take(x.len());
-            parallel::chunks_mut(&mut dx, kernels::PIECE, |i, part| {
-                let at = i * kernels::PIECE..i * kernels::PIECE + part.len();
-                part.copy_from_slice(&elementwise::relu(&x[at.clone()], &dy[at]));
-            });
+            parallel::pieces_mut(&mut dx, |at, part| part.copy_from_slice(&elementwise::relu(&x[at.clone()], &dy[at])));
             (vec![Some(dx)], none())
         }
         Op::LeakyRelu { slope } => (vec![Some(elementwise::leaky_relu(x, *slope as f32, dy))], none()),

@@ -14,9 +14,10 @@ use crate::kernels::transpose::transpose;
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
 /// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`. The
-/// smaller of the two operands is the one packed: `w` for a convolution's
-/// many patches, `x` for a dense layer's batch (then the products come out
-/// `[rows][n]` and are transposed), the same sums either way.
+/// smaller of the two operands is the one rearranged: `w` packed for a
+/// convolution's many patches, `x` transposed for a dense layer's batch (then
+/// the products come out `[rows][n]` and are transposed back), the same sums
+/// either way.
 pub fn forward(
     w: &[f32],
     rows: usize,
@@ -279,29 +280,25 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
     })
 }
 
-/// Values per task of the element-wise loops over a whole batch.
-pub const PIECE: usize = 1 << 14;
-
 /// The first value of `tensors` that is not finite, in tensor, then element
 /// order: `(tensor, index)`. Each tensor is scanned in parts pinned to
-/// threads as [`crate::train::optim::Optimizer::step_all`] splits it.
+/// threads as [`crate::train::optim::Optimizer::step_all`] splits it
+/// ([`parallel::pinned_part`]).
 pub fn first_non_finite_of(tensors: &[&[f32]]) -> Option<(usize, usize)> {
-    use crate::train::optim::PIECE;
-    let threads = rayon::current_num_threads().max(1);
-    let pieces: Vec<(usize, usize, usize, &[f32])> = tensors
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            let per = if t.len() < PIECE { t.len() } else { t.len().div_ceil(threads) }.max(1);
-            t.chunks(per).enumerate().map(move |(part, piece)| (i, part, part * per, piece))
-        })
-        .collect();
+    let (mut parts, mut homes) = (vec![], vec![]);
+    for (i, t) in tensors.iter().enumerate() {
+        let per = parallel::pinned_part(t.len());
+        for (part, values) in t.chunks(per).enumerate() {
+            parts.push((i, part * per, values));
+            homes.push(part);
+        }
+    }
     let found = parallel::map_on(
-        pieces.len(),
-        |p| pieces[p].1,
+        parts.len(),
+        |p| homes[p],
         |p| {
-            let (i, _, at, piece) = pieces[p];
-            first_non_finite(piece).map(|j| (i, at + j))
+            let (i, at, values) = parts[p];
+            first_non_finite(values).map(|j| (i, at + j))
         },
     );
     found.into_iter().flatten().next()

@@ -45,33 +45,34 @@ impl Optimizer {
         self.update(lr, t, theta, grad, &mut state.first, &mut state.second);
     }
 
-    /// [`step`](Self::step) of every tensor at once, each tensor of at
-    /// least [`PIECE`] values in one part per thread of the caller's rayon
-    /// pool, part `i` on thread `i` (as [`parallel::parts_mut`] pins a layer's
+    /// [`step`](Self::step) of every tensor at once, each tensor in one part
+    /// per thread of the caller's rayon pool ([`parallel::pinned_part`]), part
+    /// `i` on thread `i` (as [`parallel::parts_mut`] pins a layer's
     /// rows: each core updates the rows whose gradient it computed), each part
     /// then scanned for values the update made non-finite while it is in
     /// cache. The same bits as one tensor after another, since each element is
     /// updated alone. Returns the first non-finite value, in tensor and
     /// element order: `(tensor, index)`.
     pub fn step_all(&self, lr: f64, tensors: Vec<Update<'_>>) -> Option<(usize, usize)> {
-        let threads = rayon::current_num_threads().max(1);
-        let mut pieces = vec![];
+        // Per part: its tensor, its first index, `t`, and the slices it updates.
+        type Part<'p> = (usize, usize, u64, &'p mut [f32], &'p [f32], &'p mut [f32], &'p mut [f32]);
+        let (mut parts, mut homes): (Vec<Mutex<Part>>, Vec<usize>) = (vec![], vec![]);
         for (i, u) in tensors.into_iter().enumerate() {
             let t = u.state.advance(u.theta.len(), u.grad.len());
-            let per = if u.theta.len() < PIECE { u.theta.len() } else { u.theta.len().div_ceil(threads) }.max(1);
-            let (first, second) = (&mut u.state.first[..], &mut u.state.second[..]);
+            let per = parallel::pinned_part(u.theta.len());
             let chunks = u.theta.chunks_mut(per).zip(u.grad.chunks(per));
-            let moments = first.chunks_mut(per).zip(second.chunks_mut(per));
+            let moments = u.state.first.chunks_mut(per).zip(u.state.second.chunks_mut(per));
             for (part, ((theta, grad), (first, second))) in chunks.zip(moments).enumerate() {
-                pieces.push(Mutex::new((i, part, part * per, t, theta, grad, first, second)));
+                parts.push(Mutex::new((i, part * per, t, theta, grad, first, second)));
+                homes.push(part);
             }
         }
         let found = parallel::map_on(
-            pieces.len(),
-            |p| pieces[p].lock().unwrap_or_else(|e| e.into_inner()).1,
+            parts.len(),
+            |p| homes[p],
             |p| {
-                let mut piece = pieces[p].lock().unwrap_or_else(|e| e.into_inner());
-                let (i, _, at, t, theta, grad, first, second) = &mut *piece;
+                let mut part = parts[p].lock().unwrap_or_else(|e| e.into_inner());
+                let (i, at, t, theta, grad, first, second) = &mut *part;
                 self.update(lr, *t, theta, grad, first, second);
                 first_non_finite(theta).map(|j| (*i, *at + j))
             },
@@ -129,10 +130,6 @@ fn adam(
         *theta -= step_size * (*m / (v.sqrt() / correction2_sqrt + eps));
     }
 }
-
-/// Tensors of fewer values are updated by [`Optimizer::step_all`] on one
-/// thread: a split would cost more than it saves.
-pub const PIECE: usize = 1 << 14;
 
 /// One tensor's update in [`Optimizer::step_all`].
 pub struct Update<'a> {

@@ -10,9 +10,21 @@
 //! in the backward and updates, with their weights still in its cache.
 
 use rayon::prelude::*;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The smallest piece of element-wise work given a task of its own: below
+/// it, a split costs more than it saves.
+pub const PIECE: usize = 1 << 14;
+
+/// Values per part when a tensor of `len` values is split one part per
+/// thread of the current pool ([`map_on`]); a tensor under [`PIECE`] stays
+/// whole.
+pub fn pinned_part(len: usize) -> usize {
+    if len < PIECE { len } else { len.div_ceil(rayon::current_num_threads().max(1)) }.max(1)
+}
 
 /// `f(i)` for `i` in `0..n`, in parallel, returned in `i` order.
 pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
@@ -25,6 +37,12 @@ pub fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [
     data.par_chunks_mut(size.max(1)).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// Runs `f(range, &mut out[range])` over `out` in pieces of [`PIECE`] values,
+/// in parallel.
+pub fn pieces_mut<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync + Send) {
+    chunks_mut(out, PIECE, |i, part| f(i * PIECE..i * PIECE + part.len(), part));
+}
+
 /// [`chunks_mut`] with `f`'s results, in chunk order.
 pub fn chunks_map_mut<T: Send, R: Send>(
     data: &mut [T],
@@ -35,7 +53,8 @@ pub fn chunks_map_mut<T: Send, R: Send>(
 }
 
 /// `f(i)` for `i` in `0..n`, item `i` on thread `home(i) mod threads` of the
-/// current pool (the same thread call after call), returned in `i` order.
+/// current pool (the same thread call after call), returned in `i` order. A
+/// single item runs on the calling thread.
 pub fn map_on<T: Send>(n: usize, home: impl Fn(usize) -> usize + Sync, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = rayon::current_num_threads().max(1);
     if n <= 1 || threads == 1 {

@@ -248,33 +248,29 @@ impl Trainer {
         let lr = self.setup.schedule.lr(self.setup.lr, step, self.setup.total_steps.max(1));
         // Checked before any update: a diverged step changes no weight. (An
         // update that overflows is reported after it; training stops there.)
-        // The tensors that learn, in the order they are updated.
-        let states = &self.states;
-        let learning: Vec<(usize, usize)> = (grads.iter().enumerate())
-            .flat_map(|(n, g)| {
-                (0..g.len()).filter(move |&p| g[p].is_some() && states[n][p].is_some()).map(move |p| (n, p))
-            })
-            .collect();
-        let named = |(n, p): (usize, usize)| (&self.graph.nodes[n].name, &self.graph.nodes[n].params[p].name);
-        let tensors: Vec<&[f32]> = learning.iter().map(|&(n, p)| grads[n][p].as_deref().expect("learning")).collect();
-        if let Some((i, at)) = self.pool.install(|| first_non_finite_of(&tensors)) {
-            let (node, tensor) = named(learning[i]);
-            return Err(diverged(node, format!("the gradient of `{tensor}` holds {}", tensors[i][at])));
-        }
-        let mut updates = vec![];
-        for ((node, node_grads), states) in self.graph.nodes.iter_mut().zip(&grads).zip(&mut self.states) {
-            for ((p, g), state) in node.params.iter_mut().zip(node_grads).zip(states) {
+        // The tensors that learn, `(node, tensor)`, in the order they are updated.
+        let (mut learning, mut updates) = (vec![], vec![]);
+        for (n, ((node, node_grads), states)) in
+            self.graph.nodes.iter_mut().zip(&grads).zip(&mut self.states).enumerate()
+        {
+            for (t, ((p, g), state)) in node.params.iter_mut().zip(node_grads).zip(states).enumerate() {
                 if let (Some(grad), Some(state)) = (g, state) {
+                    learning.push((n, t));
                     updates.push(Update { state, theta: &mut p.value.data, grad });
                 }
             }
         }
-        let optimizer = self.setup.optimizer;
-        if let Some((i, at)) = self.pool.install(|| optimizer.step_all(lr, updates)) {
-            let (n, p) = learning[i];
-            let (node, tensor) = (&self.graph.nodes[n], &self.graph.nodes[n].params[p]);
-            let v = tensor.value.data[at];
-            return Err(diverged(&node.name, format!("the update made `{}` hold {v}", tensor.name)));
+        let tensors: Vec<&[f32]> = updates.iter().map(|u| u.grad).collect();
+        if let Some((i, at)) = first_non_finite_of(&tensors) {
+            let v = tensors[i][at];
+            drop(updates);
+            let (node, tensor) = tensor_name(&self.graph, learning[i]);
+            return Err(diverged(node, format!("the gradient of `{tensor}` holds {v}")));
+        }
+        if let Some((i, at)) = self.setup.optimizer.step_all(lr, updates) {
+            let v = self.graph.nodes[learning[i].0].params[learning[i].1].value.data[at];
+            let (node, tensor) = tensor_name(&self.graph, learning[i]);
+            return Err(diverged(node, format!("the update made `{tensor}` hold {v}")));
         }
         self.spare.give(grads.into_iter().flatten().flatten());
         for (node, stats) in self.graph.nodes.iter_mut().zip(&stats) {
@@ -294,6 +290,11 @@ impl Trainer {
         self.step += 1;
         Ok(StepOutcome { loss, correct, lr, signal })
     }
+}
+
+/// The names of tensor `t` of node `n` and of the node.
+fn tensor_name(graph: &Graph, (n, t): (usize, usize)) -> (&str, &str) {
+    (&graph.nodes[n].name, &graph.nodes[n].params[t].name)
 }
 
 /// The index of the first largest value.
