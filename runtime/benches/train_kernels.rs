@@ -1,12 +1,16 @@
-//! Training's fast-path kernels at the MNIST MLP's shapes (batch 64), on 1
-//! and 2 threads: `cargo bench -p analogc-runtime --bench train_kernels`.
+//! Training's fast-path kernels at the MNIST MLP's and LeNet-5's shapes
+//! (batch 64), on 1 and 2 threads: `cargo bench -p analogc-runtime --bench
+//! train_kernels`.
 //!
 //! Each figure is the best of 200 calls (the machine is shared: the best
 //! filters out other tenants), with mimalloc as `analogc` itself allocates,
 //! and buffers handed back to a [`Spare`] between calls as the trainer does.
 
+use analog_runtime::derived::window::Window;
 use analog_runtime::kernels::gemm::pack;
+use analog_runtime::train::conv_grad;
 use analog_runtime::train::kernels::{first_non_finite, forward, input_grad, weight_grad};
+use analog_runtime::train::maxpool::{maxpool, maxpool_grad};
 use analog_runtime::train::optim::{Optimizer, State, Update};
 use analog_runtime::train::spare::Spare;
 use std::hint::black_box;
@@ -60,6 +64,37 @@ fn main() {
                 black_box(first_non_finite(&theta));
             });
             println!("{threads} thread(s)  finite {len}   {t:7.1} µs");
+            lenet(threads, &spare);
         });
+    }
+}
+
+/// LeNet-5's convolutions' gradients and max poolings.
+fn lenet(threads: usize, spare: &Spare) {
+    let n = 64;
+    for (c, hw, pad, cols) in [(1usize, 28usize, 2usize, 6usize), (6, 14, 0, 16)] {
+        let win = Window { kernel: [5, 5], stride: [1, 1], padding: [[pad, pad]; 2] };
+        let s = conv_grad::shape(&[c, hw, hw], &win, cols);
+        let [oh, ow] = s.out();
+        let x: Vec<f32> = (0..n * c * hw * hw).map(|i| (i as f32 * 0.11).cos()).collect();
+        let w: Vec<f32> = (0..cols * s.k()).map(|i| (i as f32 * 0.37).sin()).collect();
+        let dy: Vec<f32> = (0..n * cols * oh * ow).map(|i| (i as f32 * 0.7).sin()).collect();
+        let gflop = 2.0 * (n * cols * oh * ow * s.k()) as f64 / 1e3;
+        let row = |what: &str, t: f64| {
+            println!("{threads} thread(s)  conv {c}→{cols} {what:2} {t:7.1} µs  {:6.1} GFLOP/s", gflop / t)
+        };
+        row("dW", best(200, || spare.give([black_box(conv_grad::weight_grad(&s, &x, &dy, spare))])));
+        row("dX", best(200, || spare.give([black_box(conv_grad::input_grad(&s, &w, &dy, spare))])));
+        let pool = Window { kernel: [2, 2], stride: [2, 2], padding: [[0, 0]; 2] };
+        let y: Vec<f32> = dy.iter().map(|v| v.max(0.0)).collect();
+        let t = best(200, || {
+            let (p, taken) = maxpool(&y, &[cols, oh, ow], &pool, spare);
+            spare.give([black_box(p)]);
+            black_box(taken);
+        });
+        println!("{threads} thread(s)  maxpool {cols}×{oh}×{ow}  {t:7.1} µs");
+        let (p, taken) = maxpool(&y, &[cols, oh, ow], &pool, spare);
+        let t = best(200, || spare.give([black_box(maxpool_grad(&taken, n, cols * oh * ow, &p, spare))]));
+        println!("{threads} thread(s)  maxpool grad        {t:7.1} µs");
     }
 }

@@ -150,7 +150,7 @@ fn compact(s: &Shape, tile: &[f32]) -> Vec<f32> {
 }
 
 /// Copies `x` into the zero-bordered plane; the slack after it is zero too.
-fn fill_plane(s: &Shape, x: &[f32], plane: &mut [f32]) {
+pub(crate) fn fill_plane(s: &Shape, x: &[f32], plane: &mut [f32]) {
     let ([hp, wp], [[top, _], [left, _]]) = (s.padded(), s.padding);
     let (h, w) = (s.height, s.width);
     plane.fill(0.0);

@@ -5,6 +5,6 @@ pub mod conv;
 pub mod dot;
 pub(crate) mod fma;
 pub mod gemm;
-mod lanes;
+pub(crate) mod lanes;
 pub mod peak;
 pub mod transpose;

@@ -7,7 +7,7 @@
 
 use super::backward::batchnorm::{normalize, Stats};
 use super::spare::Spare;
-use super::{kernels, parallel};
+use super::{conv_grad, kernels, maxpool, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
 use crate::derived::window::{plane, Window};
 use crate::interp::noise::{self, Ctx};
@@ -53,12 +53,16 @@ pub enum OrderedGrad {
 
 /// What the forward keeps: every node's values, `[batch][sample]`, the
 /// batch statistics of each batchnorm in training mode, the im2col patches
-/// of each convolution on the fast path (with [`kernels::TAIL`] zeros after
-/// them, for `dW`), and the signal of each node with weights.
+/// of each convolution on the fast path that [`conv_grad`] does not take
+/// (with [`kernels::TAIL`] zeros after them, for `dW`), and the signal of
+/// each node with weights.
 pub struct Tape {
     pub values: Vec<Vec<f32>>,
     pub stats: Vec<Option<Stats>>,
     pub patches: Vec<Option<Vec<f32>>>,
+    /// Per max pooling on the fast path: the input each output took
+    /// ([`maxpool::maxpool`]).
+    pub taken: Vec<Option<Vec<u32>>>,
     /// Per node with weights: the sum over the batch, in sample order, of
     /// each sample's mean square output before the node's output noise (in
     /// f64; with `repeat`, the mean over its repeats).
@@ -115,6 +119,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
         values: Vec::with_capacity(g.nodes.len()),
         stats: vec![None; g.nodes.len()],
         patches: vec![None; g.nodes.len()],
+        taken: vec![None; g.nodes.len()],
         signal: vec![None; g.nodes.len()],
     };
     let mut next_input = 0;
@@ -149,6 +154,13 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 tape.signal[id.index()] = Some(signal);
                 y
             }
+            NodeKind::Op { op, inputs } if pass.fast && op.is_max_pool() => {
+                let x = &tape.values[inputs[0].index()];
+                let win = Window::of(op).expect("a pooling window");
+                let (y, taken) = maxpool::maxpool(x, &plane(&g.node(inputs[0]).shape), &win, pass.spare);
+                tape.taken[id.index()] = Some(taken);
+                with_noise(pass, node, y, size, |_| 0.0)
+            }
             // Element-wise ops over the whole batch at once, by the interpreter's function.
             NodeKind::Op { op, inputs } if pass.fast && ops::elementwise(op, &[]).is_some() => {
                 let x = &tape.values[inputs[0].index()];
@@ -162,11 +174,17 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let x = &tape.values[inputs[0].index()];
                 let x_plane = plane(&g.node(inputs[0]).shape);
                 let window = Window::of(op);
-                let patches = window.as_ref().map(|win| kernels::im2col(x, &x_plane, win, pass.spare));
-                let y = match &window {
-                    Some(win) if win.stride == [1, 1] => direct_conv(pass, node, x, &x_plane, win),
+                // Patches for the backward of a convolution whose
+                // gradients `conv_grad` does not compute.
+                let patches = window
+                    .as_ref()
+                    .filter(|win| !conv_grad::applies(win))
+                    .map(|win| kernels::im2col(x, &x_plane, win, pass.spare));
+                let y = match (&window, &patches) {
+                    (Some(win), _) if win.stride == [1, 1] => direct_conv(pass, node, x, &x_plane, win),
                     // The patches without the zeros `im2col` leaves after them.
-                    _ => plain_mac(pass, node, patches.as_deref().map_or(x, |p| &p[..p.len() - kernels::TAIL])),
+                    (_, Some(p)) => plain_mac(pass, node, &p[..p.len() - kernels::TAIL]),
+                    _ => plain_mac(pass, node, x),
                 };
                 tape.patches[id.index()] = patches;
                 let w_max = pass.interp.weight_max(id);
@@ -295,14 +313,7 @@ fn with_noise_signal(
 fn direct_conv(pass: &Pass, node: &Node, x: &[f32], x_plane: &[usize], win: &Window) -> Vec<f32> {
     let w = node.param("weight").expect("checked: a MAC layer has weights");
     let bias = node.param("bias").map(|b| &b.data[..]);
-    let shape = conv::Shape {
-        channels: x_plane[0],
-        height: x_plane[1],
-        width: x_plane[2],
-        padding: win.padding,
-        kernel: win.kernel,
-        cols: w.shape[0],
-    };
+    let shape = conv_grad::shape(x_plane, win, w.shape[0]);
     let packed = pack(&w.data, shape.cols);
     let size = x.len() / pass.batch();
     per_sample(pass, |b| {

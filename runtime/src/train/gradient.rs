@@ -10,7 +10,7 @@ use super::backward::elementwise;
 use super::backward::mac::{self, Conv2d};
 use super::backward::pool::{self, Pool2d};
 use super::forward::{Pass, Tape};
-use super::{kernels, mac_grad, parallel};
+use super::{conv_grad, kernels, mac_grad, maxpool, parallel};
 use crate::derived::noise::repeat;
 use crate::derived::window::{plane, Window};
 use crate::interp::{noise, ops};
@@ -156,8 +156,8 @@ fn op_backward(
             };
             let dx = if !op.is_max_pool() {
                 pool::avgpool2d(&p, batch, dy)
-            } else if pass.fast {
-                kernels::maxpool_grad(x, &x_shape, &w, dy, pass.spare)
+            } else if let Some(taken) = &tape.taken[id.index()] {
+                maxpool::maxpool_grad(taken, batch, x.len() / batch.max(1), dy, pass.spare)
             } else {
                 pool::maxpool2d(&p, batch, x, dy)
             };
@@ -230,6 +230,12 @@ fn mac_backward(
         }
     }
     if pass.is_fast(node) {
+        if let Some(win) = Window::of(op).filter(conv_grad::applies) {
+            let s = conv_grad::shape(&plane(x_shape), &win, rows);
+            let dw = conv_grad::weight_grad(&s, x, dy, pass.spare);
+            let dx = want_dx.then(|| conv_grad::input_grad(&s, &w.data, dy, pass.spare));
+            return (dx, dw, db);
+        }
         let k = w.len() / rows;
         let dyt = kernels::channels_first(dy, batch, rows, positions, pass.spare);
         let dw = kernels::weight_grad(&dyt, rows, patches.unwrap_or(x), k, pass.threads, pass.spare);

@@ -197,54 +197,11 @@ pub fn col2im(dpatches: &[f32], shape: &[usize], win: &Window) -> Vec<f32> {
 }
 
 /// The taps `lo..hi` of output `i` along `axis` that fall inside an input of `size`.
-fn inside(win: &Window, axis: usize, i: usize, taps: usize, size: usize) -> (usize, usize) {
+pub(super) fn inside(win: &Window, axis: usize, i: usize, taps: usize, size: usize) -> (usize, usize) {
     let first = win.tap(axis, i, 0);
     let lo = (-first).max(0) as usize;
     let hi = (size as isize - first).clamp(0, taps as isize) as usize;
     (lo.min(hi), hi)
-}
-
-/// Max pooling's backward (`backward::pool::maxpool2d`'s rule and bits: the
-/// first maximum in window order wins, the padding never does), sample by
-/// sample over threads; `x` is the forward's input `[batch][c, h, w]`.
-pub fn maxpool_grad(x: &[f32], shape: &[usize], win: &Window, dy: &[f32], spare: &Spare) -> Vec<f32> {
-    let (c, h, w) = (shape[0], shape[1], shape[2]);
-    let [oh, ow] = win.out(h, w);
-    let size = c * h * w;
-    // Each output's taps inside the input, per row and per column, as
-    // (first row or column read, count): worked out once, not per window.
-    let span = |axis: usize, i: usize, taps: usize, len: usize| {
-        let (lo, hi) = inside(win, axis, i, taps, len);
-        (if lo < hi { win.tap(axis, i, lo) as usize } else { 0 }, hi - lo)
-    };
-    let rows: Vec<(usize, usize)> = (0..oh).map(|i| span(0, i, win.kernel[0], h)).collect();
-    let cols: Vec<(usize, usize)> = (0..ow).map(|j| span(1, j, win.kernel[1], w)).collect();
-    let mut all = spare.take(x.len());
-    parallel::chunks_mut(&mut all, size.max(1), |b, dx| {
-        dx.fill(0.0);
-        let xb = &x[b * size..(b + 1) * size];
-        let dyb = &dy[b * c * oh * ow..(b + 1) * c * oh * ow];
-        for plane in 0..c {
-            for (i, &(r0, nr)) in rows.iter().enumerate() {
-                for (j, &(c0, nc)) in cols.iter().enumerate() {
-                    // The first maximum in window order (rows, then columns).
-                    let mut best: Option<usize> = None;
-                    for r in r0..r0 + nr {
-                        let run = (plane * h + r) * w + c0;
-                        for t in run..run + nc {
-                            if best.is_none_or(|b| xb[t] > xb[b]) {
-                                best = Some(t);
-                            }
-                        }
-                    }
-                    if let Some(at) = best {
-                        dx[at] += dyb[(plane * oh + i) * ow + j];
-                    }
-                }
-            }
-        }
-    });
-    all
 }
 
 /// `y` (`[n][cols]`) from `f(first row, part of x, its rows of y)` over
@@ -388,25 +345,6 @@ mod tests {
             let want: Vec<f32> =
                 d.chunks(per).flat_map(|db| crate::train::mac_grad::col2im(db, &shape, win, 1)).collect();
             assert_eq!(col2im(&d, &shape, &win), want);
-        }
-    }
-
-    #[test]
-    fn maxpool_grad_is_the_reference_rules_bits() {
-        use crate::train::backward::pool::{maxpool2d, Pool2d};
-        let shape = [2, 7, 6];
-        // Repeated values: ties go to the first maximum in window order.
-        let x: Vec<f32> = (0..3 * 2 * 7 * 6).map(|i| ((i * 37) % 11) as f32).collect();
-        for (kernel, stride, padding) in
-            [([2, 2], [2, 2], [[0, 0]; 2]), ([3, 3], [1, 2], [[1, 1], [1, 1]]), ([3, 2], [2, 1], [[1, 0], [0, 1]])]
-        {
-            let win = Window { kernel, stride, padding };
-            let [oh, ow] = win.out(7, 6);
-            let dy: Vec<f32> = (0..3 * 2 * oh * ow).map(|i| (i as f32 * 0.3).sin()).collect();
-            let pool = Pool2d { channels: 2, height: 7, width: 6, kernel, stride, padding };
-            let spare = Spare::default();
-            spare.give([vec![f32::NAN; x.len()]]);
-            assert_eq!(maxpool_grad(&x, &shape, &win, &dy, &spare), maxpool2d(&pool, 3, &x, &dy));
         }
     }
 

@@ -6,11 +6,13 @@
 //! `docs/training.md` gives every formula.
 
 pub mod backward;
+pub mod conv_grad;
 pub mod forward;
 pub mod gradient;
 pub mod kernels;
 pub mod loss;
 pub mod mac_grad;
+pub mod maxpool;
 pub mod network;
 pub mod optim;
 pub mod parallel;
