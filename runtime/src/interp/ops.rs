@@ -86,18 +86,26 @@ pub fn patches(
 /// An element-wise op (flatten included: it moves nothing) over `x`, any
 /// number of samples at once; `None` for another op.
 pub fn elementwise(op: &Op, x: &[f32]) -> Option<Vec<f32>> {
-    let y = match *op {
-        Op::Flatten => x.to_vec(),
-        Op::Relu => x.iter().map(|v| v.max(0.0)).collect(),
-        Op::LeakyRelu { slope } => x.iter().map(|v| leaky_relu(*v, slope as f32)).collect(),
-        Op::Clip { min, max } => x.iter().map(|v| clip(*v, min as f32, max as f32)).collect(),
-        Op::HardSigmoid { alpha, beta } => x.iter().map(|v| hard_sigmoid(*v, alpha as f32, beta as f32)).collect(),
-        Op::HardSwish => x.iter().map(|v| hard_swish(*v)).collect(),
-        Op::Sigmoid => x.iter().map(|v| sigmoid(*v)).collect(),
-        Op::Tanh => x.iter().map(|v| v.tanh()).collect(),
-        _ => return None,
-    };
-    Some(y)
+    let mut y = vec![0.0; x.len()];
+    elementwise_into(op, x, &mut y).then_some(y)
+}
+
+/// [`elementwise`] into `y` (`x.len()` values); false, with `y` untouched,
+/// for an op that is not element-wise.
+pub fn elementwise_into(op: &Op, x: &[f32], y: &mut [f32]) -> bool {
+    let each = |y: &mut [f32], f: &dyn Fn(f32) -> f32| y.iter_mut().zip(x).for_each(|(y, v)| *y = f(*v));
+    match *op {
+        Op::Flatten => y.copy_from_slice(x),
+        Op::Relu => y.iter_mut().zip(x).for_each(|(y, v)| *y = v.max(0.0)),
+        Op::LeakyRelu { slope } => each(y, &|v| leaky_relu(v, slope as f32)),
+        Op::Clip { min, max } => each(y, &|v| clip(v, min as f32, max as f32)),
+        Op::HardSigmoid { alpha, beta } => each(y, &|v| hard_sigmoid(v, alpha as f32, beta as f32)),
+        Op::HardSwish => each(y, &|v| hard_swish(v)),
+        Op::Sigmoid => each(y, &|v| sigmoid(v)),
+        Op::Tanh => each(y, &|v| v.tanh()),
+        _ => return false,
+    }
+    true
 }
 
 /// Ideal dense: `y = W x + b`, summed in index order with one fused

@@ -190,22 +190,41 @@ impl WeightGrad<'_> {
 pub fn input_grad(s: &Shape, w: &[f32], dy: &[f32], spare: &Spare) -> Vec<f32> {
     let ([oh, ow], size) = (s.out(), s.channels * s.height * s.width);
     let per = s.cols * oh * ow;
+    assert!(w.len() == s.cols * s.k(), "conv_grad: weights");
+    let blocks = by_channel_blocks(s, w);
     let mut dx = spare.take(dy.len() / per.max(1) * size);
-    parallel::chunks_mut(&mut dx, size.max(1), |b, dxb| input_grad_sample(s, w, &dy[b * per..][..per], dxb));
+    parallel::chunks_mut(&mut dx, size.max(1), |b, dxb| {
+        let dy = &dy[b * per..][..per];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; `dy` and `dxb` have one sample's sizes.
+            return unsafe { input_grad_avx512(s, &blocks, dy, dxb) };
+        }
+        input_grad_portable(s, w, dy, dxb);
+    });
     dx
 }
 
-/// One sample's `dX` into `dx`, with the widest kernel this CPU runs.
-fn input_grad_sample(s: &Shape, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let [oh, ow] = s.out();
-    assert!(w.len() == s.cols * s.k() && dy.len() == s.cols * oh * ow, "conv_grad: operands");
-    assert!(dx.len() == s.channels * s.height * s.width, "conv_grad: dx");
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F; the sizes are checked above.
-        return unsafe { input_grad_avx512(s, w, dy, dx) };
+/// Input channels per block of the `dX` kernel: one load of an output
+/// gradient feeds each channel's own sum (independent sums, whose latencies
+/// overlap).
+const CHANNELS: usize = 8;
+
+/// The weights by blocks of [`CHANNELS`] input channels, each
+/// `[kh][kw][cols][CHANNELS]`: the 8 weights one output gradient meets, side
+/// by side; a block's channels past `c` repeat its last.
+fn by_channel_blocks(s: &Shape, w: &[f32]) -> Vec<f32> {
+    let ([kh, kw], c, cols) = (s.kernel, s.channels, s.cols);
+    let mut out = Vec::with_capacity(c.div_ceil(CHANNELS) * kh * kw * cols * CHANNELS);
+    for ch0 in (0..c).step_by(CHANNELS) {
+        let last = (c - ch0).min(CHANNELS) - 1;
+        for tap in 0..kh * kw {
+            for o in 0..cols {
+                out.extend((0..CHANNELS).map(|n| w[(o * c + ch0 + n.min(last)) * kh * kw + tap]));
+            }
+        }
     }
-    input_grad_portable(s, w, dy, dx);
+    out
 }
 
 /// The positions that read input `r` (or `c`) along an axis through taps
@@ -237,25 +256,20 @@ fn input_grad_portable(s: &Shape, w: &[f32], dy: &[f32], dx: &mut [f32]) {
 }
 
 /// # Safety
-/// The CPU has AVX-512F; `w`, `dy` and `dx` have their sizes
-/// ([`input_grad_sample`] checks them).
+/// The CPU has AVX-512F; `blocks` is [`by_channel_blocks`]'s, `dy` and `dx`
+/// hold one sample's output gradients and inputs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn input_grad_avx512(s: &Shape, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+unsafe fn input_grad_avx512(s: &Shape, blocks: &[f32], dy: &[f32], dx: &mut [f32]) {
     use std::arch::x86_64::*;
-    let ([oh, ow], [kh, kw], (h, wd)) = (s.out(), s.kernel, (s.height, s.width));
+    let ([oh, ow], [kh, kw], (h, wd), c, cols) = (s.out(), s.kernel, (s.height, s.width), s.channels, s.cols);
     let [[top, _], [left, _]] = s.padding;
+    assert!(blocks.len() == c.div_ceil(CHANNELS) * kh * kw * cols * CHANNELS, "conv_grad: weights");
+    assert!(dy.len() == cols * oh * ow && dx.len() == c * h * wd, "conv_grad: sample");
     let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    // Input channels in blocks of up to `CHANNELS`: one load of an output
-    // gradient feeds each channel's own sum (independent sums, whose
-    // latencies overlap); a block's channels past `c` repeat its last and
-    // are not stored.
-    const CHANNELS: usize = 8;
-    let c = s.channels;
-    let taps = kh * kw;
     for ch0 in (0..c).step_by(CHANNELS) {
         let chans = CHANNELS.min(c - ch0);
-        let wch: [usize; CHANNELS] = std::array::from_fn(|n| (ch0 + n.min(chans - 1)) * taps);
+        let block = &blocks[ch0 / CHANNELS * kh * kw * cols * CHANNELS..][..kh * kw * cols * CHANNELS];
         for r in 0..h {
             for c0 in (0..wd).step_by(LANES) {
                 let tail: __mmask16 = if c0 + LANES <= wd { !0 } else { (1 << (wd - c0)) - 1 };
@@ -270,15 +284,16 @@ unsafe fn input_grad_avx512(s: &Shape, w: &[f32], dy: &[f32], dx: &mut [f32]) {
                         if inside == 0 {
                             continue;
                         }
+                        let taps = block[(u * kw + v) * cols * CHANNELS..][..cols * CHANNELS].as_ptr();
                         let mut dp = [_mm512_setzero_ps(); CHANNELS];
-                        for o in 0..s.cols {
+                        for o in 0..cols {
                             // SAFETY: only the lanes inside the row are read
-                            // (masked loads do not touch the others).
+                            // (masked loads do not touch the others); the
+                            // `CHANNELS` weights of `o` are inside the block.
                             let row = dy.as_ptr().wrapping_add((o * oh + i) * ow).wrapping_offset(j0 as isize);
                             let d = unsafe { _mm512_maskz_loadu_ps(inside, row) };
-                            let wo = &w[o * c * taps + u * kw + v..];
-                            for (dp, at) in dp.iter_mut().zip(&wch) {
-                                *dp = _mm512_fmadd_ps(_mm512_set1_ps(wo[*at]), d, *dp);
+                            for (n, dp) in dp.iter_mut().enumerate() {
+                                *dp = _mm512_fmadd_ps(_mm512_set1_ps(unsafe { *taps.add(o * CHANNELS + n) }), d, *dp);
                             }
                         }
                         for (acc, dp) in acc.iter_mut().zip(&dp) {

@@ -166,7 +166,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let x = &tape.values[inputs[0].index()];
                 let mut y = pass.spare.take(x.len());
                 parallel::pieces_mut(&mut y, |at, part| {
-                    part.copy_from_slice(&ops::elementwise(op, &x[at]).expect("an element-wise op"))
+                    ops::elementwise_into(op, &x[at], part);
                 });
                 with_noise(pass, node, y, size, |_| 0.0)
             }

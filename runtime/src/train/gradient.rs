@@ -109,7 +109,7 @@ fn op_backward(
         Op::Flatten => (vec![Some(elementwise::flatten(dy))], none()),
         Op::Relu => {
             let mut dx = pass.spare.take(x.len());
-            parallel::pieces_mut(&mut dx, |at, part| part.copy_from_slice(&elementwise::relu(&x[at.clone()], &dy[at])));
+            parallel::pieces_mut(&mut dx, |at, part| elementwise::relu_into(&x[at.clone()], &dy[at], part));
             (vec![Some(dx)], none())
         }
         Op::LeakyRelu { slope } => (vec![Some(elementwise::leaky_relu(x, *slope as f32, dy))], none()),

@@ -5,7 +5,14 @@
 /// ReLU, `y = max(x, 0)`, from its output: `dx = dy` where `y > 0`, else 0
 /// (the gradient at 0 is 0, as PyTorch's).
 pub fn relu(y: &[f32], dy: &[f32]) -> Vec<f32> {
-    y.iter().zip(dy).map(|(y, d)| if *y > 0.0 { *d } else { 0.0 }).collect()
+    let mut dx = vec![0.0; dy.len()];
+    relu_into(y, dy, &mut dx);
+    dx
+}
+
+/// [`relu`] into `dx`.
+pub fn relu_into(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    dx.iter_mut().zip(y.iter().zip(dy)).for_each(|(dx, (y, d))| *dx = if *y > 0.0 { *d } else { 0.0 });
 }
 
 /// Leaky ReLU, `y = x` where `x > 0`, else `slope·x`, from its input:
