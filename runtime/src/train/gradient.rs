@@ -218,15 +218,26 @@ fn mac_backward(
     let rows = w.shape[0];
     let batch = pass.batch();
     let positions = dy.len() / batch / rows;
-    // Each `db[o]` summed in sample, then position order; the outputs side by side.
+    // Each `db[o]` summed in sample, then position order; 8 outputs' sums
+    // at a time, whose additions overlap (one output's sum at a time waited
+    // on each addition in turn).
     let mut db = vec![0.0f32; rows];
     for dyb in dy.chunks(rows * positions) {
         if positions == 1 {
             db.iter_mut().zip(dyb).for_each(|(s, d)| *s += d);
             continue;
         }
-        for (s, run) in db.iter_mut().zip(dyb.chunks(positions)) {
-            *s = run.iter().fold(*s, |s, d| s + d);
+        for (sums, runs) in db.chunks_mut(8).zip(dyb.chunks(8 * positions)) {
+            let mut s = [0.0f32; 8];
+            s[..sums.len()].copy_from_slice(sums);
+            let run = |i: usize| &runs[(i.min(sums.len() - 1)) * positions..][..positions];
+            let runs: [&[f32]; 8] = std::array::from_fn(run);
+            for p in 0..positions {
+                for (s, run) in s.iter_mut().zip(&runs) {
+                    *s += run[p];
+                }
+            }
+            sums.copy_from_slice(&s[..sums.len()]);
         }
     }
     if pass.is_fast(node) {
