@@ -127,26 +127,36 @@ pub unsafe extern "C" fn conv_f32(
 /// `conv(x, shape, packed)` for one sample: the sums `[cols][oh·ow]`, no
 /// bias, each in `k` order from 0 (the interpreter's bits).
 pub fn conv(x: &[f32], s: &Shape, packed: &[f32]) -> Vec<f32> {
-    assert!(x.len() == s.channels * s.height * s.width, "conv: input size");
-    assert!(packed.len() == s.cols.div_ceil(PANEL) * s.k() * PANEL, "conv: packed weights");
-    let mut plane = vec![0.0f32; s.plane_len()];
-    let mut tile = vec![0.0f32; s.tile_len()];
-    fill_plane(s, x, &mut plane);
-    // SAFETY: the sizes are checked above.
-    unsafe { run(s, packed.as_ptr(), plane.as_ptr(), tile.as_mut_ptr()) };
-    compact(s, &tile)
+    let [oh, ow] = s.out();
+    let mut out = vec![0.0f32; s.cols * oh * ow];
+    let (mut plane, mut tile) = (vec![0.0f32; s.plane_len()], vec![0.0f32; s.tile_len()]);
+    conv_into(x, s, packed, (&mut plane, &mut tile), &mut out);
+    out
 }
 
-/// The outputs `[cols][oh·ow]` of a tile.
-fn compact(s: &Shape, tile: &[f32]) -> Vec<f32> {
+/// [`conv`] into `out` (`cols·oh·ow` values), with the caller's scratch
+/// `plane` ([`Shape::plane_len`] values) and `tile` ([`Shape::tile_len`]),
+/// whatever they hold.
+pub fn conv_into(x: &[f32], s: &Shape, packed: &[f32], (plane, tile): (&mut [f32], &mut [f32]), out: &mut [f32]) {
+    let [oh, ow] = s.out();
+    assert!(x.len() == s.channels * s.height * s.width, "conv: input size");
+    assert!(packed.len() == s.cols.div_ceil(PANEL) * s.k() * PANEL, "conv: packed weights");
+    assert!(plane.len() == s.plane_len() && tile.len() == s.tile_len(), "conv: scratch");
+    assert!(out.len() == s.cols * oh * ow, "conv: output size");
+    fill_plane(s, x, plane);
+    // SAFETY: the sizes are checked above.
+    unsafe { run(s, packed.as_ptr(), plane.as_ptr(), tile.as_mut_ptr()) };
+    compact(s, tile, out);
+}
+
+/// The outputs `[cols][oh·ow]` of a tile, into `out`.
+fn compact(s: &Shape, tile: &[f32], out: &mut [f32]) {
     let ([oh, ow], wp, stride) = (s.out(), s.padded()[1], s.tile_stride());
-    let mut out = Vec::with_capacity(s.cols * oh * ow);
-    for o in 0..s.cols {
-        for i in 0..oh {
-            out.extend_from_slice(&tile[o * stride + i * wp..][..ow]);
+    for (o, rows) in out.chunks_mut(oh * ow).enumerate() {
+        for (i, row) in rows.chunks_mut(ow).enumerate() {
+            row.copy_from_slice(&tile[o * stride + i * wp..][..ow]);
         }
     }
-    out
 }
 
 /// Copies `x` into the zero-bordered plane; the slack after it is zero too.
@@ -401,9 +411,16 @@ mod tests {
                 let mut fast = vec![0.0f32; s.tile_len()];
                 // SAFETY: as above, on a CPU with the kernel's features.
                 unsafe { kernel(&s, packed.as_ptr(), plane.as_ptr(), fast.as_mut_ptr()) };
-                assert!(same(&compact(&s, &fast), &compact(&s, &slow)), "{name}: {s:?}");
+                assert!(same(&compacted(&s, &fast), &compacted(&s, &slow)), "{name}: {s:?}");
             }
         }
+    }
+
+    fn compacted(s: &Shape, tile: &[f32]) -> Vec<f32> {
+        let [oh, ow] = s.out();
+        let mut out = vec![0.0; s.cols * oh * ow];
+        compact(s, tile, &mut out);
+        out
     }
 
     type Kernel = unsafe fn(&Shape, *const f32, *const f32, *mut f32);

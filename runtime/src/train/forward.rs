@@ -335,14 +335,22 @@ fn direct_conv(pass: &Pass, node: &Node, x: &[f32], x_plane: &[usize], win: &Win
     let shape = conv_grad::shape(x_plane, win, w.shape[0]);
     let packed = pack(&w.data, shape.cols);
     let size = x.len() / pass.batch();
-    per_sample(pass, |b| {
-        let mut y = conv::conv(&x[b * size..][..size], &shape, &packed);
-        if let Some(bias) = bias {
-            let positions = y.len() / shape.cols;
-            y.chunks_mut(positions).zip(bias).for_each(|(row, b)| row.iter_mut().for_each(|v| *v += b));
+    let [oh, ow] = shape.out();
+    let out = shape.cols * oh * ow;
+    let mut y = pass.spare.take(pass.batch() * out);
+    // Tasks of `SAMPLES` samples, each with its own scratch plane and tile.
+    const SAMPLES: usize = 4;
+    parallel::chunks_mut(&mut y, out.max(1) * SAMPLES, |c, part| {
+        let (mut plane, mut tile) = (vec![0.0f32; shape.plane_len()], vec![0.0f32; shape.tile_len()]);
+        for (i, yb) in part.chunks_mut(out.max(1)).enumerate() {
+            let b = c * SAMPLES + i;
+            conv::conv_into(&x[b * size..][..size], &shape, &packed, (&mut plane, &mut tile), yb);
+            if let Some(bias) = bias {
+                yb.chunks_mut(oh * ow).zip(bias).for_each(|(row, b)| row.iter_mut().for_each(|v| *v += b));
+            }
         }
-        y
-    })
+    });
+    y
 }
 
 /// A plain MAC layer on the matrix-product kernels, `[batch][rows, positions]`,
