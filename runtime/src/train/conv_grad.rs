@@ -81,6 +81,11 @@ pub fn weight_grad(s: &Shape, x: &[f32], dy: &[f32], spare: &Spare) -> Vec<f32> 
         .collect();
     let positions = (0..oh).flat_map(|i| (0..ow).map(move |j| (i * wp + j) as i32)).collect();
     let g = WeightGrad { s, planes: &planes, dy, batch, taps, positions };
+    if s.cols >= CHANNELS_IN_LANES {
+        let dw = g.by_channels(spare);
+        spare.give([planes]);
+        return dw;
+    }
 
     // Blocks of up to 16 output channels × 16 taps, split over the threads
     // (each block's sums whole on one).
@@ -105,7 +110,98 @@ pub fn weight_grad(s: &Shape, x: &[f32], dy: &[f32], spare: &Spare) -> Vec<f32> 
     dw
 }
 
+/// From this many output channels on, `dW`'s vectors run across output
+/// channels (16 a vector) instead of taps: one load of the output gradients
+/// and one broadcast input per 16 sums, no gather.
+const CHANNELS_IN_LANES: usize = 12;
+/// Taps per block of the channels-in-lanes kernel: 8 sums in registers,
+/// whose plane offsets stay in registers too.
+const TAPS: usize = 8;
+
 impl WeightGrad<'_> {
+    /// `dW` with the vectors across output channels: blocks of 16 channels ×
+    /// [`TAPS`] taps, split over the threads.
+    fn by_channels(&self, spare: &Spare) -> Vec<f32> {
+        let (cols, k, positions) = (self.s.cols, self.s.k(), self.positions.len());
+        // The output gradients channel-last, `[batch][positions][cols]`, then
+        // a vector of slack for the last 16 channels' load.
+        let mut dyt = spare.take(self.dy.len() + LANES);
+        let (body, slack) = dyt.split_at_mut(self.dy.len());
+        super::kernels::transpose_into(self.dy, cols, positions, body);
+        slack.fill(0.0);
+        let tap_blocks = k.div_ceil(TAPS);
+        let blocks = cols.div_ceil(LANES) * tap_blocks;
+        let per = blocks.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        const BLOCK: usize = TAPS * LANES;
+        let mut sums = spare.take(blocks * BLOCK);
+        parallel::parts_mut(&mut sums, per * BLOCK, |part, mine| {
+            for (i, out) in mine.chunks_mut(BLOCK).enumerate() {
+                let block = part * per + i;
+                let (o0, t0) = (block / tap_blocks * LANES, block % tap_blocks * TAPS);
+                let out: &mut [f32; BLOCK] = out.try_into().expect("a block");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F; the reads are checked inside.
+                    unsafe { self.channels_avx512(&dyt, o0, t0, out) };
+                    continue;
+                }
+                for (t, sums) in out.chunks_mut(LANES).enumerate() {
+                    for (o, sum) in sums.iter_mut().enumerate().take(cols.saturating_sub(o0)) {
+                        let mut one = [0.0f32; LANES];
+                        self.block_portable(o0 + o, 1, t0 + t, &mut one);
+                        *sum = one[0];
+                    }
+                }
+            }
+        });
+        let mut dw = spare.take(cols * k);
+        for (o, row) in dw.chunks_mut(k).enumerate() {
+            for (t, v) in row.iter_mut().enumerate() {
+                *v = sums[(o / LANES * tap_blocks + t / TAPS) * BLOCK + t % TAPS * LANES + o % LANES];
+            }
+        }
+        spare.give([dyt, sums]);
+        dw
+    }
+
+    /// The sums of output channels `o0..o0 + 16` (those past `cols` are
+    /// garbage) and taps `t0..t0 + 8` (those past `k` read offset 0), into
+    /// `out` (`[8][16]`): per position, one load of the 16 channels' output
+    /// gradients and one broadcast input per tap.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `dyt` is `dy` channel-last with 16 values of slack.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn channels_avx512(&self, dyt: &[f32], o0: usize, t0: usize, out: &mut [f32; TAPS * LANES]) {
+        use std::arch::x86_64::*;
+        let (plane_len, positions, cols, k) = (self.s.plane_len(), self.positions.len(), self.s.cols, self.s.k());
+        let offs: [usize; TAPS] = std::array::from_fn(|t| if t0 + t < k { self.taps[t0 + t] as usize } else { 0 });
+        let last = self.positions.last().copied().unwrap_or(0) as usize + offs.iter().max().copied().unwrap_or(0);
+        assert!(positions == 0 || last < plane_len, "conv_grad: planes");
+        assert!(self.planes.len() >= self.batch * plane_len, "conv_grad: planes");
+        assert!(dyt.len() >= self.batch * positions * cols + LANES && o0 < cols, "conv_grad: output gradients");
+        let mut acc = [_mm512_setzero_ps(); TAPS];
+        for b in 0..self.batch {
+            // SAFETY (the block): the reads checked above.
+            unsafe {
+                let plane = self.planes.as_ptr().add(b * plane_len);
+                let dy = dyt.as_ptr().add(b * positions * cols + o0);
+                for (p, &at) in self.positions.iter().enumerate() {
+                    let d = _mm512_loadu_ps(dy.add(p * cols));
+                    let x = plane.add(at as usize);
+                    for (acc, off) in acc.iter_mut().zip(&offs) {
+                        *acc = _mm512_fmadd_ps(d, _mm512_set1_ps(*x.add(*off)), *acc);
+                    }
+                }
+            }
+        }
+        for (t, acc) in acc.iter().enumerate() {
+            // SAFETY: inside `out`.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(t * LANES), *acc) };
+        }
+    }
+
     /// The sums of output channels `o0..` (as many as `out` has rows of 16,
     /// those past `cols` left as they are) and taps `t0..t0 + 16`, into
     /// `out` (`[rows][16]`).

@@ -262,7 +262,7 @@ pub fn first_non_finite_of(tensors: &[&[f32]]) -> Option<(usize, usize)> {
 }
 
 /// [`transpose_blocks`] into `t` (`m.len()` values).
-fn transpose_into(m: &[f32], rows: usize, cols: usize, t: &mut [f32]) {
+pub(super) fn transpose_into(m: &[f32], rows: usize, cols: usize, t: &mut [f32]) {
     if rows == 1 || cols == 1 {
         t.copy_from_slice(m);
         return;
