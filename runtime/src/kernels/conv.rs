@@ -333,12 +333,13 @@ unsafe fn block<L: Lanes, const C: usize, const V: usize>(s: &Shape, w: *const f
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::interp::ops::patches;
     use crate::kernels::gemm;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
+    /// `n` pseudo-random values in `[−0.5, 0.5)` from `seed`.
+    pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
         let mut state = seed;
         (0..n)
             .map(|_| {

@@ -409,17 +409,8 @@ unsafe fn input_grad_avx512(s: &Shape, blocks: &[f32], dy: &[f32], dx: &mut [f32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::conv::tests::values;
     use crate::train::kernels;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
 
     /// Shapes with padding on some sides (wider than the kernel on one),
     /// widths past 16, 1-row planes (conv1d), channel counts past a block,
