@@ -5,9 +5,13 @@
 //!
 //! - `dW[o][t] = Σ_b Σ_p dy_b[o][p]·patch_b[p][t]` summed over the samples,
 //!   then the positions, in order from 0, one fused multiply-add each (the
-//!   reference rule's order, `backward::mac::conv2d`). Each patch row is
-//!   gathered from the sample's zero-bordered plane (`kernels::conv`'s), 16
-//!   taps at a time, with the sums of up to 16 output channels in registers.
+//!   reference rule's order, `backward::mac::conv2d`), read from the
+//!   samples' zero-bordered planes (`kernels::conv`'s). With few output
+//!   channels the vectors run across taps: each patch row gathered 16 taps
+//!   at a time, the sums of up to 16 output channels in registers. From
+//!   12 output channels on (`CHANNELS_IN_LANES`) they run across output
+//!   channels: per position one load of 16 channels' output gradients and
+//!   one broadcast input per tap, 8 taps' sums in registers.
 //! - `dX`: each tap's `dp[p][t] = Σ_o dy[o][p]·w[o][t]` (`o` in order from 0,
 //!   fused), added into the input it was read from as `col2im` adds them:
 //!   from 0, in position order. An input `(r, c)` is read by position
@@ -23,7 +27,7 @@ use super::spare::Spare;
 use crate::derived::window::Window;
 use crate::kernels::conv::{self, Shape};
 
-/// Taps per vector.
+/// Taps (or output channels) per vector.
 const LANES: usize = 16;
 
 /// Whether a convolution's gradients take this path: stride 1 on a CPU
