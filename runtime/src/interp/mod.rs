@@ -424,11 +424,11 @@ fn plain(node: &Node, op: &Op, operands: &[&[f32]], shape: &[usize]) -> Vec<f32>
         (Op::Denoise { hidden, kernel }, _) => {
             let up = if shape.len() == 1 {
                 let h = ops::dense(x, p("down.weight"), Some(p("down.bias")));
-                let h: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
+                let h: Vec<f32> = h.iter().map(|v| ops::relu(*v)).collect();
                 ops::dense(&h, p("up.weight"), Some(p("up.bias")))
             } else {
                 let h = ops::conv(x, shape, p("down.weight"), *hidden, *kernel, p("down.bias"));
-                let h: Vec<f32> = h.iter().map(|v| v.max(0.0)).collect();
+                let h: Vec<f32> = h.iter().map(|v| ops::relu(*v)).collect();
                 ops::conv(&h, &[*hidden, shape[1], shape[2]], p("up.weight"), shape[0], *kernel, p("up.bias"))
             };
             x.iter().zip(up).map(|(a, b)| a + b).collect()

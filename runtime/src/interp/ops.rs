@@ -40,7 +40,7 @@ pub fn pool(
                 for u in 0..win.kernel[0] {
                     for v in 0..win.kernel[1] {
                         let value = at(x, shape, ch, win.tap(0, i, u), win.tap(1, j, v), pad);
-                        acc = if max { acc.max(value) } else { acc + value };
+                        acc = if max { pool_max(acc, value) } else { acc + value };
                     }
                 }
                 out.push(if max { acc } else { acc / win.pool_divisor() });
@@ -96,7 +96,7 @@ pub fn elementwise_into(op: &Op, x: &[f32], y: &mut [f32]) -> bool {
     let each = |y: &mut [f32], f: &dyn Fn(f32) -> f32| y.iter_mut().zip(x).for_each(|(y, v)| *y = f(*v));
     match *op {
         Op::Flatten => y.copy_from_slice(x),
-        Op::Relu => y.iter_mut().zip(x).for_each(|(y, v)| *y = v.max(0.0)),
+        Op::Relu => y.iter_mut().zip(x).for_each(|(y, v)| *y = relu(*v)),
         Op::LeakyRelu { slope } => each(y, &|v| leaky_relu(v, slope as f32)),
         Op::Clip { min, max } => each(y, &|v| clip(v, min as f32, max as f32)),
         Op::HardSigmoid { alpha, beta } => each(y, &|v| hard_sigmoid(v, alpha as f32, beta as f32)),
@@ -164,6 +164,28 @@ pub fn sigmoid(v: f32) -> f32 {
 }
 
 /// `v` where `v > 0`, else `slope·v` (NaN stays NaN).
+/// ReLU: `v` where `v > 0`, else `+0` (so −0 and NaN give +0). Written as
+/// a comparison, as the JIT computes it: `f32::max(v, 0.0)` leaves which zero
+/// it returns for −0 unspecified, and Rust's builds differ.
+pub fn relu(v: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// A max pooling's running maximum: `value` where it is greater than `acc`,
+/// else `acc` (of equal values the earlier stays, −0 and +0 being equal; a
+/// NaN never enters), as the JIT computes it.
+pub fn pool_max(acc: f32, value: f32) -> f32 {
+    if value > acc {
+        value
+    } else {
+        acc
+    }
+}
+
 pub fn leaky_relu(v: f32, slope: f32) -> f32 {
     if v > 0.0 {
         v
@@ -228,6 +250,16 @@ mod tests {
         want.resize(16, 0.0);
         assert_eq!(p, want);
         assert_eq!(pool(&x, &[1, 1, 3], [1, 2], [1, 2], [[0, 0], [1, 0]], false), vec![0.5, 2.5]);
+    }
+
+    /// The sign of a zero is defined: ReLU gives +0 for −0, and a max
+    /// pooling keeps the first of two equal zeros.
+    #[test]
+    fn zeros_of_both_signs() {
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&[-0.0, 0.0, f32::NAN, -1.0, 2.0].map(relu)), bits(&[0.0, 0.0, 0.0, 0.0, 2.0]));
+        let pooled = pool(&[-0.0, 0.0, 0.0, -0.0], &[1, 1, 4], [1, 2], [1, 2], [[0, 0]; 2], true);
+        assert_eq!(bits(&pooled), bits(&[-0.0, 0.0]));
     }
 
     #[test]

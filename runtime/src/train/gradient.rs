@@ -183,7 +183,7 @@ fn op_backward(
                 } else {
                     ops::conv(xb, x_shape, param("down.weight"), *hidden, *kernel, param("down.bias"))
                 };
-                h.into_iter().map(|v| v.max(0.0)).collect::<Vec<f32>>()
+                h.into_iter().map(ops::relu).collect::<Vec<f32>>()
             })
             .concat();
             let r = denoise(&block, x, &a, param("down.weight"), param("up.weight"), dy);

@@ -4,10 +4,8 @@
 //! Each output is the first maximum of its window's inputs in window order
 //! (rows, then columns) under `>`; the padding never wins. That is the
 //! reference backward's choice (`backward::pool::maxpool2d`) and the JIT's
-//! value (`acc = v > acc ? v : acc` from −∞, the padding's −∞ included). The
-//! interpreter's `f32::max` gives the same value, except that which of two
-//! equal zeros of opposite signs it returns is unspecified (it differs
-//! between Rust's optimized and unoptimized builds).
+//! value (`acc = v > acc ? v : acc` from −∞, the padding's −∞ included), which
+//! is the interpreter's too (`ops::pool_max`).
 
 use super::kernels::inside;
 use super::parallel;
@@ -185,7 +183,10 @@ mod tests {
     #[test]
     fn values_are_the_interpreters_and_the_gradient_the_reference_rules() {
         let shape = [2, 7, 6];
-        let x = inputs(3 * 2 * 7 * 6);
+        let mut x = inputs(3 * 2 * 7 * 6);
+        // The window of rows 0–1, columns 2–3 holds −0, +0, −1, −2: the first zero wins.
+        x[2..4].copy_from_slice(&[-0.0, 0.0]);
+        x[8..10].copy_from_slice(&[-1.0, -2.0]);
         for (kernel, stride, padding) in WINDOWS {
             let win = Window { kernel, stride, padding };
             let [oh, ow] = win.out(7, 6);
@@ -199,7 +200,8 @@ mod tests {
                 .chunks(2 * 7 * 6)
                 .flat_map(|xb| crate::interp::ops::pool(xb, &shape, kernel, stride, padding, true))
                 .collect();
-            assert_eq!(y, want, "{win:?}");
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&want), "{win:?}");
             assert_eq!(maxpool_grad(&taken, 3, 2 * 7 * 6, &dy, &spare), maxpool2d(&pool, 3, &x, &dy), "{win:?}");
         }
     }
