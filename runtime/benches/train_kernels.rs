@@ -7,6 +7,7 @@
 //! and buffers handed back to a [`Spare`] between calls as the trainer does.
 
 use analog_runtime::derived::window::Window;
+use analog_runtime::kernels::conv;
 use analog_runtime::kernels::gemm::pack;
 use analog_runtime::train::conv_grad;
 use analog_runtime::train::kernels::{first_non_finite, forward, input_grad, weight_grad};
@@ -74,7 +75,7 @@ fn lenet(threads: usize, spare: &Spare) {
     let n = 64;
     for (c, hw, pad, cols) in [(1usize, 28usize, 2usize, 6usize), (6, 14, 0, 16)] {
         let win = Window { kernel: [5, 5], stride: [1, 1], padding: [[pad, pad]; 2] };
-        let s = conv_grad::shape(&[c, hw, hw], &win, cols);
+        let s = conv::Shape::of(&[c, hw, hw], &win, cols);
         let [oh, ow] = s.out();
         let x: Vec<f32> = (0..n * c * hw * hw).map(|i| (i as f32 * 0.11).cos()).collect();
         let w: Vec<f32> = (0..cols * s.k()).map(|i| (i as f32 * 0.37).sin()).collect();

@@ -163,7 +163,6 @@ pub fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 
-/// `v` where `v > 0`, else `slope·v` (NaN stays NaN).
 /// ReLU: `v` where `v > 0`, else `+0` (so −0 and NaN give +0). Written as
 /// a comparison, as the JIT computes it: `f32::max(v, 0.0)` leaves which zero
 /// it returns for −0 unspecified, and Rust's builds differ.
@@ -186,6 +185,7 @@ pub fn pool_max(acc: f32, value: f32) -> f32 {
     }
 }
 
+/// `v` where `v > 0`, else `slope·v` (NaN stays NaN).
 pub fn leaky_relu(v: f32, slope: f32) -> f32 {
     if v > 0.0 {
         v

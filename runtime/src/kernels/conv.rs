@@ -20,6 +20,7 @@
 use super::gemm::PANEL;
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Lanes;
+use crate::derived::window::Window;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{__m256, __m512};
 
@@ -45,6 +46,12 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// A convolution of `win` over `[c, h, w]` inputs (`plane`) with `cols`
+    /// output channels.
+    pub fn of(plane: &[usize], win: &Window, cols: usize) -> Shape {
+        Shape { channels: plane[0], height: plane[1], width: plane[2], padding: win.padding, kernel: win.kernel, cols }
+    }
+
     /// The padded plane's rows and columns.
     pub fn padded(&self) -> [usize; 2] {
         let [[top, bottom], [left, right]] = self.padding;

@@ -44,24 +44,12 @@ pub fn applies(win: &Window) -> bool {
     }
 }
 
-/// The direct kernel's shape of a convolution of `window` over `[c, h, w]`
-/// inputs with `cols` output channels.
-pub fn shape(x_plane: &[usize], win: &Window, cols: usize) -> Shape {
-    Shape {
-        channels: x_plane[0],
-        height: x_plane[1],
-        width: x_plane[2],
-        padding: win.padding,
-        kernel: win.kernel,
-        cols,
-    }
-}
-
 /// The operands of `dW`: the batch's zero-bordered planes and output
 /// gradients, and where each tap and position reads in a plane.
 struct WeightGrad<'a> {
     s: &'a Shape,
-    planes: &'a [f32],
+    /// `[batch][Shape::plane_len]`, taken from the caller's spare buffers.
+    planes: Vec<f32>,
     dy: &'a [f32],
     batch: usize,
     /// Per tap (rounded up to whole vectors, the extra ones 0 and masked
@@ -74,44 +62,62 @@ struct WeightGrad<'a> {
 /// `dW` `[cols][k]` of a batch: `x` its inputs `[batch][c·h·w]`, `dy` its
 /// output gradients `[batch][cols][oh·ow]`.
 pub fn weight_grad(s: &Shape, x: &[f32], dy: &[f32], spare: &Spare) -> Vec<f32> {
-    let size = s.channels * s.height * s.width;
-    let batch = x.len() / size.max(1);
-    let (k, plane_len) = (s.k(), s.plane_len());
-    let ([oh, ow], [hp, wp], [kh, kw]) = (s.out(), s.padded(), s.kernel);
-    let mut planes = spare.take(batch * plane_len);
-    parallel::chunks_mut(&mut planes, plane_len, |b, p| conv::fill_plane(s, &x[b * size..][..size], p));
-    let taps = (0..k.next_multiple_of(LANES))
-        .map(|t| if t < k { ((t / (kh * kw) * hp + t % (kh * kw) / kw) * wp + t % kw) as i32 } else { 0 })
-        .collect();
-    let positions = (0..oh).flat_map(|i| (0..ow).map(move |j| (i * wp + j) as i32)).collect();
-    let g = WeightGrad { s, planes: &planes, dy, batch, taps, positions };
-    if s.cols >= CHANNELS_IN_LANES {
-        let dw = g.by_channels(spare);
-        spare.give([planes]);
-        return dw;
-    }
-
-    // Blocks of up to 16 output channels × 16 taps, split over the threads
-    // (each block's sums whole on one).
-    let rows = if s.cols <= 8 { 8 } else { 16 };
-    let vectors = k.div_ceil(LANES);
-    let blocks = s.cols.div_ceil(rows) * vectors;
-    let per = blocks.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let mut sums = spare.take(blocks * rows * LANES);
-    parallel::parts_mut(&mut sums, per * rows * LANES, |part, mine| {
-        for (i, out) in mine.chunks_mut(rows * LANES).enumerate() {
-            let block = part * per + i;
-            g.block(block / vectors * rows, block % vectors * LANES, out);
+    let g = WeightGrad::new(s, x, dy, spare);
+    let dw = 'dw: {
+        #[cfg(target_arch = "x86_64")]
+        if s.cols >= CHANNELS_IN_LANES && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            break 'dw unsafe { g.by_channels(spare) };
         }
-    });
-    let mut dw = spare.take(s.cols * k);
-    for (o, row) in dw.chunks_mut(k).enumerate() {
-        for (t, v) in row.iter_mut().enumerate() {
-            *v = sums[((o / rows * vectors + t / LANES) * rows + o % rows) * LANES + t % LANES];
-        }
-    }
-    spare.give([planes, sums]);
+        g.by_taps(spare)
+    };
+    spare.give([g.planes]);
     dw
+}
+
+impl<'a> WeightGrad<'a> {
+    /// The batch's planes (from `x`, `[batch][c·h·w]`), tap offsets and
+    /// positions.
+    fn new(s: &'a Shape, x: &[f32], dy: &'a [f32], spare: &Spare) -> WeightGrad<'a> {
+        let size = s.channels * s.height * s.width;
+        let batch = x.len() / size.max(1);
+        let (k, plane_len) = (s.k(), s.plane_len());
+        let ([oh, ow], [hp, wp], [kh, kw]) = (s.out(), s.padded(), s.kernel);
+        let mut planes = spare.take(batch * plane_len);
+        parallel::chunks_mut(&mut planes, plane_len, |b, p| conv::fill_plane(s, &x[b * size..][..size], p));
+        let taps = (0..k.next_multiple_of(LANES))
+            .map(|t| if t < k { ((t / (kh * kw) * hp + t % (kh * kw) / kw) * wp + t % kw) as i32 } else { 0 })
+            .collect();
+        let positions = (0..oh).flat_map(|i| (0..ow).map(move |j| (i * wp + j) as i32)).collect();
+        WeightGrad { s, planes, dy, batch, taps, positions }
+    }
+}
+
+impl WeightGrad<'_> {
+    /// `dW` with the vectors across taps: blocks of up to 16 output channels
+    /// × 16 taps, split over the threads (each block's sums whole on one).
+    fn by_taps(&self, spare: &Spare) -> Vec<f32> {
+        let (s, k) = (self.s, self.s.k());
+        let rows = if s.cols <= 8 { 8 } else { 16 };
+        let vectors = k.div_ceil(LANES);
+        let blocks = s.cols.div_ceil(rows) * vectors;
+        let per = blocks.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let mut sums = spare.take(blocks * rows * LANES);
+        parallel::parts_mut(&mut sums, per * rows * LANES, |part, mine| {
+            for (i, out) in mine.chunks_mut(rows * LANES).enumerate() {
+                let block = part * per + i;
+                self.block(block / vectors * rows, block % vectors * LANES, out);
+            }
+        });
+        let mut dw = spare.take(s.cols * k);
+        for (o, row) in dw.chunks_mut(k).enumerate() {
+            for (t, v) in row.iter_mut().enumerate() {
+                *v = sums[((o / rows * vectors + t / LANES) * rows + o % rows) * LANES + t % LANES];
+            }
+        }
+        spare.give([sums]);
+        dw
+    }
 }
 
 /// From this many output channels on, `dW`'s vectors run across output
@@ -125,7 +131,11 @@ const TAPS: usize = 8;
 impl WeightGrad<'_> {
     /// `dW` with the vectors across output channels: blocks of 16 channels ×
     /// [`TAPS`] taps, split over the threads.
-    fn by_channels(&self, spare: &Spare) -> Vec<f32> {
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn by_channels(&self, spare: &Spare) -> Vec<f32> {
         let (cols, k, positions) = (self.s.cols, self.s.k(), self.positions.len());
         // The output gradients channel-last, `[batch][positions][cols]`, then
         // a vector of slack for the last 16 channels' load.
@@ -143,19 +153,8 @@ impl WeightGrad<'_> {
                 let block = part * per + i;
                 let (o0, t0) = (block / tap_blocks * LANES, block % tap_blocks * TAPS);
                 let out: &mut [f32; BLOCK] = out.try_into().expect("a block");
-                #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F; the reads are checked inside.
-                    unsafe { self.channels_avx512(&dyt, o0, t0, out) };
-                    continue;
-                }
-                for (t, sums) in out.chunks_mut(LANES).enumerate() {
-                    for (o, sum) in sums.iter_mut().enumerate().take(cols.saturating_sub(o0)) {
-                        let mut one = [0.0f32; LANES];
-                        self.block_portable(o0 + o, 1, t0 + t, &mut one);
-                        *sum = one[0];
-                    }
-                }
+                // SAFETY: the caller's AVX-512F; the reads are checked inside.
+                unsafe { self.channels_avx512(&dyt, o0, t0, out) };
             }
         });
         let mut dw = spare.take(cols * k);
@@ -484,22 +483,7 @@ mod tests {
             let fast_dw = weight_grad(&s, &x, &dy, &spare);
             let fast_dx = input_grad(&s, &w, &dy, &spare);
 
-            let plane_len = s.plane_len();
-            let mut planes = vec![0.0; batch * plane_len];
-            for b in 0..batch {
-                conv::fill_plane(&s, &x[b * size..][..size], &mut planes[b * plane_len..][..plane_len]);
-            }
-            let ([hp, wp], [kh, kw], k) = (s.padded(), s.kernel, s.k());
-            let g = WeightGrad {
-                s: &s,
-                planes: &planes,
-                dy: &dy,
-                batch,
-                taps: (0..k.next_multiple_of(LANES))
-                    .map(|t| if t < k { ((t / (kh * kw) * hp + t % (kh * kw) / kw) * wp + t % kw) as i32 } else { 0 })
-                    .collect(),
-                positions: (0..oh).flat_map(|i| (0..ow).map(move |j| (i * wp + j) as i32)).collect(),
-            };
+            let (g, k) = (WeightGrad::new(&s, &x, &dy, &spare), s.k());
             for o in 0..s.cols {
                 for t0 in (0..k).step_by(LANES) {
                     let mut out = [0.0f32; LANES];

@@ -332,7 +332,7 @@ fn with_noise_signal(
 fn direct_conv(pass: &Pass, node: &Node, x: &[f32], x_plane: &[usize], win: &Window) -> Vec<f32> {
     let w = node.param("weight").expect("checked: a MAC layer has weights");
     let bias = node.param("bias").map(|b| &b.data[..]);
-    let shape = conv_grad::shape(x_plane, win, w.shape[0]);
+    let shape = conv::Shape::of(x_plane, win, w.shape[0]);
     let packed = pack(&w.data, shape.cols);
     let size = x.len() / pass.batch();
     let [oh, ow] = shape.out();

@@ -15,6 +15,7 @@ use crate::derived::noise::repeat;
 use crate::derived::window::{plane, Window};
 use crate::interp::{noise, ops};
 use crate::ir::{Graph, NodeId, NodeKind, Op};
+use crate::kernels::conv;
 
 /// Per node, per tensor (in `Node::params` order): the loss's gradient,
 /// for the tensors that learn.
@@ -242,7 +243,7 @@ fn mac_backward(
     }
     if pass.is_fast(node) {
         if let Some(win) = Window::of(op).filter(conv_grad::applies) {
-            let s = conv_grad::shape(&plane(x_shape), &win, rows);
+            let s = conv::Shape::of(&plane(x_shape), &win, rows);
             let dw = conv_grad::weight_grad(&s, x, dy, pass.spare);
             let dx = want_dx.then(|| conv_grad::input_grad(&s, &w.data, dy, pass.spare));
             return (dx, dw, db);
