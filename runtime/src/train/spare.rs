@@ -21,18 +21,22 @@ impl Spare {
     pub fn take(&self, len: usize) -> Vec<f32> {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match kept.iter().position(|v| v.len() == len) {
-            Some(at) => kept.swap_remove(at),
+            Some(at) => kept.remove(at),
             None => vec![0.0; len],
         }
     }
 
-    /// Keeps `buffers` for later [`take`](Self::take)s.
+    /// Keeps `buffers` for later [`take`](Self::take)s. When [`KEPT`] are
+    /// kept, the one kept longest goes: a size that is given back but never
+    /// taken again (a step hands back more than it takes of some sizes) must
+    /// not fill the store and turn away the sizes that are taken.
     pub fn give(&self, buffers: impl IntoIterator<Item = Vec<f32>>) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for b in buffers {
-            if kept.len() < KEPT && !b.is_empty() {
-                kept.push(b);
+        for b in buffers.into_iter().filter(|b| !b.is_empty()) {
+            if kept.len() == KEPT {
+                kept.remove(0);
             }
+            kept.push(b);
         }
     }
 }
@@ -49,5 +53,15 @@ mod tests {
         assert_eq!(spare.take(5), [2.0; 5]);
         assert_eq!(spare.take(3), [1.0; 3]);
         assert_eq!(spare.take(3), [0.0; 3]);
+    }
+
+    #[test]
+    fn sizes_never_taken_again_do_not_turn_away_new_ones() {
+        let spare = Spare::default();
+        spare.give((0..KEPT).map(|i| vec![0.0; i + 10]));
+        spare.give([vec![1.0; 3]]);
+        assert_eq!(spare.take(3), [1.0; 3]);
+        assert_eq!(spare.take(10), [0.0; 10], "the oldest went");
+        assert_eq!(spare.0.lock().unwrap().len(), KEPT - 1);
     }
 }
