@@ -74,6 +74,8 @@ pub(super) fn run(
         let order = epoch_order(train_n, options.seed, epoch);
         let (mut loss_sum, mut hits, mut lr) = (0.0f64, 0usize, options.lr);
         let mut signal = vec![0.0f64; graph.nodes.len()];
+        // A batch's images, copied a sample at a time into the same buffer every step.
+        let mut images: Vec<f32> = Vec::new();
         for (s, batch) in order.chunks(options.batch).enumerate() {
             if control.cancelled() {
                 return Err(Error::interrupted(format!(
@@ -82,7 +84,8 @@ pub(super) fn run(
                     options.epochs
                 )));
             }
-            let images: Vec<f32> = batch.iter().flat_map(|i| set.sample(*i as usize).iter().copied()).collect();
+            images.clear();
+            batch.iter().for_each(|i| images.extend_from_slice(set.sample(*i as usize)));
             let labels: Vec<u32> = batch.iter().map(|i| set.labels[*i as usize]).collect();
             let out = trainer.step(&[&images], &labels, batch).map_err(|d| diverged(&d, epoch + 1, s as u64 + 1))?;
             step_losses.push(out.loss);
