@@ -1,7 +1,7 @@
 """PyTorch peer of `analogc train`: the same network, initial weights, data,
 batch order and optimizer, trained side by side.
 
-    python3 validation/train_peer.py agree [--model mlp|lenet5] [--epochs 1] [--steps 100]
+    python3 validation/train_peer.py agree [--model mlp|lenet5] [--epochs 1] [--steps 100] [--schedule constant|cosine]
     python3 validation/train_peer.py bench [--model mlp|lenet5] [--limit 6400] [--rounds 3]
 
 `agree` (no noise): writes PyTorch-initialized weights and a model file using
@@ -20,7 +20,7 @@ after every dense/conv layer, batch 64, 2 threads), one epoch over the first
 Needs numpy, torch, safetensors (`validation/requirements.txt`) and a release
 build (`cargo build --release`).
 """
-import argparse, gzip, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, gzip, json, math, os, statistics, subprocess, sys, tempfile, time
 import numpy as np
 import torch
 from safetensors.torch import save_file, load_file
@@ -160,12 +160,16 @@ def analogc(*args):
     return json.loads(r.stdout)
 
 
-def torch_train(net, x, y, n, epochs, seed, lr, momentum, batch, dtype=torch.float32):
+def torch_train(net, x, y, n, epochs, seed, lr, momentum, batch, dtype=torch.float32, schedule="constant"):
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    total = epochs * ((n + batch - 1) // batch)
     losses = []
     for e in range(epochs):
         order = torch.tensor(epoch_order(n, seed, e))
         for i in range(0, n, batch):
+            if schedule == "cosine":  # analogc's `Schedule::Cosine`, PyTorch's CosineAnnealingLR stepped per update
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1 + math.cos(math.pi * len(losses) / total)) / 2
             b = order[i : i + batch]
             loss = F.cross_entropy(net(preprocess(x[b]).to(dtype)), y[b])
             opt.zero_grad()
@@ -191,23 +195,24 @@ def agree(a):
         net64.load_state_dict({k: v.double() for k, v in net.state_dict().items()})
         run = os.path.join(tmp, "run")
         opts = ["--init", "keep", "--optimizer", "sgd", "--lr", str(a.lr), "--momentum", str(a.momentum),
-                "--epochs", str(a.epochs), "--seed", str(a.seed), "--val", str(a.val), "--batch", str(a.batch)]
+                "--epochs", str(a.epochs), "--seed", str(a.seed), "--val", str(a.val), "--batch", str(a.batch),
+                "--schedule", a.schedule]
         t0 = time.time()
         ours = analogc("train", path, *opts, "--out", run, "--json")
         t_ours = time.time() - t0
         t0 = time.time()
-        theirs = torch_train(net, xs, ys, n, a.epochs, a.seed, a.lr, a.momentum, a.batch)
+        theirs = torch_train(net, xs, ys, n, a.epochs, a.seed, a.lr, a.momentum, a.batch, schedule=a.schedule)
         t_theirs = time.time() - t0
         steps = min(a.steps, len(theirs))
         rel = [abs(o - t) / abs(t) for o, t in zip(ours["step_losses"][:steps], theirs[:steps])]
         # PyTorch against itself in f64: how far rounding alone moves the trajectory
         # (its steps) and the result (its test accuracy after the same epochs).
-        double = torch_train(net64, xs, ys, n, a.epochs, a.seed, a.lr, a.momentum, a.batch, torch.float64)[:steps]
+        double = torch_train(net64, xs, ys, n, a.epochs, a.seed, a.lr, a.momentum, a.batch, torch.float64, a.schedule)[:steps]
         rel64 = [abs(d - t) / abs(d) for d, t in zip(double, theirs[:steps])]
         ev = analogc("eval", os.path.join(run, "model.anl"), "--json", "--trials", "1")
         trained = Net(a.model)
         trained.load_state_dict(load_file(os.path.join(run, "model.safetensors")), strict=True)
-        print(f"model {a.model}, {a.epochs} epoch(s) of {n} samples, SGD lr {a.lr} momentum {a.momentum}, batch {a.batch}, seed {a.seed}")
+        print(f"model {a.model}, {a.epochs} epoch(s) of {n} samples, SGD lr {a.lr} ({a.schedule}) momentum {a.momentum}, batch {a.batch}, seed {a.seed}")
         print(f"per-step loss, first {steps} steps: max relative difference {max(rel):.2e} (median {statistics.median(rel):.2e});"
               f" first {steps // 2} steps: max {max(rel[: steps // 2]):.2e}")
         whole = [abs(o - t) / abs(t) for o, t in zip(ours["step_losses"], theirs)]
@@ -255,6 +260,7 @@ p.add_argument("--epochs", type=int, default=1)
 p.add_argument("--steps", type=int, default=100)
 p.add_argument("--lr", type=float, default=0.05)
 p.add_argument("--momentum", type=float, default=0.9)
+p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
 p.add_argument("--batch", type=int, default=64)
 p.add_argument("--val", type=int, default=5000)
 p.add_argument("--seed", type=int, default=0)
