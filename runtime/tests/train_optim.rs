@@ -241,3 +241,35 @@ fn an_update_split_over_threads_is_the_same_bits() {
     ];
     assert_eq!(pool.install(|| Optimizer::SGD.step_all(1.0, updates)), Some((0, 30_000)));
 }
+
+/// A tensor updated whole (vector lanes) and element by element (the loop's
+/// scalar tail) gives the same bits, for every optimizer: the update is
+/// compiled for the widest vectors the CPU has (`kernels::wide`).
+#[test]
+fn vector_and_scalar_updates_are_the_same_bits() {
+    let n = 1_003;
+    let theta: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+    let grads: Vec<Vec<f32>> = (0..3).map(|s| (0..n).map(|i| ((i * (s + 2)) as f32 * 0.11).cos()).collect()).collect();
+    for opt in [
+        Optimizer::Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-4 },
+        Optimizer::Sgd { momentum: 0.9, nesterov: false, weight_decay: 0.0 },
+        Optimizer::ADAM,
+        Optimizer::Adam { beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.01 },
+        Optimizer::ADAMW,
+    ] {
+        let (mut whole, mut state) = (theta.clone(), State::new(n));
+        let mut single = theta.clone();
+        let mut states: Vec<State> = (0..n).map(|_| State::new(1)).collect();
+        for g in &grads {
+            opt.step(0.01, &mut state, &mut whole, g);
+            for (i, s) in states.iter_mut().enumerate() {
+                opt.step(0.01, s, &mut single[i..i + 1], &g[i..i + 1]);
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&whole), bits(&single), "{opt:?}");
+        let firsts: Vec<f32> = states.iter().map(|s| s.first[0]).collect();
+        let seconds: Vec<f32> = states.iter().map(|s| s.second[0]).collect();
+        assert_eq!((bits(&state.first), bits(&state.second)), (bits(&firsts), bits(&seconds)), "{opt:?}");
+    }
+}

@@ -8,3 +8,4 @@ pub mod gemm;
 pub(crate) mod lanes;
 pub mod peak;
 pub mod transpose;
+pub(crate) mod wide;

@@ -11,6 +11,7 @@ use super::spare::Spare;
 use crate::derived::window::Window;
 use crate::kernels::gemm::{gemm_columns_into, gemm_into, pack_panel, pack_transposed, PANEL};
 use crate::kernels::transpose::transpose;
+use crate::kernels::wide::wide_dispatch;
 
 /// `y[i][o] = Σ_j w[o][j]·x[i][j] + bias[o]`, `j` ascending, for the `n` rows
 /// of `x` (`[n][k]`) and the `rows` rows of `w`; `y` is `[n][rows]`. The
@@ -225,10 +226,16 @@ fn by_rows(
     y
 }
 
-/// The index of the first value of `v` that is not finite (NaN or ±∞).
-/// Chunks are scanned whole for an exponent of all ones, which vectorizes; only
-/// the chunk that holds one is searched value by value.
-pub fn first_non_finite(v: &[f32]) -> Option<usize> {
+wide_dispatch! {
+    /// The index of the first value of `v` that is not finite (NaN or ±∞).
+    /// Chunks are scanned whole for an exponent of all ones, which vectorizes
+    /// (at the widest vectors the CPU has: 3× faster from cache than SSE's);
+    /// only the chunk that holds one is searched value by value.
+    pub fn first_non_finite(v: &[f32]) -> Option<usize> = scan
+}
+
+#[inline(always)]
+fn scan(v: &[f32]) -> Option<usize> {
     const CHUNK: usize = 512;
     const EXPONENT: u32 = 0x7f80_0000;
     v.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {

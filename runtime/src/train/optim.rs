@@ -9,6 +9,7 @@
 
 use super::kernels::first_non_finite;
 use super::parallel;
+use crate::kernels::wide::wide_dispatch;
 use std::sync::Mutex;
 
 /// An optimizer and its hyperparameters (the learning rate comes per step,
@@ -42,7 +43,7 @@ impl Optimizer {
     /// learning rate `lr`, advancing its `state`.
     pub fn step(&self, lr: f64, state: &mut State, theta: &mut [f32], grad: &[f32]) {
         let t = state.advance(theta.len(), grad.len());
-        self.update(lr, t, theta, grad, &mut state.first, &mut state.second);
+        update(self, lr, t, theta, grad, &mut state.first, &mut state.second);
     }
 
     /// [`step`](Self::step) of every tensor at once, each tensor in one part
@@ -73,43 +74,66 @@ impl Optimizer {
             |p| {
                 let mut part = parts[p].lock().unwrap_or_else(|e| e.into_inner());
                 let (i, at, t, theta, grad, first, second) = &mut *part;
-                self.update(lr, *t, theta, grad, first, second);
+                update(self, lr, *t, theta, grad, first, second);
                 first_non_finite(theta).map(|j| (*i, *at + j))
             },
         );
         found.into_iter().flatten().next()
     }
+}
 
-    /// Update `t` (from 1) of the elements of one slice of a tensor.
-    fn update(&self, lr: f64, t: u64, theta: &mut [f32], grad: &[f32], first: &mut [f32], second: &mut [f32]) {
-        match *self {
-            Optimizer::Sgd { momentum, nesterov, weight_decay } => {
-                let (lr, mu, wd) = (lr as f32, momentum as f32, weight_decay as f32);
-                for ((t, g), b) in theta.iter_mut().zip(grad).zip(first) {
-                    let mut g = *g;
-                    if weight_decay != 0.0 {
-                        g += wd * *t;
-                    }
-                    if momentum != 0.0 {
-                        *b = mu * *b + g;
-                        g = if nesterov { g + mu * *b } else { *b };
-                    }
-                    *t -= lr * g;
+wide_dispatch! {
+    /// Update `t` (from 1) of the elements of one slice of a tensor, at the
+    /// widest vectors the CPU has.
+    fn update(
+        optimizer: &Optimizer,
+        lr: f64,
+        t: u64,
+        theta: &mut [f32],
+        grad: &[f32],
+        first: &mut [f32],
+        second: &mut [f32],
+    ) = update_body
+}
+
+#[inline(always)]
+fn update_body(
+    optimizer: &Optimizer,
+    lr: f64,
+    t: u64,
+    theta: &mut [f32],
+    grad: &[f32],
+    first: &mut [f32],
+    second: &mut [f32],
+) {
+    match *optimizer {
+        Optimizer::Sgd { momentum, nesterov, weight_decay } => {
+            let (lr, mu, wd) = (lr as f32, momentum as f32, weight_decay as f32);
+            for ((t, g), b) in theta.iter_mut().zip(grad).zip(first) {
+                let mut g = *g;
+                if weight_decay != 0.0 {
+                    g += wd * *t;
                 }
+                if momentum != 0.0 {
+                    *b = mu * *b + g;
+                    g = if nesterov { g + mu * *b } else { *b };
+                }
+                *t -= lr * g;
             }
-            Optimizer::Adam { beta1, beta2, eps, weight_decay } => {
-                adam(t, (theta, grad, first, second), lr, [beta1, beta2, eps], weight_decay as f32)
-            }
-            Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
-                let keep = (1.0 - lr * weight_decay) as f32;
-                theta.iter_mut().for_each(|t| *t *= keep);
-                adam(t, (theta, grad, first, second), lr, [beta1, beta2, eps], 0.0)
-            }
+        }
+        Optimizer::Adam { beta1, beta2, eps, weight_decay } => {
+            adam(t, (theta, grad, first, second), lr, [beta1, beta2, eps], weight_decay as f32)
+        }
+        Optimizer::AdamW { beta1, beta2, eps, weight_decay } => {
+            let keep = (1.0 - lr * weight_decay) as f32;
+            theta.iter_mut().for_each(|t| *t *= keep);
+            adam(t, (theta, grad, first, second), lr, [beta1, beta2, eps], 0.0)
         }
     }
 }
 
 /// Adam's moments and update at step `t` (see [`Optimizer::Adam`]), `l2` the coupled decay.
+#[inline(always)]
 fn adam(
     t: u64,
     (theta, grad, first, second): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
