@@ -46,17 +46,27 @@ fn param(role: &str, layer: &str, shape: Vec<usize>, data: Vec<f32>) -> Param {
 
 /// `x[8] → fc1 = dense(6) (hw) → relu → fc2 = dense(3)`.
 fn mlp(hw: NodeHardware) -> Graph {
-    let mut fc1 = node(1, "fc1", NodeKind::Op { op: Op::Dense { out: 6 }, inputs: vec![NodeId(0)] }, vec![6]);
-    fc1.params =
-        vec![param("weight", "fc1", vec![6, 8], values(48, 1, 0.6)), param("bias", "fc1", vec![6], values(6, 2, 0.1))];
+    mlp_of(hw, 6)
+}
+
+/// [`mlp`] with `hidden` outputs in `fc1`.
+fn mlp_of(hw: NodeHardware, hidden: usize) -> Graph {
+    let h = hidden;
+    let mut fc1 = node(1, "fc1", NodeKind::Op { op: Op::Dense { out: h }, inputs: vec![NodeId(0)] }, vec![h]);
+    fc1.params = vec![
+        param("weight", "fc1", vec![h, 8], values(8 * h, 1, 0.6)),
+        param("bias", "fc1", vec![h], values(h, 2, 0.1)),
+    ];
     fc1.hw = hw;
     let mut fc2 = node(3, "fc2", NodeKind::Op { op: Op::Dense { out: 3 }, inputs: vec![NodeId(2)] }, vec![3]);
-    fc2.params =
-        vec![param("weight", "fc2", vec![3, 6], values(18, 3, 0.6)), param("bias", "fc2", vec![3], values(3, 4, 0.1))];
+    fc2.params = vec![
+        param("weight", "fc2", vec![3, h], values(3 * h, 3, 0.6)),
+        param("bias", "fc2", vec![3], values(3, 4, 0.1)),
+    ];
     let nodes = vec![
         node(0, "x", NodeKind::Input { dtype: Dtype::F32, shape: vec![8], steps: vec![] }, vec![8]),
         fc1,
-        node(2, "h", NodeKind::Op { op: Op::Relu, inputs: vec![NodeId(1)] }, vec![6]),
+        node(2, "h", NodeKind::Op { op: Op::Relu, inputs: vec![NodeId(1)] }, vec![h]),
         fc2,
     ];
     Graph { name: "mlp".into(), nodes, outputs: vec![("y".into(), NodeId(3))] }
@@ -219,6 +229,41 @@ fn fast_path_equals_the_reference() {
     let fast = trainer(&g, true, OrderedGrad::Exact).gradients(&[&x], &labels, &samples).expect("finite");
     let reference = trainer(&g, false, OrderedGrad::Exact).gradients(&[&x], &labels, &samples).expect("finite");
     assert_eq!(fast, reference);
+}
+
+/// Ordered sums on the fast path (all outputs' sums at once,
+/// `train::ordered`) are the reference rules' bits: outputs, losses,
+/// signals and gradients, exact and linear, in every order fixed before the
+/// data, with rails tight enough that sums saturate, with and without a bias
+/// and output noise.
+#[test]
+fn fast_ordered_sums_equal_the_reference() {
+    let (x, labels, samples) = batch();
+    for order in [Order::Natural, Order::Reversed, Order::Random] {
+        // 6 outputs, fewer than a vector's lanes; 37, vectors and a remainder.
+        for (lo, hi, leak, hidden) in [(-0.5, 0.5, 0.9, 6), (-0.3, 0.2, 1.0, 37), (-4.0, 4.0, 0.998, 37)] {
+            let acc = Accumulate::Ordered { order, lo, hi, leak };
+            let mut g = mlp_of(
+                NodeHardware {
+                    accumulate: acc,
+                    noise: noise(NoiseKind::Additive { sigma: abs(0.05) }, Draw::Dynamic),
+                    ..NodeHardware::default()
+                },
+                hidden,
+            );
+            assert!(analog_runtime::train::ordered::takes(g.node(NodeId(1))));
+            for bias in [true, false] {
+                if !bias {
+                    g.nodes[1].params.truncate(1);
+                }
+                for grad in [OrderedGrad::Exact, OrderedGrad::Linear] {
+                    let fast = trainer(&g, true, grad).gradients(&[&x], &labels, &samples).expect("finite");
+                    let reference = trainer(&g, false, grad).gradients(&[&x], &labels, &samples).expect("finite");
+                    assert_eq!(fast, reference, "{order:?} [{lo}, {hi}] leak {leak} bias {bias} {grad:?}");
+                }
+            }
+        }
+    }
 }
 
 /// `x[2, 10] → conv1d(3, 3, padding 1) → leaky_relu → clip, concat of both →

@@ -7,7 +7,7 @@
 
 use super::backward::batchnorm::{normalize, Stats};
 use super::spare::Spare;
-use super::{conv_grad, kernels, maxpool, parallel};
+use super::{conv_grad, kernels, maxpool, ordered, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
 use crate::derived::window::{plane, Window};
 use crate::interp::noise::{self, Ctx};
@@ -190,6 +190,20 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let w_max = pass.interp.weight_max(id);
                 let x_size = x.len() / batch;
                 let full_scale = |b: usize| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max;
+                let (y, signal) = with_noise_signal(pass, node, y, size, full_scale);
+                tape.signal[id.index()] = Some(signal);
+                y
+            }
+            // A dense layer's ordered sums, all outputs at once.
+            NodeKind::Op { inputs, .. } if pass.fast && ordered::takes(node) => {
+                let x = &tape.values[inputs[0].index()];
+                let layer = ordered::Layer::of(node, pass.interp.order(pass.chip, id)).expect("a layer it takes");
+                let bias = node.param("bias").map(|b| &b.data[..]);
+                let k = x.len() / batch;
+                let mut y = pass.spare.take(batch * layer.rows());
+                parallel::chunks_mut(&mut y, layer.rows(), |b, yb| layer.forward(&x[b * k..][..k], bias, yb));
+                let w_max = pass.interp.weight_max(id);
+                let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
                 let (y, signal) = with_noise_signal(pass, node, y, size, full_scale);
                 tape.signal[id.index()] = Some(signal);
                 y

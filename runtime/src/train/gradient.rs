@@ -10,7 +10,7 @@ use super::backward::elementwise;
 use super::backward::mac::{self, Conv2d};
 use super::backward::pool::{self, Pool2d};
 use super::forward::{Pass, Tape};
-use super::{conv_grad, kernels, mac_grad, maxpool, parallel};
+use super::{conv_grad, kernels, mac_grad, maxpool, ordered, parallel};
 use crate::derived::noise::repeat;
 use crate::derived::window::{plane, Window};
 use crate::interp::{noise, ops};
@@ -283,6 +283,12 @@ fn mac_backward(
             _ => mac::dense(batch, x, &w.data, dy),
         };
         return (want_dx.then_some(r.dx), r.dw, db);
+    }
+    if pass.fast {
+        if let Some(layer) = ordered::Layer::of(node, pass.interp.order(pass.chip, id)) {
+            let (dx, dw) = layer.backward(x, dy, want_dx, pass.ordered_grad);
+            return (dx, dw, db);
+        }
     }
     let size = x.len() / batch;
     let per_out = dy.len() / batch;

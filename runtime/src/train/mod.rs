@@ -15,6 +15,7 @@ pub mod mac_grad;
 pub mod maxpool;
 pub mod network;
 pub mod optim;
+pub mod ordered;
 pub mod parallel;
 pub mod schedule;
 pub mod spare;
