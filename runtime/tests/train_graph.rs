@@ -231,6 +231,24 @@ fn fast_path_equals_the_reference() {
     assert_eq!(fast, reference);
 }
 
+/// A value that is not finite stops the pass at its node, naming the sample
+/// and element where it first appears, on both paths, with and without the
+/// node's noise (whose task scans the noisy values).
+#[test]
+fn a_value_that_is_not_finite_is_reported_where_it_first_appears() {
+    let (x, labels, samples) = batch();
+    for site in [None, noise(NoiseKind::Additive { sigma: abs(0.1) }, Draw::Dynamic)] {
+        let g = mlp(NodeHardware { noise: site.clone(), ..NodeHardware::default() });
+        for fast in [true, false] {
+            let mut t = trainer(&g, fast, OrderedGrad::Exact);
+            t.graph_mut().nodes[1].params[1].value.data[4] = f32::INFINITY;
+            let err = t.gradients(&[&x], &labels, &samples).expect_err("an infinite bias");
+            assert_eq!(err.node, "fc1", "fast {fast}, noise {}", site.is_some());
+            assert!(err.what.contains("computed inf for sample 3 (element 4)"), "{}", err.what);
+        }
+    }
+}
+
 /// Ordered sums on the fast path (all outputs' sums at once,
 /// `train::ordered`) are the reference rules' bits: outputs, losses,
 /// signals and gradients, exact and linear, in every order fixed before the

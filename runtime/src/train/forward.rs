@@ -126,7 +126,9 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
     for id in g.ids() {
         let node = g.node(id);
         let size: usize = node.shape.iter().product();
-        let value = match &node.kind {
+        // The node's values, and the first that is not finite when the tasks
+        // that computed them scanned them already.
+        let (value, scanned) = match &node.kind {
             NodeKind::Input { steps, shape, .. } if pass.fast && repeat(node) == 1 => {
                 let mut x = pass.spare.take(inputs[next_input].len());
                 x.copy_from_slice(inputs[next_input]);
@@ -139,9 +141,10 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let raw = inputs[next_input];
                 next_input += 1;
                 let per = raw.len() / batch;
-                per_sample(pass, |b| {
+                let values = per_sample(pass, |b| {
                     pass.interp.node_value(pass.chip, id, &[], Some(&raw[b * per..][..per]), pass.samples[b])
-                })
+                });
+                (values, None)
             }
             NodeKind::Op { op: Op::BatchNorm { eps }, inputs } if pass.batch_norm[id.index()] => {
                 let x = &tape.values[inputs[0].index()];
@@ -150,9 +153,9 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let p = |r: &str| &node.param(r).expect("checked tensor").data[..];
                 let y = normalize(x, &node.shape, &stats, p("weight"), p("bias"));
                 tape.stats[id.index()] = Some(stats);
-                let (y, signal) = with_noise_signal(pass, node, y, size, |_| 0.0);
+                let (y, signal, found) = with_noise_signal(pass, node, y, size, |_| 0.0);
                 tape.signal[id.index()] = Some(signal);
-                y
+                (y, Some(found))
             }
             NodeKind::Op { op, inputs } if pass.fast && op.is_max_pool() => {
                 let x = &tape.values[inputs[0].index()];
@@ -165,10 +168,13 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
             NodeKind::Op { op, inputs } if pass.fast && ops::elementwise(op, &[]).is_some() => {
                 let x = &tape.values[inputs[0].index()];
                 let mut y = pass.spare.take(x.len());
-                parallel::pieces_mut(&mut y, |at, part| {
-                    ops::elementwise_into(op, &x[at], part);
+                let found = parallel::chunks_map_mut(&mut y, parallel::PIECE, |i, part| {
+                    let at = i * parallel::PIECE;
+                    ops::elementwise_into(op, &x[at..at + part.len()], part);
+                    kernels::first_non_finite(part).map(|j| at + j)
                 });
-                with_noise(pass, node, y, size, |_| 0.0)
+                let (y, noisy) = with_noise(pass, node, y, size, |_| 0.0);
+                (y, noisy.or(Some(found.into_iter().flatten().next())))
             }
             NodeKind::Op { op, inputs } if pass.is_fast(node) => {
                 let x = &tape.values[inputs[0].index()];
@@ -190,9 +196,9 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let w_max = pass.interp.weight_max(id);
                 let x_size = x.len() / batch;
                 let full_scale = |b: usize| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max;
-                let (y, signal) = with_noise_signal(pass, node, y, size, full_scale);
+                let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);
                 tape.signal[id.index()] = Some(signal);
-                y
+                (y, Some(found))
             }
             // A dense layer's ordered sums, all outputs at once.
             NodeKind::Op { inputs, .. } if pass.fast && ordered::takes(node) => {
@@ -204,16 +210,16 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 parallel::chunks_mut(&mut y, layer.rows(), |b, yb| layer.forward(&x[b * k..][..k], bias, yb));
                 let w_max = pass.interp.weight_max(id);
                 let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
-                let (y, signal) = with_noise_signal(pass, node, y, size, full_scale);
+                let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);
                 tape.signal[id.index()] = Some(signal);
-                y
+                (y, Some(found))
             }
             NodeKind::Op { inputs, .. } => {
                 let sizes: Vec<usize> = inputs.iter().map(|i| g.node(*i).shape.iter().product()).collect();
                 let operands = |b: usize| -> Vec<&[f32]> {
                     inputs.iter().zip(&sizes).map(|(i, s)| &tape.values[i.index()][b * s..(b + 1) * s]).collect()
                 };
-                if node.params.is_empty() {
+                let values = if node.params.is_empty() {
                     per_sample(pass, |b| pass.interp.node_value(pass.chip, id, &operands(b), None, pass.samples[b]))
                 } else {
                     let (values, signals): (Vec<Vec<f32>>, Vec<f64>) = parallel::map(batch, |b| {
@@ -232,10 +238,12 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                     .unzip();
                     tape.signal[id.index()] = Some(signals.iter().sum());
                     values.concat()
-                }
+                };
+                (values, None)
             }
         };
-        if let Some((_, at)) = kernels::first_non_finite_of(&[&value]) {
+        let found = scanned.unwrap_or_else(|| kernels::first_non_finite_of(&[&value]).map(|(_, at)| at));
+        if let Some(at) = found {
             let what = format!(
                 "`{}` computed {} for sample {} (element {})",
                 node.name,
@@ -295,50 +303,58 @@ fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync + Send) -> Vec<f
 }
 
 /// A batch of a node's clean outputs with its output noise, as the
-/// interpreter adds it (`full_scale(b)`: sample `b`'s full scale for σ in `fs`).
+/// interpreter adds it (`full_scale(b)`: sample `b`'s full scale for σ in `fs`);
+/// with noise, also the first value that is not finite (see [`with_noise_signal`]).
 fn with_noise(
     pass: &Pass,
     node: &Node,
     y: Vec<f32>,
     size: usize,
     full_scale: impl Fn(usize) -> f32 + Sync,
-) -> Vec<f32> {
+) -> (Vec<f32>, Option<Option<usize>>) {
     match node.hw.noise {
-        Some(_) => with_noise_signal(pass, node, y, size, full_scale).0,
-        None => y,
+        Some(_) => {
+            let (y, _, found) = with_noise_signal(pass, node, y, size, full_scale);
+            (y, Some(found))
+        }
+        None => (y, None),
     }
 }
 
-/// [`with_noise`], and the clean outputs' signal: the sum over the batch,
-/// in sample order, of each sample's mean square (in f64), each sample's
-/// squares summed by the task that then adds its noise.
+/// [`with_noise`], the clean outputs' signal (the sum over the batch, in
+/// sample order, of each sample's mean square, in f64) and the first of the
+/// noisy outputs that is not finite: each sample's squares summed, its noise
+/// added and its values scanned by one task, while they are in cache.
 fn with_noise_signal(
     pass: &Pass,
     node: &Node,
     mut y: Vec<f32>,
     size: usize,
     full_scale: impl Fn(usize) -> f32 + Sync,
-) -> (Vec<f32>, f64) {
+) -> (Vec<f32>, f64, Option<usize>) {
     let reps = repeat(node);
     let size = size.max(1);
-    let squares = parallel::chunks_map_mut(&mut y, size, |b, yb| {
+    let samples = parallel::chunks_map_mut(&mut y, size, |b, yb| {
         let square = sum_squares(yb) / size as f64;
-        let Some(site) = &node.hw.noise else { return square };
-        let fs = if uses_full_scale(site) { full_scale(b) } else { 0.0 };
-        if reps <= 1 {
-            noise::apply(site, yb, pass.ctx(b, 0), fs);
-            return square;
+        if let Some(site) = &node.hw.noise {
+            let fs = if uses_full_scale(site) { full_scale(b) } else { 0.0 };
+            if reps <= 1 {
+                noise::apply(site, yb, pass.ctx(b, 0), fs);
+            } else {
+                let mut sum = vec![0.0f64; yb.len()];
+                for rep in 0..reps {
+                    let mut v = yb.to_vec();
+                    noise::apply(site, &mut v, pass.ctx(b, rep), fs);
+                    sum.iter_mut().zip(v).for_each(|(s, v)| *s += v as f64);
+                }
+                yb.iter_mut().zip(sum).for_each(|(y, s)| *y = (s / reps as f64) as f32);
+            }
         }
-        let mut sum = vec![0.0f64; yb.len()];
-        for rep in 0..reps {
-            let mut v = yb.to_vec();
-            noise::apply(site, &mut v, pass.ctx(b, rep), fs);
-            sum.iter_mut().zip(v).for_each(|(s, v)| *s += v as f64);
-        }
-        yb.iter_mut().zip(sum).for_each(|(y, s)| *y = (s / reps as f64) as f32);
-        square
+        (square, kernels::first_non_finite(yb).map(|j| b * size + j))
     });
-    (y, squares.iter().sum())
+    let signal = samples.iter().map(|(square, _)| square).sum();
+    let found = samples.iter().find_map(|(_, bad)| *bad);
+    (y, signal, found)
 }
 
 /// A plain convolution of stride 1 on the direct kernel (`kernels::conv`: the
