@@ -15,7 +15,7 @@ too.
 
 `bench`: training samples/s of both on the same job (additive noise N(0, 0.1²)
 after every dense/conv layer, batch 64, 2 threads), one epoch over the first
-`--limit` training images, paired rounds, medians.
+`--limit` training images, paired rounds after one warm-up round of each, medians.
 
 Needs numpy, torch, safetensors (`validation/requirements.txt`) and a release
 build (`cargo build --release`).
@@ -238,14 +238,18 @@ def bench(a):
     xs, ys = split("train")
     rates = {"analogc": [], "pytorch": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(a.rounds):
+        # Round 0 of each is a warm-up and not counted: PyTorch's first epoch
+        # pays its lazy initialization (about half its speed), analogc's run
+        # the first read of the data files.
+        for r in range(a.rounds + 1):
             net, path = setup(a.model, 0.1, a.seed, tmp)
             rep = analogc("train", path, "--init", "keep", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
                           "--epochs", "1", "--limit", str(a.limit), "--val", "1000", "--threads", "2", "--json")
-            rates["analogc"].append(rep["epochs"][0]["samples_per_second"])
             t0 = time.perf_counter()
             torch_train(net, xs, ys, a.limit, 1, a.seed, 0.01, 0.9, 64)
-            rates["pytorch"].append(a.limit / (time.perf_counter() - t0))
+            if r > 0:
+                rates["pytorch"].append(a.limit / (time.perf_counter() - t0))
+                rates["analogc"].append(rep["epochs"][0]["samples_per_second"])
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"{a.model}, noisy training, batch 64, 2 threads, {a.limit} samples, {a.rounds} paired rounds (median):")
     for k, v in rates.items():
