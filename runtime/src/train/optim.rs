@@ -43,7 +43,7 @@ impl Optimizer {
     /// learning rate `lr`, advancing its `state`.
     pub fn step(&self, lr: f64, state: &mut State, theta: &mut [f32], grad: &[f32]) {
         let t = state.advance(theta.len(), grad.len());
-        update(self, lr, t, theta, grad, &mut state.first, &mut state.second);
+        update(self, lr, t, (theta, grad, &mut state.first, &mut state.second));
     }
 
     /// [`step`](Self::step) of every tensor at once, each tensor in one part
@@ -74,7 +74,7 @@ impl Optimizer {
             |p| {
                 let mut part = parts[p].lock().unwrap_or_else(|e| e.into_inner());
                 let (i, at, t, theta, grad, first, second) = &mut *part;
-                update(self, lr, *t, theta, grad, first, second);
+                update(self, lr, *t, (theta, grad, first, second));
                 first_non_finite(theta).map(|j| (*i, *at + j))
             },
         );
@@ -82,30 +82,18 @@ impl Optimizer {
     }
 }
 
+/// One slice of a tensor: `θ`, its gradient, and the optimizer's first and
+/// second state (see [`State`]).
+type Slices<'s> = (&'s mut [f32], &'s [f32], &'s mut [f32], &'s mut [f32]);
+
 wide_dispatch! {
     /// Update `t` (from 1) of the elements of one slice of a tensor, at the
     /// widest vectors the CPU has.
-    fn update(
-        optimizer: &Optimizer,
-        lr: f64,
-        t: u64,
-        theta: &mut [f32],
-        grad: &[f32],
-        first: &mut [f32],
-        second: &mut [f32],
-    ) = update_body
+    fn update(optimizer: &Optimizer, lr: f64, t: u64, slices: Slices<'_>) = update_body
 }
 
 #[inline(always)]
-fn update_body(
-    optimizer: &Optimizer,
-    lr: f64,
-    t: u64,
-    theta: &mut [f32],
-    grad: &[f32],
-    first: &mut [f32],
-    second: &mut [f32],
-) {
+fn update_body(optimizer: &Optimizer, lr: f64, t: u64, (theta, grad, first, second): Slices<'_>) {
     match *optimizer {
         Optimizer::Sgd { momentum, nesterov, weight_decay } => {
             let (lr, mu, wd) = (lr as f32, momentum as f32, weight_decay as f32);
@@ -134,13 +122,7 @@ fn update_body(
 
 /// Adam's moments and update at step `t` (see [`Optimizer::Adam`]), `l2` the coupled decay.
 #[inline(always)]
-fn adam(
-    t: u64,
-    (theta, grad, first, second): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
-    lr: f64,
-    [beta1, beta2, eps]: [f64; 3],
-    l2: f32,
-) {
+fn adam(t: u64, (theta, grad, first, second): Slices<'_>, lr: f64, [beta1, beta2, eps]: [f64; 3], l2: f32) {
     let t = t as f64;
     let step_size = (lr / (1.0 - beta1.powf(t))) as f32;
     let correction2_sqrt = (1.0 - beta2.powf(t)).sqrt() as f32;
