@@ -13,9 +13,10 @@ use super::forward::{Pass, Tape};
 use super::{conv_grad, kernels, mac_grad, maxpool, ordered, parallel};
 use crate::derived::noise::repeat;
 use crate::derived::window::{plane, Window};
-use crate::interp::{noise, ops};
+use crate::interp::{noise, ops, weights_redrawn};
 use crate::ir::{Graph, NodeId, NodeKind, Op};
 use crate::kernels::conv;
+use std::sync::OnceLock;
 
 /// Per node, per tensor (in `Node::params` order): the loss's gradient,
 /// for the tensors that learn.
@@ -297,11 +298,15 @@ fn mac_backward(
     const GROUP: usize = 8;
     let mut dw = vec![0.0f32; w.len()];
     let mut dx = want_dx.then(|| Vec::with_capacity(x.len()));
+    // The weights' operands, computed once for the batch unless redrawn per inference.
+    let weight_operands = OnceLock::new();
+    let shared = (!weights_redrawn(node)).then_some(&weight_operands);
     for first in (0..batch).step_by(GROUP) {
         let samples = parallel::map(GROUP.min(batch - first), |i| {
             let b = first + i;
             let xb = &x[b * size..(b + 1) * size];
-            mac_grad::sample(pass, id, op, xb, x_shape, &dy[b * per_out..(b + 1) * per_out], b, rep, want_dx)
+            let dyb = &dy[b * per_out..(b + 1) * per_out];
+            mac_grad::sample(pass, id, op, xb, x_shape, dyb, b, rep, want_dx, shared)
         });
         for s in samples {
             dw.iter_mut().zip(&s.dw).for_each(|(a, b)| *a += b);

@@ -17,6 +17,7 @@ use crate::interp::ops;
 use crate::ir::hardware::{Accumulate, Format};
 use crate::ir::{NodeId, Op};
 use crate::quant::{self, Prepared};
+use std::sync::OnceLock;
 
 /// One sample's gradients of a MAC layer.
 pub struct SampleGrads {
@@ -26,20 +27,11 @@ pub struct SampleGrads {
     pub dw: Vec<f32>,
 }
 
-/// The operands the hardware multiplied, `w̃` and `x̃`, with the input's
-/// clipping mask. Each depends on the weight row or on the input patch only,
-/// so each is computed once.
-struct Operands {
-    /// `w̃`, `[rows][k]`
-    w: Vec<f32>,
-    /// `x̃`, `[groups][positions][k]`
-    x: Vec<f32>,
-    /// 1 where the input passes its quantizer's clipping range, else 0 (`x`'s layout).
-    x_mask: Vec<f32>,
-}
-
 /// Sample `b`'s gradients of MAC node `id` with input `x` (one sample), for
 /// its output gradient `dy` (`[rows, positions]`) at repetition `rep`.
+/// `shared`: where the batch's samples keep the `weight_operands` they
+/// share (`None` when the weights are redrawn for every inference): the
+/// first sample to need them computes them.
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
     pass: &Pass,
@@ -51,6 +43,7 @@ pub fn sample(
     b: usize,
     rep: u32,
     want_dx: bool,
+    shared: Option<&OnceLock<Vec<f32>>>,
 ) -> SampleGrads {
     let node = pass.graph.node(id);
     let ctx = pass.ctx(b, rep);
@@ -83,20 +76,28 @@ pub fn sample(
         lsb_noise: lsb_noise(node),
     };
     let quantized = QuantizedPatches::of(&m);
-    let operands = operands(&m, &quantized);
+    let own;
+    let w_ops: &[f32] = match shared {
+        Some(once) => once.get_or_init(|| weight_operands(&m)),
+        None => {
+            own = weight_operands(&m);
+            &own
+        }
+    };
+    let (x_ops, x_mask) = input_operands(&m, &quantized);
     let per_group = rows / groups;
     let mut dw = vec![0.0f32; rows * k];
     let mut dpatches = vec![0.0f32; patches.len()];
     for o in 0..rows {
         let g = o / per_group;
-        let w = &operands.w[o * k..][..k];
+        let w = &w_ops[o * k..][..k];
         for p in 0..positions {
             let d = dy[o * positions + p];
             if d == 0.0 {
                 continue;
             }
             let at = (g * positions + p) * k;
-            let (x, x_mask) = (&operands.x[at..at + k], &operands.x_mask[at..at + k]);
+            let (x, x_mask) = (&x_ops[at..at + k], &x_mask[at..at + k]);
             let c = product_grads(pass, &m, &quantized, o, p, at, ctx);
             for j in 0..k {
                 let dc = c.as_ref().map_or(d, |c| d * c[j]);
@@ -112,17 +113,40 @@ pub fn sample(
     SampleGrads { dx, dw }
 }
 
-/// `w̃`, `x̃` and the input mask of every row and patch of `m`.
-fn operands(m: &Mac, quantized: &QuantizedPatches) -> Operands {
+/// `w̃`, `[rows][k]`: the weights the hardware multiplied by. It depends on
+/// the weights only, so a batch's samples share it unless the weights are
+/// redrawn for every inference.
+fn weight_operands(m: &Mac) -> Vec<f32> {
+    let k = m.k;
+    match (m.format, m.prepared) {
+        (Format::Fp32, _) => m.weight.to_vec(),
+        (Format::Int8 { .. }, Some(Prepared::Int8 { codes, scales, zero_points })) => {
+            let mut w = Vec::with_capacity(codes.len());
+            for (o, row) in codes.chunks_exact(k).enumerate() {
+                let i = quant::scale_index(scales.len(), o);
+                let (z_w, s_w) = (zero_points[i], scales[i]);
+                w.extend(row.iter().map(|q| (q - z_w) as f32 * s_w));
+            }
+            w
+        }
+        (Format::Abfp { .. }, Some(Prepared::Abfp { mantissas, scales, tiles })) => {
+            tiled(&Abfp::of(m.format, k).expect("an abfp layer"), k, *tiles, mantissas, scales)
+        }
+        (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, scale })) => {
+            codes.iter().map(|q| *q as f32 * scale).collect()
+        }
+        _ => unreachable!("`{}`'s weights are not prepared for its format", m.name),
+    }
+}
+
+/// `x̃` of every patch of `m` and its clipping mask: 1 where the input passes
+/// its quantizer's clipping range, else 0 (both `[groups][positions][k]`).
+fn input_operands(m: &Mac, quantized: &QuantizedPatches) -> (Vec<f32>, Vec<f32>) {
     let k = m.k;
     let x = m.patches;
     match (m.format, m.prepared, quantized) {
-        (Format::Fp32, _, _) => Operands { w: m.weight.to_vec(), x: x.to_vec(), x_mask: vec![1.0; x.len()] },
-        (
-            Format::Int8 { input_range, .. },
-            Some(Prepared::Int8 { codes, scales, zero_points }),
-            QuantizedPatches::Int8(x_q),
-        ) => {
+        (Format::Fp32, _, _) => (x.to_vec(), vec![1.0; x.len()]),
+        (Format::Int8 { input_range, .. }, _, QuantizedPatches::Int8(x_q)) => {
             let input = Int8Input::of(m.format).expect("an int8 layer");
             let (lo, hi) = if input.signed {
                 let r = input_range[0].abs().max(input_range[1].abs()) as f32;
@@ -130,46 +154,41 @@ fn operands(m: &Mac, quantized: &QuantizedPatches) -> Operands {
             } else {
                 (input_range[0] as f32, input_range[1] as f32)
             };
-            let mut w = Vec::with_capacity(codes.len());
-            for (o, row) in codes.chunks_exact(k).enumerate() {
-                let i = quant::scale_index(scales.len(), o);
-                let (z_w, s_w) = (zero_points[i], scales[i]);
-                w.extend(row.iter().map(|q| (q - z_w) as f32 * s_w));
-            }
-            Operands {
-                w,
-                x: x_q.iter().map(|q| (q - input.zero) as f32 * input.scale).collect(),
-                x_mask: x.iter().map(|v| if (lo..=hi).contains(v) { 1.0 } else { 0.0 }).collect(),
-            }
+            (
+                x_q.iter().map(|q| (q - input.zero) as f32 * input.scale).collect(),
+                x.iter().map(|v| if (lo..=hi).contains(v) { 1.0 } else { 0.0 }).collect(),
+            )
         }
         (
             Format::Abfp { .. },
-            Some(Prepared::Abfp { mantissas, scales, tiles }),
+            Some(Prepared::Abfp { tiles, .. }),
             QuantizedPatches::Abfp { mantissas: x_m, scales: s_x },
         ) => {
             let a = Abfp::of(m.format, k).expect("an abfp layer");
-            let tiled = |values: &[f32], tile_scales: &[f32]| -> Vec<f32> {
-                let mut out = vec![0.0f32; values.len()];
-                for (r, (v, o)) in values.chunks_exact(k).zip(out.chunks_exact_mut(k)).enumerate() {
-                    for t in 0..*tiles {
-                        a.tile(t, k).for_each(|j| o[j] = tile_scales[r * tiles + t] * v[j]);
-                    }
-                }
-                out
-            };
-            Operands { w: tiled(mantissas, scales), x: tiled(x_m, s_x), x_mask: vec![1.0; x.len()] }
+            (tiled(&a, k, *tiles, x_m, s_x), vec![1.0; x.len()])
         }
-        (Format::AnalogInt { .. }, Some(Prepared::AnalogInt { codes, scale }), QuantizedPatches::AnalogInt(x_q)) => {
+        (Format::AnalogInt { .. }, _, QuantizedPatches::AnalogInt(x_q)) => {
             let a = AnalogInt::of(m.format, k).expect("an analog_int layer");
             let inside = |v: &f32| (a.x_lo..=a.x_hi).contains(&(v / a.input_scale));
-            Operands {
-                w: codes.iter().map(|q| *q as f32 * scale).collect(),
-                x: x_q.iter().map(|q| *q as f32 * a.input_scale).collect(),
-                x_mask: x.iter().map(|v| if inside(v) { 1.0 } else { 0.0 }).collect(),
-            }
+            (
+                x_q.iter().map(|q| *q as f32 * a.input_scale).collect(),
+                x.iter().map(|v| if inside(v) { 1.0 } else { 0.0 }).collect(),
+            )
         }
-        _ => unreachable!("`{}`'s weights are not prepared for its format", m.name),
+        _ => unreachable!("`{}`'s inputs are not quantized for its format", m.name),
     }
+}
+
+/// ABFP values dequantized by their tiles' scales: row `r`'s tile `t` times
+/// `tile_scales[r·tiles + t]` (rows of `k` values).
+fn tiled(a: &Abfp, k: usize, tiles: usize, values: &[f32], tile_scales: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; values.len()];
+    for (r, (v, o)) in values.chunks_exact(k).zip(out.chunks_exact_mut(k)).enumerate() {
+        for t in 0..tiles {
+            a.tile(t, k).for_each(|j| o[j] = tile_scales[r * tiles + t] * v[j]);
+        }
+    }
+    out
 }
 
 /// `c[o, p, ·]`, the gradient of output `(o, p)`'s sum with respect to each of
