@@ -16,6 +16,7 @@ use crate::interp::mac::{adc_noise, int8_term, order_of, Mac, QuantizedPatches};
 use crate::interp::ops;
 use crate::ir::hardware::{Accumulate, Format};
 use crate::ir::{NodeId, Op};
+use crate::kernels::wide::wide_dispatch;
 use crate::quant::{self, Prepared};
 use std::sync::OnceLock;
 
@@ -99,11 +100,7 @@ pub fn sample(
             let at = (g * positions + p) * k;
             let (x, x_mask) = (&x_ops[at..at + k], &x_mask[at..at + k]);
             let c = product_grads(pass, &m, &quantized, o, p, at, ctx);
-            for j in 0..k {
-                let dc = c.as_ref().map_or(d, |c| d * c[j]);
-                dw[o * k + j] += dc * x[j];
-                dpatches[at + j] += dc * w[j] * x_mask[j];
-            }
+            add_terms(d, c.as_deref(), (x, w, x_mask), &mut dw[o * k..][..k], &mut dpatches[at..at + k]);
         }
     }
     let dx = want_dx.then(|| match (op, Window::of(op)) {
@@ -111,6 +108,35 @@ pub fn sample(
         _ => dpatches,
     });
     SampleGrads { dx, dw }
+}
+
+wide_dispatch! {
+    /// One output's products' terms, element by element: with `dc = d·c_j`
+    /// (`d` where `c` is `None`, every `c_j` 1), `dw_j += dc·x̃_j` and
+    /// `dx_j += (dc·w̃_j)·mask_j`; `operands` are `(x̃, w̃, mask)`.
+    fn add_terms(d: f32, c: Option<&[f32]>, operands: (&[f32], &[f32], &[f32]), dw: &mut [f32], dx: &mut [f32]) = add_terms_body
+}
+
+#[inline(always)]
+fn add_terms_body(d: f32, c: Option<&[f32]>, (x, w, mask): (&[f32], &[f32], &[f32]), dw: &mut [f32], dx: &mut [f32]) {
+    let n = dw.len();
+    let (x, w, mask, dx) = (&x[..n], &w[..n], &mask[..n], &mut dx[..n]);
+    match c {
+        Some(c) => {
+            let c = &c[..n];
+            for j in 0..n {
+                let dc = d * c[j];
+                dw[j] += dc * x[j];
+                dx[j] += dc * w[j] * mask[j];
+            }
+        }
+        None => {
+            for j in 0..n {
+                dw[j] += d * x[j];
+                dx[j] += d * w[j] * mask[j];
+            }
+        }
+    }
 }
 
 /// `w̃`, `[rows][k]`: the weights the hardware multiplied by. It depends on
