@@ -285,35 +285,49 @@ fn mac_backward(
         };
         return (want_dx.then_some(r.dx), r.dw, db);
     }
+    let size = x.len() / batch;
+    let per_out = dy.len() / batch;
+    // Sample `b`'s input and output gradient.
+    let of = |b: usize| (&x[b * size..(b + 1) * size], &dy[b * per_out..(b + 1) * per_out]);
     if pass.fast {
         if let Some(layer) = ordered::Layer::of(node, pass.interp.order(pass.chip, id)) {
-            let (dx, dw) = layer.backward(x, dy, want_dx, pass.ordered_grad);
+            let (dx, dw) = sample_by_sample(batch, w.len(), want_dx, |b| {
+                let (xb, dyb) = of(b);
+                layer.sample(xb, dyb, want_dx, pass.ordered_grad)
+            });
             return (dx, dw, db);
         }
     }
-    let size = x.len() / batch;
-    let per_out = dy.len() / batch;
-    // Samples in groups computed in parallel, their weight gradients added in
-    // sample order: at most a group's per-sample gradients are held at once.
-    const GROUP: usize = 8;
-    let mut dw = vec![0.0f32; w.len()];
-    let mut dx = want_dx.then(|| Vec::with_capacity(x.len()));
     // The weights' operands, computed once for the batch unless redrawn per inference.
     let weight_operands = OnceLock::new();
     let shared = (!weights_redrawn(node)).then_some(&weight_operands);
+    let (dx, dw) = sample_by_sample(batch, w.len(), want_dx, |b| {
+        let (xb, dyb) = of(b);
+        mac_grad::sample(pass, id, op, xb, x_shape, dyb, b, rep, want_dx, shared)
+    });
+    (dx, dw, db)
+}
+
+/// A MAC layer's `(dx, dW)` from each sample's gradients (`sample(b)`):
+/// samples in groups computed in parallel, their weight gradients (`w_len`
+/// values each) added in sample order, their input gradients concatenated.
+/// At most a group's per-sample gradients are held at once.
+fn sample_by_sample(
+    batch: usize,
+    w_len: usize,
+    want_dx: bool,
+    sample: impl Fn(usize) -> mac_grad::SampleGrads + Sync + Send,
+) -> (Option<Vec<f32>>, Vec<f32>) {
+    const GROUP: usize = 8;
+    let mut dw = vec![0.0f32; w_len];
+    let mut dx: Option<Vec<f32>> = want_dx.then(Vec::new);
     for first in (0..batch).step_by(GROUP) {
-        let samples = parallel::map(GROUP.min(batch - first), |i| {
-            let b = first + i;
-            let xb = &x[b * size..(b + 1) * size];
-            let dyb = &dy[b * per_out..(b + 1) * per_out];
-            mac_grad::sample(pass, id, op, xb, x_shape, dyb, b, rep, want_dx, shared)
-        });
-        for s in samples {
+        for s in parallel::map(GROUP.min(batch - first), |i| sample(first + i)) {
             dw.iter_mut().zip(&s.dw).for_each(|(a, b)| *a += b);
             if let (Some(dx), Some(sdx)) = (&mut dx, s.dx) {
                 dx.extend(sdx);
             }
         }
     }
-    (dx, dw, db)
+    (dx, dw)
 }

@@ -88,7 +88,7 @@ pub fn sample(
     let (x_ops, x_mask) = input_operands(&m, &quantized);
     let per_group = rows / groups;
     let mut dw = vec![0.0f32; rows * k];
-    let mut dpatches = vec![0.0f32; patches.len()];
+    let mut dpatches = want_dx.then(|| vec![0.0f32; patches.len()]);
     for o in 0..rows {
         let g = o / per_group;
         let w = &w_ops[o * k..][..k];
@@ -100,10 +100,11 @@ pub fn sample(
             let at = (g * positions + p) * k;
             let (x, x_mask) = (&x_ops[at..at + k], &x_mask[at..at + k]);
             let c = product_grads(pass, &m, &quantized, o, p, at, ctx);
-            add_terms(d, c.as_deref(), (x, w, x_mask), &mut dw[o * k..][..k], &mut dpatches[at..at + k]);
+            let dx = dpatches.as_deref_mut().map(|dp| &mut dp[at..at + k]);
+            add_terms(d, c.as_deref(), (x, w, x_mask), &mut dw[o * k..][..k], dx);
         }
     }
-    let dx = want_dx.then(|| match (op, Window::of(op)) {
+    let dx = dpatches.map(|dpatches| match (op, Window::of(op)) {
         (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => col2im(&dpatches, x_shape, w, *groups),
         _ => dpatches,
     });
@@ -112,28 +113,44 @@ pub fn sample(
 
 wide_dispatch! {
     /// One output's products' terms, element by element: with `dc = d·c_j`
-    /// (`d` where `c` is `None`, every `c_j` 1), `dw_j += dc·x̃_j` and
-    /// `dx_j += (dc·w̃_j)·mask_j`; `operands` are `(x̃, w̃, mask)`.
-    fn add_terms(d: f32, c: Option<&[f32]>, operands: (&[f32], &[f32], &[f32]), dw: &mut [f32], dx: &mut [f32]) = add_terms_body
+    /// (`d` where `c` is `None`, every `c_j` 1), `dw_j += dc·x̃_j` and, when
+    /// the input's gradient is wanted, `dx_j += (dc·w̃_j)·mask_j`; `operands`
+    /// are `(x̃, w̃, mask)`. Also the ordered-sum fast path's (`ordered`).
+    pub(super) fn add_terms(d: f32, c: Option<&[f32]>, operands: (&[f32], &[f32], &[f32]), dw: &mut [f32], dx: Option<&mut [f32]>) = add_terms_body
 }
 
 #[inline(always)]
-fn add_terms_body(d: f32, c: Option<&[f32]>, (x, w, mask): (&[f32], &[f32], &[f32]), dw: &mut [f32], dx: &mut [f32]) {
+fn add_terms_body(
+    d: f32,
+    c: Option<&[f32]>,
+    (x, w, mask): (&[f32], &[f32], &[f32]),
+    dw: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
     let n = dw.len();
-    let (x, w, mask, dx) = (&x[..n], &w[..n], &mask[..n], &mut dx[..n]);
+    let (x, w, mask) = (&x[..n], &w[..n], &mask[..n]);
     match c {
         Some(c) => {
             let c = &c[..n];
             for j in 0..n {
-                let dc = d * c[j];
-                dw[j] += dc * x[j];
-                dx[j] += dc * w[j] * mask[j];
+                dw[j] += d * c[j] * x[j];
+            }
+            if let Some(dx) = dx {
+                let dx = &mut dx[..n];
+                for j in 0..n {
+                    dx[j] += d * c[j] * w[j] * mask[j];
+                }
             }
         }
         None => {
             for j in 0..n {
                 dw[j] += d * x[j];
-                dx[j] += d * w[j] * mask[j];
+            }
+            if let Some(dx) = dx {
+                let dx = &mut dx[..n];
+                for j in 0..n {
+                    dx[j] += d * w[j] * mask[j];
+                }
             }
         }
     }

@@ -10,7 +10,7 @@
 //! gradients are its bits (tested against it).
 
 use super::forward::OrderedGrad;
-use super::parallel;
+use super::mac_grad::{add_terms, SampleGrads};
 use crate::derived::format::Leaky;
 use crate::derived::noise::repeat;
 use crate::interp::mac::order_of;
@@ -45,10 +45,6 @@ pub struct Layer<'a> {
     leaky: Leaky,
 }
 
-/// Samples whose gradients are computed at once: their weight gradients are
-/// held until added, in sample order.
-const GROUP: usize = 8;
-
 impl<'a> Layer<'a> {
     /// `node`'s layer (`random`: the chip's permutation of `order = random`),
     /// or `None` if this path does not take it.
@@ -81,36 +77,12 @@ impl<'a> Layer<'a> {
         }
     }
 
-    /// The batch's `(dx, dW)` (`x` `[batch][k]`, `dy` `[batch][rows]`): each
-    /// sample's as `mac_grad::sample` computes it, the weight gradients added
-    /// in sample order.
-    pub fn backward(&self, x: &[f32], dy: &[f32], want_dx: bool, grad: OrderedGrad) -> (Option<Vec<f32>>, Vec<f32>) {
-        let (rows, k) = (self.rows, self.k);
-        let batch = dy.len() / rows.max(1);
-        let mut dw = vec![0.0f32; rows * k];
-        let mut dx = want_dx.then(|| Vec::with_capacity(batch * k));
-        for first in (0..batch).step_by(GROUP) {
-            let samples = parallel::map(GROUP.min(batch - first), |i| {
-                let b = first + i;
-                self.sample(&x[b * k..][..k], &dy[b * rows..][..rows], want_dx, grad)
-            });
-            for (dw_b, dx_b) in samples {
-                dw.iter_mut().zip(&dw_b).for_each(|(a, b)| *a += b);
-                if let (Some(dx), Some(dx_b)) = (&mut dx, dx_b) {
-                    dx.extend(dx_b);
-                }
-            }
-        }
-        (dx, dw)
-    }
-
-    /// One sample's `(dW, dx)`: `c[o][j]`, the gradient of output `o`'s sum
+    /// One sample's gradients: `c[o][j]`, the gradient of output `o`'s sum
     /// with respect to its product `j` (the exact rule: the saturation masks
     /// of the forward's steps and the leak of the steps after; 1 with the
-    /// linear shortcut), then `dW[o][j] = 0 + (d_o·c)·x_j` and
-    /// `dx_j = Σ_o ((d_o·c)·w[o][j])·1` over `o` ascending, outputs with
-    /// `d_o = 0` skipped (`mac_grad::sample`'s operations).
-    fn sample(&self, x: &[f32], d: &[f32], want_dx: bool, grad: OrderedGrad) -> (Vec<f32>, Option<Vec<f32>>) {
+    /// linear shortcut), then each output's terms as `mac_grad::sample` adds
+    /// them (`mac_grad::add_terms`, outputs with `d_o = 0` skipped).
+    pub fn sample(&self, x: &[f32], d: &[f32], want_dx: bool, grad: OrderedGrad) -> SampleGrads {
         let (rows, k) = (self.rows, self.k);
         let c = (grad == OrderedGrad::Exact).then(|| {
             let mut inside = vec![0u8; k * rows];
@@ -123,10 +95,18 @@ impl<'a> Layer<'a> {
             transpose(&by_input, rows, k, rows, &mut c, k);
             c
         });
+        // FP32 inputs pass no quantizer: the clipping mask is all ones.
+        let mask = vec![1.0f32; k];
         let mut dw = vec![0.0f32; rows * k];
         let mut dx = want_dx.then(|| vec![0.0f32; k]);
-        products_grads(c.as_deref(), d, x, self.w, &mut dw, dx.as_deref_mut());
-        (dw, dx)
+        for (o, (&d, dw)) in d.iter().zip(dw.chunks_exact_mut(k)).enumerate() {
+            if d == 0.0 {
+                continue;
+            }
+            let c = c.as_deref().map(|c| &c[o * k..][..k]);
+            add_terms(d, c, (x, &self.w[o * k..][..k], &mask), dw, dx.as_deref_mut());
+        }
+        SampleGrads { dx, dw }
     }
 
     /// `[leak, lo, hi]`.
@@ -189,33 +169,6 @@ fn chain_body(order: &[usize], inside: &[u8], leak: f32, g: &mut [f32], by_input
             }
             *c = *g;
             *g *= leak;
-        }
-    }
-}
-
-wide_dispatch! {
-    /// `dw` (`[rows][k]`) and `dx` (`[k]`), both zero on entry, from `c`
-    /// (`[rows][k]`; `None`: every `c` is 1), the output gradient `d`, the
-    /// input `x` and the weights `w` (see [`Layer::sample`]).
-    fn products_grads(c: Option<&[f32]>, d: &[f32], x: &[f32], w: &[f32], dw: &mut [f32], dx: Option<&mut [f32]>) = products_grads_body
-}
-
-#[inline(always)]
-fn products_grads_body(c: Option<&[f32]>, d: &[f32], x: &[f32], w: &[f32], dw: &mut [f32], mut dx: Option<&mut [f32]>) {
-    let k = x.len();
-    let ones = vec![1.0f32; if c.is_some() { 0 } else { k }];
-    for (o, (&d, dw)) in d.iter().zip(dw.chunks_exact_mut(k)).enumerate() {
-        if d == 0.0 {
-            continue;
-        }
-        let c = c.map_or(&ones[..], |c| &c[o * k..][..k]);
-        for ((dw, c), x) in dw.iter_mut().zip(c).zip(x) {
-            *dw += d * c * x;
-        }
-        if let Some(dx) = dx.as_deref_mut() {
-            for ((dx, c), w) in dx.iter_mut().zip(c).zip(&w[o * k..][..k]) {
-                *dx += d * c * w * 1.0;
-            }
         }
     }
 }
