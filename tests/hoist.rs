@@ -13,8 +13,7 @@ use analogc::model::engine_for;
 use analogc::passes::run_pipeline;
 use analogc::sweep::{Kind, Sites};
 use analogc::{evaluate, sweep, Data, EvalOptions, Exec, Kernels, Model, SweepOptions};
-use std::path::{Path, PathBuf};
-use support::{anl_files, inputs, lowered, repo};
+use support::{inputs, lowered, repo};
 
 const SEED: u64 = 7;
 const TRIAL: u32 = 1;
@@ -56,26 +55,11 @@ fn clean_before(g: &Graph, k: usize) -> Graph {
     g
 }
 
-fn cases() -> Vec<(PathBuf, PathBuf)> {
-    let fixtures = repo().join("tests/fixtures");
-    let mut out = vec![];
-    for dir in ["lower", "jit"] {
-        out.extend(anl_files(&fixtures.join(dir)).into_iter().map(|f| (fixtures.clone(), Path::new(dir).join(f))));
-    }
-    for file in anl_files(&repo().join("examples")) {
-        let path = Path::new("examples").join(&file);
-        if analogc::check::check_file(&path, &support::Rooted::new(repo())).model.is_some() {
-            out.push((repo(), path));
-        }
-    }
-    out
-}
-
 #[test]
 fn the_suffix_on_the_prefix_values_gives_the_whole_graphs_bits() {
     let mut failures = vec![];
     let mut cut_inside = 0;
-    for (root, file) in cases() {
+    for (root, file) in support::models(&["examples"]) {
         let mut l = lowered(&root, &file);
         run_pipeline(&mut l);
         // The first random draw at each node that draws, and nowhere (the clean graph).

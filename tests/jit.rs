@@ -7,11 +7,10 @@ mod support;
 
 use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::Graph;
-use analogc::check::check_file;
 use analogc::jit::{self, Kernels};
 use analogc::passes::run_pipeline;
-use std::path::{Path, PathBuf};
-use support::{anl_files, inputs, lowered, repo, Rooted};
+use std::path::Path;
+use support::{inputs, lowered, repo};
 
 const SEED: u64 = 7;
 
@@ -73,31 +72,12 @@ fn compare(want: &[Vec<f32>], got: Result<Vec<Vec<f32>>, String>) -> Result<(), 
     Ok(())
 }
 
-fn cases() -> Vec<(PathBuf, PathBuf)> {
-    let fixtures = repo().join("tests/fixtures");
-    let mut out: Vec<(PathBuf, PathBuf)> = anl_files(&fixtures.join("lower"))
-        .into_iter()
-        .map(|f| (fixtures.clone(), Path::new("lower").join(f)))
-        .collect();
-    out.extend(anl_files(&fixtures.join("jit")).into_iter().map(|f| (fixtures.clone(), Path::new("jit").join(f))));
-    // The examples and the benchmark models (`bench/`).
-    for dir in ["examples", "bench"] {
-        for file in anl_files(&repo().join(dir)) {
-            let path = Path::new(dir).join(&file);
-            if check_file(&path, &Rooted::new(repo())).model.is_some() {
-                out.push((repo(), path));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn jit_agrees_with_the_interpreter() {
     const SAMPLES: usize = 11;
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let mut failures = vec![];
-    for (root, file) in cases() {
+    for (root, file) in support::models(&["examples", "bench"]) {
         let mut l = lowered(&root, &file);
         run_pipeline(&mut l);
         let want = interp_outputs(&l.graph, SAMPLES);

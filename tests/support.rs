@@ -112,3 +112,22 @@ pub fn json_number(text: &str, key: &str) -> f64 {
     let at = text.find(&key).unwrap_or_else(|| panic!("no {key} in {text}")) + key.len();
     text[at..].split([',', '}']).next().and_then(|v| v.parse().ok()).expect("a number")
 }
+
+/// Every `lower` and `jit` fixture, and every model in the repository's
+/// folders `dirs` that checks: `(root, path below it)`.
+pub fn models(dirs: &[&str]) -> Vec<(PathBuf, PathBuf)> {
+    let fixtures = repo().join("tests/fixtures");
+    let mut out = vec![];
+    for dir in ["lower", "jit"] {
+        out.extend(anl_files(&fixtures.join(dir)).into_iter().map(|f| (fixtures.clone(), Path::new(dir).join(f))));
+    }
+    for dir in dirs {
+        for file in anl_files(&repo().join(dir)) {
+            let path = Path::new(dir).join(&file);
+            if check_file(&path, &Rooted::new(repo())).model.is_some() {
+                out.push((repo(), path));
+            }
+        }
+    }
+    out
+}

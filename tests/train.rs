@@ -1,6 +1,17 @@
 //! Training through the library: determinism across threads, the fast path
-//! against the reference, and learning on real data.
+//! against the reference (and its compiled layers against the interpreter),
+//! and learning on real data.
 
+mod support;
+
+use analog_runtime::interp::Interpreter;
+use analog_runtime::ir::Graph;
+use analog_runtime::train::compiled::LayerCode;
+use analog_runtime::train::forward::{forward, NodeError, OrderedGrad, Pass};
+use analog_runtime::train::network::training_graph;
+use analog_runtime::train::spare::Spare;
+use analogc::jit::Kernels;
+use analogc::train::jit_layers::JitLayers;
 use analogc::train::{train, EpochRecord, TrainOptions, Weights};
 use analogc::{Backend, Control, Model};
 
@@ -57,4 +68,90 @@ fn the_fast_path_trains_as_the_reference_does() {
         }
         assert!((fast_epochs[0].loss - ref_epochs[0].loss).abs() <= 1e-6, "{file}: loss");
     }
+}
+
+/// A training forward of every fixture and example, its MAC layers with
+/// effects on the JIT's code (`JitLayers`, both kernel sets) against the
+/// same forward with those layers on the interpreter: every node's values
+/// and signal are the same bits, for samples keyed out of order (as a
+/// shuffled batch is), a static chip other than the dynamic draws' trial,
+/// and again after the weights change (as after an update).
+#[test]
+fn compiled_layers_give_the_interpreters_bits_in_training() {
+    let samples = [5u32, 2, 9, 0, 7];
+    let mut failures = vec![];
+    let mut compiled_layers = 0;
+    for (root, file) in support::models(&["examples", "bench"]) {
+        let graph = training_graph(&support::lowered(&root, &file).graph);
+        for kernels in [Kernels::Native, Kernels::Cranelift] {
+            let mut code = JitLayers::compile(&graph, kernels).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            if code.is_empty() {
+                break;
+            }
+            compiled_layers += code.len();
+            let mut graph = graph.clone();
+            for round in 0..2 {
+                if round == 1 {
+                    // Other weights, as after an update.
+                    for p in graph.nodes.iter_mut().flat_map(|n| &mut n.params) {
+                        p.value.data.iter_mut().enumerate().for_each(|(i, v)| *v *= 1.0 + 0.01 * (i % 7) as f32);
+                    }
+                }
+                let layers = code.len();
+                code.prepare(&graph, 7, 1, 4);
+                assert_eq!(code.len(), layers, "{}: layers dropped", file.display());
+                let (with, without) = (tape(&graph, &samples, Some(&code)), tape(&graph, &samples, None));
+                if with != without {
+                    failures.push(format!(
+                        "{} ({kernels:?}, round {round}): {}",
+                        file.display(),
+                        first_difference(&with, &without)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(compiled_layers >= 40, "only {compiled_layers} layers compiled");
+    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Every node's values and signal after a forward, or where it stopped.
+type Forward = Result<(Vec<Vec<f32>>, Vec<Option<f64>>), NodeError>;
+
+/// Every node's values and signal after the fast forward of `samples`
+/// (inputs as `support::inputs` makes them), or where it stopped.
+fn tape(graph: &Graph, samples: &[u32], code: Option<&dyn LayerCode>) -> Forward {
+    let interp = Interpreter::new(graph, |p| std::fs::read(p)).expect("tables load");
+    let mut chip = interp.trial(7, 1);
+    chip.trial = 4;
+    let per_sample: Vec<Vec<Vec<f32>>> = samples.iter().map(|s| support::inputs(graph, *s as usize)).collect();
+    let inputs: Vec<Vec<f32>> =
+        (0..per_sample[0].len()).map(|i| per_sample.iter().flat_map(|s| s[i].iter().copied()).collect()).collect();
+    let inputs: Vec<&[f32]> = inputs.iter().map(|v| &v[..]).collect();
+    let spare = Spare::default();
+    let pass = Pass {
+        graph,
+        interp: &interp,
+        chip: &chip,
+        samples,
+        threads: 2,
+        fast: true,
+        batch_norm: &vec![false; graph.nodes.len()],
+        ordered_grad: OrderedGrad::Exact,
+        spare: &spare,
+        code,
+    };
+    forward(&pass, &inputs).map(|t| (t.values, t.signal))
+}
+
+fn first_difference(a: &Forward, b: &Forward) -> String {
+    let (Ok((va, sa)), Ok((vb, sb))) = (a, b) else {
+        return format!("compiled {:?}, interpreter {:?}", a.as_ref().err(), b.as_ref().err());
+    };
+    for (n, (x, y)) in va.iter().zip(vb).enumerate() {
+        if let Some(i) = (0..x.len()).find(|i| x[*i].to_bits() != y[*i].to_bits()) {
+            return format!("node {n} element {i}: compiled {:e}, interpreter {:e}", x[i], y[i]);
+        }
+    }
+    format!("signals: compiled {sa:?}, interpreter {sb:?}")
 }

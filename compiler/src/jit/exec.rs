@@ -6,7 +6,7 @@ use super::mac;
 use super::module::CodeModule;
 use analog_runtime::interp::noise::Ctx as DrawCtx;
 use analog_runtime::interp::{noisy_weights, random_order, weights_redrawn, weights_vary};
-use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op};
+use analog_runtime::ir::{Graph, Node, NodeId, NodeKind, Op, Param};
 use cranelift_module::FuncId;
 use std::sync::Arc;
 
@@ -33,9 +33,11 @@ pub struct Compiled {
     sizes: Vec<usize>,
     scratch_size: usize,
     /// Per MAC node: its packed weights when they are the same for every
-    /// chip. Chips and workspaces hold it too: it keeps the weights a chip
-    /// points to alive, and tells which model a chip or workspace belongs to.
+    /// chip. Chips hold it too: it keeps the weights a chip points to alive,
+    /// and tells which model, with which weights, a chip belongs to.
     constant: Arc<[Option<Vec<f32>>]>,
+    /// Tells which model a workspace belongs to (whatever its weights).
+    token: Arc<()>,
     inputs: Vec<NodeId>,
     /// Per node: its product table's entries (`mac::tables`).
     tables: Vec<Option<Vec<i32>>>,
@@ -66,12 +68,24 @@ unsafe impl Send for Chip {}
 
 /// A thread's buffers: every node's activations for a batch, and scratch.
 pub struct Workspace {
-    /// The constant weights of the model it was made for.
-    model: Arc<[Option<Vec<f32>>]>,
+    /// The token of the model it was made for.
+    model: Arc<()>,
     bufs: Vec<Vec<f32>>,
     ptrs: Vec<*mut f32>,
     scratch: Vec<u64>,
 }
+
+/// Node `node`'s packed weights when they are the same for every chip.
+fn constant(graph: &Graph, node: &Node, table: Option<&[i32]>) -> Option<Vec<f32>> {
+    match (node.param("weight"), &node.kind) {
+        (Some(w), _) if is_mac(node) && !weights_vary(node) => Some(pack(graph, node, &w.data, table)),
+        (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(node)),
+        _ => None,
+    }
+}
+
+// SAFETY: its pointers point into its own buffers, which move with it.
+unsafe impl Send for Workspace {}
 
 fn is_mac(node: &Node) -> bool {
     matches!(node.kind, NodeKind::Op { op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, .. })
@@ -84,17 +98,7 @@ impl Compiled {
         let ptr = code.module.get_finalized_function(program.driver);
         // SAFETY: the driver was defined with this signature (`layer_signature`).
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
-        let mut constant = vec![];
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let w = node.param("weight");
-            constant.push(match (w, &node.kind) {
-                (Some(w), _) if is_mac(node) && !weights_vary(node) => {
-                    Some(pack(graph, node, &w.data, program.tables[i].as_deref()))
-                }
-                (_, NodeKind::Op { op: Op::Denoise { .. }, .. }) => Some(mac::denoise::pack(node)),
-                _ => None,
-            });
-        }
+        let constant = graph.nodes.iter().enumerate().map(|(i, n)| constant(graph, n, program.tables[i].as_deref()));
         let layers = program
             .layers
             .iter()
@@ -109,7 +113,8 @@ impl Compiled {
             layers,
             sizes: graph.nodes.iter().map(|n| n.shape.iter().product()).collect(),
             scratch_size: program.scratch_size,
-            constant: constant.into(),
+            constant: constant.collect(),
+            token: Arc::new(()),
             inputs: graph.ids().filter(|i| matches!(graph.node(*i).kind, NodeKind::Input { .. })).collect(),
             tables: program.tables,
             graph: graph.clone(),
@@ -129,6 +134,24 @@ impl Compiled {
     /// Elements of one sample of each node.
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
+    }
+
+    /// Gives node `id` the tensors `params` (those it has, in its order, of
+    /// the same shapes: its weights after training steps, say) and packs its
+    /// weights again. Chips made before belong to the old weights (running
+    /// one panics); workspaces stay good. Fails if `params` do not match.
+    pub fn set_params(&mut self, id: NodeId, params: &[Param]) -> Result<(), String> {
+        let node = &mut self.graph.nodes[id.index()];
+        let fits = node.params.len() == params.len()
+            && node.params.iter().zip(params).all(|(a, b)| a.role == b.role && a.value.shape == b.value.shape);
+        if !fits {
+            return Err(format!("node `{}`: new tensors that are not its own", node.name));
+        }
+        node.params.clone_from_slice(params);
+        let mut packed = self.constant.to_vec();
+        packed[id.index()] = constant(&self.graph, self.graph.node(id), self.table(id.index()));
+        self.constant = packed.into();
+        Ok(())
     }
 
     /// Makes the static draws of chip `trial`, as `Interpreter::trial` does.
@@ -156,7 +179,7 @@ impl Compiled {
     /// The preconditions of [`run`](Self::run).
     fn check_run(&self, chip: &Chip, ws: &Workspace, inputs: &[&[f32]], n: usize) {
         assert!(Arc::ptr_eq(&chip.model, &self.constant), "a chip of another model");
-        assert!(Arc::ptr_eq(&ws.model, &self.constant), "a workspace of another model");
+        assert!(Arc::ptr_eq(&ws.model, &self.token), "a workspace of another model");
         assert!(inputs.len() >= self.inputs.len(), "{} inputs for a model of {}", inputs.len(), self.inputs.len());
         for (input, id) in inputs.iter().zip(&self.inputs) {
             let need = n * self.sizes[id.index()];
@@ -186,7 +209,7 @@ impl Compiled {
     pub fn workspace(&self) -> Workspace {
         let bufs: Vec<Vec<f32>> = self.sizes.iter().map(|s| vec![0.0; s * MAX_BATCH + 16]).collect();
         let scratch = vec![0; (self.scratch_size + 128).div_ceil(8)];
-        let mut ws = Workspace { model: self.constant.clone(), ptrs: vec![], bufs, scratch };
+        let mut ws = Workspace { model: self.token.clone(), ptrs: vec![], bufs, scratch };
         ws.ptrs = ws.bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
         ws
     }
@@ -221,6 +244,31 @@ impl Compiled {
             start += batch;
         }
         outs
+    }
+    /// Runs each of `samples` in a call of its own, its draws keyed by it
+    /// (where [`run`](Self::run) keys a batch's by consecutive numbers), on a
+    /// model of one input and one output: `input` holds the samples' raw
+    /// values one after another, and `out` receives their outputs so.
+    ///
+    /// # Panics
+    /// As [`run`](Self::run), and if the model has other than one input and
+    /// one output or `out` is not `samples.len()` outputs long.
+    pub fn run_each(&self, chip: &Chip, ws: &mut Workspace, samples: &[u32], input: &[f32], out: &mut [f32]) {
+        let n = samples.len();
+        assert!(self.inputs.len() == 1 && self.graph.outputs.len() == 1, "a model of one input and one output");
+        self.check_run(chip, ws, &[input], n);
+        let (x, y) = (self.inputs[0].index(), self.graph.outputs[0].1.index());
+        let (x_size, y_size) = (self.sizes[x], self.sizes[y]);
+        assert_eq!(out.len(), n * y_size, "{} outputs for {n} samples of {y_size}", out.len());
+        for ((sample, xb), yb) in
+            samples.iter().zip(input.chunks_exact(x_size.max(1))).zip(out.chunks_exact_mut(y_size.max(1)))
+        {
+            ws.bufs[x][..x_size].copy_from_slice(xb);
+            let ctx = self.context(chip, ws, *sample, 1);
+            // SAFETY: as in `run`, for a batch of one sample.
+            unsafe { (self.entry)(&ctx, 0) };
+            yb.copy_from_slice(&ws.bufs[y][..y_size]);
+        }
     }
 }
 

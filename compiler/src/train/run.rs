@@ -4,6 +4,7 @@
 //! measured before the first epoch and every `refresh` epochs.
 
 use super::dnf::Finetuning;
+use super::jit_layers::JitLayers;
 use super::{EpochRecord, LayerRecord, TrainOptions, TrainReport, Weights};
 use crate::control::Control;
 use crate::data::open_training;
@@ -62,6 +63,12 @@ pub(super) fn run(
         f.measure(&graph, &mut training, &set, 0, options, control)?;
     }
     let mut trainer = Trainer::new(training, learns.clone(), tables, setup).map_err(Error::Internal)?;
+    if options.backend == Backend::Jit {
+        let code = JitLayers::compile(trainer.graph(), options.kernels).map_err(Error::Internal)?;
+        if !code.is_empty() {
+            trainer.set_code(Box::new(code));
+        }
+    }
     control.progress.start(train_n as u64 * options.epochs as u64);
     let (mut epochs, mut step_losses) = (vec![], vec![]);
     for epoch in 0..options.epochs {

@@ -6,6 +6,7 @@
 //! products ([`kernels`](super::kernels)) with the interpreter's bits.
 
 use super::backward::batchnorm::{normalize, Stats};
+use super::compiled::LayerCode;
 use super::spare::Spare;
 use super::{conv_grad, kernels, maxpool, ordered, parallel};
 use crate::derived::noise::{repeat, uses_full_scale};
@@ -39,6 +40,9 @@ pub struct Pass<'a, 'g> {
     pub ordered_grad: OrderedGrad,
     /// Buffers left from earlier steps, for the matrix products' results.
     pub spare: &'a Spare,
+    /// Compiled code for MAC layers with effects, prepared for this step
+    /// (on the fast path; the interpreter runs the layers it does not).
+    pub code: Option<&'a dyn LayerCode>,
 }
 
 /// The gradient of an ordered, saturating, leaky sum (`docs/language.md` §10).
@@ -69,7 +73,7 @@ pub struct Tape {
     pub signal: Vec<Option<f64>>,
 }
 
-impl Pass<'_, '_> {
+impl<'a> Pass<'a, '_> {
     /// The draw context of sample `b` of the batch.
     pub fn ctx(&self, b: usize, rep: u32) -> Ctx {
         Ctx { seed: self.chip.seed, trial: self.chip.trial, sample: self.samples[b], rep }
@@ -77,6 +81,11 @@ impl Pass<'_, '_> {
 
     pub fn batch(&self) -> usize {
         self.samples.len()
+    }
+
+    /// The compiled code that runs node `id`, on the fast path.
+    pub fn compiled(&self, id: NodeId) -> Option<&'a dyn LayerCode> {
+        self.code.filter(|c| self.fast && c.runs(id))
     }
 
     /// Whether node `id` runs on the matrix-product kernels.
@@ -208,6 +217,24 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let k = x.len() / batch;
                 let mut y = pass.spare.take(batch * layer.rows());
                 parallel::chunks_mut(&mut y, layer.rows(), |b, yb| layer.forward(&x[b * k..][..k], bias, yb));
+                let w_max = pass.interp.weight_max(id);
+                let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
+                let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);
+                tape.signal[id.index()] = Some(signal);
+                (y, Some(found))
+            }
+            // A MAC layer with effects on compiled code, a few samples a task.
+            NodeKind::Op { inputs, .. } if pass.compiled(id).is_some() => {
+                const SAMPLES: usize = 4;
+                let code = pass.compiled(id).expect("the guard's");
+                let x = &tape.values[inputs[0].index()];
+                let k = x.len() / batch;
+                let mut y = pass.spare.take(batch * size);
+                parallel::chunks_mut(&mut y, size * SAMPLES, |c, part| {
+                    let first = c * SAMPLES;
+                    let n = part.len() / size;
+                    code.run(id, &x[first * k..][..n * k], &pass.samples[first..][..n], part);
+                });
                 let w_max = pass.interp.weight_max(id);
                 let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
                 let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);

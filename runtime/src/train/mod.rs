@@ -6,6 +6,7 @@
 //! `docs/training.md` gives every formula.
 
 pub mod backward;
+pub mod compiled;
 pub mod conv_grad;
 pub mod forward;
 pub mod gradient;

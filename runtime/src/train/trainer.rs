@@ -4,6 +4,7 @@
 //! running statistics of batchnorms in training mode.
 
 use super::backward::batchnorm::{update_running, Stats};
+use super::compiled::LayerCode;
 use super::forward::{forward, OrderedGrad, Pass};
 use super::gradient::{backward, ParamGrads};
 use super::kernels::first_non_finite_of;
@@ -102,6 +103,8 @@ pub struct Trainer {
     pool: Arc<rayon::ThreadPool>,
     /// Buffers of earlier steps for the next (gradients, values).
     spare: Spare,
+    /// Compiled code for MAC layers with effects (the fast path's).
+    code: Option<Box<dyn LayerCode>>,
 }
 
 impl Trainer {
@@ -152,7 +155,13 @@ impl Trainer {
             setup,
             pool,
             spare: Spare::default(),
+            code: None,
         })
+    }
+
+    /// Runs the layers `code` runs on it in the fast path's forward.
+    pub fn set_code(&mut self, code: Box<dyn LayerCode>) {
+        self.code = Some(code);
     }
 
     /// The graph with the weights as trained so far.
@@ -194,8 +203,16 @@ impl Trainer {
             Chip::Fresh => interp.trial(self.setup.seed, step as u32),
             Chip::Fixed => interp.trial(self.setup.seed, 0),
         };
+        let chip_trial = chip.trial;
         // Dynamic draws: new for every step, also on a fixed chip.
         chip.trial = step as u32;
+        let code = match &mut self.code {
+            Some(code) if self.setup.fast => {
+                code.prepare(&self.graph, self.setup.seed, chip_trial, chip.trial);
+                Some(&**code)
+            }
+            _ => None,
+        };
         let pass = Pass {
             graph: &self.graph,
             interp: &interp,
@@ -206,6 +223,7 @@ impl Trainer {
             batch_norm: &self.batch_norm,
             ordered_grad: self.setup.ordered_grad,
             spare: &self.spare,
+            code,
         };
         let result = self.pool.install(|| {
             let tape = forward(&pass, inputs).map_err(|e| diverged(&e.node, e.what))?;
