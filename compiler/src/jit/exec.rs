@@ -245,29 +245,40 @@ impl Compiled {
         }
         outs
     }
-    /// Runs each of `samples` in a call of its own, its draws keyed by it
-    /// (where [`run`](Self::run) keys a batch's by consecutive numbers), on a
-    /// model of one input and one output: `input` holds the samples' raw
-    /// values one after another, and `out` receives their outputs so.
+
+    /// Runs `samples` on a model of one input and one output: `input` holds
+    /// their raw values one after another, and `out` receives their outputs
+    /// so. With `keyed`, each sample runs in a call of its own, its draws
+    /// keyed by its number (where [`run`](Self::run) keys a batch's by
+    /// consecutive numbers); without, in batches, for a model that draws
+    /// nothing, whose values do not depend on the keys.
     ///
     /// # Panics
     /// As [`run`](Self::run), and if the model has other than one input and
     /// one output or `out` is not `samples.len()` outputs long.
-    pub fn run_each(&self, chip: &Chip, ws: &mut Workspace, samples: &[u32], input: &[f32], out: &mut [f32]) {
+    pub fn run_into(
+        &self,
+        chip: &Chip,
+        ws: &mut Workspace,
+        samples: &[u32],
+        keyed: bool,
+        input: &[f32],
+        out: &mut [f32],
+    ) {
         let n = samples.len();
         assert!(self.inputs.len() == 1 && self.graph.outputs.len() == 1, "a model of one input and one output");
         self.check_run(chip, ws, &[input], n);
         let (x, y) = (self.inputs[0].index(), self.graph.outputs[0].1.index());
         let (x_size, y_size) = (self.sizes[x], self.sizes[y]);
         assert_eq!(out.len(), n * y_size, "{} outputs for {n} samples of {y_size}", out.len());
-        for ((sample, xb), yb) in
-            samples.iter().zip(input.chunks_exact(x_size.max(1))).zip(out.chunks_exact_mut(y_size.max(1)))
-        {
-            ws.bufs[x][..x_size].copy_from_slice(xb);
-            let ctx = self.context(chip, ws, *sample, 1);
-            // SAFETY: as in `run`, for a batch of one sample.
+        let per_call = if keyed { 1 } else { MAX_BATCH };
+        for (i, keys) in samples.chunks(per_call).enumerate() {
+            let (first, batch) = (i * per_call, keys.len());
+            ws.bufs[x][..batch * x_size].copy_from_slice(&input[first * x_size..][..batch * x_size]);
+            let ctx = self.context(chip, ws, keys[0], batch);
+            // SAFETY: as in `run`.
             unsafe { (self.entry)(&ctx, 0) };
-            yb.copy_from_slice(&ws.bufs[y][..y_size]);
+            out[first * y_size..][..batch * y_size].copy_from_slice(&ws.bufs[y][..batch * y_size]);
         }
     }
 }

@@ -1,14 +1,16 @@
-//! The training forward's MAC layers with effects on the JIT's code (the
-//! runtime's [`LayerCode`]). Each layer is compiled alone, once per run, as a
+//! The training forward's MAC layers with effects and denoise blocks on the
+//! JIT's code (the runtime's [`LayerCode`]). Each layer is compiled alone, once per run, as a
 //! model of two nodes: its input, and the layer without its output noise
 //! (which the forward adds, as for every layer; noise in `lsb`, which the
 //! ADC adds inside the layer, stays). Before every step each is
-//! given the weights as trained so far and a chip drawn for them; a sample
-//! runs in a call of its own, so that its draws inside the layer (ADC and
-//! `lsb` noise, weights redrawn per inference) are keyed by its own index,
-//! as the interpreter keys them, whatever the shuffled batch holds.
+//! given the weights as trained so far and a chip drawn for them. A layer
+//! that draws (ADC or `lsb` noise, weight noise, a random order) runs each
+//! sample in a call of its own, so that its draws are keyed by the sample's
+//! own number, as the interpreter keys them, whatever the shuffled batch
+//! holds; any other runs samples in batches.
 
 use crate::jit::{compile, Chip, Compiled, Kernels, Workspace};
+use analog_runtime::derived::noise::{draws, Draws};
 use analog_runtime::ir::hardware::{NoiseKind, SigmaUnit};
 use analog_runtime::ir::{Dtype, Graph, Node, NodeHardware, NodeId, NodeKind};
 use analog_runtime::train::compiled::{takes, LayerCode};
@@ -24,6 +26,9 @@ pub struct JitLayers {
 
 struct Layer {
     compiled: Compiled,
+    /// Whether it draws anything: then each sample runs alone, its draws
+    /// keyed by its number; else samples run in batches.
+    keyed: bool,
     /// This step's (`None` until the first `prepare`).
     chip: Option<Chip>,
     /// Workspaces of earlier tasks, for the next.
@@ -38,7 +43,10 @@ impl JitLayers {
             .ids()
             .map(|id| match takes(graph.node(id)) {
                 true => compile(&alone(graph, id), kernels)
-                    .map(|compiled| Some(Layer { compiled, chip: None, workspaces: Mutex::default() }))
+                    .map(|compiled| {
+                        let keyed = draws(compiled.graph().node(LAYER)) != Draws::Nothing;
+                        Some(Layer { compiled, keyed, chip: None, workspaces: Mutex::default() })
+                    })
                     .map_err(|e| format!("layer `{}` for training: {e}", graph.node(id).name)),
                 false => Ok(None),
             })
@@ -81,7 +89,7 @@ fn alone(graph: &Graph, id: NodeId) -> Graph {
 /// inside the op: additive noise in `lsb` (alone, or a mixed noise's
 /// additive part), on the same site, so with the same draws.
 fn without_output_noise(node: &Node, inputs: Vec<NodeId>) -> Node {
-    let NodeKind::Op { op, .. } = &node.kind else { unreachable!("a MAC layer is an op") };
+    let NodeKind::Op { op, .. } = &node.kind else { unreachable!("a layer it takes is an op") };
     let mut hw = node.hw.clone();
     hw.noise = hw.noise.and_then(|mut site| match &site.noise.kind {
         NoiseKind::Additive { sigma } | NoiseKind::Mixed { add: sigma, .. } if sigma.unit == SigmaUnit::Lsb => {
@@ -120,7 +128,7 @@ impl LayerCode for JitLayers {
         let chip = layer.chip.as_ref().expect("a prepared layer");
         let take = || layer.workspaces.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut ws = take().unwrap_or_else(|| layer.compiled.workspace());
-        layer.compiled.run_each(chip, &mut ws, samples, x, y);
+        layer.compiled.run_into(chip, &mut ws, samples, layer.keyed, x, y);
         layer.workspaces.lock().unwrap_or_else(PoisonError::into_inner).push(ws);
     }
 }

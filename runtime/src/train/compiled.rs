@@ -1,6 +1,6 @@
 //! Compiled code for the training forward's MAC layers with effects (number
 //! formats, approximate multipliers, weight noise, clamped or data-ordered
-//! sums): the JIT's, which the compiler crate builds and gives the
+//! sums) and denoise blocks: the JIT's, which the compiler crate builds and gives the
 //! [`Trainer`](super::trainer::Trainer) (this crate does not depend on it).
 //! The code computes a layer's clean outputs, the interpreter's bits before
 //! the layer's output noise; the forward adds that noise, as it does for
@@ -11,14 +11,17 @@ use super::ordered;
 use crate::derived::noise::repeat;
 use crate::ir::{Graph, Node, NodeId, NodeKind, Op};
 
-/// Whether the fast forward asks compiled code for `node`: a dense or
-/// convolution layer, evaluated once, that neither the matrix-product
-/// kernels (no effects) nor the ordered-sum path take.
+/// Whether the fast forward asks compiled code for `node`, evaluated once:
+/// a denoise block, or a dense or convolution layer that neither the
+/// matrix-product kernels (no effects) nor the ordered-sum path take.
 pub fn takes(node: &Node) -> bool {
-    matches!(&node.kind, NodeKind::Op { op: Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. }, .. })
-        && !is_plain_mac(node)
-        && !ordered::takes(node)
-        && repeat(node) == 1
+    let NodeKind::Op { op, .. } = &node.kind else { return false };
+    let mac = matches!(op, Op::Dense { .. } | Op::Conv1d { .. } | Op::Conv2d { .. });
+    let taken = match op {
+        Op::Denoise { .. } => true,
+        _ => mac && !is_plain_mac(node) && !ordered::takes(node),
+    };
+    taken && repeat(node) == 1
 }
 
 /// Compiled layers of a training graph.

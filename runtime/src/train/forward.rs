@@ -3,7 +3,9 @@
 //! A batchnorm that learns normalizes with the batch's statistics (training
 //! mode, `backward::batchnorm`); every other node computes what inference
 //! computes. On the fast path, MAC layers without effects run as matrix
-//! products ([`kernels`](super::kernels)) with the interpreter's bits.
+//! products ([`kernels`](super::kernels)), dense layers with ordered sums on
+//! [`ordered`], and other MAC layers and denoise blocks on the caller's
+//! compiled code ([`compiled`](super::compiled)), all with the interpreter's bits.
 
 use super::backward::batchnorm::{normalize, Stats};
 use super::compiled::LayerCode;
@@ -40,8 +42,8 @@ pub struct Pass<'a, 'g> {
     pub ordered_grad: OrderedGrad,
     /// Buffers left from earlier steps, for the matrix products' results.
     pub spare: &'a Spare,
-    /// Compiled code for MAC layers with effects, prepared for this step
-    /// (on the fast path; the interpreter runs the layers it does not).
+    /// Compiled code for MAC layers with effects and denoise blocks, prepared
+    /// for this step (on the fast path; the interpreter runs what it does not).
     pub code: Option<&'a dyn LayerCode>,
 }
 
@@ -223,7 +225,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 tape.signal[id.index()] = Some(signal);
                 (y, Some(found))
             }
-            // A MAC layer with effects on compiled code, a few samples a task.
+            // A MAC layer with effects or a denoise block on compiled code, a few samples a task.
             NodeKind::Op { inputs, .. } if pass.compiled(id).is_some() => {
                 const SAMPLES: usize = 4;
                 let code = pass.compiled(id).expect("the guard's");
