@@ -31,10 +31,27 @@ pub fn levels(bits: u32) -> f32 {
     ((1u64 << (bits - 1)) - 1) as f32
 }
 
+/// `v.round_ties_even()`, the same bits, without a call into libm's `rintf`
+/// where the build's target has no rounding instruction (x86-64 before
+/// SSE4.1, the baseline this crate is built for; quantizing a layer's
+/// weights every training step spent an eighth of a step there): adding and
+/// subtracting `1.5·2²³` rounds any `|v| < 2²²` to an integer, ties to even,
+/// in the default rounding mode (the sum lies in `[2²³, 2²⁴)`, where the step
+/// is 1, and `1.5·2²³` is even); the sign puts back `−0` for `v` in `(−0.5, 0]`.
+#[inline]
+pub fn round_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    if v.abs() < 4_194_304.0 {
+        ((v + MAGIC) - MAGIC).copysign(v)
+    } else {
+        v.round_ties_even()
+    }
+}
+
 /// `Q_b(a) = round(clamp(a, −1, 1) / δ_b) · δ_b`, `δ_b = 1 / (2^(b−1) − 1)`.
 pub fn q_bits(a: f32, bits: u32) -> f32 {
     let levels = levels(bits);
-    (a.clamp(-1.0, 1.0) * levels).round_ties_even() / levels
+    round_even(a.clamp(-1.0, 1.0) * levels) / levels
 }
 
 /// `max |v|`, folded from 0 in index order (0 for an empty slice).
@@ -72,20 +89,20 @@ pub fn symmetric_scale(max_abs: f32) -> f32 {
 
 pub fn symmetric_code(v: f32, scale: f32) -> i32 {
     let (lo, hi) = int8_codes(true);
-    ((v / scale).round_ties_even() as i32).clamp(lo, hi)
+    (round_even(v / scale) as i32).clamp(lo, hi)
 }
 
 /// Asymmetric 8-bit over `[lo, hi]` widened to contain 0: `(scale, zero point)`.
 pub fn asymmetric_params(lo: f32, hi: f32) -> (f32, i32) {
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
-    let zero = ((-lo / scale).round_ties_even() as i32).clamp(0, 255);
+    let zero = (round_even(-lo / scale) as i32).clamp(0, 255);
     (scale, zero)
 }
 
 pub fn asymmetric_code(v: f32, scale: f32, zero: i32) -> i32 {
     let (lo, hi) = int8_codes(false);
-    ((v / scale).round_ties_even() as i32 + zero).clamp(lo, hi)
+    (round_even(v / scale) as i32 + zero).clamp(lo, hi)
 }
 
 /// Prepares `weight` (`[rows, …]`) for `format`; `None` for fp32.
@@ -144,7 +161,7 @@ pub fn prepare(format: &Format, weight: &Tensor) -> Option<Prepared> {
             let codes = weight
                 .data
                 .iter()
-                .map(|w| ((w / scale).round_ties_even() as i32).clamp(-(levels as i32), levels as i32))
+                .map(|w| (round_even(w / scale) as i32).clamp(-(levels as i32), levels as i32))
                 .collect();
             Some(Prepared::AnalogInt { codes, scale })
         }
@@ -154,6 +171,36 @@ pub fn prepare(format: &Format, weight: &Tensor) -> Option<Prepared> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every float in `[-2²⁴, 2²⁴]` whose step is at most 1 (every value the
+    /// rounding can move) in strides that cover each binade's halves and
+    /// quarters, plus a few million bit patterns from all over, infinities
+    /// and NaN: the same bits as `round_ties_even`.
+    #[test]
+    fn round_even_is_round_ties_even() {
+        let check = |v: f32| {
+            let (want, got) = (v.round_ties_even(), round_even(v));
+            assert!(want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()), "{v:e}: {want:e} != {got:e}");
+        };
+        for bits in (0..0x4b80_0000u32).step_by(4099) {
+            check(f32::from_bits(bits));
+            check(-f32::from_bits(bits));
+        }
+        for i in -40_000..40_000 {
+            check(i as f32 * 0.25);
+            check(4_194_304.0 + i as f32 * 0.5);
+            check(-4_194_304.0 + i as f32 * 0.5);
+        }
+        let mut state = 1u64;
+        for _ in 0..4_000_000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            check(f32::from_bits((state >> 32) as u32));
+        }
+        for v in [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, f32::MIN]
+        {
+            check(v);
+        }
+    }
 
     #[test]
     fn q_bits_rounds_to_the_grid_and_clamps() {

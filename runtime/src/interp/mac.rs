@@ -146,7 +146,7 @@ impl QuantizedPatches {
             }
             Format::AnalogInt { .. } => {
                 let c = AnalogInt::of(m.format, m.k).expect("an analog_int layer");
-                let steps = x.iter().map(|v| (v / c.input_scale).round_ties_even().clamp(c.x_lo, c.x_hi) as i64);
+                let steps = x.iter().map(|v| quant::round_even(v / c.input_scale).clamp(c.x_lo, c.x_hi) as i64);
                 QuantizedPatches::AnalogInt(steps.collect())
             }
         }
