@@ -117,9 +117,10 @@ pub struct EpochRecord {
     pub val_accuracy_hardware: f64,
     /// The learning rate of the epoch's last step.
     pub lr: f64,
-    /// Wall time of the epoch, validation included.
+    /// Wall time of the epoch, validation (and a DNF measurement) included.
     pub seconds: f64,
-    /// Training samples per second (validation excluded).
+    /// Training samples per second of its steps (validation and a DNF
+    /// measurement excluded).
     pub samples_per_second: f64,
     /// Every layer with weights, in the graph's order.
     pub layers: Vec<LayerRecord>,
