@@ -497,3 +497,104 @@ fn batchnorm_in_training_mode_matches_finite_differences() {
     g.nodes[2] = bn;
     gradcheck("batchnorm", &g, OrderedGrad::Exact);
 }
+
+/// A dense layer's gradients computed output row by output row
+/// (`mac_grad::dense_by_rows`) are the bits of each sample's
+/// (`mac_grad::sample`) added in sample order: int8 with exact and
+/// approximate products, FP32 with static and dynamic weight noise, and,
+/// without the input's gradient, the formats whose products' gradients are
+/// not all 1 (clamped int8, ABFP with ADC noise, analog_int); outputs with a
+/// zero gradient among them.
+#[test]
+fn dense_gradients_by_rows_equal_the_samples_summed() {
+    use analog_runtime::interp::{weights_redrawn, Interpreter};
+    use analog_runtime::ir::hardware::{Multiplier, NoiseShape};
+    use analog_runtime::train::forward::Pass;
+    use analog_runtime::train::mac_grad;
+    use analog_runtime::train::spare::Spare;
+    let int8 = Format::Int8 { signed: true, weight_scale: WeightScale::PerChannel, input_range: [-0.8, 0.8] };
+    let weight_noise = |draw| noise(NoiseKind::Multiplicative { sigma: 0.1 }, draw);
+    let abfp = Format::Abfp {
+        block: 3,
+        input_bits: 6,
+        weight_bits: 6,
+        adc_bits: 6,
+        gain: 2.0,
+        adc_noise: 0.5,
+        adc_noise_kind: NoiseShape::Gaussian,
+    };
+    let analog_int = Format::AnalogInt {
+        block: 4,
+        input_bits: 5,
+        input_signed: false,
+        weight_bits: 6,
+        adc_bits: 8,
+        gain: 0.5,
+        input_scale: 1.0 / 31.0,
+        adc_noise: 1.0,
+    };
+    let cases = [
+        NodeHardware { format: int8.clone(), ..NodeHardware::default() },
+        NodeHardware { format: int8.clone(), multiplier: Multiplier::Drum { k: 3 }, ..NodeHardware::default() },
+        NodeHardware { weight_noise: weight_noise(Draw::Static), ..NodeHardware::default() },
+        NodeHardware { weight_noise: weight_noise(Draw::Dynamic), ..NodeHardware::default() },
+        NodeHardware { format: int8, accumulate: Accumulate::Clamp { lo: -0.4, hi: 0.4 }, ..NodeHardware::default() },
+        NodeHardware { format: abfp, ..NodeHardware::default() },
+        NodeHardware { format: analog_int, ..NodeHardware::default() },
+    ];
+    let batch = 7;
+    let x = values(8 * batch, 11, 1.0).iter().map(|v| v.abs()).collect::<Vec<f32>>();
+    for (case, hw) in cases.into_iter().enumerate() {
+        let g = training_graph(&mlp_of(hw, 37));
+        let node = g.node(NodeId(1));
+        let tables = load_tables(&g, |_| Err(std::io::Error::other("no tables"))).expect("closed-form tables");
+        let interp = Interpreter::with_tables(&g, tables);
+        let chip = interp.trial(5, 2);
+        let spare = Spare::default();
+        let samples: Vec<u32> = (0..batch as u32).map(|b| 9 - b).collect();
+        let pass = Pass {
+            graph: &g,
+            interp: &interp,
+            chip: &chip,
+            samples: &samples,
+            threads: 2,
+            fast: true,
+            batch_norm: &[false; 4],
+            ordered_grad: OrderedGrad::Exact,
+            spare: &spare,
+            code: None,
+        };
+        // Every third output gradient exactly zero.
+        let dy: Vec<f32> =
+            values(37 * batch, 12, 1.0).iter().enumerate().map(|(i, v)| if i % 3 == 0 { 0.0 } else { *v }).collect();
+        let NodeKind::Op { op, .. } = &node.kind else { unreachable!("a dense layer") };
+        for want_dx in [false, true] {
+            if !mac_grad::by_rows(node, want_dx) {
+                assert!(want_dx && case >= 4 || weights_redrawn(node), "case {case}: not taken");
+                continue;
+            }
+            let (dx, dw) = mac_grad::dense_by_rows(&pass, NodeId(1), op, &x, &[8], &dy, 0, want_dx);
+            let (mut want_w, mut want_x) = (vec![0.0f32; 37 * 8], vec![]);
+            for b in 0..batch {
+                let s = mac_grad::sample(
+                    &pass,
+                    NodeId(1),
+                    op,
+                    &x[b * 8..][..8],
+                    &[8],
+                    &dy[b * 37..][..37],
+                    b,
+                    0,
+                    want_dx,
+                    None,
+                );
+                want_w.iter_mut().zip(&s.dw).for_each(|(a, v)| *a += v);
+                want_x.extend(s.dx.unwrap_or_default());
+            }
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&dw), bits(&want_w), "case {case}, dx {want_dx}: dW");
+            assert_eq!(bits(&dx.unwrap_or_default()), bits(&want_x), "case {case}, dx {want_dx}: dx");
+            assert!(dw.iter().any(|v| *v != 0.0), "case {case}: a gradient");
+        }
+    }
+}

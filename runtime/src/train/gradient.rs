@@ -298,6 +298,10 @@ fn mac_backward(
             return (dx, dw, db);
         }
     }
+    if mac_grad::by_rows(node, want_dx) {
+        let (dx, dw) = mac_grad::dense_by_rows(pass, id, op, x, x_shape, dy, rep, want_dx);
+        return (dx, dw, db);
+    }
     // The weights' operands, computed once for the batch unless redrawn per inference.
     let weight_operands = OnceLock::new();
     let shared = (!weights_redrawn(node)).then_some(&weight_operands);

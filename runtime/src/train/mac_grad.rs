@@ -9,15 +9,19 @@
 //! noisy weights to the clean ones.
 
 use super::forward::{OrderedGrad, Pass};
+use super::parallel;
 use crate::derived::format::{Abfp, AnalogInt, Int8Input, Leaky};
 use crate::derived::noise::lsb_noise;
 use crate::derived::window::{plane, Window};
 use crate::interp::mac::{adc_noise, int8_term, order_of, Mac, QuantizedPatches};
+use crate::interp::noise::Ctx;
 use crate::interp::ops;
+use crate::interp::weights_redrawn;
 use crate::ir::hardware::{Accumulate, Format};
-use crate::ir::{NodeId, Op};
+use crate::ir::{Node, NodeId, NodeKind, Op};
 use crate::kernels::wide::wide_dispatch;
 use crate::quant::{self, Prepared};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// One sample's gradients of a MAC layer.
@@ -26,6 +30,79 @@ pub struct SampleGrads {
     pub dx: Option<Vec<f32>>,
     /// The weight's shape.
     pub dw: Vec<f32>,
+}
+
+/// What one sample's gradients of a MAC layer read: its weights (with the
+/// weight noise of its inference), its patches, their quantized codes, and
+/// the input operands `x̃` the hardware multiplied, with their clipping mask.
+struct SampleOperands<'a> {
+    weight: Cow<'a, [f32]>,
+    prepared: Option<Cow<'a, Prepared>>,
+    /// `[groups][positions][k]`
+    patches: Vec<f32>,
+    positions: usize,
+    k: usize,
+    groups: usize,
+    quantized: QuantizedPatches,
+    x_ops: Vec<f32>,
+    x_mask: Vec<f32>,
+    ctx: Ctx,
+}
+
+impl<'a> SampleOperands<'a> {
+    /// Sample `b`'s, with input `x` (one sample), at repetition `rep`.
+    fn of(pass: &'a Pass, id: NodeId, op: &Op, x: &[f32], x_shape: &[usize], b: usize, rep: u32) -> Self {
+        let ctx = pass.ctx(b, rep);
+        let (weight, prepared) = pass.interp.mac_weights(pass.chip, id, ctx);
+        let (patches, positions, k, groups) = match (op, Window::of(op)) {
+            (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => {
+                let (p, positions, k) = ops::patches(x, &plane(x_shape), w.kernel, w.stride, w.padding, *groups);
+                (p, positions, k, *groups)
+            }
+            _ => (x.to_vec(), 1, x.len(), 1),
+        };
+        let mut s = SampleOperands {
+            weight,
+            prepared,
+            patches,
+            positions,
+            k,
+            groups,
+            quantized: QuantizedPatches::Fp32,
+            x_ops: vec![],
+            x_mask: vec![],
+            ctx,
+        };
+        let m = s.mac(pass, id);
+        let quantized = QuantizedPatches::of(&m);
+        let (x_ops, x_mask) = input_operands(&m, &quantized);
+        (s.quantized, s.x_ops, s.x_mask) = (quantized, x_ops, x_mask);
+        s
+    }
+
+    /// The layer as this sample's inference ran it (without its bias, which
+    /// the backward takes apart).
+    fn mac<'s>(&'s self, pass: &'s Pass, id: NodeId) -> Mac<'s> {
+        let node = pass.graph.node(id);
+        Mac {
+            rows: node.param("weight").expect("checked: a MAC layer has weights").shape[0],
+            k: self.k,
+            groups: self.groups,
+            positions: self.positions,
+            patches: &self.patches,
+            weight: &self.weight,
+            prepared: self.prepared.as_deref(),
+            bias: None,
+            format: &node.hw.format,
+            accumulate: &node.hw.accumulate,
+            table: pass.interp.table(id),
+            order: pass.interp.order(pass.chip, id),
+            id,
+            name: &node.name,
+            uid: node.uid,
+            lsb_noise: lsb_noise(node),
+        }
+    }
 }
 
 /// Sample `b`'s gradients of MAC node `id` with input `x` (one sample), for
@@ -46,37 +123,8 @@ pub fn sample(
     want_dx: bool,
     shared: Option<&OnceLock<Vec<f32>>>,
 ) -> SampleGrads {
-    let node = pass.graph.node(id);
-    let ctx = pass.ctx(b, rep);
-    let (weight, prepared) = pass.interp.mac_weights(pass.chip, id, ctx);
-    let rows = node.param("weight").expect("checked: a MAC layer has weights").shape[0];
-    let x_shape = &plane(x_shape);
-    let (patches, positions, k, groups) = match (op, Window::of(op)) {
-        (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => {
-            let (p, positions, k) = ops::patches(x, x_shape, w.kernel, w.stride, w.padding, *groups);
-            (p, positions, k, *groups)
-        }
-        _ => (x.to_vec(), 1, x.len(), 1),
-    };
-    let m = Mac {
-        rows,
-        k,
-        groups,
-        positions,
-        patches: &patches,
-        weight: &weight,
-        prepared: prepared.as_deref(),
-        bias: None,
-        format: &node.hw.format,
-        accumulate: &node.hw.accumulate,
-        table: pass.interp.table(id),
-        order: pass.interp.order(pass.chip, id),
-        id,
-        name: &node.name,
-        uid: node.uid,
-        lsb_noise: lsb_noise(node),
-    };
-    let quantized = QuantizedPatches::of(&m);
+    let s = SampleOperands::of(pass, id, op, x, x_shape, b, rep);
+    let m = s.mac(pass, id);
     let own;
     let w_ops: &[f32] = match shared {
         Some(once) => once.get_or_init(|| weight_operands(&m)),
@@ -85,10 +133,10 @@ pub fn sample(
             &own
         }
     };
-    let (x_ops, x_mask) = input_operands(&m, &quantized);
-    let per_group = rows / groups;
+    let (rows, k, positions) = (m.rows, s.k, s.positions);
+    let per_group = rows / s.groups;
     let mut dw = vec![0.0f32; rows * k];
-    let mut dpatches = want_dx.then(|| vec![0.0f32; patches.len()]);
+    let mut dpatches = want_dx.then(|| vec![0.0f32; s.patches.len()]);
     for o in 0..rows {
         let g = o / per_group;
         let w = &w_ops[o * k..][..k];
@@ -98,17 +146,80 @@ pub fn sample(
                 continue;
             }
             let at = (g * positions + p) * k;
-            let (x, x_mask) = (&x_ops[at..at + k], &x_mask[at..at + k]);
-            let c = product_grads(pass, &m, &quantized, o, p, at, ctx);
+            let (x, x_mask) = (&s.x_ops[at..at + k], &s.x_mask[at..at + k]);
+            let c = product_grads(pass, &m, &s.quantized, o, p, at, s.ctx);
             let dx = dpatches.as_deref_mut().map(|dp| &mut dp[at..at + k]);
-            add_terms(d, c.as_deref(), (x, w, x_mask), &mut dw[o * k..][..k], dx);
+            add_terms(d, c.as_deref(), (x, w, x_mask), Some(&mut dw[o * k..][..k]), dx);
         }
     }
     let dx = dpatches.map(|dpatches| match (op, Window::of(op)) {
-        (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => col2im(&dpatches, x_shape, w, *groups),
+        (Op::Conv1d { groups, .. } | Op::Conv2d { groups, .. }, Some(w)) => {
+            col2im(&dpatches, &plane(x_shape), w, *groups)
+        }
         _ => dpatches,
     });
     SampleGrads { dx, dw }
+}
+
+/// Whether [`dense_by_rows`] takes dense node `node`'s backward: its weights
+/// are the same for the batch's samples, and each product's gradient is
+/// computed once (the input's gradient is not wanted, or every product's
+/// gradient is 1: FP32 or int8 with an exact sum).
+pub fn by_rows(node: &Node, want_dx: bool) -> bool {
+    let NodeKind::Op { op: Op::Dense { .. }, .. } = &node.kind else { return false };
+    let all_one =
+        matches!(node.hw.format, Format::Fp32 | Format::Int8 { .. }) && node.hw.accumulate == Accumulate::Exact;
+    !weights_redrawn(node) && (!want_dx || all_one)
+}
+
+/// A dense layer's `(dx, dW)` for the batch ([`by_rows`]), the bits of
+/// [`sample`]'s summed in sample order, without a weight-sized gradient per
+/// sample: `dx` sample by sample, and `dW` output row by output row, each
+/// row's terms added sample after sample (sample `b`'s row of terms summed
+/// from zero, as `sample` sums it, then added to the row's total).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_by_rows(
+    pass: &Pass,
+    id: NodeId,
+    op: &Op,
+    x: &[f32],
+    x_shape: &[usize],
+    dy: &[f32],
+    rep: u32,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>) {
+    /// Output rows per task of the weight gradient.
+    const ROWS: usize = 8;
+    let batch = pass.batch();
+    let (size, rows) = (x.len() / batch, dy.len() / batch);
+    let samples = parallel::map(batch, |b| SampleOperands::of(pass, id, op, &x[b * size..][..size], x_shape, b, rep));
+    let macs: Vec<Mac> = samples.iter().map(|s| s.mac(pass, id)).collect();
+    let k = size;
+    let w_ops = weight_operands(&macs[0]);
+    let terms = |b: usize, o: usize, dw: Option<&mut [f32]>, dx: Option<&mut [f32]>| {
+        let (s, d) = (&samples[b], dy[b * rows + o]);
+        if d != 0.0 {
+            let c = product_grads(pass, &macs[b], &s.quantized, o, 0, 0, s.ctx);
+            add_terms(d, c.as_deref(), (&s.x_ops, &w_ops[o * k..][..k], &s.x_mask), dw, dx);
+        }
+    };
+    let dx = want_dx.then(|| {
+        let mut dx = vec![0.0f32; batch * k];
+        parallel::chunks_mut(&mut dx, k, |b, dxb| (0..rows).for_each(|o| terms(b, o, None, Some(&mut *dxb))));
+        dx
+    });
+    let mut dw = vec![0.0f32; rows * k];
+    parallel::chunks_mut(&mut dw, ROWS * k, |part, dw| {
+        let mut row = vec![0.0f32; k];
+        for (i, total) in dw.chunks_mut(k).enumerate() {
+            for b in 0..batch {
+                row.fill(0.0);
+                terms(b, part * ROWS + i, Some(&mut row), None);
+                total.iter_mut().zip(&row).for_each(|(t, r)| *t += r);
+            }
+        }
+    });
+    (dx, dw)
 }
 
 wide_dispatch! {
@@ -116,7 +227,7 @@ wide_dispatch! {
     /// (`d` where `c` is `None`, every `c_j` 1), `dw_j += dc·x̃_j` and, when
     /// the input's gradient is wanted, `dx_j += (dc·w̃_j)·mask_j`; `operands`
     /// are `(x̃, w̃, mask)`. Also the ordered-sum fast path's (`ordered`).
-    pub(super) fn add_terms(d: f32, c: Option<&[f32]>, operands: (&[f32], &[f32], &[f32]), dw: &mut [f32], dx: Option<&mut [f32]>) = add_terms_body
+    pub(super) fn add_terms(d: f32, c: Option<&[f32]>, operands: (&[f32], &[f32], &[f32]), dw: Option<&mut [f32]>, dx: Option<&mut [f32]>) = add_terms_body
 }
 
 #[inline(always)]
@@ -124,16 +235,19 @@ fn add_terms_body(
     d: f32,
     c: Option<&[f32]>,
     (x, w, mask): (&[f32], &[f32], &[f32]),
-    dw: &mut [f32],
+    dw: Option<&mut [f32]>,
     dx: Option<&mut [f32]>,
 ) {
-    let n = dw.len();
+    let n = w.len();
     let (x, w, mask) = (&x[..n], &w[..n], &mask[..n]);
     match c {
         Some(c) => {
             let c = &c[..n];
-            for j in 0..n {
-                dw[j] += d * c[j] * x[j];
+            if let Some(dw) = dw {
+                let dw = &mut dw[..n];
+                for j in 0..n {
+                    dw[j] += d * c[j] * x[j];
+                }
             }
             if let Some(dx) = dx {
                 let dx = &mut dx[..n];
@@ -143,8 +257,11 @@ fn add_terms_body(
             }
         }
         None => {
-            for j in 0..n {
-                dw[j] += d * x[j];
+            if let Some(dw) = dw {
+                let dw = &mut dw[..n];
+                for j in 0..n {
+                    dw[j] += d * x[j];
+                }
             }
             if let Some(dx) = dx {
                 let dx = &mut dx[..n];

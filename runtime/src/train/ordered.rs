@@ -104,7 +104,7 @@ impl<'a> Layer<'a> {
                 continue;
             }
             let c = c.as_deref().map(|c| &c[o * k..][..k]);
-            add_terms(d, c, (x, &self.w[o * k..][..k], &mask), dw, dx.as_deref_mut());
+            add_terms(d, c, (x, &self.w[o * k..][..k], &mask), Some(dw), dx.as_deref_mut());
         }
         SampleGrads { dx, dw }
     }
