@@ -598,3 +598,20 @@ fn dense_gradients_by_rows_equal_the_samples_summed() {
         }
     }
 }
+
+/// The trainer's threads flush subnormal numbers to zero (`docs/training.md`,
+/// "Subnormal numbers"): a class whose probability is `e⁻⁹⁰ ≈ 8·10⁻⁴⁰`
+/// (subnormal) gets a gradient of exactly 0, one at `e⁻⁸⁰ ≈ 2·10⁻³⁵` its own.
+#[test]
+fn training_flushes_subnormal_numbers_to_zero() {
+    for (gap, flushed) in [(90.0, true), (80.0, false)] {
+        let mut g = mlp(NodeHardware::default());
+        // fc2's logits are its bias: [0, −gap, 0].
+        g.nodes[3].params[0].value.data.iter_mut().for_each(|w| *w = 0.0);
+        g.nodes[3].params[1].value.data = vec![0.0, -gap, 0.0];
+        let (x, _, _) = batch();
+        let grads = trainer(&g, true, OrderedGrad::Exact).gradients(&[&x[..8]], &[0], &[0]).expect("finite");
+        let d_bias = grads.params[3][1].as_ref().expect("fc2's bias learns")[1];
+        assert_eq!(d_bias == 0.0, flushed, "gap {gap}: the gradient {d_bias:e}");
+    }
+}

@@ -140,6 +140,7 @@ impl Trainer {
             .collect();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(setup.threads.max(1))
+            .start_handler(|_| parallel::flush_subnormals())
             .build()
             .map_err(|e| format!("cannot start {} training threads: {e}", setup.threads))?;
         let pool = Arc::new(pool);
