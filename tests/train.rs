@@ -10,8 +10,7 @@ use analog_runtime::train::compiled::LayerCode;
 use analog_runtime::train::forward::{forward, NodeError, OrderedGrad, Pass};
 use analog_runtime::train::network::training_graph;
 use analog_runtime::train::spare::Spare;
-use analogc::jit::Kernels;
-use analogc::train::jit_layers::JitLayers;
+use analogc::jit::{JitLayers, Kernels};
 use analogc::train::{train, EpochRecord, TrainOptions, Weights};
 use analogc::{Backend, Control, Model};
 

@@ -7,25 +7,28 @@
 //! exact FP32 sum. Weight noise and other output noise of a measured layer are
 //! left out: they are effects of their own, not the format's error.
 //!
-//! The hardware run is the reference interpreter's, told every node's output
-//! by an [`Observer`]; the FP32 output is the interpreter's value of the same
-//! node with ideal hardware ([`Interpreter::node_value`]). Draws are keyed as
-//! `eval` keys them (the seed, trial 0, the sample's index). Results do not
-//! depend on the thread count: sums are kept per sample and added in sample
-//! order.
+//! The hardware run is training's fast forward (every node's values kept,
+//! the layers with effects on the JIT's code, the interpreter's bits); the
+//! FP32 output is the same node with ideal hardware, compiled alone and run
+//! on the same inputs. Draws are keyed as `eval` keys them (the seed, trial
+//! 0, the sample's index). Results do not depend on the thread count: sums
+//! are kept per sample and added in sample order.
 
-use super::calibrate::each_sample;
 use crate::control::Control;
 use crate::diag::Code;
 use crate::error::{Error, Result};
+use crate::jit::{self, alone, Compiled, JitLayers, Kernels};
 use analog_runtime::dataset::Dataset;
 use analog_runtime::files;
-use analog_runtime::interp::observe::Observer;
 use analog_runtime::interp::Interpreter;
 use analog_runtime::ir::hardware::{Accumulate, Format, Multiplier, NoiseKind, SigmaUnit};
 use analog_runtime::ir::op::OpClass;
 use analog_runtime::ir::NodeKind;
 use analog_runtime::ir::{Graph, Node, NodeHardware, NodeId};
+use analog_runtime::train::compiled::LayerCode;
+use analog_runtime::train::forward::{forward, OrderedGrad, Pass};
+use analog_runtime::train::parallel::with_threads;
+use analog_runtime::train::spare::Spare;
 use serde::Serialize;
 
 /// What one MAC layer's hardware adds to its output.
@@ -78,30 +81,20 @@ fn measured_views(graph: &Graph) -> (Graph, Graph) {
     (hardware, ideal)
 }
 
-/// One sample's values of the nodes that are kept.
-struct Values {
-    keep: Vec<bool>,
-    values: Vec<Vec<f32>>,
-}
-
-impl Observer for Values {
-    fn wants_operands(&self) -> bool {
-        false
-    }
-
-    fn node(&mut self, id: NodeId, y: &[f32]) {
-        if self.keep[id.index()] {
-            self.values[id.index()].clear();
-            self.values[id.index()].extend_from_slice(y);
-        }
-    }
-}
+/// Samples per forward pass of the measurement.
+const BATCH: usize = 64;
 
 /// Per measured layer: `[Σe, Σe², Σy²]` of one sample, `y` the FP32 output.
-type Sums = Vec<[f64; 3]>;
+type Sums = [f64; 3];
 
 /// The error of every measured layer of `graph` ([`is_measured`], in graph
 /// order) on the first `n` samples of `data`; `Ok(None)` when interrupted.
+///
+/// The hardware network runs as training's fast forward does, batch after
+/// batch, its layers with effects on the JIT's code and every node's values
+/// kept (the interpreter's bits); each measured layer's FP32 output is its
+/// ideal form compiled alone, run on the same inputs. Each sample's sums are
+/// its own, added in sample order.
 pub fn layer_errors(
     graph: &Graph,
     data: &Dataset,
@@ -113,46 +106,59 @@ pub fn layer_errors(
     let (hardware, ideal) = measured_views(graph);
     let measured: Vec<NodeId> = graph.ids().filter(|id| is_measured(graph.node(*id))).collect();
     let hw = Interpreter::new(&hardware, |p| files::read(p, files::TABLE)).map_err(|e| unreadable(&e))?;
-    let fp = Interpreter::new(&ideal, |p| files::read(p, files::TABLE)).map_err(|e| unreadable(&e))?;
-    let (hw_chip, fp_chip) = (hw.trial(seed, 0), fp.trial(seed, 0));
-    let mut keep = vec![false; graph.nodes.len()];
-    for id in &measured {
-        keep[id.index()] = true;
-        for input in graph.node(*id).inputs() {
-            keep[input.index()] = true;
-        }
-    }
-    let states = each_sample(
-        n,
-        threads,
-        control,
-        || (Values { keep: keep.clone(), values: vec![vec![]; graph.nodes.len()] }, Vec::<(usize, Sums)>::new()),
-        |(obs, done), i| {
-            hw.run_observed(&hw_chip, i as u32, &[data.sample(i)], obs);
-            let sums = measured
+    let chip = hw.trial(seed, 0);
+    let mut code = JitLayers::compile(&hardware, Kernels::Native).map_err(Error::Internal)?;
+    code.prepare(&hardware, seed, 0, 0);
+    let exact: Vec<Compiled> = measured
+        .iter()
+        .map(|id| jit::compile(&alone(&ideal, *id), Kernels::Native).map_err(Error::Internal))
+        .collect::<Result<_>>()?;
+    let spare = Spare::default();
+    let plain = vec![false; graph.nodes.len()];
+    // Per sample, per measured layer.
+    let measure = || -> Result<Option<Vec<Vec<Sums>>>> {
+        let mut per_sample = Vec::with_capacity(n);
+        for first in (0..n).step_by(BATCH) {
+            if control.cancelled() {
+                return Ok(None);
+            }
+            let samples: Vec<u32> = (first..(first + BATCH).min(n)).map(|i| i as u32).collect();
+            let images: Vec<f32> = samples.iter().flat_map(|i| data.sample(*i as usize).iter().copied()).collect();
+            let pass = Pass {
+                graph: &hardware,
+                interp: &hw,
+                chip: &chip,
+                samples: &samples,
+                threads,
+                fast: true,
+                batch_norm: &plain,
+                ordered_grad: OrderedGrad::Exact,
+                spare: &spare,
+                code: Some(&code),
+            };
+            let tape = forward(&pass, &[&images])
+                .map_err(|e| Error::user(Code::Diverged, format!("measuring the hardware's error: {}", e.what)))?;
+            let layers: Vec<Vec<Sums>> = measured
                 .iter()
-                .map(|id| {
-                    let operands: Vec<&[f32]> =
-                        graph.node(*id).inputs().iter().map(|x| &obs.values[x.index()][..]).collect();
-                    let exact = fp.node_value(&fp_chip, *id, &operands, None, i as u32);
-                    obs.values[id.index()].iter().zip(&exact).fold([0.0; 3], |[s, q, y2], (a, y)| {
-                        let (e, y) = (*a as f64 - *y as f64, *y as f64);
-                        [s + e, q + e * e, y2 + y * y]
-                    })
+                .zip(&exact)
+                .map(|(id, exact)| {
+                    let x = &tape.values[graph.node(*id).inputs()[0].index()];
+                    let y = exact.run(&exact.chip(seed, 0), &mut exact.workspace(), first as u32, &[x], samples.len());
+                    let size = y[0].len() / samples.len();
+                    tape.values[id.index()].chunks(size).zip(y[0].chunks(size)).map(|(a, y)| sums(a, y)).collect()
                 })
                 .collect();
-            done.push((i, sums));
-        },
-    );
-    let Some(states) = states else { return Ok(None) };
-    let mut all: Vec<(usize, Sums)> = states.into_iter().flat_map(|(_, done)| done).collect();
-    all.sort_by_key(|(i, _)| *i);
+            per_sample.extend((0..samples.len()).map(|b| layers.iter().map(|l| l[b]).collect::<Vec<Sums>>()));
+        }
+        Ok(Some(per_sample))
+    };
+    let Some(per_sample) = with_threads(threads, measure).map_err(Error::Internal)?? else { return Ok(None) };
     let errors = measured
         .iter()
         .enumerate()
         .map(|(l, id)| {
             let node = graph.node(*id);
-            let [s, q, y2] = all.iter().fold([0.0; 3], |[s, q, y2], (_, sums)| {
+            let [s, q, y2] = per_sample.iter().fold([0.0; 3], |[s, q, y2], sums| {
                 let [ds, dq, dy] = sums[l];
                 [s + ds, q + dq, y2 + dy]
             });
@@ -169,6 +175,15 @@ pub fn layer_errors(
         })
         .collect();
     Ok(Some(errors))
+}
+
+/// `[Σe, Σe², Σy²]` over one sample's outputs, in element order: `e = a − y`,
+/// `a` the hardware's output and `y` the FP32 one.
+fn sums(a: &[f32], y: &[f32]) -> Sums {
+    a.iter().zip(y).fold([0.0; 3], |[s, q, y2], (a, y)| {
+        let (e, y) = (*a as f64 - *y as f64, *y as f64);
+        [s + e, q + e * e, y2 + y * y]
+    })
 }
 
 fn unreadable(e: &str) -> Error {

@@ -8,7 +8,8 @@
 //! counter-based generator, and transcendental functions are the host's libm,
 //! as in the interpreter. `docs/architecture.md` describes the kernels.
 //!
-//! Each module uses only modules to its right: `build` (compile a graph) →
+//! Each module uses only modules to its right: `layers` (layers compiled
+//! alone, for training and measurement) → `build` (compile a graph) →
 //! `driver`, `link`, `timing` → `dynamic` → `exec` → `mac` (its kernels over
 //! `mac::geometry`), `ops` → `noise` (the epilogue) → `layer` →
 //! `activation`, `rng` → `emit` (`Fx`) → `layout`, `module`, `host` (symbol
@@ -23,6 +24,7 @@ mod emit;
 mod exec;
 mod host;
 mod layer;
+mod layers;
 pub mod layout;
 mod link;
 mod mac;
@@ -34,6 +36,7 @@ mod timing;
 
 pub use build::{clif, compile};
 pub use exec::{Chip, Compiled, Workspace};
+pub use layers::{alone, JitLayers};
 pub use mac::mac_count;
 
 /// Where the hot loops come from.

@@ -7,7 +7,6 @@
 
 pub mod dnf;
 pub mod init;
-pub mod jit_layers;
 mod options;
 pub mod output;
 mod report_text;

@@ -4,7 +4,6 @@
 //! measured before the first epoch and every `refresh` epochs.
 
 use super::dnf::Finetuning;
-use super::jit_layers::JitLayers;
 use super::{EpochRecord, LayerRecord, TrainOptions, TrainReport, Weights};
 use crate::control::Control;
 use crate::data::open_training;
@@ -12,6 +11,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::engine::Backend;
 use crate::error::{Error, Result};
 use crate::evaluate::correct;
+use crate::jit::JitLayers;
 use crate::model::{engine_for, Model};
 use analog_runtime::dataset::{epoch_order, hold_out, Dataset};
 use analog_runtime::files;

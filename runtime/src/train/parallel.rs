@@ -128,6 +128,16 @@ pub fn hot<R>(f: impl FnOnce() -> R) -> R {
 /// spinner on top of a stolen task (see [`hot`]) delays it little.
 pub const IDLE: Duration = Duration::from_micros(200);
 
+/// `f` on a pool of its own of `threads` threads (at least one), for
+/// callers outside a trainer whose parallel loops should use that many.
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    Ok(pool.install(f))
+}
+
 /// Makes the calling thread's SSE arithmetic flush subnormal results to zero
 /// and read subnormal operands as zero (MXCSR's FTZ and DAZ bits). The
 /// trainer's threads run so (`docs/training.md`, "Subnormal numbers"): a

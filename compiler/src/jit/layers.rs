@@ -9,7 +9,7 @@
 //! own number, as the interpreter keys them, whatever the shuffled batch
 //! holds; any other runs samples in batches.
 
-use crate::jit::{compile, Chip, Compiled, Kernels, Workspace};
+use super::{compile, Chip, Compiled, Kernels, Workspace};
 use analog_runtime::derived::noise::{draws, Draws};
 use analog_runtime::ir::hardware::{NoiseKind, SigmaUnit};
 use analog_runtime::ir::{Dtype, Graph, Node, NodeHardware, NodeId, NodeKind};
@@ -66,7 +66,7 @@ impl JitLayers {
 
 /// Node `id` of `graph` as a model of its own: its input (raw values, no
 /// preprocessing) and the node without output noise.
-fn alone(graph: &Graph, id: NodeId) -> Graph {
+pub fn alone(graph: &Graph, id: NodeId) -> Graph {
     let node = graph.node(id);
     let from = graph.node(node.inputs()[0]);
     let input = Node {
