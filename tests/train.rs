@@ -4,12 +4,15 @@
 
 mod support;
 
-use analog_runtime::interp::Interpreter;
+use analog_runtime::interp::{load_tables, Interpreter};
 use analog_runtime::ir::Graph;
 use analog_runtime::train::compiled::LayerCode;
 use analog_runtime::train::forward::{forward, NodeError, OrderedGrad, Pass};
 use analog_runtime::train::network::training_graph;
+use analog_runtime::train::optim::Optimizer;
+use analog_runtime::train::schedule::Schedule;
 use analog_runtime::train::spare::Spare;
+use analog_runtime::train::trainer::{Chip, Setup, Trainer};
 use analogc::jit::{JitLayers, Kernels};
 use analogc::train::{train, EpochRecord, TrainOptions, Weights};
 use analogc::{Backend, Control, Model};
@@ -153,4 +156,79 @@ fn first_difference(a: &Forward, b: &Forward) -> String {
         }
     }
     format!("signals: compiled {sa:?}, interpreter {sb:?}")
+}
+
+/// The gradients of every fixture, example and bench model: the fast path
+/// (matrix products, its layers with effects on the JIT's code) against the
+/// reference (the interpreter forward, the reference rules), at the same
+/// weights, on samples keyed out of order. Bound on every gradient:
+/// `|fast − reference| ≤ 1e−5·max|reference|` over its node's tensors (sums
+/// added in other orders, a convolution's patches); the loss is the same bits
+/// (the forward is).
+#[test]
+fn every_models_gradients_on_the_fast_path_are_the_references() {
+    let samples = [5u32, 2, 9, 0, 7];
+    let labels = [0u32; 5];
+    let (mut failures, mut tensors) = (vec![], 0);
+    for (root, file) in support::models(&["examples", "bench"]) {
+        let graph = training_graph(&support::lowered(&root, &file).graph);
+        let per_sample: Vec<Vec<Vec<f32>>> = samples.iter().map(|s| support::inputs(&graph, *s as usize)).collect();
+        let inputs: Vec<Vec<f32>> =
+            (0..per_sample[0].len()).map(|i| per_sample.iter().flat_map(|s| s[i].iter().copied()).collect()).collect();
+        let inputs: Vec<&[f32]> = inputs.iter().map(|v| &v[..]).collect();
+        let gradients = |fast: bool| {
+            let learns = graph.nodes.iter().map(|n| !n.params.is_empty()).collect();
+            let tables = load_tables(&graph, |p| std::fs::read(p)).expect("tables load");
+            let setup = Setup {
+                optimizer: Optimizer::SGD,
+                lr: 0.01,
+                schedule: Schedule::Constant,
+                total_steps: 1,
+                clip: None,
+                seed: 7,
+                threads: 2,
+                fast,
+                ordered_grad: OrderedGrad::Exact,
+                chip: Chip::Fresh,
+            };
+            let mut t = Trainer::new(graph.clone(), learns, tables, setup).expect("a graph the interpreter runs");
+            if fast {
+                t.set_code(Box::new(JitLayers::compile(&graph, Kernels::Native).expect("compiles")));
+            }
+            t.gradients(&inputs, &labels, &samples)
+        };
+        let (fast, reference) = (gradients(true), gradients(false));
+        let (fast, reference) = match (fast, reference) {
+            (Ok(f), Ok(r)) => (f, r),
+            (Err(f), Err(r)) if f == r => continue,
+            (f, r) => {
+                failures.push(format!("{}: fast {:?}, reference {:?}", file.display(), f.err(), r.err()));
+                continue;
+            }
+        };
+        if fast.loss != reference.loss {
+            failures.push(format!("{}: loss {} against {}", file.display(), fast.loss, reference.loss));
+        }
+        for (n, (f, r)) in fast.params.iter().zip(&reference.params).enumerate() {
+            // The node's largest gradient: a bias's may be a sum that cancels
+            // (before a batchnorm), its rounding of the size of its terms.
+            let largest = r.iter().flatten().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+            for (t, (f, r)) in f.iter().zip(r).enumerate() {
+                let (Some(f), Some(r)) = (f, r) else { continue };
+                tensors += 1;
+                let bound = 1e-5 * largest + 1e-30;
+                if let Some(i) = (0..r.len()).find(|i| (f[*i] - r[*i]).abs() > bound) {
+                    let node = &graph.nodes[n].name;
+                    failures.push(format!(
+                        "{}: `{node}` tensor {t} element {i}: fast {}, reference {}",
+                        file.display(),
+                        f[i],
+                        r[i]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(tensors >= 100, "only {tensors} tensors compared");
+    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
 }
