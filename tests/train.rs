@@ -126,9 +126,7 @@ fn tape(graph: &Graph, samples: &[u32], code: Option<&dyn LayerCode>) -> Forward
     let interp = Interpreter::new(graph, |p| std::fs::read(p)).expect("tables load");
     let mut chip = interp.trial(7, 1);
     chip.trial = 4;
-    let per_sample: Vec<Vec<Vec<f32>>> = samples.iter().map(|s| support::inputs(graph, *s as usize)).collect();
-    let inputs: Vec<Vec<f32>> =
-        (0..per_sample[0].len()).map(|i| per_sample.iter().flat_map(|s| s[i].iter().copied()).collect()).collect();
+    let inputs = batch_inputs(graph, samples);
     let inputs: Vec<&[f32]> = inputs.iter().map(|v| &v[..]).collect();
     let spare = Spare::default();
     let pass = Pass {
@@ -144,6 +142,13 @@ fn tape(graph: &Graph, samples: &[u32], code: Option<&dyn LayerCode>) -> Forward
         code,
     };
     forward(&pass, &inputs).map(|t| (t.values, t.signal))
+}
+
+/// Each input of `graph` for `samples` (as `support::inputs` makes a
+/// sample's), the samples one after another.
+fn batch_inputs(graph: &Graph, samples: &[u32]) -> Vec<Vec<f32>> {
+    let per_sample: Vec<Vec<Vec<f32>>> = samples.iter().map(|s| support::inputs(graph, *s as usize)).collect();
+    (0..per_sample[0].len()).map(|i| per_sample.iter().flat_map(|s| s[i].iter().copied()).collect()).collect()
 }
 
 fn first_difference(a: &Forward, b: &Forward) -> String {
@@ -172,9 +177,7 @@ fn every_models_gradients_on_the_fast_path_are_the_references() {
     let (mut failures, mut tensors) = (vec![], 0);
     for (root, file) in support::models(&["examples", "bench"]) {
         let graph = training_graph(&support::lowered(&root, &file).graph);
-        let per_sample: Vec<Vec<Vec<f32>>> = samples.iter().map(|s| support::inputs(&graph, *s as usize)).collect();
-        let inputs: Vec<Vec<f32>> =
-            (0..per_sample[0].len()).map(|i| per_sample.iter().flat_map(|s| s[i].iter().copied()).collect()).collect();
+        let inputs = batch_inputs(&graph, &samples);
         let inputs: Vec<&[f32]> = inputs.iter().map(|v| &v[..]).collect();
         let gradients = |fast: bool| {
             let learns = graph.nodes.iter().map(|n| !n.params.is_empty()).collect();
