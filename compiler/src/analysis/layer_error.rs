@@ -17,7 +17,7 @@
 use crate::control::Control;
 use crate::diag::Code;
 use crate::error::{Error, Result};
-use crate::jit::{self, alone, Compiled, JitLayers, Kernels};
+use crate::jit::{self, alone, Chip, Compiled, JitLayers, Kernels, Workspace};
 use analog_runtime::dataset::Dataset;
 use analog_runtime::files;
 use analog_runtime::interp::Interpreter;
@@ -109,9 +109,14 @@ pub fn layer_errors(
     let chip = hw.trial(seed, 0);
     let mut code = JitLayers::compile(&hardware, Kernels::Native).map_err(Error::Internal)?;
     code.prepare(&hardware, seed, 0, 0);
-    let exact: Vec<Compiled> = measured
+    // Each measured layer's ideal form alone, with its chip (it draws nothing) and workspace.
+    let mut exact: Vec<(Compiled, Chip, Workspace)> = measured
         .iter()
-        .map(|id| jit::compile(&alone(&ideal, *id), Kernels::Native).map_err(Error::Internal))
+        .map(|id| {
+            let c = jit::compile(&alone(&ideal, *id), Kernels::Native).map_err(Error::Internal)?;
+            let (chip, ws) = (c.chip(seed, 0), c.workspace());
+            Ok((c, chip, ws))
+        })
         .collect::<Result<_>>()?;
     let spare = Spare::default();
     let plain = vec![false; graph.nodes.len()];
@@ -140,15 +145,16 @@ pub fn layer_errors(
                 .map_err(|e| Error::user(Code::Diverged, format!("measuring the hardware's error: {}", e.what)))?;
             let layers: Vec<Vec<Sums>> = measured
                 .iter()
-                .zip(&exact)
-                .map(|(id, exact)| {
+                .zip(&mut exact)
+                .map(|(id, (exact, chip, ws))| {
                     let x = &tape.values[graph.node(*id).inputs()[0].index()];
-                    let y = exact.run(&exact.chip(seed, 0), &mut exact.workspace(), first as u32, &[x], samples.len());
+                    let y = exact.run(chip, ws, first as u32, &[x], samples.len());
                     let size = y[0].len() / samples.len();
                     tape.values[id.index()].chunks(size).zip(y[0].chunks(size)).map(|(a, y)| sums(a, y)).collect()
                 })
                 .collect();
             per_sample.extend((0..samples.len()).map(|b| layers.iter().map(|l| l[b]).collect::<Vec<Sums>>()));
+            spare.give(tape.values);
         }
         Ok(Some(per_sample))
     };

@@ -1,13 +1,14 @@
-//! The training forward's MAC layers with effects and denoise blocks on the
-//! JIT's code (the runtime's [`LayerCode`]). Each layer is compiled alone, once per run, as a
-//! model of two nodes: its input, and the layer without its output noise
-//! (which the forward adds, as for every layer; noise in `lsb`, which the
-//! ADC adds inside the layer, stays). Before every step each is
-//! given the weights as trained so far and a chip drawn for them. A layer
-//! that draws (ADC or `lsb` noise, weight noise, a random order) runs each
-//! sample in a call of its own, so that its draws are keyed by the sample's
-//! own number, as the interpreter keys them, whatever the shuffled batch
-//! holds; any other runs samples in batches.
+//! Layers compiled alone, for training's forward (the runtime's
+//! [`LayerCode`]) and `train --dnf`'s measurement: a graph's MAC layers with
+//! effects and its denoise blocks, each compiled once as a model of two
+//! nodes, its input and the layer without its output noise (which the
+//! forward adds, as for every layer; noise in `lsb`, which the ADC adds
+//! inside the layer, stays). Before every step each is given the weights as
+//! trained so far and a chip drawn for them. A layer that draws (ADC or
+//! `lsb` noise, weight noise, a random order) runs each sample in a call of
+//! its own, so that its draws are keyed by the sample's own number, as the
+//! interpreter keys them, whatever the shuffled batch holds; any other runs
+//! samples in batches.
 
 use super::{compile, Chip, Compiled, Kernels, Workspace};
 use analog_runtime::derived::noise::{draws, Draws};

@@ -204,12 +204,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                     _ => plain_mac(pass, node, x),
                 };
                 tape.patches[id.index()] = patches;
-                let w_max = pass.interp.weight_max(id);
-                let x_size = x.len() / batch;
-                let full_scale = |b: usize| quant::max_abs(&x[b * x_size..(b + 1) * x_size]) * w_max;
-                let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);
-                tape.signal[id.index()] = Some(signal);
-                (y, Some(found))
+                mac_output(pass, id, x, y, &mut tape.signal[id.index()])
             }
             // A dense layer's ordered sums, all outputs at once.
             NodeKind::Op { inputs, .. } if pass.fast && ordered::takes(node) => {
@@ -219,11 +214,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                 let k = x.len() / batch;
                 let mut y = pass.spare.take(batch * layer.rows());
                 parallel::chunks_mut(&mut y, layer.rows(), |b, yb| layer.forward(&x[b * k..][..k], bias, yb));
-                let w_max = pass.interp.weight_max(id);
-                let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
-                let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);
-                tape.signal[id.index()] = Some(signal);
-                (y, Some(found))
+                mac_output(pass, id, x, y, &mut tape.signal[id.index()])
             }
             // A MAC layer with effects or a denoise block on compiled code, a few samples a task.
             NodeKind::Op { inputs, .. } if pass.compiled(id).is_some() => {
@@ -237,11 +228,7 @@ pub fn forward(pass: &Pass, inputs: &[&[f32]]) -> Result<Tape, NodeError> {
                     let n = part.len() / size;
                     code.run(id, &x[first * k..][..n * k], &pass.samples[first..][..n], part);
                 });
-                let w_max = pass.interp.weight_max(id);
-                let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
-                let (y, signal, found) = with_noise_signal(pass, node, y, size, full_scale);
-                tape.signal[id.index()] = Some(signal);
-                (y, Some(found))
+                mac_output(pass, id, x, y, &mut tape.signal[id.index()])
             }
             NodeKind::Op { inputs, .. } => {
                 let sizes: Vec<usize> = inputs.iter().map(|i| g.node(*i).shape.iter().product()).collect();
@@ -329,6 +316,27 @@ pub fn sum_squares(y: &[f32]) -> f64 {
 /// `f(b)` for every sample of the batch, concatenated.
 fn per_sample(pass: &Pass, f: impl Fn(usize) -> Vec<f32> + Sync + Send) -> Vec<f32> {
     parallel::map(pass.batch(), f).concat()
+}
+
+/// A MAC layer's clean outputs `y` for the batch of inputs `x`, with its
+/// output noise (σ in `fs` of each sample's `max|x|·max|w|`, as the
+/// interpreter's `mac`); its signal goes to `signal`. Returns what the
+/// forward's arms return: the values, and the first that is not finite.
+fn mac_output(
+    pass: &Pass,
+    id: NodeId,
+    x: &[f32],
+    y: Vec<f32>,
+    signal: &mut Option<f64>,
+) -> (Vec<f32>, Option<Option<usize>>) {
+    let node = pass.graph.node(id);
+    let w_max = pass.interp.weight_max(id);
+    let k = x.len() / pass.batch();
+    let full_scale = |b: usize| quant::max_abs(&x[b * k..(b + 1) * k]) * w_max;
+    let size = node.shape.iter().product();
+    let (y, s, found) = with_noise_signal(pass, node, y, size, full_scale);
+    *signal = Some(s);
+    (y, Some(found))
 }
 
 /// A batch of a node's clean outputs with its output noise, as the

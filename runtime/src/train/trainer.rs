@@ -103,7 +103,7 @@ pub struct Trainer {
     pool: Arc<rayon::ThreadPool>,
     /// Buffers of earlier steps for the next (gradients, values).
     spare: Spare,
-    /// Compiled code for MAC layers with effects (the fast path's).
+    /// Compiled code for MAC layers with effects and denoise blocks (the fast path's).
     code: Option<Box<dyn LayerCode>>,
 }
 
